@@ -1,0 +1,483 @@
+//! The sandbox's YAML configuration: the controller's settings, its users, its jobs and the
+//! script of builds each job plays, and the faults to inject.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::duration::Dur;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SandboxConfig {
+    /// Sandbox seconds per real second: 100 plays a 5-minute build in 3 real seconds.
+    pub speed: f64,
+    /// Jenkins' global quiet period, used when a job sets none and a trigger sends no `delay`.
+    pub quiet_period: Dur,
+    /// Executors of the built-in node. Pipeline jobs are flyweight and need none.
+    pub executors: usize,
+    pub csrf: bool,
+    pub anonymous: Anonymous,
+    pub users: Vec<UserConfig>,
+    pub jobs: Vec<JobConfig>,
+    /// Create a job on first use when a request names one that does not exist.
+    pub auto_create: bool,
+    /// How long a queue item stays readable after it left the queue (Jenkins: 5 minutes).
+    pub left_item_ttl: Dur,
+    /// How long a left item shows `executable: null` before the build is attached to it.
+    pub executable_delay: Dur,
+    /// How long a build keeps running after a stop request before it shows ABORTED.
+    pub abort_delay: Dur,
+    /// The Jenkins version to impersonate; behaviours that changed between versions follow it.
+    pub version: String,
+    /// The configured root URL used in `url` fields; by default the address the request used.
+    pub root_url: Option<String>,
+    /// Seed of the random number generator behind fault rates, for reproducible runs.
+    pub seed: Option<u64>,
+    /// Whether a restart also forgets waiting items (a real clean restart keeps them).
+    pub restart_forgets_queue: bool,
+    /// Hide ConsoleNote annotations inside logs, as real Jenkins does.
+    pub console_notes: bool,
+    pub faults: Faults,
+    /// Restarts to play at fixed points of sandbox time after start.
+    pub restarts: Vec<RestartConfig>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            speed: 1.0,
+            quiet_period: Dur::from_secs(5),
+            executors: 2,
+            csrf: true,
+            anonymous: Anonymous::None,
+            users: vec![UserConfig::default()],
+            jobs: Vec::new(),
+            auto_create: false,
+            left_item_ttl: Dur::from_secs(300),
+            executable_delay: Dur::ZERO,
+            abort_delay: Dur::from_millis(200),
+            version: "2.528.3".to_string(),
+            root_url: None,
+            seed: None,
+            restart_forgets_queue: false,
+            console_notes: true,
+            faults: Faults::default(),
+            restarts: Vec::new(),
+        }
+    }
+}
+
+/// What an anonymous caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Anonymous {
+    /// No access: every request needs credentials (Jenkins' "logged-in users can do anything").
+    #[default]
+    None,
+    Read,
+    /// Read and trigger builds, as an unsecured Jenkins allows.
+    Build,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserConfig {
+    pub name: String,
+    #[serde(default)]
+    pub password: Option<String>,
+    #[serde(default)]
+    pub tokens: Vec<String>,
+}
+
+pub const DEFAULT_USER: &str = "admin";
+pub const DEFAULT_PASSWORD: &str = "admin";
+pub const DEFAULT_TOKEN: &str = "11a1b2c3d4e5f60718293a4b5c6d7e8f90";
+
+impl Default for UserConfig {
+    fn default() -> Self {
+        UserConfig {
+            name: DEFAULT_USER.to_string(),
+            password: Some(DEFAULT_PASSWORD.to_string()),
+            tokens: vec![DEFAULT_TOKEN.to_string()],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    #[default]
+    Freestyle,
+    Pipeline,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobConfig {
+    /// Full name with folders, e.g. `platform/app/build`.
+    pub path: String,
+    #[serde(default)]
+    pub kind: JobKind,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub parameters: Vec<ParamConfig>,
+    #[serde(default)]
+    pub disabled: bool,
+    /// Allow builds to run at the same time (default: no for freestyle, yes for pipeline).
+    #[serde(default)]
+    pub concurrent: Option<bool>,
+    #[serde(default)]
+    pub quiet_period: Option<Dur>,
+    /// Remote trigger token ("Trigger builds remotely").
+    #[serde(default)]
+    pub token: Option<String>,
+    /// Builds to play in order; the last one repeats. Empty: one-second SUCCESS builds.
+    #[serde(default)]
+    pub builds: Vec<BuildSpec>,
+    /// `estimatedDuration` to report before the job has finished builds of its own.
+    #[serde(default)]
+    pub estimated_duration: Option<Dur>,
+    /// Completed builds the job already has when the sandbox starts, played instantly.
+    #[serde(default)]
+    pub history: Vec<BuildSpec>,
+}
+
+impl JobConfig {
+    pub fn new(path: impl Into<String>) -> Self {
+        JobConfig {
+            path: path.into(),
+            kind: JobKind::default(),
+            description: String::new(),
+            parameters: Vec::new(),
+            disabled: false,
+            concurrent: None,
+            quiet_period: None,
+            token: None,
+            builds: Vec::new(),
+            estimated_duration: None,
+            history: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ParamType {
+    #[default]
+    String,
+    Text,
+    Boolean,
+    Choice,
+    Password,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ParamConfig {
+    pub name: String,
+    #[serde(default, rename = "type")]
+    pub kind: ParamType,
+    /// Default value; for choice parameters the first choice when absent.
+    #[serde(default)]
+    pub default: Option<yaml_serde::Value>,
+    #[serde(default)]
+    pub choices: Vec<String>,
+    #[serde(default)]
+    pub description: String,
+}
+
+/// Jenkins' build results, by their own names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default, Hash)]
+pub enum BuildResult {
+    #[default]
+    #[serde(rename = "SUCCESS")]
+    Success,
+    #[serde(rename = "UNSTABLE")]
+    Unstable,
+    #[serde(rename = "FAILURE")]
+    Failure,
+    #[serde(rename = "NOT_BUILT")]
+    NotBuilt,
+    #[serde(rename = "ABORTED")]
+    Aborted,
+}
+
+impl BuildResult {
+    pub fn name(self) -> &'static str {
+        match self {
+            BuildResult::Success => "SUCCESS",
+            BuildResult::Unstable => "UNSTABLE",
+            BuildResult::Failure => "FAILURE",
+            BuildResult::NotBuilt => "NOT_BUILT",
+            BuildResult::Aborted => "ABORTED",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSpec {
+    #[serde(default = "one_second")]
+    pub duration: Dur,
+    #[serde(default)]
+    pub result: BuildResult,
+    /// Console lines, written evenly over the build's duration.
+    #[serde(default)]
+    pub log: Vec<String>,
+    /// The last part of `duration` during which the result is already set while `building` is
+    /// still true (freestyle post-build steps).
+    #[serde(default)]
+    pub post_build: Dur,
+}
+
+fn one_second() -> Dur {
+    Dur::from_secs(1)
+}
+
+impl Default for BuildSpec {
+    fn default() -> Self {
+        BuildSpec {
+            duration: one_second(),
+            result: BuildResult::Success,
+            log: Vec::new(),
+            post_build: Dur::ZERO,
+        }
+    }
+}
+
+/// Faults to inject into the Jenkins routes (never into the control routes).
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Faults {
+    /// Share of requests answered with `error_status` (0.0 to 1.0).
+    pub error_rate: f64,
+    /// The next N requests are answered with `error_status`.
+    pub error_burst: u32,
+    /// 500, 502, 503 or 504 (default 503).
+    pub error_status: Option<u16>,
+    /// Share of requests whose connection is dropped without an answer.
+    pub reset_rate: f64,
+    /// The next N requests have their connection dropped without an answer.
+    pub reset_burst: u32,
+    /// Drop the connection only after the request took effect (a POST whose outcome is unknown).
+    pub reset_after_processing: bool,
+    /// Extra real time before each answer.
+    pub latency: Dur,
+    /// Which requests the faults above hit.
+    pub scope: FaultScope,
+}
+
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum FaultScope {
+    #[default]
+    All,
+    /// GET and HEAD requests only.
+    Reads,
+    /// POST requests only.
+    Posts,
+    /// `build` and `buildWithParameters` requests only.
+    Triggers,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestartConfig {
+    /// Sandbox time after start at which the restart begins.
+    pub at: Dur,
+    /// How long Jenkins answers 503 "getting ready to work".
+    pub duration: Dur,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read sandbox config {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: String, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+impl SandboxConfig {
+    pub fn load(path: &Path) -> Result<SandboxConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses a config whose text came from `origin` (a path, for messages).
+    pub fn parse(text: &str, origin: &str) -> Result<SandboxConfig, ConfigError> {
+        let config: SandboxConfig = if text.trim().is_empty() {
+            SandboxConfig::default()
+        } else {
+            yaml_serde::from_str(text).map_err(|e| ConfigError::Parse {
+                path: origin.to_string(),
+                message: e.to_string(),
+            })?
+        };
+        config.validate().map_err(|message| ConfigError::Invalid {
+            path: origin.to_string(),
+            message,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        if !(self.speed.is_finite() && self.speed > 0.0 && self.speed <= 1_000_000.0) {
+            return Err(format!(
+                "speed must be a number above 0 and at most 1000000, not {}",
+                self.speed
+            ));
+        }
+        check_rate("faults.error_rate", self.faults.error_rate)?;
+        check_rate("faults.reset_rate", self.faults.reset_rate)?;
+        if let Some(status) = self.faults.error_status {
+            if !(500..=599).contains(&status) {
+                return Err(format!(
+                    "faults.error_status must be a 5xx status, not {status}"
+                ));
+            }
+        }
+        parse_version(&self.version).ok_or_else(|| {
+            format!(
+                "version `{}` is not a Jenkins version like 2.528.3",
+                self.version
+            )
+        })?;
+        let mut seen = std::collections::HashSet::new();
+        for job in &self.jobs {
+            check_job_path(&job.path)?;
+            if !seen.insert(job.path.as_str()) {
+                return Err(format!("job `{}` is declared twice", job.path));
+            }
+            let mut names = std::collections::HashSet::new();
+            for param in &job.parameters {
+                if param.name.is_empty() {
+                    return Err(format!("job `{}` has a parameter without a name", job.path));
+                }
+                if !names.insert(param.name.as_str()) {
+                    return Err(format!(
+                        "job `{}` declares parameter `{}` twice",
+                        job.path, param.name
+                    ));
+                }
+                if param.kind == ParamType::Choice && param.choices.is_empty() {
+                    return Err(format!(
+                        "choice parameter `{}` of job `{}` needs `choices`",
+                        param.name, job.path
+                    ));
+                }
+            }
+        }
+        // A job's path may not run through another job as though it were a folder.
+        for job in &self.jobs {
+            for other in &self.jobs {
+                if other.path.starts_with(&format!("{}/", job.path)) {
+                    return Err(format!(
+                        "`{}` is a job, so `{}` cannot be inside it",
+                        job.path, other.path
+                    ));
+                }
+            }
+        }
+        for user in &self.users {
+            if user.name.is_empty() || user.name.contains(':') {
+                return Err(format!("user name `{}` is not valid", user.name));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_rate(name: &str, rate: f64) -> Result<(), String> {
+    if (0.0..=1.0).contains(&rate) {
+        Ok(())
+    } else {
+        Err(format!("{name} must be between 0.0 and 1.0, not {rate}"))
+    }
+}
+
+/// Names Jenkins refuses for items (`Jenkins.checkGoodName`), checked per path segment.
+pub fn check_job_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("a job needs a path".to_string());
+    }
+    for segment in path.split('/') {
+        if segment.is_empty() || segment == "." || segment == ".." {
+            return Err(format!("job path `{path}` has an empty or dot segment"));
+        }
+        if segment.ends_with('.') {
+            return Err(format!("job name `{segment}` may not end with a dot"));
+        }
+        if let Some(bad) = segment
+            .chars()
+            .find(|c| "?*\\%!@#$^&|<>[]:;".contains(*c) || c.is_control())
+        {
+            return Err(format!(
+                "job name `{segment}` contains `{bad}`, which Jenkins does not allow in names"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `2.528.3` -> [2, 528, 3].
+pub fn parse_version(text: &str) -> Option<Vec<u32>> {
+    let parts: Option<Vec<u32>> = text.split('.').map(|p| p.parse().ok()).collect();
+    parts.filter(|p| !p.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_config_gives_jenkins_defaults() {
+        let config = SandboxConfig::parse("", "test").unwrap();
+        assert_eq!(config.quiet_period, Dur::from_secs(5));
+        assert_eq!(config.left_item_ttl, Dur::from_secs(300));
+        assert!(config.csrf);
+        assert_eq!(config.users[0].name, "admin");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected_with_their_line() {
+        let err = SandboxConfig::parse("speed: 2\njobs:\n  - path: a\n    colour: red\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("c.yaml"), "{err}");
+        assert!(err.contains("colour"), "{err}");
+        assert!(err.contains("line 4"), "{err}");
+    }
+
+    #[test]
+    fn bad_job_names_are_rejected() {
+        for path in ["a/", "a//b", "a?b", "x/y;z", "trailing."] {
+            let text = format!("jobs:\n  - path: \"{path}\"\n");
+            assert!(SandboxConfig::parse(&text, "t").is_err(), "{path}");
+        }
+        let text = "jobs:\n  - path: \"team folder/sub job é\"\n";
+        assert!(SandboxConfig::parse(text, "t").is_ok());
+    }
+
+    #[test]
+    fn a_job_cannot_contain_another_job() {
+        let text = "jobs:\n  - path: a\n  - path: a/b\n";
+        let err = SandboxConfig::parse(text, "t").unwrap_err().to_string();
+        assert!(err.contains("cannot be inside"), "{err}");
+    }
+
+    #[test]
+    fn choice_parameters_need_choices() {
+        let text = "jobs:\n  - path: a\n    parameters: [{name: C, type: choice}]\n";
+        assert!(SandboxConfig::parse(text, "t").is_err());
+    }
+}

@@ -1,0 +1,164 @@
+//! A faithful emulator of the Jenkins REST API, served on 127.0.0.1: crumbs bound to sessions,
+//! the queue with quiet periods, folding and expiring left items, builds, logs, `tree=`, and
+//! switchable faults. The test suite runs against it, and `jrun sandbox` lets anyone try jrun
+//! without a Jenkins at hand.
+//!
+//! It shares no code with jrun's Jenkins client on purpose: a shared JSON type or URL helper
+//! would let one misunderstanding of Jenkins pass both sides' tests.
+
+pub mod clock;
+pub mod config;
+mod control;
+mod http;
+mod json;
+mod log;
+pub mod model;
+mod pyapi;
+mod tree;
+
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use hyper_util::rt::TokioIo;
+use tokio::sync::oneshot;
+
+pub use config::{Faults, JobConfig, SandboxConfig};
+pub use model::{Model, TriggerRecord};
+
+pub(crate) struct Shared {
+    model: Mutex<Model>,
+    in_flight: AtomicUsize,
+    max_in_flight: AtomicUsize,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Model> {
+        // A panic while holding the lock must not take the whole sandbox down with it.
+        self.model.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A running sandbox. It serves on its own thread and runtime, so it works the same from
+/// synchronous tests, async code and the command line; dropping it stops the server.
+pub struct Sandbox {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Sandbox {
+    /// Starts on a free port of 127.0.0.1.
+    pub fn start(config: SandboxConfig) -> std::io::Result<Sandbox> {
+        Self::start_on(config, 0)
+    }
+
+    pub fn start_on(config: SandboxConfig, port: u16) -> std::io::Result<Sandbox> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared {
+            model: Mutex::new(Model::new(&config)),
+            in_flight: AtomicUsize::new(0),
+            max_in_flight: AtomicUsize::new(0),
+        });
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("jrun-sandbox")
+            .enable_all()
+            .build()?;
+        let (tx, rx) = oneshot::channel();
+        let serving = shared.clone();
+        let thread = std::thread::Builder::new()
+            .name("jrun-sandbox".to_string())
+            .spawn(move || {
+                runtime.block_on(serve(listener, serving, rx));
+                runtime.shutdown_timeout(std::time::Duration::from_millis(200));
+            })?;
+        Ok(Sandbox {
+            addr,
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`, without a trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Runs `f` on the model, for in-process callers that set it up or inspect it.
+    pub fn with_model<R>(&self, f: impl FnOnce(&mut Model) -> R) -> R {
+        let mut model = self.shared.lock();
+        let now = model.now();
+        model.advance(now);
+        f(&mut model)
+    }
+
+    /// Every trigger request received so far.
+    pub fn triggers(&self) -> Vec<TriggerRecord> {
+        self.with_model(|m| m.stats.triggers.clone())
+    }
+
+    /// Blocks until the server stops (it only stops when the process ends or on drop).
+    pub fn wait(mut self) {
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: oneshot::Receiver<()>,
+) {
+    let listener = match tokio::net::TcpListener::from_std(listener) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("jrun sandbox: cannot listen: {e}");
+            return;
+        }
+    };
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let Ok((stream, peer)) = accepted else {
+                    // Out of file descriptors and the like: wait instead of spinning.
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let shared = shared.clone();
+                tokio::spawn(async move {
+                    let service = hyper::service::service_fn(move |req| {
+                        http::handle(shared.clone(), req, peer.ip())
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .keep_alive(true)
+                        .serve_connection(TokioIo::new(stream), service)
+                        .await;
+                });
+            }
+        }
+    }
+}
