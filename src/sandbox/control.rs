@@ -88,7 +88,7 @@ pub fn handle(shared: &Arc<Shared>, req: &Req) -> Reply {
         }
         (&Method::POST, "stats/reset") => {
             model.stats = Default::default();
-            // The in-flight count includes this request's neighbours, not this request.
+            // Jenkins requests still in flight keep counting; control requests never count.
             shared
                 .max_in_flight
                 .store(shared.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);

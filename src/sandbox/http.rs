@@ -73,6 +73,10 @@ pub async fn handle(
     request: Request<hyper::body::Incoming>,
     peer: IpAddr,
 ) -> Result<Reply, Dropped> {
+    // Control routes are never counted, so `max_in_flight` measures the client under test alone.
+    if request.uri().path().starts_with(control::PREFIX) {
+        return serve(&shared, request, peer).await;
+    }
     let in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     shared.max_in_flight.fetch_max(in_flight, Ordering::SeqCst);
     let result = serve(&shared, request, peer).await;
@@ -137,7 +141,7 @@ async fn serve(
     match fault.action {
         FaultAction::DropBefore => return Err(Dropped),
         FaultAction::Error(status) => {
-            let reply = error_page(status, "Service Unavailable");
+            let reply = error_page(status, status.canonical_reason().unwrap_or("Server Error"));
             record(shared, &req, "fault", &reply);
             return Ok(reply);
         }
@@ -394,8 +398,10 @@ fn unauthorized() -> Reply {
     reply
 }
 
+/// A bare redirect: Jenkins sends these with an empty body and none of its API headers.
 fn redirect(status: StatusCode, location: &str) -> Reply {
-    let mut reply = response(status, "text/html;charset=utf-8", Bytes::new());
+    let mut reply = Response::new(Full::new(Bytes::new()));
+    *reply.status_mut() = status;
     set(&mut reply, header::LOCATION, location);
     reply
 }
@@ -421,6 +427,18 @@ fn api(model: &Model, req: &Req, value: Value, format: Format) -> Reply {
         return error_page(
             StatusCode::FORBIDDEN,
             "jsonp forbidden; implement jenkins.security.SecureRequester",
+        );
+    }
+    // Stapler only reads `depth` when there is no `tree`, with `Integer.parseInt`.
+    if req.param("tree").is_none()
+        && req
+            .param("depth")
+            .is_some_and(|d| d.parse::<i32>().is_err())
+    {
+        return oops(
+            model,
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "javax.servlet.ServletException: Depth parameter must be a number",
         );
     }
     let value = match req.param("tree").map(Tree::parse) {
@@ -475,16 +493,17 @@ fn oops(model: &Model, status: StatusCode, message: &str) -> Reply {
 /// Basic credentials: an API token, else the password; anything wrong is a 401.
 fn authenticate(model: &Model, req: &Req) -> Result<Principal, ()> {
     use base64::Engine as _;
-    let Some(value) = req.header("authorization") else {
+    // BasicHeaderProcessor matches the scheme case-insensitively and ignores other schemes.
+    let Some(encoded) = req
+        .header("authorization")
+        .filter(|v| v.get(..6).is_some_and(|s| s.eq_ignore_ascii_case("basic ")))
+        .map(|v| &v[6..])
+    else {
         return Ok(Principal::Anonymous);
     };
-    let decoded = value
-        .strip_prefix("Basic ")
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
         .and_then(|b| String::from_utf8(b).ok());
     let Some((name, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
         return Err(());
@@ -524,15 +543,6 @@ fn route(model: &mut Model, req: &Req) -> (&'static str, Reply) {
         Err(()) => return ("unauthorized", unauthorized()),
     };
     let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
-    if principal == Principal::Anonymous
-        && model.anonymous == Anonymous::None
-        && !matches!(segs.first(), Some(&"login"))
-    {
-        return (
-            "forbidden",
-            login_required(model, req, "hudson.model.Hudson.Read"),
-        );
-    }
 
     let mut session = req
         .cookie(&model.cookie_name)
@@ -559,6 +569,17 @@ fn route(model: &mut Model, req: &Req) -> (&'static str, Reply) {
             return ("crumb_rejected", reply);
         }
         session = Some(sid);
+    }
+
+    // Overall/Read is checked by Stapler dispatch, after the CSRF filter.
+    if principal == Principal::Anonymous
+        && model.anonymous == Anonymous::None
+        && !matches!(segs.first(), Some(&"login"))
+    {
+        return (
+            "forbidden",
+            login_required(model, req, "hudson.model.Hudson.Read"),
+        );
     }
 
     let (route, mut reply) = match segs.as_slice() {
@@ -592,6 +613,11 @@ fn route(model: &mut Model, req: &Req) -> (&'static str, Reply) {
             }
             None => not_found(model),
         },
+        ["me", "api", fmt] => user_route(model, req, principal.name(), fmt),
+        ["user", name, "api", fmt] => {
+            let known = model.users.iter().any(|u| u.name == *name);
+            user_route(model, req, known.then_some(*name), fmt)
+        }
         ["crumbIssuer", "api", fmt] => {
             let (route, reply) = crumb(model, req, &principal, &mut session, fmt);
             if session.is_some()
@@ -617,6 +643,23 @@ fn route(model: &mut Model, req: &Req) -> (&'static str, Reply) {
     };
     set_session_cookie(model, &mut reply, new_session.as_deref());
     (route, reply)
+}
+
+/// `hudson.model.User`, for `/me` and `/user/NAME`; anonymous has no user page.
+fn user_route(model: &Model, req: &Req, name: Option<&str>, fmt: &str) -> (&'static str, Reply) {
+    let (Some(name), Some(format)) = (name, format_of(fmt)) else {
+        return not_found(model);
+    };
+    let base = base_url(model, req);
+    let value = serde_json::json!({
+        "_class": "hudson.model.User",
+        "absoluteUrl": format!("{base}user/{}", name.to_lowercase()),
+        "description": null,
+        "fullName": name,
+        "id": name,
+        "property": [],
+    });
+    ("user", api(model, req, value, format))
 }
 
 fn set_session_cookie(model: &Model, reply: &mut Reply, session: Option<&str>) {
@@ -752,11 +795,19 @@ fn cancel_item(model: &mut Model, req: &Req) -> (&'static str, Reply) {
         return ("cancel", requires_post(model));
     }
     let id = req.param("id").and_then(|v| v.parse::<u64>().ok());
-    let reply = match id.map(|id| (id, model.cancel(id))) {
-        Some((_, Ok(()))) if model.at_least(2, 211) => {
-            response(StatusCode::NO_CONTENT, "text/plain", Bytes::new())
+    if !model.at_least(2, 211) {
+        // Before JENKINS-21311 every outcome, even an unknown id, was `forwardToPreviousPage`.
+        if let Some(id) = id {
+            let _ = model.cancel(id);
         }
-        Some((_, Ok(()))) => redirect(StatusCode::FOUND, &request_url(req, "")),
+        let target = req
+            .header("referer")
+            .map(str::to_string)
+            .unwrap_or_else(|| request_url(req, "queue/"));
+        return ("cancel", redirect(StatusCode::FOUND, &target));
+    }
+    let reply = match id.map(|id| (id, model.cancel(id))) {
+        Some((_, Ok(()))) => response(StatusCode::NO_CONTENT, "text/plain", Bytes::new()),
         Some((id, Err(500))) => oops(
             model,
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -890,17 +941,19 @@ fn auto_create(model: &mut Model, req: &Req, full_name: &str, rest: &[&str]) {
 }
 
 fn depth_and_tree(req: &Req) -> Result<(u32, Option<Tree>), String> {
-    let depth = match req.param("depth") {
-        None => 0,
-        Some(d) => d
-            .parse::<u32>()
-            .map_err(|_| format!("java.lang.NumberFormatException: For input string: \"{d}\""))?,
-    };
     let tree = match req.param("tree") {
         None => None,
         Some(t) => Some(Tree::parse(t).map_err(|e| e.to_string())?),
     };
-    Ok((depth, tree))
+    // A `tree` makes Stapler ignore `depth` entirely, even a malformed one; a negative depth
+    // parses and shows no more than depth 0 does.
+    let depth = match (req.param("depth"), &tree) {
+        (Some(d), None) => d.parse::<i32>().map_err(|_| {
+            "javax.servlet.ServletException: Depth parameter must be a number".to_string()
+        })?,
+        _ => 0,
+    };
+    Ok((depth.max(0) as u32, tree))
 }
 
 /// `delay`: a bare number is milliseconds; `sec`/`secs` means seconds (`TimeDuration`).
@@ -1024,7 +1077,8 @@ fn trigger_reply(
         return (not_buildable(), false, false);
     }
     let delay = match req.param("delay").map(parse_delay).transpose() {
-        Ok(d) => d,
+        // `Queue.schedule2` takes whole seconds (`TimeDuration.getTimeInSeconds` truncates).
+        Ok(d) => d.map(|ms| ms / 1000 * 1000),
         Err(msg) => {
             return (
                 oops(model, StatusCode::INTERNAL_SERVER_ERROR, &msg),
@@ -1200,6 +1254,14 @@ fn build_route(
             }
             _ => not_found(model),
         },
+        // `doTerm` and `doKill` exist on `WorkflowRun` only; a freestyle build has no such URL.
+        ["term" | "kill"]
+            if model
+                .job(full_name)
+                .is_some_and(|j| j.kind == JobKind::Freestyle) =>
+        {
+            not_found(model)
+        }
         ["stop" | "term" | "kill"] => {
             if !req.is_post() {
                 return ("stop", requires_post(model));

@@ -537,7 +537,7 @@ fn common_item_fields(
 pub fn queue_item(model: &Model, item: &QueueItem, base: &str, t: i64) -> Value {
     let mut pairs = match model.stage(item, t) {
         Stage::Waiting => {
-            let left = (item.due - t).max(0) as f64 / 1000.0;
+            let left = (item.due - t).max(0);
             let mut p = common_item_fields(
                 model,
                 item,
@@ -547,7 +547,7 @@ pub fn queue_item(model: &Model, item: &QueueItem, base: &str, t: i64) -> Value 
                     buildable: false,
                     why: json!(format!(
                         "In the quiet period. Expires in {}",
-                        seconds_text(left)
+                        time_span(left)
                     )),
                 },
                 base,
@@ -558,8 +558,9 @@ pub fn queue_item(model: &Model, item: &QueueItem, base: &str, t: i64) -> Value 
         }
         Stage::Blocked { running, eta } => {
             let eta = match eta {
-                Some(ms) => format!(" (ETA: {})", seconds_text(ms as f64 / 1000.0)),
-                None => " (ETA:N/A)".to_string(),
+                Some(ms) => format!(" (ETA: {})", time_span(ms)),
+                // `Executor.getEstimatedRemainingTime` gives "N/A" through the same message.
+                None => " (ETA: N/A)".to_string(),
             };
             let mut p = common_item_fields(
                 model,
@@ -660,13 +661,51 @@ pub fn queue(model: &Model, base: &str, t: i64) -> Value {
     ])
 }
 
-fn seconds_text(secs: f64) -> String {
-    if secs < 60.0 {
-        format!("{secs:.1} sec")
-    } else if secs < 3600.0 {
-        format!("{:.0} min", secs / 60.0)
+/// `Util.getTimeSpanString`: the biggest unit, plus the next one while the biggest is below 10;
+/// seconds get tenths below 10 s and hundredths below 1 s, truncated, never rounded.
+fn time_span(ms: i64) -> String {
+    let ms = ms.max(0);
+    let units = [
+        (31_536_000_000, "yr"),
+        (2_592_000_000, "mo"),
+        (86_400_000, "day"),
+        (3_600_000, "hr"),
+        (60_000, "min"),
+    ];
+    for (i, (size, label)) in units.iter().enumerate() {
+        let big = ms / size;
+        if big == 0 {
+            continue;
+        }
+        let label_of = |n: i64, label: &str| match label {
+            "day" if n == 1 => "1 day".to_string(),
+            "day" => format!("{n} days"),
+            _ => format!("{n} {label}"),
+        };
+        let mut text = label_of(big, label);
+        if big < 10 {
+            let rest = ms % size;
+            let small = match units.get(i + 1) {
+                Some((next, next_label)) => label_of(rest / next, next_label),
+                None => format!("{} sec", rest / 1000),
+            };
+            text = format!("{text} {small}");
+        }
+        return text;
+    }
+    let (secs, millis) = (ms / 1000, ms % 1000);
+    if secs >= 10 {
+        format!("{secs} sec")
+    } else if secs >= 1 {
+        match millis / 100 {
+            0 => format!("{secs} sec"),
+            tenths => format!("{secs}.{tenths} sec"),
+        }
+    } else if millis >= 100 {
+        let hundredths = format!("{:02}", millis / 10);
+        format!("0.{} sec", hundredths.trim_end_matches('0'))
     } else {
-        format!("{:.0} hr", secs / 3600.0)
+        format!("{millis} ms")
     }
 }
 
@@ -693,6 +732,20 @@ mod tests {
         assert_eq!(item_path("feature%2Ffoo"), "job/feature%252Ffoo/");
         assert_eq!(item_path("x&y=z(1)"), "job/x&y=z(1)/");
         assert_eq!(item_path("é"), "job/%C3%A9/");
+    }
+
+    #[test]
+    fn time_spans_read_like_util_get_time_span_string() {
+        assert_eq!(time_span(4_990), "4.9 sec");
+        assert_eq!(time_span(4_000), "4 sec");
+        assert_eq!(time_span(12_700), "12 sec");
+        assert_eq!(time_span(450), "0.45 sec");
+        assert_eq!(time_span(400), "0.4 sec");
+        assert_eq!(time_span(45), "45 ms");
+        assert_eq!(time_span(299_000), "4 min 59 sec");
+        assert_eq!(time_span(23 * 60_000 + 5_000), "23 min");
+        assert_eq!(time_span(3_600_000 + 60_000), "1 hr 1 min");
+        assert_eq!(time_span(86_400_000), "1 day 0 hr");
     }
 
     #[test]

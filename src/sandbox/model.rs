@@ -201,7 +201,7 @@ impl Job {
     }
 
     /// Jenkins' estimate: the mean duration of up to three recent finished builds, successful
-    /// ones first, then failed ones; -1 when there are none.
+    /// ones first, then failed ones, rounded; -1 when there are none.
     pub fn estimated_duration(&self, t: i64) -> i64 {
         let finished = || self.builds.values().rev().filter(|b| b.is_complete(t));
         let mut picked: Vec<i64> = finished()
@@ -223,10 +223,15 @@ impl Job {
                     .map(|b| b.end - b.start),
             );
         }
+        let total: i64 = picked.iter().sum();
         if picked.is_empty() {
             self.estimated_override.unwrap_or(-1)
+        } else if total == 0 {
+            // `Job.getEstimatedDuration` treats builds of no length as no estimate at all.
+            -1
         } else {
-            picked.iter().sum::<i64>() / picked.len() as i64
+            // Math.round, not integer division: 5000 / 3 is 1667.
+            (total as f64 / picked.len() as f64).round() as i64
         }
     }
 
@@ -680,7 +685,9 @@ impl Model {
             if !job.concurrent {
                 if let Some(running) = job.running_build(t) {
                     let estimate = job.estimated_duration(t);
-                    let eta = (estimate >= 0).then(|| (running.start + estimate - t).max(0));
+                    // Past its estimate a build's remaining time is "N/A", as when there is none.
+                    let eta = Some(running.start + estimate - t).filter(|_| estimate >= 0);
+                    let eta = eta.filter(|ms| *ms > 0);
                     return Stage::Blocked {
                         running: running.number,
                         eta,

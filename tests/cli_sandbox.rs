@@ -1,0 +1,121 @@
+//! `jrun sandbox` as a user runs it: the real binary, its first line, its exit codes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use predicates::prelude::*;
+
+fn jrun() -> assert_cmd::Command {
+    assert_cmd::Command::new(env!("CARGO_BIN_EXE_jrun"))
+}
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn sandbox_command_prints_its_url_first_and_serves_jenkins() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sandbox.yaml");
+    std::fs::write(
+        &config,
+        "speed: 100\nquiet_period: 0s\njobs:\n  - path: hello\n",
+    )
+    .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_jrun"))
+        .args(["sandbox", "--port", "0", "--config"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Child(child);
+    let stdout = child.0.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix("jrun sandbox listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line: {first}"))
+        .to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let second = lines.next().unwrap().unwrap();
+    assert!(second.contains("admin"), "credentials line: {second}");
+
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let job: serde_json::Value = client
+        .get(format!("{url}/job/hello/api/json"))
+        .basic_auth("admin", Some("admin"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(job["_class"], "hudson.model.FreeStyleProject");
+    assert_eq!(job["nextBuildNumber"], 1);
+}
+
+#[test]
+fn a_bad_sandbox_config_exits_2_naming_the_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.yaml");
+    std::fs::write(&config, "jobs:\n  - path: a\n    colour: red\n").unwrap();
+    jrun()
+        .args(["sandbox", "--port", "0", "--config"])
+        .arg(&config)
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("bad.yaml")
+                .and(predicate::str::contains("colour"))
+                .and(predicate::str::contains("line 3")),
+        );
+}
+
+#[test]
+fn a_missing_sandbox_config_exits_2() {
+    jrun()
+        .args(["sandbox", "--port", "0", "--config", "/nonexistent/sandbox.yaml"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("/nonexistent/sandbox.yaml"));
+}
+
+#[test]
+fn a_busy_port_exits_2_naming_the_port() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    jrun()
+        .args(["sandbox", "--port", &port])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(port.as_str()));
+}
+
+#[test]
+fn help_lists_the_exit_codes() {
+    jrun()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(
+            predicate::str::contains("Exit codes:")
+                .and(predicate::str::contains("another run holds the lock"))
+                .and(predicate::str::contains("143")),
+        );
+}
+
+#[test]
+fn an_unknown_subcommand_exits_2() {
+    jrun()
+        .arg("frobnicate")
+        .assert()
+        .code(2);
+}
