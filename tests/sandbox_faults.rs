@@ -533,6 +533,48 @@ fn after_a_restart_left_items_are_gone_waiting_items_keep_their_ids_and_running_
 }
 
 #[test]
+fn a_restart_aborts_running_freestyle_builds_while_pipelines_resume() {
+    let _slot = shared_slot();
+    let sb = sandbox(&format!(
+        "{RESTART}executors: 4
+jobs:
+  - {{path: free, builds: [{{duration: 1h}}]}}
+  \
+         - {{path: flow, kind: pipeline, builds: [{{duration: 1h}}]}}
+"
+    ));
+    let c = client();
+    for job in ["free", "flow"] {
+        let id = queue_id(&post(&c, &sb, &format!("/job/{job}/build")));
+        assert_eq!(build_number_of(&c, &sb, id), 1);
+    }
+    let until = restart(&sb, "5s");
+    wait_until_ready(&sb, &c, until);
+    let free = get_json(&c, &sb, "/job/free/1/api/json");
+    assert_eq!(free["building"], false, "{free}");
+    assert_eq!(free["result"], "ABORTED");
+    let flow = get_json(&c, &sb, "/job/flow/1/api/json");
+    assert_eq!(flow["building"], true, "{flow}");
+    assert_eq!(flow["result"], Value::Null);
+}
+
+#[test]
+fn nothing_leaves_the_queue_while_jenkins_is_getting_ready() {
+    let _slot = shared_slot();
+    let sb = sandbox(&format!(
+        "{RESTART}jobs: [{{path: waiter, quiet_period: 1s}}]\n"
+    ));
+    let c = client();
+    let id = queue_id(&post(&c, &sb, "/job/waiter/build"));
+    let until = restart(&sb, "5s");
+    wait_until_ready(&sb, &c, until);
+    let number = build_number_of(&c, &sb, id);
+    let build = get_json(&c, &sb, &format!("/job/waiter/{number}/api/json"));
+    // Its quiet period ended during the restart, yet it only started once Jenkins was ready.
+    assert!(build["timestamp"].as_i64().unwrap() >= until, "{build}");
+}
+
+#[test]
 fn a_restart_that_forgets_the_queue_drops_waiting_items_too() {
     let _slot = shared_slot();
     let sb = sandbox(&format!(

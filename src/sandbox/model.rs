@@ -345,7 +345,6 @@ pub struct Stats {
     pub triggers: Vec<TriggerRecord>,
     pub requests: u64,
     pub bytes: u64,
-    pub max_in_flight: usize,
     pub faults_injected: u64,
 }
 
@@ -571,7 +570,13 @@ impl Model {
                 .map(|b| b.end)
                 .filter(|e| *e > t)
                 .min();
-            match next_due.into_iter().chain(next_end).min() {
+            let restart_end = (self.restart_until > t).then_some(self.restart_until);
+            match next_due
+                .into_iter()
+                .chain(next_end)
+                .chain(restart_end)
+                .min()
+            {
                 Some(next) if next <= now => self.sim_time = next,
                 _ => break,
             }
@@ -590,6 +595,10 @@ impl Model {
             Some(Node::Job(j)) => j.builds.get(n).is_some_and(|b| !b.is_complete(t)),
             _ => false,
         });
+        // A loading Jenkins starts nothing from its queue.
+        if t < self.restart_until {
+            return;
+        }
         let ready: Vec<u64> = self
             .queue
             .values()
@@ -787,6 +796,21 @@ impl Model {
     /// forgotten, a new session hash and cookie name.
     pub fn restart(&mut self, at: i64, duration_ms: i64) {
         self.restart_until = at + duration_ms;
+        // Freestyle builds die with the controller; Pipeline builds resume after it.
+        let running = std::mem::take(&mut self.running);
+        for (job, number) in &running {
+            if let Some(Node::Job(j)) = self.nodes.get_mut(job) {
+                if j.kind == JobKind::Freestyle {
+                    if let Some(build) = j.builds.get_mut(number) {
+                        if build.end > at && build.aborted.is_none() {
+                            build.aborted = Some((at, None));
+                            build.end = at;
+                        }
+                    }
+                }
+            }
+        }
+        self.running = running;
         self.session_hash = random_hex(&mut self.rng, 8);
         self.cookie_name = format!("JSESSIONID.{}", random_hex(&mut self.rng, 8));
         self.sessions.clear();
