@@ -1202,3 +1202,30 @@ fn a_thousand_builds_in_flight_cost_no_cpu_while_nobody_asks() {
     let still = sandbox_builds(&sb);
     assert!(still.iter().all(|b| b["building"] == true));
 }
+
+#[test]
+fn shadow_triggers_make_someone_elses_build_the_last_one() {
+    let _slot = shared_slot();
+    let sb = sandbox(
+        "speed: 100\nquiet_period: 0s\nfaults: {shadow_triggers: true}\njobs:\n  \
+         - {path: app, kind: pipeline, parameters: [{name: V}], builds: [{duration: 10s}]}\n",
+    );
+    let c = client();
+    let ours = queue_id(&post(&c, &sb, "/job/app/buildWithParameters?V=1"));
+    let number = build_number_of(&c, &sb, ours);
+    let last = wait_for(Duration::from_secs(5), "someone else's build", || {
+        let last = get(&c, &sb, "/job/app/lastBuild/api/json");
+        (last.status() == 200)
+            .then(|| json(last))
+            .filter(|b| b["number"].as_u64() != Some(number))
+    });
+    assert_eq!(last["number"], number + 1);
+    assert_ne!(last["queueId"], ours);
+    let cause = &last["actions"][1]["causes"][0];
+    assert_eq!(cause["userId"], "someone-else", "{last}");
+    assert_eq!(last["actions"][0]["parameters"][0]["value"], "1");
+    // The shadow build does not shadow itself: two builds, not a cascade.
+    std::thread::sleep(Duration::from_millis(50));
+    let job = get_json(&c, &sb, "/job/app/api/json?tree=builds[number]");
+    assert_eq!(job["builds"].as_array().map(Vec::len), Some(2), "{job}");
+}

@@ -267,6 +267,9 @@ pub struct Faults {
     pub latency: Dur,
     /// Which requests the faults above hit.
     pub scope: FaultScope,
+    /// Someone else triggers the same job, with the same parameters, the moment each build
+    /// starts, so `lastBuild` is soon not the build a client started.
+    pub shadow_triggers: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]

@@ -381,6 +381,9 @@ pub struct Model {
     pub stats: Stats,
 }
 
+/// Who triggers the builds of `faults.shadow_triggers`.
+pub const SHADOW_USER: &str = "someone-else";
+
 fn random_hex(rng: &mut fastrand::Rng, len: usize) -> String {
     (0..len)
         .map(|_| char::from_digit(rng.u32(0..16), 16).unwrap_or('0'))
@@ -664,7 +667,42 @@ impl Model {
         };
         job.builds.insert(number, build);
         self.running.push((item.job.clone(), number));
+        let shadow = self.faults.shadow_triggers
+            && !item
+                .causes
+                .contains(&Cause::User(Some(SHADOW_USER.to_string())));
+        let (job_name, params) = (item.job.clone(), item.params.clone());
         self.leave(item, t, false, Some(number));
+        if shadow {
+            let id = self.next_queue_id;
+            self.next_queue_id += 1;
+            self.queue.insert(
+                id,
+                QueueItem {
+                    id,
+                    job: job_name.clone(),
+                    params: params.clone(),
+                    causes: vec![Cause::User(Some(SHADOW_USER.to_string()))],
+                    in_queue_since: t,
+                    due: t,
+                },
+            );
+            self.record_trigger(TriggerRecord {
+                at_ms: t,
+                job: job_name,
+                endpoint: "shadow".to_string(),
+                user: Some(SHADOW_USER.to_string()),
+                params: params
+                    .iter()
+                    .flatten()
+                    .map(|(n, v)| (n.clone(), v.display()))
+                    .collect(),
+                status: 201,
+                queue_id: Some(id),
+                created: true,
+                external: true,
+            });
+        }
     }
 
     fn leave(&mut self, item: QueueItem, t: i64, cancelled: bool, executable: Option<u32>) {
