@@ -165,11 +165,43 @@ async fn serve(
         let mut model = shared.lock();
         route(&mut model, &req)
     };
+    let mut reply = reply;
+    // The controller's own clock, which runs at the sandbox's speed.
+    let now = shared.lock().now();
+    set(&mut reply, header::DATE, &http_date(now));
     record(shared, &req, route, &reply);
     if fault.action == FaultAction::DropAfter {
         return Err(Dropped);
     }
     Ok(reply)
+}
+
+/// An IMF-fixdate (`Tue, 01 Dec 2026 05:29:48 GMT`) for epoch milliseconds.
+fn http_date(epoch_ms: i64) -> String {
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let secs = epoch_ms.div_euclid(1000);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Days to civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{}, {day:02} {} {year:04} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(month - 1) as usize],
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
 }
 
 fn decode_segments(path: &str) -> Option<Vec<String>> {
@@ -1360,6 +1392,13 @@ mod tests {
         assert_eq!(parse_delay("2secs"), Ok(2_000));
         assert_eq!(parse_delay("0sec"), Ok(0));
         assert!(parse_delay("soon").is_err());
+    }
+
+    #[test]
+    fn dates_are_imf_fixdates() {
+        assert_eq!(http_date(1_796_102_988_000), "Tue, 01 Dec 2026 05:29:48 GMT");
+        assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
+        assert_eq!(http_date(951_782_400_000), "Tue, 29 Feb 2000 00:00:00 GMT");
     }
 
     #[test]
