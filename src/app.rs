@@ -1,14 +1,24 @@
-//! From arguments to an exit status: parse, resolve, run, and print any error once.
+//! From arguments to an exit status: parse, resolve the settings once, run the command, print
+//! any error once.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Parser;
 
-use crate::cli::{Cli, Command, SandboxArgs};
+use crate::cli::{
+    Cli, Command, OutputArg, PlanArgs, ProgressArg, RunArgs, SandboxArgs, ValidateArgs,
+};
+use crate::engine::{self, PipelineTime, RunSettings, servers};
 use crate::exit::ExitStatus;
-use crate::sandbox::{Sandbox, SandboxConfig};
+use crate::jenkins::{self, Auth, Secret, ServerSettings};
+use crate::pipeline::{self, Pipeline, RenderContext, StepKind};
+use crate::report::{Format, Progress, ProgressChoice, Reporter};
+use crate::sandbox::{JobConfig, Sandbox, SandboxConfig};
 
 /// An error with the exit status it stands for.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +35,10 @@ impl Failure {
             source: source.into(),
         }
     }
+
+    fn invalid(source: impl Into<anyhow::Error>) -> Self {
+        Failure::new(ExitStatus::InvalidInput, source)
+    }
 }
 
 pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
@@ -39,7 +53,7 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
             };
         }
     };
-    match run(cli) {
+    match dispatch(cli) {
         Ok(status) => status,
         Err(failure) => {
             print_error(&failure.source);
@@ -57,17 +71,305 @@ pub fn print_error(error: &anyhow::Error) {
     }
 }
 
-fn run(cli: Cli) -> Result<ExitStatus, Failure> {
+fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
     match cli.command {
-        Command::Sandbox(args) => sandbox(args),
+        None => run(cli.run),
+        Some(Command::Run(args)) => run(args),
+        Some(Command::Validate(args)) => validate(args),
+        Some(Command::Plan(args)) => plan(args),
+        Some(Command::Schema) => {
+            let text = serde_json::to_string_pretty(&pipeline::schema())
+                .map_err(|e| Failure::new(ExitStatus::InvalidInput, e))?;
+            println!("{text}");
+            Ok(ExitStatus::Success)
+        }
+        Some(Command::Sandbox(args)) => sandbox(args),
     }
+}
+
+/// `--set key=value` pairs.
+fn overrides(set: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    set.iter()
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) if !key.trim().is_empty() => {
+                Ok((key.trim().to_string(), value.to_string()))
+            }
+            _ => Err(Failure::invalid(anyhow::anyhow!(
+                "--set `{pair}` must look like KEY=VALUE"
+            ))),
+        })
+        .collect()
+}
+
+fn load(path: &Path, set: &[String]) -> Result<Pipeline, Failure> {
+    let overrides = overrides(set)?;
+    pipeline::load(path, &overrides).map_err(Failure::invalid)
+}
+
+fn environment() -> BTreeMap<String, String> {
+    std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect()
+}
+
+fn validate(args: ValidateArgs) -> Result<ExitStatus, Failure> {
+    let mut status = ExitStatus::Success;
+    for path in &args.pipelines {
+        match load(path, &args.set) {
+            Ok(p) => println!("{}: ok ({} steps)", path.display(), p.steps.len()),
+            Err(failure) => {
+                print_error(&failure.source);
+                status = status.worst(failure.status);
+            }
+        }
+    }
+    Ok(status)
+}
+
+fn plan(args: PlanArgs) -> Result<ExitStatus, Failure> {
+    let pipeline = load(&args.pipeline, &args.set)?;
+    let ctx = RenderContext {
+        vars: pipeline.vars.clone(),
+        env: environment(),
+        steps: BTreeMap::new(),
+        run: engine::run_facts(),
+        pipeline_name: pipeline.name.clone(),
+    };
+    let preview = |t: &pipeline::Template| -> String {
+        if !t.step_refs().is_empty() {
+            format!("{} (known when it runs)", t.source())
+        } else {
+            t.render(&ctx)
+                .unwrap_or_else(|e| format!("{} (cannot render: {e})", t.source()))
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "pipeline {}: {} steps",
+        pipeline.name,
+        pipeline.steps.len()
+    );
+    for (i, step) in pipeline.steps.iter().enumerate() {
+        let needs: Vec<&str> = step
+            .needs
+            .iter()
+            .map(|d| pipeline.steps[*d].id.as_str())
+            .collect();
+        let after = if needs.is_empty() {
+            String::new()
+        } else {
+            format!(" after {}", needs.join(", "))
+        };
+        let condition = match step.condition {
+            pipeline::Condition::OnSuccess => "",
+            pipeline::Condition::OnFailure => " if on_failure",
+            pipeline::Condition::Always => " if always",
+        };
+        match &step.kind {
+            StepKind::Job(job) => {
+                let _ = writeln!(
+                    out,
+                    "{}. {}: job {}{after}{condition}{}",
+                    i + 1,
+                    step.id,
+                    preview(&job.job),
+                    if job.wait { "" } else { " (not waited for)" }
+                );
+                for (name, value) in &job.params {
+                    let _ = writeln!(out, "     {name} = {}", preview(value));
+                }
+            }
+            StepKind::Await(gate) => {
+                let wanted: Vec<&str> = gate.results.iter().map(|r| r.as_str()).collect();
+                let _ = writeln!(
+                    out,
+                    "{}. {}: await {} last build {}{after}{condition}",
+                    i + 1,
+                    step.id,
+                    preview(&gate.job),
+                    wanted.join("|")
+                );
+            }
+        }
+    }
+    Ok(ExitStatus::Success)
+}
+
+fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
+    let path = args
+        .pipeline
+        .clone()
+        .ok_or_else(|| Failure::invalid(anyhow::anyhow!("a pipeline file is required")))?;
+    let pipeline = Arc::new(load(&path, &args.set)?);
+    let env = environment();
+    pipeline.check_env(&env).map_err(Failure::invalid)?;
+    let run_facts = engine::run_facts();
+    let ctx = RenderContext {
+        vars: pipeline.vars.clone(),
+        env: env.clone(),
+        steps: BTreeMap::new(),
+        run: run_facts.clone(),
+        pipeline_name: pipeline.name.clone(),
+    };
+    let sandboxed = args.sandbox || args.sandbox_config.is_some();
+    let (server, time, _sandbox) = if sandboxed {
+        let (settings, time, sandbox) =
+            start_sandbox(&pipeline, &ctx, args.sandbox_config.as_deref())?;
+        (settings, time, Some(sandbox))
+    } else {
+        let environment = servers::Environment {
+            vars: &env,
+            home: std::env::var_os("HOME").map(PathBuf::from),
+        };
+        let settings =
+            servers::resolve(&pipeline.server, &ctx, &environment).map_err(Failure::invalid)?;
+        (settings, PipelineTime::real(), None)
+    };
+    let client = jenkins::Client::new(server).map_err(Failure::invalid)?;
+    let progress = Progress::resolve(
+        match args.progress {
+            ProgressArg::Auto => ProgressChoice::Auto,
+            ProgressArg::Always => ProgressChoice::Always,
+            ProgressArg::Never => ProgressChoice::Never,
+        },
+        args.quiet,
+    );
+    let format = match args.output {
+        OutputArg::Text => Format::Text,
+        OutputArg::Json => Format::Json,
+    };
+    let reporter = Arc::new(Reporter::new(progress, format));
+    let settings = RunSettings {
+        max_parallel: args.max_parallel,
+        timeout: args.timeout.map(|d| d.0),
+        time,
+        env,
+        server: "default".to_string(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(|e| Failure::new(ExitStatus::Jenkins, e))?;
+    let outcome = runtime.block_on(engine::run(
+        pipeline,
+        client,
+        settings,
+        reporter.clone(),
+        run_facts,
+    ));
+    // Requests still in flight (a stop after a timeout) must not hold up the exit.
+    runtime.shutdown_background();
+    reporter.summary(&outcome.summary);
+    Ok(outcome.status)
+}
+
+/// The sandbox's defaults for a rehearsal: ten times real speed, Jenkins' quiet period, and
+/// jobs that take a little while so there is something to watch.
+fn rehearsal_config() -> SandboxConfig {
+    SandboxConfig {
+        speed: 10.0,
+        executors: 8,
+        auto_create: true,
+        ..SandboxConfig::default()
+    }
+}
+
+/// Starts the in-process sandbox and creates the jobs the pipeline names, with the
+/// parameters it passes, unless its config declares them.
+fn start_sandbox(
+    pipeline: &Pipeline,
+    ctx: &RenderContext,
+    config: Option<&Path>,
+) -> Result<(ServerSettings, PipelineTime, Arc<Sandbox>), Failure> {
+    let mut config = match config {
+        Some(path) => SandboxConfig::load(path).map_err(Failure::invalid)?,
+        None => rehearsal_config(),
+    };
+    config.auto_create = true;
+    let speed = config.speed;
+    let auth = config
+        .users
+        .first()
+        .map(|u| match (u.tokens.first(), &u.password) {
+            (Some(token), _) => Auth::Token {
+                user: u.name.clone(),
+                token: Secret::new(token.clone()),
+            },
+            (None, Some(password)) => Auth::Password {
+                user: u.name.clone(),
+                password: Secret::new(password.clone()),
+            },
+            (None, None) => Auth::Anonymous,
+        })
+        .unwrap_or(Auth::Anonymous);
+    let declared: Vec<String> = config.jobs.iter().map(|j| j.path.clone()).collect();
+    let sandbox = Arc::new(
+        Sandbox::start(config)
+            .context("cannot start the sandbox")
+            .map_err(|e| Failure::new(ExitStatus::Jenkins, e))?,
+    );
+    for step in &pipeline.steps {
+        let (template, params): (_, Vec<String>) = match &step.kind {
+            StepKind::Job(job) => (
+                &job.job,
+                job.params.iter().map(|(n, _)| n.clone()).collect(),
+            ),
+            StepKind::Await(gate) => (&gate.job, Vec::new()),
+        };
+        let Ok(name) = template.render(ctx) else {
+            continue;
+        };
+        if declared.contains(&name) || crate::sandbox::config::check_job_path(&name).is_err() {
+            continue;
+        }
+        let mut job = JobConfig::new(name);
+        job.kind = crate::sandbox::config::JobKind::Pipeline;
+        job.parameters = params
+            .into_iter()
+            .map(|name| crate::sandbox::config::ParamConfig {
+                name,
+                kind: Default::default(),
+                default: None,
+                choices: Vec::new(),
+                description: String::new(),
+            })
+            .collect();
+        let build = crate::sandbox::config::BuildSpec {
+            duration: crate::duration::Dur::from_secs(15),
+            log: vec!["Rehearsing in the jrun sandbox".to_string()],
+            ..Default::default()
+        };
+        job.history = vec![build.clone()];
+        job.builds = vec![build];
+        sandbox.with_model(|m| {
+            if m.job(&job.path).is_none() {
+                m.put_job(&job);
+            }
+        });
+    }
+    let settings = ServerSettings {
+        name: "sandbox".to_string(),
+        url: sandbox.url(),
+        auth,
+        max_in_flight: pipeline
+            .server
+            .max_in_flight
+            .unwrap_or(servers::DEFAULT_MAX_IN_FLIGHT),
+        connect_timeout: std::time::Duration::from_secs(10),
+        request_timeout: std::time::Duration::from_secs(30),
+        unreachable_timeout: servers::DEFAULT_UNREACHABLE_TIMEOUT,
+        user_agent: format!("jrun/{}", env!("CARGO_PKG_VERSION")),
+    };
+    let clock = sandbox.clone();
+    let time = PipelineTime::scaled(speed, Arc::new(move || clock.with_model(|m| m.now())));
+    Ok((settings, time, sandbox))
 }
 
 fn sandbox(args: SandboxArgs) -> Result<ExitStatus, Failure> {
     let mut config = match &args.config {
-        Some(path) => {
-            SandboxConfig::load(path).map_err(|e| Failure::new(ExitStatus::InvalidInput, e))?
-        }
+        Some(path) => SandboxConfig::load(path).map_err(Failure::invalid)?,
         None => SandboxConfig {
             auto_create: true,
             ..SandboxConfig::default()
@@ -75,10 +377,9 @@ fn sandbox(args: SandboxArgs) -> Result<ExitStatus, Failure> {
     };
     if let Some(speed) = args.speed {
         if !(speed.is_finite() && speed > 0.0) {
-            return Err(Failure::new(
-                ExitStatus::InvalidInput,
-                anyhow::anyhow!("--speed must be a number above 0, not {speed}"),
-            ));
+            return Err(Failure::invalid(anyhow::anyhow!(
+                "--speed must be a number above 0, not {speed}"
+            )));
         }
         config.speed = speed;
     }
@@ -86,7 +387,7 @@ fn sandbox(args: SandboxArgs) -> Result<ExitStatus, Failure> {
     let users = config.users.clone();
     let sandbox = Sandbox::start_on(config, args.port)
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))
-        .map_err(|e| Failure::new(ExitStatus::InvalidInput, e))?;
+        .map_err(Failure::invalid)?;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "jrun sandbox listening on {}", sandbox.url());
     for user in &users {
@@ -105,7 +406,7 @@ fn sandbox(args: SandboxArgs) -> Result<ExitStatus, Failure> {
     let _ = writeln!(out, "press Ctrl-C to stop");
     let _ = out.flush();
     drop(out);
-    wait_for_signal().map_err(|e| Failure::new(ExitStatus::InvalidInput, e))?;
+    wait_for_signal().map_err(Failure::invalid)?;
     drop(sandbox);
     Ok(ExitStatus::Success)
 }

@@ -1,8 +1,10 @@
-//! Command-line types. They are resolved into typed settings before anything runs.
+//! Command-line types only. They are resolved into typed settings before anything runs.
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::duration::Dur;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -13,24 +15,105 @@ Exit codes:
   4    a timeout was reached
   5    another run holds the lock
   130  interrupted by SIGINT (after cancelling what it started)
-  143  stopped by SIGTERM (after cancelling what it started)";
+  143  stopped by SIGTERM (after cancelling what it started)
+When several apply, the first in this order wins: 130/143, 2, 5, 3, 4, 1, 0.
+
+Credentials come from the pipeline's `jenkins:` block, else JENKINS_URL, JENKINS_USER_ID and
+JENKINS_API_TOKEN (or JENKINS_PASSWORD), else ~/.netrc.";
 
 #[derive(Debug, Parser)]
 #[command(
     name = "jrun",
     version,
     about = "Run pipelines of Jenkins jobs declared in YAML",
-    after_help = EXIT_CODES
+    after_help = EXIT_CODES,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 pub struct Cli {
     #[command(subcommand)]
-    pub command: Command,
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run a pipeline (the same as `jrun <PIPELINE>`)
+    Run(RunArgs),
+    /// Check pipeline files offline: syntax, types, the step graph, templates
+    Validate(ValidateArgs),
+    /// Show the order of steps and their rendered parameters, offline
+    Plan(PlanArgs),
+    /// Print the JSON Schema of pipeline files
+    Schema,
     /// Serve the built-in Jenkins emulator on 127.0.0.1 until interrupted
     Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProgressArg {
+    /// Bars on a terminal, plain lines elsewhere
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OutputArg {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The pipeline file to run
+    #[arg(value_name = "PIPELINE", required = true)]
+    pub pipeline: Option<PathBuf>,
+    /// Override a pipeline variable (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+    /// Run at most N steps at the same time
+    #[arg(long, value_name = "N")]
+    pub max_parallel: Option<usize>,
+    /// Deadline for the whole run (e.g. 30m); what is still running is stopped and jrun exits 4
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<Dur>,
+    /// How to show progress
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+    /// Format of the summary on stdout
+    #[arg(long, value_enum, default_value_t = OutputArg::Text)]
+    pub output: OutputArg,
+    /// Run against an in-process Jenkins emulator instead of the pipeline's server
+    #[arg(long)]
+    pub sandbox: bool,
+    /// Sandbox configuration scripting job durations and results (implies --sandbox)
+    #[arg(long, value_name = "FILE")]
+    pub sandbox_config: Option<PathBuf>,
+    /// Print only errors and the summary
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Pipeline files to check
+    #[arg(value_name = "PIPELINE", required = true)]
+    pub pipelines: Vec<PathBuf>,
+    /// Override a pipeline variable (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// The pipeline file
+    #[arg(value_name = "PIPELINE")]
+    pub pipeline: PathBuf,
+    /// Override a pipeline variable (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -107,8 +107,39 @@ impl fmt::Display for Dur {
 
 impl<'de> Deserialize<'de> for Dur {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        // Parsing inside the visitor (rather than after reading a String) makes a bad duration
+        // an error of the scalar itself, so YAML errors point at it and not at its mapping.
+        struct DurVisitor;
+
+        impl serde::de::Visitor<'_> for DurVisitor {
+            type Value = Dur;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a duration such as 500ms, 10s, 5m, 2h or 1m30s")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Dur, E> {
+                text.parse().map_err(E::custom)
+            }
+        }
+
+        deserializer.deserialize_str(DurVisitor)
+    }
+}
+
+/// Durations are strings in the same syntax as [`Dur::from_str`]; editors check the pattern.
+impl schemars::JsonSchema for Dur {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "description": "A duration: a number and a unit (ms, s, m, h, d), or a sum such as 1m30s.",
+            "pattern": r"^\s*(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*(?:ms|s|secs?|m|mins?|h|d)\s*)+$",
+            "examples": ["500ms", "10s", "5m", "2h", "1m30s"]
+        })
     }
 }
 
@@ -147,6 +178,21 @@ mod tests {
         for bad in ["", "10", "s", "10x", "1..2s", "-1s", "1e400s"] {
             let err = bad.parse::<Dur>().unwrap_err().to_string();
             assert!(err.contains("500ms"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn schema_pattern_accepts_what_the_parser_accepts() {
+        let schema = schemars::schema_for!(Dur);
+        let pattern = schema.get("pattern").and_then(|p| p.as_str()).unwrap();
+        // No regex engine in the dependencies: pin the pattern itself, and that the examples
+        // it advertises parse.
+        assert!(pattern.contains("ms|s|secs?|m|mins?|h|d"), "{pattern}");
+        for example in schema.get("examples").and_then(|e| e.as_array()).unwrap() {
+            assert!(
+                example.as_str().unwrap().parse::<Dur>().is_ok(),
+                "{example}"
+            );
         }
     }
 

@@ -26,10 +26,56 @@ impl ExitStatus {
     pub fn code(self) -> u8 {
         self as u8
     }
+
+    /// Rank in "the first in this order wins": 130/143, 2, 5, 3, 4, 1, 0.
+    fn precedence(self) -> u8 {
+        match self {
+            ExitStatus::Interrupted | ExitStatus::Terminated => 7,
+            ExitStatus::InvalidInput => 6,
+            ExitStatus::Locked => 5,
+            ExitStatus::Jenkins => 4,
+            ExitStatus::Timeout => 3,
+            ExitStatus::Failed => 2,
+            ExitStatus::Success => 1,
+        }
+    }
+
+    /// The status that wins when both apply.
+    pub fn worst(self, other: ExitStatus) -> ExitStatus {
+        if other.precedence() > self.precedence() {
+            other
+        } else {
+            self
+        }
+    }
 }
 
 impl From<ExitStatus> for std::process::ExitCode {
     fn from(status: ExitStatus) -> Self {
         std::process::ExitCode::from(status.code())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_precedence_decides_between_codes() {
+        let order = [
+            ExitStatus::Terminated,
+            ExitStatus::InvalidInput,
+            ExitStatus::Locked,
+            ExitStatus::Jenkins,
+            ExitStatus::Timeout,
+            ExitStatus::Failed,
+            ExitStatus::Success,
+        ];
+        for (i, a) in order.iter().enumerate() {
+            for b in &order[i..] {
+                assert_eq!(a.worst(*b), *a);
+                assert_eq!(b.worst(*a), *a);
+            }
+        }
     }
 }

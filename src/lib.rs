@@ -3,7 +3,11 @@
 pub mod app;
 pub mod cli;
 pub mod duration;
+pub mod engine;
 pub mod exit;
+pub mod jenkins;
+pub mod pipeline;
+pub mod report;
 pub mod sandbox;
 
 pub use app::main_with_args;

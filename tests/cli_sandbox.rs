@@ -82,7 +82,13 @@ fn a_bad_sandbox_config_exits_2_naming_the_file_and_line() {
 #[test]
 fn a_missing_sandbox_config_exits_2() {
     jrun()
-        .args(["sandbox", "--port", "0", "--config", "/nonexistent/sandbox.yaml"])
+        .args([
+            "sandbox",
+            "--port",
+            "0",
+            "--config",
+            "/nonexistent/sandbox.yaml",
+        ])
         .assert()
         .code(2)
         .stderr(predicate::str::contains("/nonexistent/sandbox.yaml"));
@@ -101,21 +107,14 @@ fn a_busy_port_exits_2_naming_the_port() {
 
 #[test]
 fn help_lists_the_exit_codes() {
-    jrun()
-        .arg("--help")
-        .assert()
-        .success()
-        .stdout(
-            predicate::str::contains("Exit codes:")
-                .and(predicate::str::contains("another run holds the lock"))
-                .and(predicate::str::contains("143")),
-        );
+    jrun().arg("--help").assert().success().stdout(
+        predicate::str::contains("Exit codes:")
+            .and(predicate::str::contains("another run holds the lock"))
+            .and(predicate::str::contains("143")),
+    );
 }
 
 #[test]
 fn an_unknown_subcommand_exits_2() {
-    jrun()
-        .arg("frobnicate")
-        .assert()
-        .code(2);
+    jrun().arg("frobnicate").assert().code(2);
 }

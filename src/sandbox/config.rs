@@ -342,12 +342,12 @@ impl SandboxConfig {
         }
         check_rate("faults.error_rate", self.faults.error_rate)?;
         check_rate("faults.reset_rate", self.faults.reset_rate)?;
-        if let Some(status) = self.faults.error_status {
-            if !(500..=599).contains(&status) {
-                return Err(format!(
-                    "faults.error_status must be a 5xx status, not {status}"
-                ));
-            }
+        if let Some(status) = self.faults.error_status
+            && !(500..=599).contains(&status)
+        {
+            return Err(format!(
+                "faults.error_status must be a 5xx status, not {status}"
+            ));
         }
         parse_version(&self.version).ok_or_else(|| {
             format!(

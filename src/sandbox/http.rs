@@ -917,13 +917,13 @@ fn job_route(
                 let want_builds = tree.as_ref().is_none_or(|t| t.selects("builds"));
                 let depth = if tree.is_some() { depth.max(1) } else { depth };
                 let mut value = json::job(model, job, &base, now, depth, want_builds);
-                if tree.as_ref().is_some_and(|t| t.selects("allBuilds")) {
-                    if let Value::Object(map) = &mut value {
-                        map.insert(
-                            "allBuilds".to_string(),
-                            json::all_builds(model, job, &base, now),
-                        );
-                    }
+                if tree.as_ref().is_some_and(|t| t.selects("allBuilds"))
+                    && let Value::Object(map) = &mut value
+                {
+                    map.insert(
+                        "allBuilds".to_string(),
+                        json::all_builds(model, job, &base, now),
+                    );
                 }
                 ("job", api(model, req, value, f))
             }
@@ -1396,7 +1396,10 @@ mod tests {
 
     #[test]
     fn dates_are_imf_fixdates() {
-        assert_eq!(http_date(1_796_102_988_000), "Tue, 01 Dec 2026 05:29:48 GMT");
+        assert_eq!(
+            http_date(1_796_102_988_000),
+            "Tue, 01 Dec 2026 05:29:48 GMT"
+        );
         assert_eq!(http_date(0), "Thu, 01 Jan 1970 00:00:00 GMT");
         assert_eq!(http_date(951_782_400_000), "Tue, 29 Feb 2000 00:00:00 GMT");
     }

@@ -728,19 +728,18 @@ impl Model {
         if item.due > t {
             return Stage::Waiting;
         }
-        if let Some(job) = self.job(&item.job) {
-            if !job.concurrent {
-                if let Some(running) = job.running_build(t) {
-                    let estimate = job.estimated_duration(t);
-                    // Past its estimate a build's remaining time is "N/A", as when there is none.
-                    let eta = Some(running.start + estimate - t).filter(|_| estimate >= 0);
-                    let eta = eta.filter(|ms| *ms > 0);
-                    return Stage::Blocked {
-                        running: running.number,
-                        eta,
-                    };
-                }
-            }
+        if let Some(job) = self.job(&item.job)
+            && !job.concurrent
+            && let Some(running) = job.running_build(t)
+        {
+            let estimate = job.estimated_duration(t);
+            // Past its estimate a build's remaining time is "N/A", as when there is none.
+            let eta = Some(running.start + estimate - t).filter(|_| estimate >= 0);
+            let eta = eta.filter(|ms| *ms > 0);
+            return Stage::Blocked {
+                running: running.number,
+                eta,
+            };
         }
         Stage::Buildable
     }
@@ -812,11 +811,12 @@ impl Model {
     pub fn stop(&mut self, job: &str, number: u32, user: Option<String>) {
         let now = self.now();
         let delay = self.abort_delay_ms;
-        if let Some(build) = self.job_mut(job).and_then(|j| j.builds.get_mut(&number)) {
-            if !build.is_complete(now) && build.aborted.is_none() {
-                build.aborted = Some((now, user));
-                build.end = now + delay;
-            }
+        if let Some(build) = self.job_mut(job).and_then(|j| j.builds.get_mut(&number))
+            && !build.is_complete(now)
+            && build.aborted.is_none()
+        {
+            build.aborted = Some((now, user));
+            build.end = now + delay;
         }
     }
 
@@ -837,15 +837,14 @@ impl Model {
         // Freestyle builds die with the controller; Pipeline builds resume after it.
         let running = std::mem::take(&mut self.running);
         for (job, number) in &running {
-            if let Some(Node::Job(j)) = self.nodes.get_mut(job) {
-                if j.kind == JobKind::Freestyle {
-                    if let Some(build) = j.builds.get_mut(number) {
-                        if build.end > at && build.aborted.is_none() {
-                            build.aborted = Some((at, None));
-                            build.end = at;
-                        }
-                    }
-                }
+            if let Some(Node::Job(j)) = self.nodes.get_mut(job)
+                && j.kind == JobKind::Freestyle
+                && let Some(build) = j.builds.get_mut(number)
+                && build.end > at
+                && build.aborted.is_none()
+            {
+                build.aborted = Some((at, None));
+                build.end = at;
             }
         }
         self.running = running;

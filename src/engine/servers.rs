@@ -1,0 +1,227 @@
+//! Where a server's URL and credentials come from: the pipeline file, else the environment
+//! variables Jenkins' own CLI uses (`JENKINS_URL`, `JENKINS_USER_ID`, `JENKINS_API_TOKEN`), else
+//! `~/.netrc`. A secret given as `token` is sent as an API token; `password`, `password_file` or
+//! `JENKINS_PASSWORD` say it is a password (which needs a crumb).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::jenkins::{Auth, Secret, ServerSettings};
+use crate::pipeline::{RenderContext, ServerSpec, Template};
+
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ServerError(pub String);
+
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+pub const DEFAULT_UNREACHABLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub struct Environment<'a> {
+    pub vars: &'a BTreeMap<String, String>,
+    pub home: Option<PathBuf>,
+}
+
+impl Environment<'_> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.vars.get(name).filter(|v| !v.is_empty()).cloned()
+    }
+}
+
+fn render(
+    template: &Option<Template>,
+    ctx: &RenderContext,
+    what: &str,
+) -> Result<Option<String>, ServerError> {
+    template
+        .as_ref()
+        .map(|t| {
+            t.render(ctx)
+                .map_err(|e| ServerError(format!("jenkins.{what}: {e}")))
+        })
+        .transpose()
+}
+
+fn read_secret_file(path: &str, env: &Environment<'_>, what: &str) -> Result<String, ServerError> {
+    let expanded = match (path.strip_prefix("~/"), &env.home) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(path),
+    };
+    let text = std::fs::read_to_string(&expanded).map_err(|e| {
+        ServerError(format!(
+            "cannot read jenkins.{what} {}: {e}",
+            expanded.display()
+        ))
+    })?;
+    let secret = text.trim().to_string();
+    if secret.is_empty() {
+        return Err(ServerError(format!(
+            "jenkins.{what} {} is empty",
+            expanded.display()
+        )));
+    }
+    Ok(secret)
+}
+
+/// Resolves the `jenkins:` block into client settings.
+pub fn resolve(
+    spec: &ServerSpec,
+    ctx: &RenderContext,
+    env: &Environment<'_>,
+) -> Result<ServerSettings, ServerError> {
+    let url = render(&spec.url, ctx, "url")?
+        .or_else(|| env.var("JENKINS_URL"))
+        .ok_or_else(|| {
+            ServerError(
+                "no Jenkins URL: set `jenkins.url` in the pipeline or JENKINS_URL in the environment (or try it with --sandbox)".to_string(),
+            )
+        })?;
+    let url = url.trim().trim_end_matches('/').to_string();
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ServerError(format!(
+            "Jenkins URL `{url}` must start with http:// or https://"
+        )));
+    }
+    let user = render(&spec.user, ctx, "user")?.or_else(|| env.var("JENKINS_USER_ID"));
+    let token = match (render(&spec.token, ctx, "token")?, &spec.token_file) {
+        (Some(t), _) => Some(t),
+        (None, Some(file)) => {
+            let path = file.render(ctx).map_err(|e| ServerError(e.to_string()))?;
+            Some(read_secret_file(&path, env, "token_file")?)
+        }
+        (None, None) => None,
+    };
+    let password = match (
+        render(&spec.password, ctx, "password")?,
+        &spec.password_file,
+    ) {
+        (Some(p), _) => Some(p),
+        (None, Some(file)) => {
+            let path = file.render(ctx).map_err(|e| ServerError(e.to_string()))?;
+            Some(read_secret_file(&path, env, "password_file")?)
+        }
+        (None, None) => None,
+    };
+    let from_file = token.is_some() || password.is_some();
+    let (token, password) = if from_file {
+        (token, password)
+    } else {
+        (env.var("JENKINS_API_TOKEN"), env.var("JENKINS_PASSWORD"))
+    };
+    let auth = match (user, token, password) {
+        (Some(user), Some(token), _) => Auth::Token {
+            user,
+            token: Secret::new(token),
+        },
+        (Some(user), None, Some(password)) => Auth::Password {
+            user,
+            password: Secret::new(password),
+        },
+        (None, Some(_), _) | (None, None, Some(_)) => {
+            return Err(ServerError(
+                "a Jenkins token or password is set but no user: set `jenkins.user` or JENKINS_USER_ID".to_string(),
+            ));
+        }
+        (user, None, None) => match netrc(&url, env) {
+            Some((login, password)) => Auth::Token {
+                user: user.unwrap_or(login),
+                token: Secret::new(password),
+            },
+            None => Auth::Anonymous,
+        },
+    };
+    Ok(ServerSettings {
+        name: "default".to_string(),
+        url,
+        auth,
+        max_in_flight: spec.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT).max(1),
+        connect_timeout: Duration::from_secs(10),
+        request_timeout: Duration::from_secs(30),
+        unreachable_timeout: spec
+            .unreachable_timeout
+            .unwrap_or(DEFAULT_UNREACHABLE_TIMEOUT),
+        user_agent: format!("jrun/{}", env!("CARGO_PKG_VERSION")),
+    })
+}
+
+/// `login` and `password` of the `~/.netrc` entry for the URL's host (or `default`).
+fn netrc(url: &str, env: &Environment<'_>) -> Option<(String, String)> {
+    let path = env
+        .var("NETRC")
+        .map(PathBuf::from)
+        .or_else(|| env.home.as_ref().map(|h| h.join(".netrc")))?;
+    let text = std::fs::read_to_string(Path::new(&path)).ok()?;
+    let host = url
+        .split("://")
+        .nth(1)?
+        .split(['/', ':', '?'])
+        .next()?
+        .rsplit('@')
+        .next()?
+        .to_ascii_lowercase();
+    parse_netrc(&text, &host)
+}
+
+fn parse_netrc(text: &str, host: &str) -> Option<(String, String)> {
+    let mut tokens = text.split_whitespace();
+    let mut found: Option<(Option<String>, Option<String>)> = None;
+    let mut default: Option<(Option<String>, Option<String>)> = None;
+    let mut current: Option<&mut (Option<String>, Option<String>)> = None;
+    while let Some(token) = tokens.next() {
+        match token {
+            "machine" => {
+                let name = tokens.next().unwrap_or("");
+                current = if name.eq_ignore_ascii_case(host) && found.is_none() {
+                    found = Some((None, None));
+                    found.as_mut()
+                } else {
+                    None
+                };
+            }
+            "default" => {
+                default = Some((None, None));
+                current = default.as_mut();
+            }
+            "login" => {
+                let value = tokens.next().map(str::to_string);
+                if let Some(entry) = current.as_mut() {
+                    entry.0 = value;
+                }
+            }
+            "password" => {
+                let value = tokens.next().map(str::to_string);
+                if let Some(entry) = current.as_mut() {
+                    entry.1 = value;
+                }
+            }
+            "account" | "macdef" => {
+                tokens.next();
+            }
+            _ => {}
+        }
+    }
+    match found.or(default)? {
+        (Some(login), Some(password)) => Some((login, password)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn netrc_entries_are_found_by_host_with_default_as_fallback() {
+        let text =
+            "machine ci.example.com login bot password s3cret\ndefault login anon password x\n";
+        assert_eq!(
+            parse_netrc(text, "ci.example.com"),
+            Some(("bot".to_string(), "s3cret".to_string()))
+        );
+        assert_eq!(
+            parse_netrc(text, "other.example.com"),
+            Some(("anon".to_string(), "x".to_string()))
+        );
+        assert_eq!(parse_netrc("machine a login b", "a"), None);
+    }
+}

@@ -1,0 +1,795 @@
+//! The client proper: one reqwest client per server, the request loop with its retries, the
+//! crumb cache, and the read-only calls. Triggering lives in `trigger.rs`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex as SyncMutex};
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
+use bytes::Bytes;
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, DATE, HeaderMap, HeaderName, HeaderValue, LOCATION,
+};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use tokio::sync::{Mutex, Semaphore};
+use tokio::time::Instant;
+
+use super::date::parse_http_date;
+use super::error::{TransportError, is_oops_page, mentions_crumb, page_message};
+use super::paths::{encode_segment, job_path, shown};
+use super::types::{
+    Build, BuildJson, BuildListJson, BuildRef, CrumbJson, Job, JobJson, QueueItem, QueueItemJson,
+    RequestStats,
+};
+use super::{Auth, Error, ServerSettings};
+
+const JOB_TREE: &str = "_class,fullName,buildable,property[parameterDefinitions[name,type,choices,defaultParameterValue[value]]]";
+const QUEUE_ITEM_TREE: &str = "id,why,blocked,buildable,cancelled,executable[number,url]";
+pub(crate) const BUILD_TREE: &str =
+    "number,url,building,result,timestamp,duration,estimatedDuration,queueId";
+const BUILDS_TREE: &str = "builds[number,queueId,url]{0,100}";
+const ALL_BUILDS_TREE: &str = "allBuilds[number,queueId,url]";
+const CRUMB_TREE: &str = "crumb,crumbRequestField";
+/// Jenkins lists at most this many builds under `builds`; older ones need `allBuilds`.
+const BUILDS_LIMIT: usize = 100;
+
+/// Retry delays grow from here...
+const MIN_DELAY: Duration = Duration::from_millis(100);
+/// ...to here, jitter included.
+const MAX_DELAY: Duration = Duration::from_secs(5);
+
+/// A client for one Jenkins controller. Cloning is cheap and shares the connection pool, the
+/// cookie store, the crumb and the cap on requests in flight.
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub settings: ServerSettings,
+    /// The configured URL, normalised to end with `/`.
+    pub base: String,
+    http: reqwest::Client,
+    auth_header: Option<HeaderValue>,
+    limiter: Semaphore,
+    crumb: Mutex<CrumbCache>,
+    /// Set once a POST with "API token" credentials was refused for want of a crumb: the
+    /// secret is really a password, so later POSTs fetch the crumb first.
+    token_needs_crumb: AtomicBool,
+    session: SyncMutex<Option<String>>,
+    restarts: AtomicU64,
+    /// The latest answer: its `Date` (the server's own clock), if any, and when it arrived.
+    pub last_answer: SyncMutex<Option<(Option<i64>, Instant)>>,
+    requests: AtomicU64,
+    bytes: AtomicU64,
+}
+
+/// An HTTP answer, body read in full (Jenkins' `tree=`-filtered answers are small).
+pub(crate) struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub received: Instant,
+    /// The server's clock from the `Date` header, in epoch milliseconds.
+    pub date_ms: Option<i64>,
+}
+
+impl Reply {
+    fn header(&self, name: impl reqwest::header::AsHeaderName) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn location(&self) -> Option<&str> {
+        self.header(LOCATION)
+    }
+}
+
+#[derive(Clone)]
+pub(crate) struct Crumb {
+    field: HeaderName,
+    value: HeaderValue,
+    generation: u64,
+}
+
+enum CrumbState {
+    Unknown,
+    /// `crumbIssuer` answered 404: CSRF protection is off.
+    Disabled,
+    Issued(Crumb),
+}
+
+struct CrumbCache {
+    state: CrumbState,
+    generation: u64,
+}
+
+impl CrumbCache {
+    fn current(&self) -> Option<Crumb> {
+        match &self.state {
+            CrumbState::Issued(c) => Some(c.clone()),
+            _ => None,
+        }
+    }
+}
+
+/// How long to keep trying while the server fails: the failure window starts with the first
+/// failed attempt, delays come from backon with jitter.
+pub(crate) struct Patience {
+    limit: Duration,
+    since: Option<Instant>,
+    delays: ExponentialBackoff,
+}
+
+impl Patience {
+    pub fn new(limit: Duration) -> Patience {
+        // Jitter adds up to one more delay, so the builder's cap is half the real one.
+        let delays = ExponentialBuilder::default()
+            .with_min_delay(MIN_DELAY)
+            .with_max_delay(MAX_DELAY / 2)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        Patience {
+            limit,
+            since: None,
+            delays,
+        }
+    }
+
+    /// Records an attempt that started at `started` and failed: sleeps before the next one,
+    /// or returns how long the server has been failing once that reaches the limit.
+    pub async fn failed(&mut self, started: Instant) -> Result<(), Duration> {
+        let since = *self.since.get_or_insert(started);
+        let elapsed = since.elapsed();
+        if elapsed >= self.limit {
+            return Err(elapsed);
+        }
+        let delay = self
+            .delays
+            .next()
+            .unwrap_or(MAX_DELAY)
+            .min(MAX_DELAY)
+            .min(self.limit - elapsed);
+        tokio::time::sleep(delay).await;
+        Ok(())
+    }
+}
+
+/// Any 5xx (a restart's 503, a proxy's 502/504) and 429 are worth waiting out on a read.
+fn retryable_read(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// On an idempotent POST, a 500 that is Jenkins' own "Oops!" page is a real answer.
+fn retryable_post(reply: &Reply) -> bool {
+    retryable_read(reply.status)
+        && !(reply.status == StatusCode::INTERNAL_SERVER_ERROR && is_oops_page(&reply.body))
+}
+
+fn describe_status(method: &str, url: &str, reply: &Reply) -> String {
+    format!(
+        "{method} {}: HTTP {} {}",
+        shown(url),
+        reply.status.as_u16(),
+        page_message(&reply.body, reply.status.as_u16())
+    )
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("server", &self.inner.settings.name)
+            .field("url", &self.inner.base)
+            .field("auth", &self.inner.settings.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    pub fn new(settings: ServerSettings) -> Result<Client, Error> {
+        let base = normalise_base(&settings.url)?;
+        if settings.max_in_flight == 0 {
+            return Err(Error::config(format!(
+                "server `{}`: max_in_flight must be at least 1",
+                settings.name
+            )));
+        }
+        let auth_header = match &settings.auth {
+            Auth::Anonymous => None,
+            Auth::Token {
+                user,
+                token: secret,
+            }
+            | Auth::Password {
+                user,
+                password: secret,
+            } => {
+                if user.contains(':') {
+                    return Err(Error::config(format!(
+                        "server `{}`: user name `{user}` contains `:`, which HTTP Basic auth cannot carry",
+                        settings.name
+                    )));
+                }
+                Some(basic_auth(user, secret.expose()).ok_or_else(|| {
+                    Error::config(format!(
+                        "server `{}`: the credentials of user `{user}` cannot be sent in a header",
+                        settings.name
+                    ))
+                })?)
+            }
+        };
+        let http = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(settings.connect_timeout)
+            .timeout(settings.request_timeout)
+            .gzip(true)
+            .user_agent(settings.user_agent.clone())
+            .build()
+            .map_err(|e| {
+                Error::config(format!(
+                    "server `{}`: cannot set up the HTTP client: {}",
+                    settings.name,
+                    super::error::describe_chain(&e.without_url())
+                ))
+            })?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                limiter: Semaphore::new(settings.max_in_flight),
+                settings,
+                base,
+                http,
+                auth_header,
+                crumb: Mutex::new(CrumbCache {
+                    state: CrumbState::Unknown,
+                    generation: 0,
+                }),
+                token_needs_crumb: AtomicBool::new(false),
+                session: SyncMutex::new(None),
+                restarts: AtomicU64::new(0),
+                last_answer: SyncMutex::new(None),
+                requests: AtomicU64::new(0),
+                bytes: AtomicU64::new(0),
+            }),
+        })
+    }
+
+    /// The configured base URL, ending with `/`.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base
+    }
+
+    /// The server's name from the settings, for messages.
+    pub fn name(&self) -> &str {
+        &self.inner.settings.name
+    }
+
+    pub fn settings(&self) -> &ServerSettings {
+        &self.inner.settings
+    }
+
+    /// The job's URL on the configured base, e.g. `https://ci/jenkins/job/a/job/b%20c/`.
+    pub fn job_url(&self, job: &str) -> Result<String, Error> {
+        Ok(format!("{}{}", self.inner.base, job_path(job)?))
+    }
+
+    pub fn stats(&self) -> RequestStats {
+        RequestStats {
+            requests: self.inner.requests.load(Ordering::Relaxed),
+            bytes_received: self.inner.bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How many times the `X-Jenkins-Session` header changed, i.e. how many controller
+    /// restarts this client has noticed. After one, left queue items are gone for good.
+    pub fn restarts(&self) -> u64 {
+        self.inner.restarts.load(Ordering::Relaxed)
+    }
+
+    pub fn restarted(&self) -> bool {
+        self.restarts() > 0
+    }
+
+    /// The job's definition, for checking it exists, is buildable and takes the parameters.
+    pub async fn job(&self, job: &str) -> Result<Job, Error> {
+        let url = self.api_url(&job_path(job)?, JOB_TREE);
+        match self.get_json::<JobJson>(&url).await? {
+            Some(found) => Ok(found.into_job(job)),
+            None => Err(Error::NotFound {
+                what: format!("job `{job}`"),
+            }),
+        }
+    }
+
+    pub async fn queue_item(&self, id: u64) -> Result<QueueItem, Error> {
+        let url = self.api_url(&format!("queue/item/{id}/"), QUEUE_ITEM_TREE);
+        match self.get_json::<QueueItemJson>(&url).await? {
+            Some(item) => Ok(item.into_item()),
+            None => Err(Error::NotFound {
+                what: format!("queue item {id}"),
+            }),
+        }
+    }
+
+    /// The build that queue item `queue_id` became, searched by `queueId` among the job's
+    /// builds: how a build is found again once its queue item expired or a restart forgot it.
+    /// Never `lastBuild`, which may be someone else's.
+    pub async fn find_build_by_queue_id(
+        &self,
+        job: &str,
+        queue_id: u64,
+    ) -> Result<Option<BuildRef>, Error> {
+        let path = job_path(job)?;
+        let not_found = || Error::NotFound {
+            what: format!("job `{job}`"),
+        };
+        let list: BuildListJson = self
+            .get_json(&self.api_url(&path, BUILDS_TREE))
+            .await?
+            .ok_or_else(not_found)?;
+        let builds = list.builds.unwrap_or_default();
+        let find = |builds: &[super::types::BuildStubJson]| {
+            builds
+                .iter()
+                .find(|b| b.queue_id == Some(queue_id))
+                .map(|b| BuildRef {
+                    number: b.number,
+                    url: b.url.clone().unwrap_or_default(),
+                })
+        };
+        if let Some(found) = find(&builds) {
+            return Ok(Some(found));
+        }
+        if builds.len() < BUILDS_LIMIT {
+            return Ok(None);
+        }
+        let all: BuildListJson = self
+            .get_json(&self.api_url(&path, ALL_BUILDS_TREE))
+            .await?
+            .ok_or_else(not_found)?;
+        Ok(find(&all.all_builds.unwrap_or_default()))
+    }
+
+    pub async fn build(&self, job: &str, number: u64) -> Result<Build, Error> {
+        let url = self.api_url(&format!("{}{number}/", job_path(job)?), BUILD_TREE);
+        match self.get_json::<BuildJson>(&url).await? {
+            Some(build) => Ok(build.into()),
+            None => Err(Error::NotFound {
+                what: format!("build #{number} of job `{job}`"),
+            }),
+        }
+    }
+
+    /// A permalink such as `lastBuild` or `lastSuccessfulBuild`; None when the job has no
+    /// such build (Jenkins answers 404).
+    pub async fn permalink(&self, job: &str, name: &str) -> Result<Option<Build>, Error> {
+        let path = format!("{}{}/", job_path(job)?, encode_segment(name));
+        let url = self.api_url(&path, BUILD_TREE);
+        Ok(self.get_json::<BuildJson>(&url).await?.map(Build::from))
+    }
+
+    /// Aborts a build. Jenkins answers 302 whether or not anything was running; the build
+    /// shows ABORTED a little later.
+    pub async fn stop(&self, job: &str, number: u64) -> Result<(), Error> {
+        let url = format!("{}{}{number}/stop", self.inner.base, job_path(job)?);
+        let reply = self.post_retrying(&url).await?;
+        match reply.status.as_u16() {
+            200..=399 => Ok(()),
+            404 => Err(Error::NotFound {
+                what: format!("build #{number} of job `{job}`"),
+            }),
+            _ => Err(self.status_error("POST", &url, &reply)),
+        }
+    }
+
+    /// Cancels a queue item. An item that is already gone (404) or already left the queue
+    /// (500 "Could not cancel") needs no cancelling, so both are success.
+    pub async fn cancel_queue_item(&self, id: u64) -> Result<(), Error> {
+        let url = format!("{}queue/cancelItem?id={id}", self.inner.base);
+        let reply = self.post_retrying(&url).await?;
+        match reply.status.as_u16() {
+            // 204 since 2.211, a 302 to the referer before.
+            200..=399 | 404 | 500 => Ok(()),
+            _ => Err(self.status_error("POST", &url, &reply)),
+        }
+    }
+
+    // ---- plumbing ----
+
+    pub(crate) fn api_url(&self, path: &str, tree: &str) -> String {
+        let tree: String = form_urlencoded::byte_serialize(tree.as_bytes()).collect();
+        format!("{}{path}api/json?tree={tree}", self.inner.base)
+    }
+
+    pub(crate) fn unreachable(&self, after: Duration, last: String) -> Error {
+        Error::Unreachable {
+            server: self.inner.settings.name.clone(),
+            url: self.inner.base.clone(),
+            after,
+            last,
+        }
+    }
+
+    /// One attempt, holding one of the server's in-flight permits for exactly its duration.
+    pub(crate) async fn send(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+        crumb: Option<&Crumb>,
+    ) -> Result<Reply, TransportError> {
+        let _permit = self
+            .inner
+            .limiter
+            .acquire()
+            .await
+            .map_err(|_| TransportError {
+                sent: false,
+                transient: false,
+                message: "the client is shutting down".to_string(),
+            })?;
+        let mut request = self.inner.http.request(method, url);
+        if let Some(header) = &self.inner.auth_header {
+            request = request.header(AUTHORIZATION, header.clone());
+        }
+        if let Some(crumb) = crumb {
+            request = request.header(crumb.field.clone(), crumb.value.clone());
+        }
+        if let Some(body) = body {
+            // Always a body on POST, even an empty one: some proxies want a Content-Length.
+            request = request
+                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(body);
+        }
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        let response = request.send().await.map_err(TransportError::from_reqwest)?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        self.observe_session(&headers);
+        let body = response.bytes().await.map_err(TransportError::body)?;
+        self.inner
+            .bytes
+            .fetch_add(body.len() as u64, Ordering::Relaxed);
+        let date_ms = headers
+            .get(DATE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_http_date);
+        let received = Instant::now();
+        *self
+            .inner
+            .last_answer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some((date_ms, received));
+        Ok(Reply {
+            status,
+            headers,
+            body,
+            received,
+            date_ms,
+        })
+    }
+
+    fn observe_session(&self, headers: &HeaderMap) {
+        let Some(session) = headers
+            .get("x-jenkins-session")
+            .and_then(|v| v.to_str().ok())
+        else {
+            return;
+        };
+        let mut last = self.inner.session.lock().unwrap_or_else(|e| e.into_inner());
+        if last.as_deref() != Some(session) {
+            if last.is_some() {
+                self.inner.restarts.fetch_add(1, Ordering::Relaxed);
+            }
+            *last = Some(session.to_string());
+        }
+    }
+
+    /// A GET that waits out transient failures for up to `unreachable_timeout`; any other
+    /// answer, 404 included, is returned for the caller to interpret.
+    pub(crate) async fn read(&self, url: &str) -> Result<Reply, Error> {
+        let mut patience = Patience::new(self.inner.settings.unreachable_timeout);
+        loop {
+            let started = Instant::now();
+            let failure = match self.send(Method::GET, url, None, None).await {
+                Ok(reply) if retryable_read(reply.status) => describe_status("GET", url, &reply),
+                Ok(reply) => return Ok(reply),
+                Err(e) if e.transient => format!("GET {}: {}", shown(url), e.message),
+                Err(e) => {
+                    return Err(Error::Transport {
+                        url: shown(url).to_string(),
+                        message: e.message,
+                    });
+                }
+            };
+            if let Err(after) = patience.failed(started).await {
+                return Err(self.unreachable(after, failure));
+            }
+        }
+    }
+
+    /// A GET of JSON; None on 404.
+    pub(crate) async fn get_json<T: DeserializeOwned>(
+        &self,
+        url: &str,
+    ) -> Result<Option<T>, Error> {
+        let reply = self.read(url).await?;
+        match reply.status.as_u16() {
+            200 => decode(url, &reply).map(Some),
+            404 => Ok(None),
+            _ => Err(self.status_error("GET", url, &reply)),
+        }
+    }
+
+    /// One POST with whatever crumb the credentials need; a 403 that blames the crumb gets a
+    /// fresh crumb and exactly one repeat (the crumb is bound to a session Jenkins may have
+    /// dropped, e.g. on restart). A transport failure is handed back for the caller to judge.
+    pub(crate) async fn post(
+        &self,
+        url: &str,
+        body: Vec<u8>,
+    ) -> Result<Result<Reply, TransportError>, Error> {
+        let crumb = self.crumb_for_post().await?;
+        let first = self
+            .send(Method::POST, url, Some(body.clone()), crumb.as_ref())
+            .await;
+        match first {
+            Ok(reply) if reply.status == StatusCode::FORBIDDEN && mentions_crumb(&reply.body) => {
+                self.inner.token_needs_crumb.store(true, Ordering::Relaxed);
+                match self.refresh_crumb(crumb.as_ref()).await? {
+                    Some(fresh) => Ok(self.send(Method::POST, url, Some(body), Some(&fresh)).await),
+                    None => Ok(Ok(reply)),
+                }
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// A POST that may safely be repeated (stop, cancel): transient failures are retried like
+    /// reads.
+    async fn post_retrying(&self, url: &str) -> Result<Reply, Error> {
+        let mut patience = Patience::new(self.inner.settings.unreachable_timeout);
+        loop {
+            let started = Instant::now();
+            let failure = match self.post(url, Vec::new()).await? {
+                Ok(reply) if retryable_post(&reply) => describe_status("POST", url, &reply),
+                Ok(reply) => return Ok(reply),
+                Err(e) if e.transient => format!("POST {}: {}", shown(url), e.message),
+                Err(e) => {
+                    return Err(Error::Transport {
+                        url: shown(url).to_string(),
+                        message: e.message,
+                    });
+                }
+            };
+            if let Err(after) = patience.failed(started).await {
+                return Err(self.unreachable(after, failure));
+            }
+        }
+    }
+
+    async fn crumb_for_post(&self) -> Result<Option<Crumb>, Error> {
+        if matches!(self.inner.settings.auth, Auth::Token { .. })
+            && !self.inner.token_needs_crumb.load(Ordering::Relaxed)
+        {
+            return Ok(None);
+        }
+        // Held across the fetch so that concurrent first POSTs share one crumb.
+        let mut cache = self.inner.crumb.lock().await;
+        if matches!(cache.state, CrumbState::Unknown) {
+            let generation = cache.generation + 1;
+            cache.state = self.fetch_crumb(generation).await?;
+            cache.generation = generation;
+        }
+        Ok(cache.current())
+    }
+
+    /// Replaces the crumb `used` was refused with, unless another task already did.
+    async fn refresh_crumb(&self, used: Option<&Crumb>) -> Result<Option<Crumb>, Error> {
+        let mut cache = self.inner.crumb.lock().await;
+        let stale = match (&cache.state, used) {
+            (CrumbState::Issued(current), Some(used)) => current.generation == used.generation,
+            (CrumbState::Issued(_), None) => false,
+            (CrumbState::Unknown | CrumbState::Disabled, _) => true,
+        };
+        if stale {
+            let generation = cache.generation + 1;
+            cache.state = self.fetch_crumb(generation).await?;
+            cache.generation = generation;
+        }
+        Ok(cache.current())
+    }
+
+    async fn fetch_crumb(&self, generation: u64) -> Result<CrumbState, Error> {
+        let url = self.api_url("crumbIssuer/", CRUMB_TREE);
+        let reply = self.read(&url).await?;
+        match reply.status.as_u16() {
+            200 => {
+                let json: CrumbJson = decode(&url, &reply)?;
+                let bad = |what: &str| Error::Decode {
+                    url: shown(&url).to_string(),
+                    message: format!("the crumb issuer sent an unusable {what}"),
+                };
+                let field = HeaderName::from_bytes(json.field.as_bytes())
+                    .map_err(|_| bad("crumbRequestField"))?;
+                let mut value = HeaderValue::from_str(&json.crumb).map_err(|_| bad("crumb"))?;
+                value.set_sensitive(true);
+                Ok(CrumbState::Issued(Crumb {
+                    field,
+                    value,
+                    generation,
+                }))
+            }
+            404 => Ok(CrumbState::Disabled),
+            _ => Err(self.status_error("GET", &url, &reply)),
+        }
+    }
+
+    /// The error for an answer that is neither success nor retryable.
+    pub(crate) fn status_error(&self, method: &str, url: &str, reply: &Reply) -> Error {
+        let status = reply.status.as_u16();
+        let message = page_message(&reply.body, status);
+        let who = match self.inner.settings.auth.user() {
+            Some(user) => format!("user `{user}`"),
+            None => "anonymous access".to_string(),
+        };
+        match status {
+            401 => Error::Auth {
+                status,
+                message: match &self.inner.settings.auth {
+                    Auth::Token { .. } => {
+                        format!(
+                            "the API token of {who} was refused; check the user name and the token"
+                        )
+                    }
+                    Auth::Password { .. } => {
+                        format!(
+                            "the password of {who} was refused; check the user name and the password"
+                        )
+                    }
+                    Auth::Anonymous => {
+                        "Jenkins wants credentials; configure a user and an API token".to_string()
+                    }
+                },
+            },
+            403 if message.contains("Invalid token provided") => Error::Auth {
+                status,
+                message: "the job refused the remote trigger token (Invalid token provided.)"
+                    .to_string(),
+            },
+            403 if mentions_crumb(message.as_bytes()) => Error::Auth {
+                status,
+                message: format!("Jenkins refused a freshly fetched crumb for {who}: {message}"),
+            },
+            403 => {
+                let needs = reply
+                    .header("x-required-permission")
+                    .map(|p| format!(" (needs {p})"))
+                    .unwrap_or_default();
+                Error::Auth {
+                    status,
+                    message: format!("{who} lacks permission{needs}: {message}"),
+                }
+            }
+            300..=399 => Error::Http {
+                status,
+                method: method.to_string(),
+                url: shown(url).to_string(),
+                message: match reply.location() {
+                    Some(to) => format!("redirected to {}", shown(to)),
+                    None => "redirected".to_string(),
+                },
+            },
+            _ => Error::Http {
+                status,
+                method: method.to_string(),
+                url: shown(url).to_string(),
+                message,
+            },
+        }
+    }
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(url: &str, reply: &Reply) -> Result<T, Error> {
+    serde_json::from_slice(&reply.body).map_err(|e| {
+        let content_type = reply.header(CONTENT_TYPE).unwrap_or("no content type");
+        let message = if content_type.contains("json") {
+            e.to_string()
+        } else {
+            // A login page of an SSO proxy, typically.
+            format!(
+                "expected JSON, got {content_type}: {}",
+                page_message(&reply.body, reply.status.as_u16())
+            )
+        };
+        Error::Decode {
+            url: shown(url).to_string(),
+            message,
+        }
+    })
+}
+
+fn basic_auth(user: &str, secret: &str) -> Option<HeaderValue> {
+    use base64::Engine as _;
+    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
+    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
+    // Keeps it out of reqwest's and hyper's Debug output.
+    value.set_sensitive(true);
+    Some(value)
+}
+
+fn normalise_base(configured: &str) -> Result<String, Error> {
+    let url = reqwest::Url::parse(configured.trim()).map_err(|e| {
+        Error::config(format!(
+            "Jenkins URL `{}` is not a URL: {e}",
+            redact_userinfo(configured)
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(Error::config(format!(
+            "Jenkins URL `{}` must start with http:// or https://",
+            redact_userinfo(configured)
+        )));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::config(format!(
+            "Jenkins URL `{}` carries credentials; give them as user and token instead",
+            redact_userinfo(configured)
+        )));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(Error::config(format!(
+            "Jenkins URL `{}` must not have a query or fragment",
+            shown(configured)
+        )));
+    }
+    let mut base = url.to_string();
+    if !base.ends_with('/') {
+        base.push('/');
+    }
+    Ok(base)
+}
+
+/// `https://user:pass@host/x` -> `https://****@host/x`, for messages about a bad URL.
+fn redact_userinfo(url: &str) -> String {
+    let url = shown(url);
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{}****{}", &url[..scheme_end + 3], &rest[at..]),
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_is_redacted_from_url_messages() {
+        assert_eq!(
+            redact_userinfo("https://bob:hunter2@ci.example.com/jenkins"),
+            "https://****@ci.example.com/jenkins"
+        );
+        assert_eq!(redact_userinfo("https://ci/x?token=t"), "https://ci/x");
+    }
+
+    #[test]
+    fn base_urls_keep_their_path_and_end_with_a_slash() {
+        assert_eq!(
+            normalise_base("https://ci.example.com/jenkins").unwrap(),
+            "https://ci.example.com/jenkins/"
+        );
+        assert_eq!(
+            normalise_base("http://127.0.0.1:8080").unwrap(),
+            "http://127.0.0.1:8080/"
+        );
+        assert!(normalise_base("ftp://ci").is_err());
+        assert!(normalise_base("ci.example.com").is_err());
+    }
+}

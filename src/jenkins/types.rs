@@ -1,0 +1,326 @@
+//! What the client hands back, and the JSON shapes it reads them from. The JSON structs only
+//! name the fields the `tree=` filters ask for, and tolerate `null` wherever Jenkins may send
+//! one.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub full_name: String,
+    /// False for disabled jobs, and for folders (which are not jobs at all).
+    pub buildable: bool,
+    pub parameters: Vec<ParamDef>,
+    /// Jenkins' `_class`, e.g. `hudson.model.FreeStyleProject` or a folder class.
+    pub class: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamDef {
+    pub name: String,
+    /// The definition's simple class name, e.g. `StringParameterDefinition`.
+    pub kind: String,
+    /// The default as text (`true`/`false` for booleans); None when Jenkins shows none, as for
+    /// password parameters.
+    pub default: Option<String>,
+    pub choices: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Triggered {
+    pub queue_id: u64,
+    /// Jenkins answered 303: the request was merged into an identical item already queued.
+    pub folded: bool,
+    /// A POST went unanswered and the item (or its build) was found afterwards instead of
+    /// POSTing again.
+    pub recovered: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueueState {
+    Waiting {
+        why: Option<String>,
+        blocked: bool,
+        buildable: bool,
+    },
+    Cancelled,
+    Started {
+        number: u64,
+        url: String,
+    },
+    /// Left the queue, not cancelled, no build attached (yet): either the moment between
+    /// leaving and the build being created, or for good when the job was disabled meanwhile.
+    LeftWithoutBuild,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueItem {
+    pub id: u64,
+    pub state: QueueState,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildRef {
+    pub number: u64,
+    pub url: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Build {
+    pub number: u64,
+    /// As Jenkins reports it (on its root URL); for display, never requested.
+    pub url: String,
+    /// The completion test: a build is finished when this is false, whatever `result` says.
+    pub building: bool,
+    pub result: Option<String>,
+    pub timestamp_ms: i64,
+    pub duration_ms: i64,
+    pub estimated_duration_ms: Option<i64>,
+    pub queue_id: Option<u64>,
+}
+
+/// Requests this client sent and body bytes it received, for reports and benchmarks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestStats {
+    /// Every attempt, including failed ones and crumb fetches.
+    pub requests: u64,
+    /// Decoded body bytes of the answers.
+    pub bytes_received: u64,
+}
+
+// ---- JSON ----
+
+#[derive(Deserialize)]
+pub(crate) struct JobJson {
+    #[serde(rename = "_class", default)]
+    class: Option<String>,
+    #[serde(rename = "fullName", default)]
+    full_name: Option<String>,
+    #[serde(default)]
+    buildable: Option<bool>,
+    #[serde(default)]
+    property: Option<Vec<PropertyJson>>,
+}
+
+#[derive(Deserialize)]
+struct PropertyJson {
+    #[serde(rename = "parameterDefinitions", default)]
+    parameter_definitions: Option<Vec<ParamDefJson>>,
+}
+
+#[derive(Deserialize)]
+struct ParamDefJson {
+    #[serde(rename = "_class", default)]
+    class: Option<String>,
+    name: String,
+    #[serde(rename = "type", default)]
+    kind: Option<String>,
+    #[serde(default)]
+    choices: Option<Vec<Value>>,
+    #[serde(rename = "defaultParameterValue", default)]
+    default: Option<ValueJson>,
+}
+
+#[derive(Deserialize)]
+struct ValueJson {
+    #[serde(default)]
+    value: Option<Value>,
+}
+
+/// A parameter value as text the way a form would have submitted it.
+pub(crate) fn value_text(value: &Value) -> Option<String> {
+    match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        Value::Bool(b) => Some(b.to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        other => Some(other.to_string()),
+    }
+}
+
+impl JobJson {
+    pub fn into_job(self, asked: &str) -> Job {
+        let parameters = self
+            .property
+            .unwrap_or_default()
+            .into_iter()
+            .flat_map(|p| p.parameter_definitions.unwrap_or_default())
+            .map(|d| ParamDef {
+                kind: d
+                    .kind
+                    .or_else(|| {
+                        d.class
+                            .as_deref()
+                            .and_then(|c| c.rsplit(['.', '$']).next())
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_default(),
+                default: d
+                    .default
+                    .and_then(|v| v.value)
+                    .as_ref()
+                    .and_then(value_text),
+                choices: d
+                    .choices
+                    .unwrap_or_default()
+                    .iter()
+                    .filter_map(value_text)
+                    .collect(),
+                name: d.name,
+            })
+            .collect();
+        Job {
+            full_name: self.full_name.unwrap_or_else(|| asked.to_string()),
+            buildable: self.buildable.unwrap_or(false),
+            parameters,
+            class: self.class.unwrap_or_default(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct QueueItemJson {
+    #[serde(rename = "_class", default)]
+    class: Option<String>,
+    id: u64,
+    #[serde(default)]
+    why: Option<String>,
+    #[serde(default)]
+    blocked: Option<bool>,
+    #[serde(default)]
+    buildable: Option<bool>,
+    #[serde(default)]
+    cancelled: Option<bool>,
+    #[serde(default)]
+    executable: Option<ExecutableJson>,
+}
+
+#[derive(Deserialize)]
+struct ExecutableJson {
+    #[serde(default)]
+    number: Option<u64>,
+    #[serde(default)]
+    url: Option<String>,
+}
+
+impl QueueItemJson {
+    pub fn into_item(self) -> QueueItem {
+        let started = self
+            .executable
+            .and_then(|e| e.number.map(|n| (n, e.url.unwrap_or_default())));
+        let left = self
+            .class
+            .as_deref()
+            .is_some_and(|c| c.ends_with("$LeftItem"));
+        let state = match started {
+            Some((number, url)) => QueueState::Started { number, url },
+            None if self.cancelled == Some(true) => QueueState::Cancelled,
+            None if left => QueueState::LeftWithoutBuild,
+            None => QueueState::Waiting {
+                why: self.why,
+                blocked: self.blocked.unwrap_or(false),
+                buildable: self.buildable.unwrap_or(false),
+            },
+        };
+        QueueItem { id: self.id, state }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct BuildJson {
+    number: u64,
+    #[serde(default)]
+    url: Option<String>,
+    building: bool,
+    #[serde(default)]
+    result: Option<String>,
+    #[serde(default)]
+    timestamp: Option<i64>,
+    #[serde(default)]
+    duration: Option<i64>,
+    #[serde(rename = "estimatedDuration", default)]
+    estimated_duration: Option<i64>,
+    #[serde(rename = "queueId", default)]
+    queue_id: Option<u64>,
+}
+
+impl From<BuildJson> for Build {
+    fn from(b: BuildJson) -> Build {
+        Build {
+            number: b.number,
+            url: b.url.unwrap_or_default(),
+            building: b.building,
+            result: b.result,
+            timestamp_ms: b.timestamp.unwrap_or(0),
+            duration_ms: b.duration.unwrap_or(0),
+            // Jenkins says -1 when it has nothing to estimate from.
+            estimated_duration_ms: b.estimated_duration.filter(|d| *d >= 0),
+            queue_id: b.queue_id,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub(crate) struct BuildListJson {
+    #[serde(default)]
+    pub builds: Option<Vec<BuildStubJson>>,
+    #[serde(rename = "allBuilds", default)]
+    pub all_builds: Option<Vec<BuildStubJson>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct BuildStubJson {
+    pub number: u64,
+    #[serde(rename = "queueId", default)]
+    pub queue_id: Option<u64>,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub timestamp: Option<i64>,
+    #[serde(default)]
+    pub actions: Option<Vec<ActionJson>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct CrumbJson {
+    pub crumb: String,
+    #[serde(rename = "crumbRequestField")]
+    pub field: String,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct QueueListJson {
+    #[serde(default)]
+    pub items: Option<Vec<QueuedJson>>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct QueuedJson {
+    pub id: u64,
+    #[serde(default)]
+    pub task: Option<TaskJson>,
+    #[serde(default)]
+    pub actions: Option<Vec<ActionJson>>,
+    #[serde(rename = "inQueueSince", default)]
+    pub in_queue_since: Option<i64>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TaskJson {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub url: Option<String>,
+}
+
+/// One entry of `actions`: a `ParametersAction`, a `CauseAction`, or one of the `{}` that
+/// invisible actions serialise to.
+#[derive(Deserialize)]
+pub(crate) struct ActionJson {
+    #[serde(default)]
+    pub parameters: Option<Vec<serde_json::Map<String, Value>>>,
+    /// Kept as maps: a `UserIdCause` of anonymous has `"userId": null`, a `RemoteCause` has no
+    /// `userId` at all, and the difference matters.
+    #[serde(default)]
+    pub causes: Option<Vec<serde_json::Map<String, Value>>>,
+}

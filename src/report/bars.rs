@@ -1,0 +1,155 @@
+//! Terminal progress: a spinner per queued step (with Jenkins' reason), a bar per building step
+//! when Jenkins knows how long it usually takes (with an ETA), and a final mark per step.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::Event;
+use super::plain::clean;
+use super::time::short;
+
+pub struct Bars {
+    multi: MultiProgress,
+    bars: HashMap<String, Step>,
+}
+
+struct Step {
+    bar: ProgressBar,
+    started: Option<(Instant, u64)>,
+}
+
+fn spinner_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+fn bar_style() -> ProgressStyle {
+    ProgressStyle::with_template("{spinner} {prefix:.bold} [{bar:24}] {msg} (ETA {eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ")
+}
+
+fn done_style() -> ProgressStyle {
+    ProgressStyle::with_template("  {prefix:.bold} {wide_msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_spinner())
+}
+
+impl Bars {
+    pub fn new() -> Bars {
+        Bars {
+            multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+            bars: HashMap::new(),
+        }
+    }
+
+    fn bar(&mut self, step: &str) -> &mut Step {
+        let multi = &self.multi;
+        self.bars.entry(step.to_string()).or_insert_with(|| {
+            let bar = multi.add(ProgressBar::new_spinner());
+            bar.set_style(spinner_style());
+            bar.set_prefix(step.to_string());
+            bar.enable_steady_tick(Duration::from_millis(120));
+            Step { bar, started: None }
+        })
+    }
+
+    pub fn show(&mut self, event: &Event<'_>) {
+        match event {
+            Event::RunStarted { .. } => {}
+            Event::Queued {
+                step,
+                job,
+                queue_id,
+            } => {
+                let s = self.bar(step);
+                s.bar
+                    .set_message(format!("{job}: queued (item {queue_id})"));
+            }
+            Event::Waiting { step, why } => {
+                let s = self.bar(step);
+                s.bar.set_message(format!("queued: {}", clean(why)));
+            }
+            Event::Started {
+                step,
+                number,
+                estimated_ms,
+                ..
+            } => {
+                let s = self.bar(step);
+                match estimated_ms {
+                    Some(ms) if *ms > 0 => {
+                        s.bar.set_style(bar_style());
+                        s.bar.set_length(*ms as u64);
+                        s.bar.set_position(0);
+                        s.started = Some((Instant::now(), *ms as u64));
+                    }
+                    _ => s.started = None,
+                }
+                s.bar.set_message(format!("building #{number}"));
+            }
+            Event::Finished {
+                step,
+                status,
+                result,
+                number,
+                duration_ms,
+                message,
+            } => {
+                let s = self.bar(step);
+                let mut text = status.as_str().to_string();
+                if let Some(result) = result {
+                    text.push_str(&format!(" {result}"));
+                }
+                if let Some(number) = number {
+                    text.push_str(&format!(" #{number}"));
+                }
+                text.push_str(&format!(
+                    " in {}",
+                    short(Duration::from_millis(*duration_ms))
+                ));
+                if let Some(message) = message {
+                    text.push_str(&format!(": {}", clean(message)));
+                }
+                s.bar.set_style(done_style());
+                s.bar.finish_with_message(text);
+            }
+            Event::Skipped { step, reason } => {
+                let s = self.bar(step);
+                s.bar.set_style(done_style());
+                s.bar.finish_with_message(format!("skipped: {reason}"));
+            }
+            Event::Note { step, message } => {
+                let text = clean(message);
+                match step {
+                    Some(step) => self.bar(step).bar.set_message(text),
+                    None => {
+                        let _ = self.multi.println(text);
+                    }
+                }
+            }
+        }
+        self.tick();
+    }
+
+    /// Moves building bars along with the time elapsed against Jenkins' estimate.
+    pub fn tick(&mut self) {
+        for step in self.bars.values() {
+            if let Some((since, estimate)) = step.started {
+                let elapsed = since.elapsed().as_millis() as u64;
+                step.bar
+                    .set_position(elapsed.min(estimate.saturating_sub(1)));
+            }
+        }
+    }
+
+    pub fn clear(&mut self) {
+        for step in self.bars.values() {
+            if !step.bar.is_finished() {
+                step.bar.finish();
+            }
+        }
+        let _ = self.multi.clear();
+    }
+}

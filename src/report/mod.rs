@@ -1,0 +1,166 @@
+//! Everything jrun prints about a run. One `Reporter` decides all output: bars on a terminal,
+//! plain timestamped lines elsewhere (cron, CI, pipes), nothing but errors when quiet; the
+//! summary goes to stdout as a table or as JSON.
+
+mod bars;
+mod plain;
+mod summary;
+pub mod time;
+
+use std::io::IsTerminal;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+pub use summary::{RunStatus, StepStatus, StepSummary, Summary};
+
+/// How progress is shown while a run goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// One bar or spinner per running step, redrawn in place.
+    Bars,
+    /// One timestamped line per state change, nothing that redraws.
+    Plain,
+    /// Nothing but errors and the summary.
+    Quiet,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// What the user asked for, before looking at the terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+impl Progress {
+    /// Bars only when stderr is a terminal that can redraw (or when asked to), plain lines
+    /// otherwise, so cron mail and CI logs get no cursor movement.
+    pub fn resolve(choice: ProgressChoice, quiet: bool) -> Progress {
+        if quiet {
+            return Progress::Quiet;
+        }
+        let dumb = std::env::var("TERM").is_ok_and(|t| t == "dumb");
+        match choice {
+            ProgressChoice::Always => Progress::Bars,
+            ProgressChoice::Never => Progress::Plain,
+            ProgressChoice::Auto if std::io::stderr().is_terminal() && !dumb => Progress::Bars,
+            ProgressChoice::Auto => Progress::Plain,
+        }
+    }
+}
+
+/// A change in a step's state, as the engine reports it.
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    RunStarted {
+        pipeline: &'a str,
+        steps: usize,
+    },
+    Queued {
+        step: &'a str,
+        job: &'a str,
+        queue_id: u64,
+    },
+    Waiting {
+        step: &'a str,
+        why: &'a str,
+    },
+    Started {
+        step: &'a str,
+        number: u64,
+        url: &'a str,
+        estimated_ms: Option<i64>,
+    },
+    Finished {
+        step: &'a str,
+        status: StepStatus,
+        result: Option<&'a str>,
+        number: Option<u64>,
+        duration_ms: u64,
+        message: Option<&'a str>,
+    },
+    Skipped {
+        step: &'a str,
+        reason: &'a str,
+    },
+    /// Something worth telling that is not a state change: a retry, a stop request.
+    Note {
+        step: Option<&'a str>,
+        message: &'a str,
+    },
+}
+
+pub struct Reporter {
+    progress: Progress,
+    format: Format,
+    color: bool,
+    bars: Option<Arc<Mutex<bars::Bars>>>,
+    ticking: Arc<AtomicBool>,
+}
+
+impl Reporter {
+    pub fn new(progress: Progress, format: Format) -> Reporter {
+        let color = std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            && std::io::stdout().is_terminal();
+        let bars = (progress == Progress::Bars).then(|| Arc::new(Mutex::new(bars::Bars::new())));
+        let ticking = Arc::new(AtomicBool::new(bars.is_some()));
+        if let Some(bars) = &bars {
+            // Building bars move with time, not only with events.
+            let (bars, ticking) = (bars.clone(), ticking.clone());
+            let _ = std::thread::Builder::new()
+                .name("jrun-progress".to_string())
+                .spawn(move || {
+                    while ticking.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(200));
+                        bars.lock().unwrap_or_else(|e| e.into_inner()).tick();
+                    }
+                });
+        }
+        Reporter {
+            progress,
+            format,
+            color,
+            bars,
+            ticking,
+        }
+    }
+
+    pub fn progress(&self) -> Progress {
+        self.progress
+    }
+
+    pub fn event(&self, event: Event<'_>) {
+        match self.progress {
+            Progress::Quiet => {}
+            Progress::Plain => plain::print(&event),
+            Progress::Bars => {
+                if let Some(bars) = &self.bars {
+                    bars.lock().unwrap_or_else(|e| e.into_inner()).show(&event);
+                }
+            }
+        }
+    }
+
+    /// Prints the summary to stdout, after clearing any bars.
+    pub fn summary(&self, summary: &Summary) {
+        self.ticking.store(false, Ordering::Relaxed);
+        if let Some(bars) = &self.bars {
+            bars.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        }
+        let text = match self.format {
+            Format::Text => summary::text(summary, self.color),
+            Format::Json => summary::json(summary),
+        };
+        use std::io::Write;
+        let mut out = std::io::stdout().lock();
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+}

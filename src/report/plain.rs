@@ -1,0 +1,89 @@
+//! Plain progress: one line per state change on stderr, each stamped with the time, safe for
+//! cron mail, CI logs and pipes.
+
+use std::io::Write;
+use std::time::{Duration, SystemTime};
+
+use super::Event;
+use super::time::{rfc3339, short};
+
+pub fn print(event: &Event<'_>) {
+    let line = match event {
+        Event::RunStarted { pipeline, steps } => {
+            format!("pipeline {pipeline}: {steps} steps")
+        }
+        Event::Queued {
+            step,
+            job,
+            queue_id,
+        } => format!("{step}: triggered {job} (queue item {queue_id})"),
+        Event::Waiting { step, why } => format!("{step}: queued: {}", clean(why)),
+        Event::Started {
+            step,
+            number,
+            url,
+            estimated_ms,
+        } => match estimated_ms {
+            Some(ms) if *ms > 0 => format!(
+                "{step}: building #{number} {url} (usually takes {})",
+                short(Duration::from_millis(*ms as u64))
+            ),
+            _ => format!("{step}: building #{number} {url}"),
+        },
+        Event::Finished {
+            step,
+            status,
+            result,
+            number,
+            duration_ms,
+            message,
+        } => {
+            let mut line = format!("{step}: {}", status.as_str());
+            if let Some(result) = result {
+                line.push_str(&format!(" {result}"));
+            }
+            if let Some(number) = number {
+                line.push_str(&format!(" #{number}"));
+            }
+            line.push_str(&format!(
+                " in {}",
+                short(Duration::from_millis(*duration_ms))
+            ));
+            if let Some(message) = message {
+                line.push_str(&format!(": {}", clean(message)));
+            }
+            line
+        }
+        Event::Skipped { step, reason } => format!("{step}: skipped: {reason}"),
+        Event::Note {
+            step: Some(step),
+            message,
+        } => format!("{step}: {}", clean(message)),
+        Event::Note {
+            step: None,
+            message,
+        } => clean(message),
+    };
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(err, "{} {line}", rfc3339(SystemTime::now(), false));
+}
+
+/// Text from Jenkins (`why`, error pages) may carry control characters; a log line must not.
+pub fn clean(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_from_jenkins_never_reach_the_terminal() {
+        assert_eq!(clean("a\u{1b}[2Jb\r\nc\td"), "a [2Jb c d");
+    }
+}

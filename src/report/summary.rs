@@ -1,0 +1,233 @@
+//! The run summary: every step with its status, result, build number, URL and duration, as a
+//! table for people or as JSON (`--output json`, `--report`) for machines.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::time::short;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    Passed,
+    Failed,
+    Skipped,
+    Cancelled,
+    TimedOut,
+}
+
+impl StepStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepStatus::Passed => "passed",
+            StepStatus::Failed => "failed",
+            StepStatus::Skipped => "skipped",
+            StepStatus::Cancelled => "cancelled",
+            StepStatus::TimedOut => "timed_out",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Passed,
+    Failed,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StepSummary {
+    pub id: String,
+    pub job: Option<String>,
+    pub server: String,
+    pub status: StepStatus,
+    pub result: Option<String>,
+    pub number: Option<u64>,
+    pub url: Option<String>,
+    pub queue_id: Option<u64>,
+    pub attempts: u32,
+    pub duration_ms: u64,
+    /// Why the step failed or was skipped, when that is not just its result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub pipeline: String,
+    pub status: RunStatus,
+    pub exit_code: u8,
+    pub started_at: String,
+    pub duration_ms: u64,
+    pub steps: Vec<StepSummary>,
+}
+
+pub fn json(summary: &Summary) -> String {
+    let mut text = serde_json::to_string_pretty(summary).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+pub fn text(summary: &Summary, color: bool) -> String {
+    let paint = |code: &str, text: &str| {
+        if color {
+            format!("\u{1b}[{code}m{text}\u{1b}[0m")
+        } else {
+            text.to_string()
+        }
+    };
+    let rows: Vec<[String; 6]> = summary
+        .steps
+        .iter()
+        .map(|s| {
+            [
+                s.id.clone(),
+                s.status.as_str().to_string(),
+                s.result.clone().unwrap_or_else(|| "-".to_string()),
+                s.number.map_or("-".to_string(), |n| format!("#{n}")),
+                if s.status == StepStatus::Skipped {
+                    "-".to_string()
+                } else {
+                    short(Duration::from_millis(s.duration_ms))
+                },
+                s.url.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["STEP", "STATUS", "RESULT", "BUILD", "DURATION", "URL"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String; 6], status_color: Option<&str>| {
+        let mut out = String::from("  ");
+        for (i, cell) in cells.iter().enumerate() {
+            let padded = if i + 1 == cells.len() {
+                cell.clone()
+            } else {
+                format!("{cell:<width$}  ", width = widths[i])
+            };
+            match (i, status_color) {
+                (1, Some(code)) => out.push_str(&paint(code, &padded)),
+                _ => out.push_str(&padded),
+            }
+        }
+        out.trim_end().to_string()
+    };
+    let verdict = match summary.status {
+        RunStatus::Passed => paint("32", "passed"),
+        RunStatus::Failed => paint("31", "failed"),
+    };
+    let mut out = format!(
+        "pipeline {}: {verdict} (exit {}) in {}\n",
+        summary.pipeline,
+        summary.exit_code,
+        short(Duration::from_millis(summary.duration_ms))
+    );
+    out.push_str(&line(&header.map(str::to_string), None));
+    out.push('\n');
+    for (row, step) in rows.iter().zip(&summary.steps) {
+        let code = match step.status {
+            StepStatus::Passed => "32",
+            StepStatus::Skipped => "2",
+            _ => "31",
+        };
+        out.push_str(&line(row, Some(code)));
+        out.push('\n');
+        if let Some(message) = &step.message {
+            out.push_str(&format!("      {}\n", super::plain::clean(message)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary() -> Summary {
+        Summary {
+            pipeline: "release".into(),
+            status: RunStatus::Failed,
+            exit_code: 1,
+            started_at: "2026-12-01T05:00:00Z".into(),
+            duration_ms: 12_300,
+            steps: vec![
+                StepSummary {
+                    id: "build".into(),
+                    job: Some("app/build".into()),
+                    server: "default".into(),
+                    status: StepStatus::Passed,
+                    result: Some("SUCCESS".into()),
+                    number: Some(5),
+                    url: Some("http://ci/job/app/job/build/5/".into()),
+                    queue_id: Some(12),
+                    attempts: 1,
+                    duration_ms: 4_200,
+                    message: None,
+                },
+                StepSummary {
+                    id: "announce".into(),
+                    job: Some("notify".into()),
+                    server: "default".into(),
+                    status: StepStatus::Skipped,
+                    result: None,
+                    number: None,
+                    url: None,
+                    queue_id: None,
+                    attempts: 0,
+                    duration_ms: 0,
+                    message: Some("`build` failed".into()),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn the_table_names_every_step_with_result_build_and_url() {
+        let text = text(&summary(), false);
+        assert!(text.starts_with("pipeline release: failed (exit 1) in 12.3s\n"));
+        assert!(
+            text.contains(
+                "build     passed   SUCCESS  #5     4.2s      http://ci/job/app/job/build/5/"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("announce  skipped  -"), "{text}");
+        assert!(!text.contains('\u{1b}'));
+    }
+
+    #[test]
+    fn json_has_the_documented_fields() {
+        let value: serde_json::Value = serde_json::from_str(&json(&summary())).unwrap();
+        for key in [
+            "pipeline",
+            "status",
+            "exit_code",
+            "started_at",
+            "duration_ms",
+            "steps",
+        ] {
+            assert!(value.get(key).is_some(), "{key}");
+        }
+        let step = &value["steps"][0];
+        for key in [
+            "id",
+            "job",
+            "server",
+            "status",
+            "result",
+            "number",
+            "url",
+            "queue_id",
+            "attempts",
+            "duration_ms",
+        ] {
+            assert!(step.get(key).is_some(), "{key}");
+        }
+        assert_eq!(value["steps"][1]["status"], "skipped");
+    }
+}
