@@ -121,3 +121,36 @@ pub fn finished_build(client: &Client, sb: &Sandbox, job_path: &str, number: u64
         (build["building"] == false).then_some(build)
     })
 }
+
+/// The `jenkins:` block of a pipeline that talks to `sb` as alice with her API token.
+pub fn jenkins_block(sb: &Sandbox) -> String {
+    format!(
+        "jenkins:\n  url: {}\n  user: {USER}\n  token: {TOKEN}\n  unreachable_timeout: 5s\n",
+        sb.url()
+    )
+}
+
+/// Writes a pipeline file into a fresh temporary folder (kept alive by the returned guard).
+pub fn pipeline_file(yaml: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("pipeline.yaml");
+    std::fs::write(&path, yaml).expect("write pipeline");
+    (dir, path)
+}
+
+/// The jrun binary with a clean environment: no Jenkins credentials or colours leak in.
+pub fn jrun() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_jrun"));
+    for var in [
+        "JENKINS_URL",
+        "JENKINS_USER_ID",
+        "JENKINS_API_TOKEN",
+        "JENKINS_PASSWORD",
+        "NETRC",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.env("NO_COLOR", "1").env("HOME", std::env::temp_dir());
+    cmd.timeout(Duration::from_secs(60));
+    cmd
+}
