@@ -143,6 +143,20 @@ impl StepContext {
     fn render(&self, template: &crate::pipeline::Template) -> Result<String, String> {
         template.render(&self.render).map_err(|e| e.to_string())
     }
+
+    /// `file:line:column: ` of a value in the pipeline file, so that a job or parameter
+    /// Jenkins does not know is reported where the user wrote it.
+    fn place(&self, template: &crate::pipeline::Template) -> String {
+        let mut text = self.pipeline.file.display().to_string();
+        if let Some(line) = template.line() {
+            text.push_str(&format!(":{line}"));
+            if let Some(column) = template.column() {
+                text.push_str(&format!(":{column}"));
+            }
+        }
+        text.push_str(": ");
+        text
+    }
 }
 
 pub async fn run(mut ctx: StepContext) -> StepResult {
@@ -208,7 +222,8 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
         Ok(info) => info,
         Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {
             let message = format!(
-                "job `{job}` does not exist on {} (check its full name; folders are separated by /)",
+                "{}job `{job}` does not exist on {} (check its full name; folders are separated by /)",
+                ctx.place(&step.job),
                 client.base_url()
             );
             return result.fail(StepStatus::Failed, Failure::Invalid, message);
@@ -216,10 +231,14 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
         Err(interrupt) => return interrupted(ctx, result, interrupt, step.timeout),
     };
     if !info.buildable {
-        let message = format!("job `{job}` is disabled in Jenkins, so it cannot be triggered");
+        let message = format!(
+            "{}job `{job}` is disabled in Jenkins, so it cannot be triggered",
+            ctx.place(&step.job)
+        );
         return result.fail(StepStatus::Failed, Failure::Invalid, message);
     }
-    if let Err(message) = check_params(&job, &info, &params) {
+    if let Err((index, message)) = check_params(&job, &info, &params) {
+        let message = format!("{}{message}", ctx.place(&step.params[index].1));
         return result.fail(StepStatus::Failed, Failure::Invalid, message);
     }
 
@@ -273,27 +292,39 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
 }
 
 /// Every parameter given must be one the job defines, and choice values among its choices.
-fn check_params(job: &str, info: &jenkins::Job, params: &[(String, String)]) -> Result<(), String> {
-    for (name, value) in params {
+/// An error names the index of the offending parameter.
+fn check_params(
+    job: &str,
+    info: &jenkins::Job,
+    params: &[(String, String)],
+) -> Result<(), (usize, String)> {
+    for (index, (name, value)) in params.iter().enumerate() {
         let Some(def) = info.parameters.iter().find(|p| &p.name == name) else {
             let known: Vec<&str> = info.parameters.iter().map(|p| p.name.as_str()).collect();
             if known.is_empty() {
-                return Err(format!(
-                    "job `{job}` takes no parameters, but the step gives `{name}`"
+                return Err((
+                    index,
+                    format!("job `{job}` takes no parameters, but the step gives `{name}`"),
                 ));
             }
             let hint = nearest(name, &known)
                 .map(|n| format!(" (did you mean `{n}`?)"))
                 .unwrap_or_default();
-            return Err(format!(
-                "job `{job}` has no parameter `{name}`{hint}; it defines: {}",
-                known.join(", ")
+            return Err((
+                index,
+                format!(
+                    "job `{job}` has no parameter `{name}`{hint}; it defines: {}",
+                    known.join(", ")
+                ),
             ));
         };
         if !def.choices.is_empty() && !def.choices.iter().any(|c| c == value) {
-            return Err(format!(
-                "parameter `{name}` of job `{job}` is a choice of {}, not `{value}`",
-                def.choices.join(", ")
+            return Err((
+                index,
+                format!(
+                    "parameter `{name}` of job `{job}` is a choice of {}, not `{value}`",
+                    def.choices.join(", ")
+                ),
             ));
         }
     }
@@ -611,7 +642,8 @@ async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepResult {
         Ok(_) => {}
         Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {
             let message = format!(
-                "job `{job}` does not exist on {} (check its full name; folders are separated by /)",
+                "{}job `{job}` does not exist on {} (check its full name; folders are separated by /)",
+                ctx.place(&gate.job),
                 client.base_url()
             );
             return result.fail(StepStatus::Failed, Failure::Invalid, message);

@@ -1,0 +1,952 @@
+//! The real `jrun` binary against Jenkins' hard parts: API tokens versus passwords and crumbs,
+//! where credentials come from, wrong and unreachable servers, following its own build when
+//! others trigger the same job or the queue forgets the item, restarts, 5xx bursts, lost
+//! answers, deleted builds, `tree=` filtering, the cap on requests in flight, and remote
+//! trigger tokens (DESIGN §3 "Credentials", §5; research/jenkins-rest.md §7).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{PASSWORD, TOKEN, USER, client, control, get, jenkins_block, jrun, pipeline_file};
+use jrun::sandbox::Sandbox;
+use serde_json::{Value, json};
+
+/// Real-time polling, because jrun polls an external server on the wall clock.
+const POLL: &str = "defaults:\n  poll: {initial: 20ms, max: 100ms}\n";
+
+fn pipeline(jenkins: &str, steps: &str) -> String {
+    format!("name: hard-parts\n{jenkins}{POLL}steps:\n{steps}")
+}
+
+fn password_block(sb: &Sandbox, password: &str) -> String {
+    format!(
+        "jenkins:\n  url: {}\n  user: {USER}\n  password: {password}\n  unreachable_timeout: 5s\n",
+        sb.url()
+    )
+}
+
+struct Outcome {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl Outcome {
+    fn from(output: std::process::Output) -> Outcome {
+        Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{self}"))
+    }
+
+    fn step(&self, id: &str) -> Value {
+        let summary = self.json();
+        summary["steps"]
+            .as_array()
+            .and_then(|steps| steps.iter().find(|s| s["id"] == id).cloned())
+            .unwrap_or_else(|| panic!("no step {id} in the summary\n{self}"))
+    }
+
+    fn assert_code(&self, code: i32) {
+        assert_eq!(self.code, code, "exit code\n{self}");
+    }
+
+    fn assert_hides(&self, secret: &str) {
+        assert!(
+            !self.stdout.contains(secret) && !self.stderr.contains(secret),
+            "the secret `{secret}` was printed\n{self}"
+        );
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "--- exit {} ---\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs jrun on `path` to the end, with the JSON summary on stdout.
+fn run_json(path: &Path, env: &[(&str, &str)]) -> Outcome {
+    let mut cmd = jrun();
+    cmd.arg(path)
+        .args(["--progress", "never", "--output", "json"]);
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    Outcome::from(cmd.output().expect("jrun runs"))
+}
+
+/// A jrun running in the background while the test acts on the sandbox; killed if the test
+/// fails before it ends.
+struct Running {
+    child: std::process::Child,
+    out: tempfile::TempDir,
+}
+
+impl Running {
+    fn start(path: &Path, env: &[(&str, &str)]) -> Running {
+        let out = tempfile::tempdir().expect("tempdir");
+        let stdout = std::fs::File::create(out.path().join("stdout")).expect("stdout file");
+        let stderr = std::fs::File::create(out.path().join("stderr")).expect("stderr file");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jrun"));
+        cmd.arg(path)
+            .args(["--progress", "never", "--output", "json"]);
+        for var in [
+            "JENKINS_URL",
+            "JENKINS_USER_ID",
+            "JENKINS_API_TOKEN",
+            "JENKINS_PASSWORD",
+            "NETRC",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("NO_COLOR", "1").env("HOME", std::env::temp_dir());
+        for (name, value) in env {
+            cmd.env(name, value);
+        }
+        let child = cmd
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("jrun starts");
+        Running { child, out }
+    }
+
+    /// Waits for the exit, failing (and killing it) after `limit`.
+    fn finish(mut self, limit: Duration) -> Outcome {
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                let stderr =
+                    std::fs::read_to_string(self.out.path().join("stderr")).unwrap_or_default();
+                panic!("jrun still running after {limit:?}; stderr so far:\n{stderr}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let read =
+            |name: &str| std::fs::read_to_string(self.out.path().join(name)).expect("output file");
+        Outcome {
+            code: status.code().unwrap_or(-1),
+            stdout: read("stdout"),
+            stderr: read("stderr"),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn stats(sb: &Sandbox) -> Value {
+    control(sb, "GET", "stats", Value::Null)
+}
+
+/// How many requests the sandbox routed as `key` ("GET crumb", "POST trigger:build", ...).
+fn route_count(stats: &Value, key: &str) -> u64 {
+    stats["routes"][key]["count"].as_u64().unwrap_or(0)
+}
+
+fn sandbox_builds(sb: &Sandbox, job: &str) -> Vec<Value> {
+    control(sb, "GET", "builds", Value::Null)
+        .as_array()
+        .expect("builds array")
+        .iter()
+        .filter(|b| b["job"] == job)
+        .cloned()
+        .collect()
+}
+
+/// Triggers jrun sent (not the sandbox's own "someone else" ones) that created a queue item.
+fn created_triggers(sb: &Sandbox, job: &str) -> usize {
+    sb.triggers()
+        .iter()
+        .filter(|t| t.job == job && !t.external && t.created)
+        .count()
+}
+
+fn jrun_triggered(sb: &Sandbox, job: &str) -> bool {
+    sb.triggers().iter().any(|t| t.job == job && !t.external)
+}
+
+/// Waits until the sandbox shows a running build of `job`, and returns its number.
+fn running_build(sb: &Sandbox, job: &str) -> u64 {
+    common::wait_for(Duration::from_secs(20), "a running build", || {
+        sandbox_builds(sb, job)
+            .iter()
+            .find(|b| b["building"] == true)
+            .and_then(|b| b["number"].as_u64())
+    })
+}
+
+/// Every step passed, and each of `jobs` got exactly one build, created by one trigger.
+fn assert_one_build_each(sb: &Sandbox, outcome: &Outcome, jobs: &[&str]) {
+    outcome.assert_code(0);
+    for job in jobs {
+        let builds = sandbox_builds(sb, job);
+        assert_eq!(builds.len(), 1, "builds of {job}: {builds:?}\n{outcome}");
+        assert_eq!(builds[0]["result"], "SUCCESS", "{job}");
+        assert_eq!(created_triggers(sb, job), 1, "triggers of {job}");
+        let step = outcome.step(job);
+        assert_eq!(step["number"], builds[0]["number"], "{job}\n{outcome}");
+        assert_eq!(step["queue_id"], builds[0]["queue_id"], "{job}\n{outcome}");
+    }
+}
+
+// ---- authentication ----
+
+#[test]
+fn api_token_auth_never_asks_for_a_crumb() {
+    let sb =
+        common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: compile}, {path: package}]\n");
+    let text = pipeline(&jenkins_block(&sb), "  - job: compile\n  - job: package\n");
+    let (_dir, path) = pipeline_file(&text);
+    let outcome = run_json(&path, &[]);
+    assert_one_build_each(&sb, &outcome, &["compile", "package"]);
+    let stats = stats(&sb);
+    let crumb_routes: Vec<&String> = stats["routes"]
+        .as_object()
+        .expect("routes")
+        .keys()
+        .filter(|k| k.contains("crumb"))
+        .collect();
+    assert!(crumb_routes.is_empty(), "{crumb_routes:?}");
+    let triggers = sb.triggers();
+    assert_eq!(triggers.len(), 2);
+    assert!(
+        triggers
+            .iter()
+            .all(|t| t.status == 201 && t.user.as_deref() == Some(USER)),
+        "{triggers:?}"
+    );
+}
+
+#[test]
+fn password_auth_fetches_one_crumb_and_keeps_its_session_cookie() {
+    let sb = common::sandbox(
+        "speed: 20\nquiet_period: 0s\njobs: [{path: a, kind: pipeline}, {path: b, kind: pipeline}, {path: c, kind: pipeline}, {path: d, kind: pipeline}]\n",
+    );
+    let text = pipeline(
+        &password_block(&sb, PASSWORD),
+        "  - job: a\n  - parallel:\n      - job: b\n      - job: c\n  - job: d\n",
+    );
+    let (_dir, path) = pipeline_file(&text);
+    let outcome = run_json(&path, &[]);
+    assert_one_build_each(&sb, &outcome, &["a", "b", "c", "d"]);
+    let stats = stats(&sb);
+    assert_eq!(route_count(&stats, "GET crumb"), 1, "{}", stats["routes"]);
+    // A POST without the cookie the crumb is bound to would have been refused for its crumb.
+    assert_eq!(
+        route_count(&stats, "POST crumb_rejected"),
+        0,
+        "{}",
+        stats["routes"]
+    );
+    let triggers = sb.triggers();
+    assert_eq!(triggers.len(), 4, "{triggers:?}");
+    assert!(triggers.iter().all(|t| t.status == 201), "{triggers:?}");
+    outcome.assert_hides(PASSWORD);
+}
+
+#[test]
+fn a_password_from_the_environment_is_sent_with_a_crumb() {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}, {path: b}]\n");
+    let text = pipeline("", "  - job: a\n  - job: b\n");
+    let (_dir, path) = pipeline_file(&text);
+    let url = sb.url();
+    let outcome = run_json(
+        &path,
+        &[
+            ("JENKINS_URL", &url),
+            ("JENKINS_USER_ID", USER),
+            ("JENKINS_PASSWORD", PASSWORD),
+        ],
+    );
+    assert_one_build_each(&sb, &outcome, &["a", "b"]);
+    let stats = stats(&sb);
+    assert_eq!(route_count(&stats, "GET crumb"), 1, "{}", stats["routes"]);
+    assert_eq!(route_count(&stats, "POST crumb_rejected"), 0);
+    assert!(
+        sb.triggers()
+            .iter()
+            .all(|t| t.user.as_deref() == Some(USER))
+    );
+    outcome.assert_hides(PASSWORD);
+}
+
+#[test]
+fn a_crumb_invalidated_mid_run_is_fetched_again_and_the_run_passes() {
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\njobs:\n  - {path: first, kind: pipeline, builds: [{duration: 10s}]}\n  - {path: second, kind: pipeline}\n",
+    );
+    let text = pipeline(
+        &password_block(&sb, PASSWORD),
+        "  - job: first\n  - job: second\n",
+    );
+    let (_dir, path) = pipeline_file(&text);
+    let running = Running::start(&path, &[]);
+    common::wait_for(Duration::from_secs(20), "the first trigger", || {
+        jrun_triggered(&sb, "first").then_some(())
+    });
+    let answer = control(&sb, "POST", "sessions/invalidate", json!({}));
+    assert!(answer["invalidated"].as_u64() >= Some(1), "{answer}");
+    let outcome = running.finish(Duration::from_secs(30));
+    assert_one_build_each(&sb, &outcome, &["first", "second"]);
+    let stats = stats(&sb);
+    assert_eq!(
+        route_count(&stats, "POST crumb_rejected"),
+        1,
+        "{}",
+        stats["routes"]
+    );
+    assert_eq!(route_count(&stats, "GET crumb"), 2, "{}", stats["routes"]);
+}
+
+#[test]
+fn a_password_given_as_a_token_gets_a_crumb_after_its_first_refusal() {
+    // People put passwords where tokens belong; Jenkins then wants a crumb for every POST.
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}, {path: b}]\n");
+    let block = jenkins_block(&sb).replace(TOKEN, PASSWORD);
+    let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: a\n  - job: b\n"));
+    let outcome = run_json(&path, &[]);
+    assert_one_build_each(&sb, &outcome, &["a", "b"]);
+    let stats = stats(&sb);
+    // Refused once, then the crumb is sent up front for the rest of the run.
+    assert_eq!(
+        route_count(&stats, "POST crumb_rejected"),
+        1,
+        "{}",
+        stats["routes"]
+    );
+    assert_eq!(route_count(&stats, "GET crumb"), 1, "{}", stats["routes"]);
+    outcome.assert_hides(PASSWORD);
+}
+
+#[test]
+fn a_restart_forgets_the_session_and_password_auth_gets_a_new_crumb() {
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\njobs:\n  - {path: first, kind: pipeline, builds: [{duration: 20s}]}\n  - {path: second, kind: pipeline}\n",
+    );
+    let text = pipeline(
+        &password_block(&sb, PASSWORD),
+        "  - job: first\n  - job: second\n",
+    );
+    let (_dir, path) = pipeline_file(&text);
+    let running = Running::start(&path, &[]);
+    running_build(&sb, "first");
+    control(&sb, "POST", "restart", json!({"duration": "3s"}));
+    let outcome = running.finish(Duration::from_secs(30));
+    assert_one_build_each(&sb, &outcome, &["first", "second"]);
+    let stats = stats(&sb);
+    assert!(
+        route_count(&stats, "GET restarting") >= 1,
+        "{}",
+        stats["routes"]
+    );
+    assert_eq!(route_count(&stats, "GET crumb"), 2, "{}", stats["routes"]);
+}
+
+#[test]
+fn password_auth_without_csrf_protection_asks_for_a_crumb_once_and_posts_without_one() {
+    let sb =
+        common::sandbox("speed: 20\ncsrf: false\nquiet_period: 0s\njobs: [{path: a}, {path: b}]\n");
+    let text = pipeline(&password_block(&sb, PASSWORD), "  - job: a\n  - job: b\n");
+    let (_dir, path) = pipeline_file(&text);
+    let outcome = run_json(&path, &[]);
+    assert_one_build_each(&sb, &outcome, &["a", "b"]);
+    // The crumb issuer's 404 says CSRF protection is off; that is remembered for the run.
+    assert_eq!(
+        route_count(&stats(&sb), "GET not_found"),
+        1,
+        "{}",
+        stats(&sb)["routes"]
+    );
+}
+
+#[test]
+fn anonymous_access_fetches_a_crumb_like_a_password_does() {
+    let sb = common::sandbox(
+        "speed: 20\nanonymous: build\nquiet_period: 0s\njobs: [{path: a}, {path: b}]\n",
+    );
+    let (_dir, path) = pipeline_file(&pipeline(&url_only_block(&sb), "  - job: a\n  - job: b\n"));
+    let outcome = run_json(&path, &[]);
+    assert_one_build_each(&sb, &outcome, &["a", "b"]);
+    let stats = stats(&sb);
+    assert_eq!(route_count(&stats, "GET crumb"), 1, "{}", stats["routes"]);
+    assert_eq!(
+        route_count(&stats, "POST crumb_rejected"),
+        0,
+        "{}",
+        stats["routes"]
+    );
+    assert!(
+        sb.triggers().iter().all(|t| t.user.is_none()),
+        "{:?}",
+        sb.triggers()
+    );
+}
+
+// ---- where credentials come from ----
+
+#[test]
+fn credentials_from_the_environment_need_no_jenkins_block() {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let text = pipeline("", "  - job: a\n");
+    let (_dir, path) = pipeline_file(&text);
+    let url = sb.url();
+    let outcome = run_json(
+        &path,
+        &[
+            ("JENKINS_URL", &url),
+            ("JENKINS_USER_ID", USER),
+            ("JENKINS_API_TOKEN", TOKEN),
+        ],
+    );
+    assert_one_build_each(&sb, &outcome, &["a"]);
+    assert_eq!(sb.triggers()[0].user.as_deref(), Some(USER));
+    assert_eq!(route_count(&stats(&sb), "GET crumb"), 0);
+    outcome.assert_hides(TOKEN);
+}
+
+#[test]
+fn a_token_file_is_read_and_its_newline_ignored() {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let secrets = tempfile::tempdir().unwrap();
+    let token_file = secrets.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).unwrap();
+    let block = format!(
+        "jenkins:\n  url: {}\n  user: {USER}\n  token_file: {}\n  unreachable_timeout: 5s\n",
+        sb.url(),
+        token_file.display()
+    );
+    let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: a\n"));
+    let outcome = run_json(&path, &[]);
+    assert_one_build_each(&sb, &outcome, &["a"]);
+    assert_eq!(sb.triggers()[0].user.as_deref(), Some(USER));
+    assert_eq!(route_count(&stats(&sb), "GET crumb"), 0);
+}
+
+/// A netrc whose first entry is for another host, so only a lookup by host finds alice.
+fn netrc_text() -> String {
+    format!(
+        "machine ci.example.com login bob password bobs-secret\nmachine 127.0.0.1\n  login {USER}\n  password {TOKEN}\n"
+    )
+}
+
+fn url_only_block(sb: &Sandbox) -> String {
+    format!("jenkins:\n  url: {}\n  unreachable_timeout: 5s\n", sb.url())
+}
+
+#[test]
+fn a_netrc_file_named_by_netrc_supplies_user_and_token() {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let secrets = tempfile::tempdir().unwrap();
+    let netrc = secrets.path().join("netrc");
+    std::fs::write(&netrc, netrc_text()).unwrap();
+    let (_dir, path) = pipeline_file(&pipeline(&url_only_block(&sb), "  - job: a\n"));
+    let outcome = run_json(&path, &[("NETRC", netrc.to_str().unwrap())]);
+    assert_one_build_each(&sb, &outcome, &["a"]);
+    assert_eq!(sb.triggers()[0].user.as_deref(), Some(USER));
+}
+
+#[test]
+fn a_netrc_in_home_supplies_user_and_token() {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let home = tempfile::tempdir().unwrap();
+    std::fs::write(home.path().join(".netrc"), netrc_text()).unwrap();
+    let (_dir, path) = pipeline_file(&pipeline(&url_only_block(&sb), "  - job: a\n"));
+    let outcome = run_json(&path, &[("HOME", home.path().to_str().unwrap())]);
+    assert_one_build_each(&sb, &outcome, &["a"]);
+    assert_eq!(sb.triggers()[0].user.as_deref(), Some(USER));
+}
+
+// ---- wrong or missing server ----
+
+#[test]
+fn a_wrong_api_token_exits_3_without_printing_it() {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let wrong = "11bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    let block = jenkins_block(&sb).replace(TOKEN, wrong);
+    let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: a\n"));
+    let outcome = Outcome::from(
+        jrun()
+            .arg(&path)
+            .args(["--progress", "never"])
+            .output()
+            .expect("jrun runs"),
+    );
+    outcome.assert_code(3);
+    outcome.assert_hides(wrong);
+    assert!(outcome.stderr.contains("refused"), "{outcome}");
+    assert!(sb.triggers().is_empty(), "{:?}", sb.triggers());
+}
+
+#[test]
+fn a_wrong_password_exits_3_without_printing_it() {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let wrong = "not-alices-password-93";
+    let (_dir, path) = pipeline_file(&pipeline(&password_block(&sb, wrong), "  - job: a\n"));
+    let outcome = run_json(&path, &[]);
+    outcome.assert_code(3);
+    outcome.assert_hides(wrong);
+    assert_eq!(outcome.step("a")["status"], "failed", "{outcome}");
+    assert!(sb.triggers().is_empty(), "{:?}", sb.triggers());
+}
+
+#[test]
+fn an_unreachable_jenkins_exits_3_after_bounded_retries() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let block = format!(
+        "jenkins:\n  url: http://127.0.0.1:{port}\n  user: {USER}\n  token: {TOKEN}\n  unreachable_timeout: 2s\n"
+    );
+    let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: a\n  - job: b\n"));
+    let started = Instant::now();
+    let running = Running::start(&path, &[]);
+    // Generous: catches a hang, never a slow machine.
+    let outcome = running.finish(Duration::from_secs(30));
+    let took = started.elapsed();
+    outcome.assert_code(3);
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    assert!(outcome.stderr.contains("unreachable"), "{outcome}");
+    assert_eq!(outcome.step("a")["status"], "failed", "{outcome}");
+    assert_eq!(outcome.step("b")["status"], "skipped", "{outcome}");
+    outcome.assert_hides(TOKEN);
+}
+
+#[test]
+fn a_jenkins_that_goes_away_mid_build_ends_the_run_with_exit_3() {
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\njobs: [{path: long, kind: pipeline, builds: [{duration: 600s}]}]\n",
+    );
+    let block = jenkins_block(&sb).replace("unreachable_timeout: 5s", "unreachable_timeout: 2s");
+    let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: long\n"));
+    let running = Running::start(&path, &[]);
+    running_build(&sb, "long");
+    drop(sb);
+    let outcome = running.finish(Duration::from_secs(30));
+    outcome.assert_code(3);
+    let step = outcome.step("long");
+    assert_eq!(step["status"], "failed", "{outcome}");
+    assert_eq!(step["number"], 1, "{outcome}");
+    assert!(
+        step["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("unreachable"),
+        "{outcome}"
+    );
+}
+
+// ---- following its own build ----
+
+/// A job whose first build passes slowly and whose next ones fail fast: a client that reports
+/// `lastBuild` instead of its own build reports the wrong number and FAILURE.
+const SHADOWED_JOB: &str = "  - path: deploy\n    kind: pipeline\n    parameters: [{name: VERSION}]\n    builds: [{duration: 3s, result: SUCCESS}, {duration: 1s, result: FAILURE}]\n";
+
+fn own_build(sb: &Sandbox, job: &str) -> Value {
+    let ours: Vec<u64> = sb
+        .triggers()
+        .iter()
+        .filter(|t| t.job == job && !t.external && t.created)
+        .filter_map(|t| t.queue_id)
+        .collect();
+    assert_eq!(ours.len(), 1, "jrun's triggers of {job}: {ours:?}");
+    sandbox_builds(sb, job)
+        .into_iter()
+        .find(|b| b["queue_id"] == ours[0])
+        .unwrap_or_else(|| panic!("no build of {job} has queue id {}", ours[0]))
+}
+
+#[test]
+fn someone_else_triggering_the_same_job_does_not_change_which_build_jrun_reports() {
+    let sb = common::sandbox(&format!(
+        "speed: 10\nquiet_period: 0s\nfaults: {{shadow_triggers: true}}\njobs:\n{SHADOWED_JOB}"
+    ));
+    let text = pipeline(
+        &jenkins_block(&sb),
+        "  - job: deploy\n    params: {VERSION: \"1.2\"}\n",
+    );
+    let (_dir, path) = pipeline_file(&text);
+    let outcome = run_json(&path, &[]);
+    outcome.assert_code(0);
+    let ours = own_build(&sb, "deploy");
+    let step = outcome.step("deploy");
+    assert_eq!(step["number"], ours["number"], "{outcome}");
+    assert_eq!(step["queue_id"], ours["queue_id"], "{outcome}");
+    assert_eq!(step["result"], "SUCCESS", "{outcome}");
+    let last = sandbox_builds(&sb, "deploy")
+        .iter()
+        .filter_map(|b| b["number"].as_u64())
+        .max();
+    assert!(
+        last > ours["number"].as_u64(),
+        "the shadow build came after jrun's"
+    );
+    assert!(
+        sb.triggers().iter().any(|t| t.external),
+        "a shadow trigger happened"
+    );
+}
+
+#[test]
+fn an_expired_queue_item_is_recovered_by_its_queue_id() {
+    // The item 404s the moment it leaves the queue, and a shadow build makes `lastBuild` wrong.
+    let sb = common::sandbox(&format!(
+        "speed: 10\nquiet_period: 1s\nleft_item_ttl: 0s\nfaults: {{shadow_triggers: true}}\njobs:\n{SHADOWED_JOB}"
+    ));
+    let text = pipeline(
+        &jenkins_block(&sb),
+        "  - job: deploy\n    params: {VERSION: \"1.2\"}\n",
+    );
+    let (_dir, path) = pipeline_file(&text);
+    let outcome = run_json(&path, &[]);
+    outcome.assert_code(0);
+    let ours = own_build(&sb, "deploy");
+    let step = outcome.step("deploy");
+    assert_eq!(step["number"], ours["number"], "{outcome}");
+    assert_eq!(step["result"], "SUCCESS", "{outcome}");
+    // Once to check the job, and at least once more to search its builds by queue id.
+    assert!(
+        route_count(&stats(&sb), "GET job") >= 2,
+        "{}",
+        stats(&sb)["routes"]
+    );
+}
+
+// ---- restarts and 5xx ----
+
+#[test]
+fn a_restart_while_a_build_runs_does_not_change_the_outcome() {
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\njobs:\n  - {path: build, kind: pipeline, builds: [{duration: 20s}]}\n  - {path: deploy, kind: pipeline}\n",
+    );
+    let text = pipeline(&jenkins_block(&sb), "  - job: build\n  - job: deploy\n");
+    let (_dir, path) = pipeline_file(&text);
+    let running = Running::start(&path, &[]);
+    running_build(&sb, "build");
+    control(&sb, "POST", "restart", json!({"duration": "3s"}));
+    let outcome = running.finish(Duration::from_secs(30));
+    assert_one_build_each(&sb, &outcome, &["build", "deploy"]);
+    let stats = stats(&sb);
+    assert!(
+        route_count(&stats, "GET restarting") >= 1,
+        "jrun never saw the restart: {}",
+        stats["routes"]
+    );
+}
+
+#[test]
+fn a_scheduled_restart_at_startup_is_waited_out() {
+    // Jenkins is "getting ready to work" for the first 2 real seconds.
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\nrestarts: [{at: 0s, duration: 20s}]\njobs: [{path: a}, {path: b}]\n",
+    );
+    let block = jenkins_block(&sb).replace("unreachable_timeout: 5s", "unreachable_timeout: 20s");
+    let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: a\n  - job: b\n"));
+    let outcome = run_json(&path, &[]);
+    assert_one_build_each(&sb, &outcome, &["a", "b"]);
+    assert!(route_count(&stats(&sb), "GET restarting") >= 1);
+}
+
+#[test]
+fn a_burst_of_503s_on_every_route_is_waited_out() {
+    // Three failures fit well inside the 5 s of patience however the backoff jitters.
+    let sb = common::sandbox(
+        "speed: 20\nquiet_period: 0s\nfaults: {error_burst: 3}\njobs: [{path: a}, {path: b}]\n",
+    );
+    let text = pipeline(&jenkins_block(&sb), "  - job: a\n  - job: b\n");
+    let (_dir, path) = pipeline_file(&text);
+    let outcome = run_json(&path, &[]);
+    assert_one_build_each(&sb, &outcome, &["a", "b"]);
+    assert_eq!(stats(&sb)["faults_injected"], 3);
+}
+
+#[test]
+fn a_trigger_answered_503_is_looked_for_then_repeated_without_a_second_build() {
+    let sb = common::sandbox(
+        "speed: 20\nquiet_period: 0s\nfaults: {error_burst: 2, scope: triggers}\njobs: [{path: a}, {path: b}]\n",
+    );
+    let text = pipeline(&jenkins_block(&sb), "  - job: a\n  - job: b\n");
+    let (_dir, path) = pipeline_file(&text);
+    let outcome = run_json(&path, &[]);
+    assert_one_build_each(&sb, &outcome, &["a", "b"]);
+    let stats = stats(&sb);
+    assert_eq!(route_count(&stats, "POST fault"), 2, "{}", stats["routes"]);
+    assert_eq!(stats["faults_injected"], 2);
+}
+
+#[test]
+fn a_trigger_whose_answer_was_lost_after_it_took_effect_is_not_repeated() {
+    // Both steps trigger the same job; each one's first POST queues a build and loses the answer.
+    let sb = common::sandbox(
+        "speed: 20\nquiet_period: 0s\nfaults: {reset_burst: 2, reset_after_processing: true, scope: triggers}\njobs:\n  - {path: deploy, kind: pipeline, parameters: [{name: REGION}]}\n",
+    );
+    let text = pipeline(
+        &jenkins_block(&sb),
+        "  - id: eu\n    job: deploy\n    params: {REGION: eu}\n  - id: us\n    job: deploy\n    params: {REGION: us}\n",
+    );
+    let (_dir, path) = pipeline_file(&text);
+    let outcome = run_json(&path, &[]);
+    outcome.assert_code(0);
+    assert_eq!(stats(&sb)["faults_injected"], 2);
+    let builds = sandbox_builds(&sb, "deploy");
+    assert_eq!(builds.len(), 2, "{builds:?}");
+    for region in ["eu", "us"] {
+        let mine: Vec<&Value> = builds
+            .iter()
+            .filter(|b| b["params"]["REGION"] == region)
+            .collect();
+        assert_eq!(mine.len(), 1, "builds for {region}: {builds:?}");
+        let created = sb
+            .triggers()
+            .iter()
+            .filter(|t| {
+                t.created
+                    && t.params
+                        .contains(&("REGION".to_string(), region.to_string()))
+            })
+            .count();
+        assert_eq!(created, 1, "{region}: {:?}", sb.triggers());
+        let step = outcome.step(region);
+        assert_eq!(step["number"], mine[0]["number"], "{outcome}");
+        assert_eq!(step["queue_id"], mine[0]["queue_id"], "{outcome}");
+    }
+}
+
+#[test]
+fn a_trigger_refused_by_a_restarting_jenkins_is_sent_again_once_it_is_up() {
+    // Trigger POSTs are slow, so the restart can begin while the first one is on its way.
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\nfaults: {latency: 500ms, scope: triggers}\njobs: [{path: a, kind: pipeline}]\n",
+    );
+    let (_dir, path) = pipeline_file(&pipeline(&jenkins_block(&sb), "  - job: a\n"));
+    let running = Running::start(&path, &[]);
+    common::wait_for(
+        Duration::from_secs(20),
+        "the trigger POST in flight",
+        || {
+            let stats = stats(&sb);
+            (route_count(&stats, "GET job") >= 1 && stats["in_flight"] == 1).then_some(())
+        },
+    );
+    control(&sb, "POST", "restart", json!({"duration": "10s"}));
+    let outcome = running.finish(Duration::from_secs(30));
+    assert_one_build_each(&sb, &outcome, &["a"]);
+    let stats = stats(&sb);
+    assert!(
+        route_count(&stats, "POST restarting") >= 1,
+        "the trigger never met the restart: {}",
+        stats["routes"]
+    );
+}
+
+#[test]
+fn a_trigger_dropped_before_it_took_effect_is_sent_again_once() {
+    let sb = common::sandbox(
+        "speed: 20\nquiet_period: 0s\nfaults: {reset_burst: 1, scope: triggers}\njobs: [{path: a}]\n",
+    );
+    let (_dir, path) = pipeline_file(&pipeline(&jenkins_block(&sb), "  - job: a\n"));
+    let outcome = run_json(&path, &[]);
+    assert_one_build_each(&sb, &outcome, &["a"]);
+    assert_eq!(stats(&sb)["faults_injected"], 1);
+}
+
+#[test]
+fn a_lost_trigger_answer_is_not_confused_with_someone_elses_identical_item() {
+    // When the second step's build starts, someone else queues an identical build, which is
+    // newer than jrun's when jrun searches the queue and the builds for its lost trigger.
+    let sb = common::sandbox(&format!(
+        "speed: 10\nquiet_period: 0s\nfaults: {{shadow_triggers: true}}\njobs:\n{SHADOWED_JOB}"
+    ));
+    let text = pipeline(
+        &jenkins_block(&sb),
+        "  - id: one\n    job: deploy\n    params: {VERSION: \"1.2\"}\n  - id: two\n    job: deploy\n    params: {VERSION: \"1.2\"}\n    expect: [SUCCESS, FAILURE]\n",
+    );
+    let (_dir, path) = pipeline_file(&text);
+    let running = Running::start(&path, &[]);
+    common::wait_for(Duration::from_secs(20), "the first build", || {
+        (!sandbox_builds(&sb, "deploy").is_empty()).then_some(())
+    });
+    control(
+        &sb,
+        "POST",
+        "faults",
+        json!({"shadow_triggers": true, "reset_burst": 1, "reset_after_processing": true, "scope": "triggers"}),
+    );
+    let outcome = running.finish(Duration::from_secs(30));
+    outcome.assert_code(0);
+    assert_eq!(stats(&sb)["faults_injected"], 1);
+    let ours: Vec<u64> = sb
+        .triggers()
+        .iter()
+        .filter(|t| !t.external && t.created)
+        .filter_map(|t| t.queue_id)
+        .collect();
+    assert_eq!(ours.len(), 2, "{:?}", sb.triggers());
+    let builds = sandbox_builds(&sb, "deploy");
+    for (id, queue_id) in ["one", "two"].iter().zip(&ours) {
+        let step = outcome.step(id);
+        assert_eq!(step["queue_id"], *queue_id, "{outcome}");
+        let build = builds
+            .iter()
+            .find(|b| b["queue_id"] == *queue_id)
+            .unwrap_or_else(|| panic!("no build for queue item {queue_id}: {builds:?}"));
+        assert_eq!(step["number"], build["number"], "{outcome}");
+    }
+}
+
+#[test]
+fn a_build_deleted_while_followed_ends_its_step_as_lost() {
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\njobs: [{path: long, kind: pipeline, builds: [{duration: 60s}]}, {path: after}]\n",
+    );
+    let text = pipeline(&jenkins_block(&sb), "  - job: long\n  - job: after\n");
+    let (_dir, path) = pipeline_file(&text);
+    let running = Running::start(&path, &[]);
+    let number = running_build(&sb, "long");
+    let answer = control(
+        &sb,
+        "POST",
+        "delete-build",
+        json!({"job": "long", "number": number}),
+    );
+    assert_eq!(answer["deleted"], true, "{answer}");
+    let outcome = running.finish(Duration::from_secs(20));
+    outcome.assert_code(1);
+    let step = outcome.step("long");
+    assert_eq!(step["status"], "failed", "{outcome}");
+    assert_eq!(step["number"], number, "{outcome}");
+    assert!(
+        step["message"].as_str().unwrap_or("").contains("lost"),
+        "{outcome}"
+    );
+    assert_eq!(outcome.step("after")["status"], "skipped", "{outcome}");
+    assert!(!jrun_triggered(&sb, "after"));
+}
+
+// ---- what jrun asks for, and how much at once ----
+
+#[test]
+fn build_reads_are_tree_filtered_and_small() {
+    // The sandbox's stats show no query strings, so the size of the answers stands in for
+    // `tree=`: this build's unfiltered JSON is several times the bound.
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\njobs:\n  - path: app\n    kind: pipeline\n    parameters: [{name: VERSION}, {name: REGION}, {name: NOTES, type: text}]\n    builds: [{duration: 3s, log: [compiling, testing, packaging]}]\n",
+    );
+    let text = pipeline(
+        &jenkins_block(&sb),
+        "  - job: app\n    params: {VERSION: \"2.4.0\", REGION: eu-west-1, NOTES: a longer release note}\n",
+    );
+    let (_dir, path) = pipeline_file(&text);
+    let outcome = run_json(&path, &[]);
+    outcome.assert_code(0);
+    let stats = stats(&sb);
+    let build = &stats["routes"]["GET build"];
+    let count = build["count"].as_u64().unwrap_or(0);
+    let bytes = build["bytes"].as_u64().unwrap_or(0);
+    assert!(count >= 2, "jrun polled the build: {build}");
+    assert!(bytes / count < 300, "{bytes} bytes in {count} build reads");
+    let queue = &stats["routes"]["GET queue_item"];
+    let (count, bytes) = (
+        queue["count"].as_u64().unwrap_or(0),
+        queue["bytes"].as_u64().unwrap_or(0),
+    );
+    assert!(count >= 1 && bytes / count < 300, "queue reads: {queue}");
+    let number = outcome.step("app")["number"].as_u64().unwrap();
+    let full = get(&client(), &sb, &format!("/job/app/{number}/api/json"))
+        .text()
+        .unwrap();
+    assert!(
+        full.len() > 600,
+        "the unfiltered build is {} bytes",
+        full.len()
+    );
+}
+
+#[test]
+fn max_in_flight_caps_the_requests_of_a_wide_parallel_group() {
+    let jobs: Vec<String> = (1..=6).map(|i| format!("j{i}")).collect();
+    let config = format!(
+        "speed: 20\nquiet_period: 0s\nfaults: {{latency: 50ms}}\njobs: [{}]\n",
+        jobs.iter()
+            .map(|j| format!("{{path: {j}, kind: pipeline}}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let sb = common::sandbox(&config);
+    let block = format!("{}  max_in_flight: 2\n", jenkins_block(&sb));
+    let members: String = jobs.iter().map(|j| format!("      - job: {j}\n")).collect();
+    let (_dir, path) = pipeline_file(&pipeline(&block, &format!("  - parallel:\n{members}")));
+    let outcome = run_json(&path, &[]);
+    let names: Vec<&str> = jobs.iter().map(String::as_str).collect();
+    assert_one_build_each(&sb, &outcome, &names);
+    let stats = stats(&sb);
+    // Six steps sharing two permits do overlap, so the cap is reached, and never exceeded.
+    assert_eq!(stats["max_in_flight"], 2, "{stats}");
+}
+
+// ---- remote trigger tokens ----
+
+/// The token has characters that must be percent-encoded in a query string.
+const TRIGGER_TOKEN: &str = "r3mote&secret=+42";
+const TOKEN_JOB: &str =
+    "speed: 20\nquiet_period: 0s\njobs: [{path: release, token: \"r3mote&secret=+42\"}]\n";
+const TOKEN_STEP: &str = "  - job: release\n    token: \"{{env.TRIGGER_TOKEN}}\"\n";
+
+#[test]
+fn a_remote_trigger_token_from_the_environment_is_sent() {
+    let sb = common::sandbox(TOKEN_JOB);
+    let (_dir, path) = pipeline_file(&pipeline(&jenkins_block(&sb), TOKEN_STEP));
+    let outcome = run_json(&path, &[("TRIGGER_TOKEN", TRIGGER_TOKEN)]);
+    assert_one_build_each(&sb, &outcome, &["release"]);
+    let sent: BTreeMap<String, String> = sb.triggers()[0].params.iter().cloned().collect();
+    assert_eq!(sent.get("token").map(String::as_str), Some(TRIGGER_TOKEN));
+    outcome.assert_hides(TRIGGER_TOKEN);
+}
+
+#[test]
+fn a_wrong_remote_trigger_token_fails_without_printing_it() {
+    let sb = common::sandbox(TOKEN_JOB);
+    let (_dir, path) = pipeline_file(&pipeline(&jenkins_block(&sb), TOKEN_STEP));
+    let wrong = "not-the-secret-17";
+    let outcome = run_json(&path, &[("TRIGGER_TOKEN", wrong)]);
+    outcome.assert_code(3);
+    outcome.assert_hides(wrong);
+    let step = outcome.step("release");
+    assert_eq!(step["status"], "failed", "{outcome}");
+    assert!(
+        step["message"].as_str().unwrap_or("").contains("token"),
+        "{outcome}"
+    );
+    let triggers = sb.triggers();
+    assert_eq!(triggers.len(), 1, "refused once, not retried: {triggers:?}");
+    assert_eq!(triggers[0].status, 403);
+    assert!(sandbox_builds(&sb, "release").is_empty());
+}
