@@ -45,8 +45,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show the order of steps and their rendered parameters, offline
     Plan(PlanArgs),
-    /// Print the JSON Schema of pipeline files
-    Schema,
+    /// Print a JSON Schema: of pipeline files (the default) or of run reports
+    Schema(SchemaArgs),
     /// Serve the built-in Jenkins emulator on 127.0.0.1 until interrupted
     Sandbox(SandboxArgs),
 }
@@ -85,6 +85,18 @@ pub struct RunArgs {
     /// Format of the summary on stdout
     #[arg(long, value_enum, default_value_t = OutputArg::Text)]
     pub output: OutputArg,
+    /// Hold an OS lock on FILE for the run; if another run holds it, exit 5
+    #[arg(long, value_name = "FILE")]
+    pub lock: Option<PathBuf>,
+    /// With --lock, wait up to DURATION for the other run to finish instead of exiting 5
+    #[arg(long, value_name = "DURATION", requires = "lock")]
+    pub lock_wait: Option<Dur>,
+    /// Write the run summary as JSON to FILE, also when the run fails
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Write JUnit XML (one test case per step) to FILE, also when the run fails
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
     /// Run against an in-process Jenkins emulator instead of the pipeline's server
     #[arg(long)]
     pub sandbox: bool,
@@ -114,6 +126,21 @@ pub struct PlanArgs {
     /// Override a pipeline variable (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemaKind {
+    /// Pipeline files
+    Pipeline,
+    /// The JSON of `--output json` and `--report`
+    Report,
+}
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {
+    /// Which schema
+    #[arg(value_enum, default_value_t = SchemaKind::Pipeline)]
+    pub kind: SchemaKind,
 }
 
 #[derive(Debug, Args)]

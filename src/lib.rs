@@ -6,6 +6,7 @@ pub mod duration;
 pub mod engine;
 pub mod exit;
 pub mod jenkins;
+pub mod lock;
 pub mod pipeline;
 pub mod report;
 pub mod sandbox;

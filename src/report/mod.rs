@@ -3,6 +3,7 @@
 //! summary goes to stdout as a table or as JSON.
 
 mod bars;
+pub mod junit;
 mod plain;
 mod summary;
 pub mod time;
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use summary::{RunStatus, StepStatus, StepSummary, Summary};
+pub use summary::{RunStatus, StepStatus, StepSummary, Summary, schema_text};
 
 /// How progress is shown while a run goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -163,4 +164,46 @@ impl Reporter {
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
     }
+}
+
+/// Writes the JSON report (`--report`) and the JUnit XML (`--junit`) where asked.
+pub fn write_files(
+    summary: &Summary,
+    report: Option<&std::path::Path>,
+    junit: Option<&std::path::Path>,
+) -> std::io::Result<()> {
+    if let Some(path) = report {
+        write_file(path, &summary::json(summary))?;
+    }
+    if let Some(path) = junit {
+        write_file(path, &junit::render(summary))?;
+    }
+    Ok(())
+}
+
+/// Fails early, before a run, when a report could not be written at its end.
+pub fn check_writable(path: &std::path::Path) -> std::io::Result<()> {
+    let tmp = temp_path(path);
+    std::fs::write(&tmp, "")
+        .and_then(|()| std::fs::remove_file(&tmp))
+        .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
+}
+
+fn temp_path(path: &std::path::Path) -> std::path::PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "report".to_string());
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Writes through a temporary file and a rename, so a reader never sees half a report.
+fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    let tmp = temp_path(path);
+    std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
+        })
 }

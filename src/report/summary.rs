@@ -3,11 +3,13 @@
 
 use std::time::Duration;
 
+use schemars::JsonSchema;
 use serde::Serialize;
 
 use super::time::short;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How a step ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Passed,
@@ -29,38 +31,63 @@ impl StepStatus {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// How the run ended: passed when the exit code is 0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Passed,
     Failed,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One step of the run.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct StepSummary {
+    /// The step's id (matrix cells as `deploy[REGION=eu]`).
     pub id: String,
+    /// The job's full name, once rendered.
     pub job: Option<String>,
+    /// The server it ran on (`default` for the `jenkins:` block).
     pub server: String,
     pub status: StepStatus,
+    /// Jenkins' result of its build (SUCCESS, UNSTABLE, FAILURE, NOT_BUILT, ABORTED), or
+    /// CANCELLED for a queue item cancelled in Jenkins.
     pub result: Option<String>,
+    /// Build number of the build this step followed.
     pub number: Option<u64>,
     pub url: Option<String>,
+    /// Jenkins' queue item id of its trigger.
     pub queue_id: Option<u64>,
+    /// Builds triggered for it (retries included).
     pub attempts: u32,
+    /// Wall time of the step, trigger to result.
     pub duration_ms: u64,
     /// Why the step failed or was skipped, when that is not just its result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// The summary of a jrun run, as `--output json` prints it and `--report` writes it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(title = "jrun run report")]
 pub struct Summary {
+    /// The pipeline's `name`.
     pub pipeline: String,
     pub status: RunStatus,
+    /// jrun's exit code for the run.
     pub exit_code: u8,
+    /// RFC 3339, UTC.
     pub started_at: String,
     pub duration_ms: u64,
     pub steps: Vec<StepSummary>,
+}
+
+/// The JSON Schema of the report, generated from the same types.
+pub fn schema_text() -> String {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let schema = generator.into_root_schema_for::<Summary>().to_value();
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
 }
 
 pub fn json(summary: &Summary) -> String {
