@@ -11,13 +11,13 @@ use anyhow::Context;
 use clap::Parser;
 
 use crate::cli::{
-    Cli, Command, OutputArg, PlanArgs, ProgressArg, RunArgs, SandboxArgs, ValidateArgs,
+    Cli, Command, OutputArg, PlanArgs, ProgressArg, RunArgs, SandboxArgs, SchemaKind, ValidateArgs,
 };
 use crate::engine::{self, PipelineTime, RunSettings, servers};
 use crate::exit::ExitStatus;
 use crate::jenkins::{self, Auth, Secret, ServerSettings};
 use crate::pipeline::{self, Pipeline, RenderContext, StepKind};
-use crate::report::{Format, Progress, ProgressChoice, Reporter};
+use crate::report::{self, Format, Progress, ProgressChoice, Reporter};
 use crate::sandbox::{JobConfig, Sandbox, SandboxConfig};
 
 /// An error with the exit status it stands for.
@@ -77,10 +77,12 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         Some(Command::Run(args)) => run(args),
         Some(Command::Validate(args)) => validate(args),
         Some(Command::Plan(args)) => plan(args),
-        Some(Command::Schema) => {
-            let text = serde_json::to_string_pretty(&pipeline::schema())
-                .map_err(|e| Failure::new(ExitStatus::InvalidInput, e))?;
-            println!("{text}");
+        Some(Command::Schema(args)) => {
+            let text = match args.kind {
+                SchemaKind::Pipeline => pipeline::schema_text(),
+                SchemaKind::Report => report::schema_text(),
+            };
+            print!("{text}");
             Ok(ExitStatus::Success)
         }
         Some(Command::Sandbox(args)) => sandbox(args),
@@ -132,14 +134,15 @@ fn plan(args: PlanArgs) -> Result<ExitStatus, Failure> {
         vars: pipeline.vars.clone(),
         env: environment(),
         steps: BTreeMap::new(),
+        matrix: BTreeMap::new(),
         run: engine::run_facts(),
         pipeline_name: pipeline.name.clone(),
     };
-    let preview = |t: &pipeline::Template| -> String {
+    let preview = |t: &pipeline::Template, step: &pipeline::Step| -> String {
         if !t.step_refs().is_empty() {
             format!("{} (known when it runs)", t.source())
         } else {
-            t.render(&ctx)
+            t.render(&ctx.clone().for_step(step))
                 .unwrap_or_else(|e| format!("{} (cannot render: {e})", t.source()))
         }
     };
@@ -165,6 +168,7 @@ fn plan(args: PlanArgs) -> Result<ExitStatus, Failure> {
             pipeline::Condition::OnSuccess => "",
             pipeline::Condition::OnFailure => " if on_failure",
             pipeline::Condition::Always => " if always",
+            pipeline::Condition::Expr(_) => " if (expression)",
         };
         match &step.kind {
             StepKind::Job(job) => {
@@ -173,11 +177,11 @@ fn plan(args: PlanArgs) -> Result<ExitStatus, Failure> {
                     "{}. {}: job {}{after}{condition}{}",
                     i + 1,
                     step.id,
-                    preview(&job.job),
+                    preview(&job.job, step),
                     if job.wait { "" } else { " (not waited for)" }
                 );
                 for (name, value) in &job.params {
-                    let _ = writeln!(out, "     {name} = {}", preview(value));
+                    let _ = writeln!(out, "     {name} = {}", preview(value, step));
                 }
             }
             StepKind::Await(gate) => {
@@ -187,7 +191,7 @@ fn plan(args: PlanArgs) -> Result<ExitStatus, Failure> {
                     "{}. {}: await {} last build {}{after}{condition}",
                     i + 1,
                     step.id,
-                    preview(&gate.job),
+                    preview(&gate.job, step),
                     wanted.join("|")
                 );
             }
@@ -202,6 +206,15 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
         .clone()
         .ok_or_else(|| Failure::invalid(anyhow::anyhow!("a pipeline file is required")))?;
     let pipeline = Arc::new(load(&path, &args.set)?);
+    let _lock = match &args.lock {
+        Some(file) => Some(
+            crate::lock::acquire(file, args.lock_wait.map(|d| d.0)).map_err(|e| match e {
+                crate::lock::LockError::Held { .. } => Failure::new(ExitStatus::Locked, e),
+                other => Failure::invalid(other),
+            })?,
+        ),
+        None => None,
+    };
     let env = environment();
     pipeline.check_env(&env).map_err(Failure::invalid)?;
     let run_facts = engine::run_facts();
@@ -209,9 +222,13 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
         vars: pipeline.vars.clone(),
         env: env.clone(),
         steps: BTreeMap::new(),
+        matrix: BTreeMap::new(),
         run: run_facts.clone(),
         pipeline_name: pipeline.name.clone(),
     };
+    for path in [&args.report, &args.junit].into_iter().flatten() {
+        report::check_writable(path).map_err(Failure::invalid)?;
+    }
     let sandboxed = args.sandbox || args.sandbox_config.is_some();
     let (server, time, _sandbox) = if sandboxed {
         let (settings, time, sandbox) =
@@ -262,6 +279,14 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
     // Requests still in flight (a stop after a timeout) must not hold up the exit.
     runtime.shutdown_background();
     reporter.summary(&outcome.summary);
+    if let Err(e) = report::write_files(
+        &outcome.summary,
+        args.report.as_deref(),
+        args.junit.as_deref(),
+    ) {
+        print_error(&anyhow::Error::new(e));
+        return Ok(outcome.status.worst(ExitStatus::InvalidInput));
+    }
     Ok(outcome.status)
 }
 

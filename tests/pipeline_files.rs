@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use jrun::pipeline::{
-    self, Condition, Diagnostic, Pipeline, PipelineError, RenderContext, RunFacts, StepFacts,
-    StepKind,
+    self, AwaitBuild, Condition, Diagnostic, Pipeline, PipelineError, RenderContext, ResultName,
+    Retry, RetryOn, RunFacts, StepFacts, StepKind,
 };
 
 fn root() -> PathBuf {
@@ -62,11 +62,38 @@ fn schema_is_draft_07_and_describes_steps() {
     let step = &schema["definitions"]["StepFile"];
     assert_eq!(step["additionalProperties"], false);
     for key in [
-        "id", "job", "await", "parallel", "params", "needs", "if", "poll",
+        "id",
+        "job",
+        "await",
+        "parallel",
+        "params",
+        "needs",
+        "if",
+        "poll",
+        "retry",
+        "matrix",
+        "fail_fast",
+        "max_parallel",
+        "server",
     ] {
         assert!(step["properties"].get(key).is_some(), "{key}");
     }
     assert_eq!(step["oneOf"].as_array().map(Vec::len), Some(3));
+    assert_eq!(
+        step["dependencies"]["fail_fast"],
+        serde_json::json!(["matrix"])
+    );
+    assert!(schema["properties"].get("servers").is_some());
+    assert!(
+        schema["definitions"]["AwaitFile"]["properties"]
+            .get("build")
+            .is_some()
+    );
+    assert!(
+        schema["definitions"]["DefaultsFile"]["properties"]
+            .get("retry")
+            .is_some()
+    );
     assert!(
         schema["required"]
             .as_array()
@@ -153,6 +180,59 @@ fn release_example_builds_then_deploys_in_parallel_then_announces() {
 }
 
 #[test]
+fn rollout_example_fans_a_deploy_out_over_a_matrix_with_retries() {
+    let p = pipeline::load(&root().join("pipelines/rollout.yaml"), &[]).unwrap();
+    let ids: Vec<&str> = p.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "build",
+            "security-scan",
+            "deploy[REGION=eu,TIER=web]",
+            "deploy[REGION=eu,TIER=api]",
+            "deploy[REGION=us,TIER=web]",
+            "deploy[REGION=us,TIER=api]",
+            "deploy[REGION=ap,TIER=web]",
+            "deploy[REGION=ap,TIER=api]",
+            "smoke",
+            "smoke-again"
+        ]
+    );
+    let cells = p.cells("deploy");
+    assert_eq!(cells, [2, 3, 4, 5, 6, 7]);
+    for &cell in &cells {
+        assert_eq!(p.steps[cell].needs, [0, 1]);
+        let matrix = p.steps[cell].matrix.as_ref().unwrap();
+        assert!(!matrix.fail_fast);
+        assert_eq!(matrix.max_parallel, Some(2));
+        let StepKind::Job(job) = &p.steps[cell].kind else {
+            panic!("a job step");
+        };
+        assert_eq!(job.retry.max, 1);
+        assert_eq!(job.retry.delay, Duration::from_secs(30));
+    }
+    let smoke = p.step_index("smoke").unwrap();
+    assert_eq!(p.steps[smoke].needs, cells);
+    let StepKind::Job(job) = &p.steps[smoke].kind else {
+        panic!("a job step");
+    };
+    assert_eq!(job.retry.max, 0);
+    let StepKind::Await(gate) = &p.steps[1].kind else {
+        panic!("an await step");
+    };
+    assert_eq!(
+        gate.build,
+        AwaitBuild::Permalink("lastCompletedBuild".into())
+    );
+    assert!(matches!(
+        p.step("smoke-again").unwrap().condition,
+        Condition::Expr(_)
+    ));
+    assert!(p.check_env(&BTreeMap::new()).is_ok());
+    assert!(p.server.url.is_none() && p.servers.is_empty());
+}
+
+#[test]
 fn nightly_example_keeps_odd_names_and_values_as_written() {
     let p = pipeline::load(&root().join("pipelines/nightly.yaml"), &[]).unwrap();
     let unit = p.step("unit").unwrap();
@@ -236,47 +316,448 @@ steps:
     );
 }
 
+/// Each case: the file, where its only diagnostic is, and words the message must hold.
+fn assert_only_error_at(cases: &[(&str, (usize, usize), &[&str])]) {
+    for (text, at, says) in cases {
+        let (line, column, message) = only_error(text);
+        assert_eq!((line, column), *at, "{text}\n{message}");
+        for words in *says {
+            assert!(message.contains(words), "{text}\n{message}\nlacks: {words}");
+        }
+    }
+}
+
 #[test]
-fn keys_of_later_stages_are_rejected_as_unknown_keys() {
-    let cases = [
+fn matrix_errors_are_reported_at_the_matrix_its_keys_and_values() {
+    assert_only_error_at(&[
         (
-            "name: x\nservers: {}\nsteps: [{job: a}]\n",
-            (2, 1),
-            "servers",
+            "name: x\nsteps:\n  - id: d\n    job: a\n    matrix: {}\n",
+            (5, 13),
+            &["`matrix` is empty"],
         ),
         (
-            "name: x\nsteps:\n  - job: a\n    retry: {max: 2}\n",
-            (4, 5),
-            "retry",
+            "name: x\nsteps:\n  - id: d\n    job: a\n    matrix:\n      REGION: []\n",
+            (6, 15),
+            &["matrix key `REGION` has no values"],
         ),
         (
-            "name: x\nsteps:\n  - job: a\n    matrix: {R: [eu]}\n",
-            (4, 5),
-            "matrix",
+            "name: x\nsteps:\n  - id: d\n    job: a\n    matrix:\n      REGION: [eu]\n      REGION: [us]\n",
+            (7, 7),
+            &["steps[0].matrix: matrix key `REGION` is given twice"],
+        ),
+        (
+            "name: x\nsteps:\n  - id: d\n    job: a\n    matrix:\n      REGION: [eu, us, eu]\n",
+            (6, 24),
+            &["matrix value `eu` is listed twice under `REGION`"],
+        ),
+        (
+            "name: x\nsteps:\n  - id: d\n    job: a\n    matrix:\n      REGION: [eu, \"us=1\"]\n",
+            (6, 20),
+            &["matrix value `us=1` may not contain"],
+        ),
+        (
+            "name: x\nsteps:\n  - id: d\n    job: a\n    matrix:\n      REGION: [[eu]]\n",
+            (6, 16),
+            &["expected a matrix value: text, a number or a boolean"],
+        ),
+        (
+            "name: x\nsteps:\n  - id: d\n    job: a\n    matrix:\n      A: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17]\n      B: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]\n",
+            (6, 7),
+            &["the matrix has 272 combinations, more than the 256 allowed"],
+        ),
+        (
+            "name: x\nsteps:\n  - await: {job: a}\n    matrix: {R: [eu]}\n",
+            (4, 13),
+            &["`matrix` applies to job steps"],
+        ),
+        (
+            "name: x\nsteps:\n  - job: a\n    fail_fast: false\n",
+            (4, 16),
+            &["`fail_fast` applies to a step with `matrix:`"],
+        ),
+        (
+            "name: x\nsteps:\n  - job: a\n    max_parallel: 2\n",
+            (4, 19),
+            &["`max_parallel` applies to a step with `matrix:`"],
+        ),
+        (
+            "name: x\nsteps:\n  - job: a\n    matrix: {R: [eu]}\n    max_parallel: 0\n",
+            (5, 19),
+            &["steps[0].max_parallel must be at least 1"],
+        ),
+    ]);
+}
+
+#[test]
+fn matrix_template_errors_are_reported_at_their_strings() {
+    assert_only_error_at(&[
+        (
+            "name: x\nsteps:\n  - job: a\n    params:\n      R: \"{{matrix.REGION}}\"\n",
+            (5, 10),
+            &["only a step with `matrix:` has matrix values"],
+        ),
+        (
+            "name: x\nsteps:\n  - job: a\n    matrix: {REGION: [eu]}\n    params:\n      R: \"{{matrix.REGOIN}}\"\n",
+            (6, 10),
+            &[
+                "unknown matrix key `REGOIN`",
+                "did you mean `matrix.REGION`?",
+            ],
+        ),
+        (
+            "name: x
+steps:
+  - id: deploy
+    job: deploy
+    matrix: { REGION: [eu, us] }
+  - id: announce
+    job: notify
+    params:
+      BUILD: \"{{steps.deploy.number}}\"
+",
+            (9, 14),
+            &[
+                "step `deploy` is a matrix of 2 build(s)",
+                "cells of a matrix cannot be addressed by templates",
+            ],
+        ),
+    ]);
+}
+
+#[test]
+fn a_matrix_step_expands_into_cells_that_dependents_all_wait_for() {
+    let p = load(
+        "name: x
+steps:
+  - id: build
+    job: build
+  - id: deploy
+    job: \"deploy-{{matrix.REGION}}\"
+    matrix:
+      REGION: [eu, us]
+      TIER: [web, db]
+    max_parallel: 2
+    params: { BUILD: \"{{steps.build.number}}\", TIER: \"{{matrix.TIER}}\" }
+  - id: announce
+    job: notify
+",
+    )
+    .unwrap();
+    let ids: Vec<&str> = p.steps.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "build",
+            "deploy[REGION=eu,TIER=web]",
+            "deploy[REGION=eu,TIER=db]",
+            "deploy[REGION=us,TIER=web]",
+            "deploy[REGION=us,TIER=db]",
+            "announce"
+        ]
+    );
+    assert!(p.steps[1..5].iter().all(|s| s.needs == [0]));
+    assert_eq!(p.steps[5].needs, [1, 2, 3, 4]);
+    let cell = &p.steps[3];
+    let matrix = cell.matrix.as_ref().unwrap();
+    assert_eq!(matrix.group, "deploy");
+    assert_eq!(matrix.max_parallel, Some(2));
+    assert!(matrix.fail_fast);
+    let mut ctx = RenderContext::new(&p, RunFacts::default(), BTreeMap::new()).for_step(cell);
+    ctx.steps.insert(
+        "build".into(),
+        StepFacts {
+            number: Some(7),
+            ..StepFacts::default()
+        },
+    );
+    let StepKind::Job(job) = &cell.kind else {
+        panic!("a job step");
+    };
+    assert_eq!(job.job.render(&ctx).unwrap(), "deploy-us");
+    let params: Vec<String> = job
+        .params
+        .iter()
+        .map(|(_, t)| t.render(&ctx).unwrap())
+        .collect();
+    assert_eq!(params, ["7", "web"]);
+}
+
+#[test]
+fn check_env_reports_a_matrix_steps_template_once_not_per_cell() {
+    let p = load(
+        "name: x\nsteps:\n  - id: d\n    job: a\n    matrix: { R: [eu, us, ap] }\n    params: { T: \"{{env.DEPLOY_TOKEN}}\" }\n",
+    )
+    .unwrap();
+    assert_eq!(p.steps.len(), 3);
+    assert_eq!(p.templates().count(), 2);
+    let err = p.check_env(&BTreeMap::new()).unwrap_err();
+    assert_eq!(err.diagnostics.len(), 1, "{err}");
+    assert_eq!(
+        (err.diagnostics[0].line, err.diagnostics[0].column),
+        (Some(6), Some(18))
+    );
+}
+
+#[test]
+fn retry_errors_are_reported_at_their_values() {
+    assert_only_error_at(&[
+        (
+            "name: x\nsteps:\n  - job: a\n    retry: { max: 1000 }\n",
+            (4, 19),
+            &["steps[0].retry.max is 1000, more than the 100 allowed"],
+        ),
+        (
+            "name: x\nsteps:\n  - job: a\n    retry: { on: [FAILURE, SUCCESS] }\n",
+            (4, 28),
+            &["steps[0].retry.on[1]: SUCCESS is not a reason to retry"],
+        ),
+        (
+            "name: x\nsteps:\n  - job: a\n    retry: { on: [FAILUR] }\n",
+            (4, 19),
+            &["unknown retry reason `FAILUR` (did you mean `FAILURE`?)"],
+        ),
+        (
+            "name: x\ndefaults:\n  retry: { on: [] }\nsteps: [{job: a}]\n",
+            (3, 16),
+            &["defaults.retry.on is empty"],
+        ),
+        (
+            "name: x\nsteps:\n  - job: a\n    wait: false\n    retry: { max: 2 }\n",
+            (5, 12),
+            &["`retry` has no effect with `wait: false`"],
+        ),
+        (
+            "name: x\nsteps:\n  - await: { job: a }\n    retry: { max: 2 }\n",
+            (4, 12),
+            &["`retry` applies to job steps"],
+        ),
+        (
+            "name: x\nsteps:\n  - job: a\n    retry: { tries: 2 }\n",
+            (4, 14),
+            &["unknown field `tries`, expected one of `max`, `on`, `delay`"],
+        ),
+    ]);
+}
+
+#[test]
+fn retry_merges_defaults_and_the_step_key_by_key() {
+    let p = load(
+        "name: x
+defaults:
+  retry: { max: 3, on: [FAILURE, ABORTED, lost] }
+steps:
+  - job: a
+  - job: b
+    retry: { delay: 1m }
+",
+    )
+    .unwrap();
+    let retry = |i: usize| match &p.steps[i].kind {
+        StepKind::Job(job) => job.retry.clone(),
+        StepKind::Await(_) => panic!("a job step"),
+    };
+    let on = vec![
+        RetryOn::Result(ResultName::Failure),
+        RetryOn::Result(ResultName::Aborted),
+        RetryOn::Lost,
+    ];
+    assert_eq!(
+        retry(0),
+        Retry {
+            max: 3,
+            on: on.clone(),
+            delay: Duration::from_secs(10)
+        }
+    );
+    assert_eq!(
+        retry(1),
+        Retry {
+            max: 3,
+            on,
+            delay: Duration::from_secs(60)
+        }
+    );
+}
+
+#[test]
+fn if_expression_errors_are_reported_at_the_expression() {
+    assert_only_error_at(&[
+        (
+            "name: x
+steps:
+  - id: build
+    job: build
+  - id: lint
+    job: lint
+    needs: []
+  - id: retest
+    job: test
+    needs: [lint]
+    if: \"{{eq steps.build.result 'UNSTABLE'}}\"
+",
+            (11, 9),
+            &[
+                "steps[2].if reads `steps.build.result`",
+                "add `build` to the `needs` of `retest`",
+            ],
+        ),
+        (
+            "name: x\nsteps:\n  - job: a\n    if: \"{{eq vars.mode 'x'}}\"\n",
+            (4, 9),
+            &["unknown variable `vars.mode` in steps[0].if"],
+        ),
+        (
+            "name: x\nsteps:\n  - job: a\n    if: sometimes\n",
+            (4, 9),
+            &["unknown condition `sometimes`", "a template expression"],
+        ),
+        (
+            "name: x\nsteps:\n  - job: a\n    if: {{eq vars.a 1}}\n",
+            (4, 9),
+            &["quoted template expression"],
+        ),
+    ]);
+}
+
+#[test]
+fn an_if_expression_loads_as_a_template_condition() {
+    let p = load(
+        "name: x\nsteps:\n  - id: build\n    job: build\n  - id: retest\n    job: test\n    if: \"{{eq steps.build.result 'UNSTABLE'}}\"\n",
+    )
+    .unwrap();
+    let Condition::Expr(template) = &p.steps[1].condition else {
+        panic!("an expression condition");
+    };
+    let mut ctx = RenderContext::new(&p, RunFacts::default(), BTreeMap::new());
+    ctx.steps.insert(
+        "build".into(),
+        StepFacts {
+            result: Some("UNSTABLE".into()),
+            ..StepFacts::default()
+        },
+    );
+    let rendered = template.render(&ctx).unwrap();
+    assert_eq!(Condition::truth(&rendered), Ok(true));
+}
+
+#[test]
+fn await_build_errors_are_reported_at_the_value() {
+    assert_only_error_at(&[
+        (
+            "name: x\nsteps:\n  - await: { job: a, build: lastGoodBuild }\n",
+            (3, 29),
+            &["unknown build `lastGoodBuild`", "lastSuccessfulBuild"],
+        ),
+        (
+            "name: x\nsteps:\n  - await:\n      job: a\n      build: 0\n",
+            (5, 14),
+            &["build numbers start at 1"],
+        ),
+    ]);
+    let p = load("name: x\nsteps:\n  - await: { job: a, build: lastStableBuild }\n").unwrap();
+    let StepKind::Await(gate) = &p.steps[0].kind else {
+        panic!("an await step");
+    };
+    assert_eq!(gate.build, AwaitBuild::Permalink("lastStableBuild".into()));
+}
+
+#[test]
+fn server_errors_are_reported_at_the_server_or_the_step() {
+    assert_only_error_at(&[
+        (
+            "name: x\nservers:\n  legacy: { url: https://old.example.com }\nsteps:\n  - job: a\n    server: legcy\n",
+            (6, 13),
+            &[
+                "step `a` uses unknown server `legcy` (did you mean `legacy`?)",
+                "the servers are: default, legacy",
+            ],
         ),
         (
             "name: x\nsteps:\n  - job: a\n    server: legacy\n",
-            (4, 5),
-            "server",
+            (4, 13),
+            &["the pipeline declares no `servers:`"],
         ),
         (
-            "name: x\ndefaults:\n  retry: {max: 1}\nsteps: [{job: a}]\n",
-            (3, 3),
-            "retry",
+            "name: x\nservers:\n  default:\n    url: https://old.example.com\nsteps: [{job: a}]\n",
+            (4, 5),
+            &["`default` names the `jenkins:` server"],
         ),
-    ];
-    for (text, at, key) in cases {
-        let (line, column, message) = only_error(text);
-        assert_eq!((line, column), at, "{message}");
-        assert!(
-            message.contains(&format!("unknown field `{key}`")),
-            "{message}"
-        );
-        assert!(
-            message.contains("not supported by this version yet"),
-            "{message}"
-        );
-    }
+        (
+            "name: x\nservers:\n  legacy: { url: https://a }\n  legacy: { url: https://b }\nsteps: [{job: a}]\n",
+            (4, 3),
+            &["server `legacy` is given twice"],
+        ),
+        (
+            "name: x\nservers:\n  legacy:\n    url: old.example.com\nsteps: [{job: a}]\n",
+            (4, 10),
+            &["servers.legacy.url `old.example.com` must start with http:// or https://"],
+        ),
+        (
+            "name: x\nservers:\n  legacy:\n    token: \"{{steps.a.number}}\"\nsteps: [{id: a, job: a}]\n",
+            (4, 12),
+            &["step facts cannot be used here"],
+        ),
+        (
+            "name: x\nservers:\n  legacy:\n    colour: red\nsteps: [{job: a}]\n",
+            (4, 5),
+            &["servers.legacy: unknown field `colour`"],
+        ),
+    ]);
+}
+
+#[test]
+fn steps_choose_named_servers_and_default_is_the_jenkins_block() {
+    let p = load(
+        "name: x
+servers:
+  legacy: { url: https://old.example.com, token: \"{{env.LEGACY_TOKEN}}\" }
+steps:
+  - job: a
+    server: legacy
+  - await: { job: b }
+    server: default
+",
+    )
+    .unwrap();
+    assert_eq!(p.steps[0].server.as_deref(), Some("legacy"));
+    assert_eq!(p.steps[1].server, None);
+    assert!(p.servers["legacy"].token.as_ref().unwrap().is_secret());
+    // Named servers' templates are checked against the environment too.
+    let err = p.check_env(&BTreeMap::new()).unwrap_err();
+    assert_eq!(err.diagnostics[0].line, Some(3), "{err}");
+    assert!(err.to_string().contains("servers.legacy.token"), "{err}");
+}
+
+#[test]
+fn select_reports_facts_of_unselected_steps_at_the_template() {
+    let p = load(
+        "name: x
+steps:
+  - id: build
+    job: build
+  - id: deploy
+    job: deploy
+    params:
+      BUILD: \"{{steps.build.number}}\"
+",
+    )
+    .unwrap();
+    let err = p.select(&["deploy".to_string()], &[]).unwrap_err();
+    assert_eq!(err.diagnostics.len(), 1, "{err}");
+    let d = &err.diagnostics[0];
+    assert_eq!((d.line, d.column), (Some(8), Some(14)), "{d}");
+    assert!(
+        d.message.contains("step `deploy` is selected")
+            && d.message.contains("but `build` is not selected"),
+        "{d}"
+    );
+    let err = p.select(&[], &["deply".to_string()]).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("`--from deply`: the pipeline has no step `deply`; did you mean `deploy`?"),
+        "{err}"
+    );
+    assert_eq!(p.select(&[], &["build".to_string()]).unwrap(), [true, true]);
 }
 
 #[test]
@@ -617,7 +1098,7 @@ fn truncated_and_mangled_examples_never_panic() {
         state ^= state << 17;
         state
     };
-    for name in ["release", "nightly"] {
+    for name in ["release", "nightly", "rollout"] {
         let text = std::fs::read(root().join(format!("pipelines/{name}.yaml"))).unwrap();
         for cut in (0..text.len()).step_by(23) {
             let _ = pipeline::load_str(

@@ -112,10 +112,12 @@ pub async fn run(
                     .iter()
                     .find(|d| done[**d].as_ref().is_some_and(|x| !x.ok))
                     .map(|d| pipeline.steps[*d].id.clone());
+                // An `if:` expression that cannot be rendered, or renders neither true nor false.
+                let mut invalid: Option<String> = None;
                 let reason = if stopped.is_some() {
                     Some("the run's --timeout was reached".to_string())
                 } else {
-                    match step.condition {
+                    match &step.condition {
                         Condition::OnSuccess if !deps_ok => Some(format!(
                             "`{}` did not succeed",
                             failed_dep.unwrap_or_default()
@@ -123,9 +125,50 @@ pub async fn run(
                         Condition::OnFailure if deps_ok => {
                             Some("nothing it needs failed (if: on_failure)".to_string())
                         }
+                        Condition::Expr(template) => {
+                            let ctx = render_context(&pipeline, &settings.env, &run, &done)
+                                .for_step(step);
+                            let verdict = template
+                                .render(&ctx)
+                                .map_err(|e| e.to_string())
+                                .and_then(|text| {
+                                    Condition::truth(&text)
+                                        .map_err(|e| format!("{}: {e}", template.field()))
+                                });
+                            match verdict {
+                                Ok(true) => None,
+                                Ok(false) => Some("its `if` expression is false".to_string()),
+                                Err(message) => {
+                                    invalid = Some(message);
+                                    None
+                                }
+                            }
+                        }
                         _ => None,
                     }
                 };
+                if let Some(message) = invalid {
+                    reporter.event(Event::Finished {
+                        step: &step.id,
+                        status: StepStatus::Failed,
+                        result: None,
+                        number: None,
+                        duration_ms: 0,
+                        message: Some(&message),
+                    });
+                    let result = StepResult {
+                        status: StepStatus::Failed,
+                        failure: Some(Failure::Invalid),
+                        message: Some(message),
+                        ..skipped_result()
+                    };
+                    done[index] = Some(Done {
+                        result,
+                        ok: step.continue_on_failure,
+                        counts: !step.continue_on_failure,
+                    });
+                    continue;
+                }
                 if let Some(reason) = reason {
                     reporter.event(Event::Skipped {
                         step: &step.id,
@@ -150,7 +193,7 @@ pub async fn run(
                     client: client.clone(),
                     reporter: reporter.clone(),
                     time: settings.time.clone(),
-                    render: render_context(&pipeline, &settings.env, &run, &done),
+                    render: render_context(&pipeline, &settings.env, &run, &done).for_step(step),
                     stop: stop_rx.clone(),
                 };
                 let permits = permits.clone();
@@ -304,6 +347,7 @@ fn render_context(
         vars: pipeline.vars.clone(),
         env: env.clone(),
         steps,
+        matrix: BTreeMap::new(),
         run: run.clone(),
         pipeline_name: pipeline.name.clone(),
     }

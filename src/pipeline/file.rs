@@ -6,13 +6,14 @@
 //! (including `parallel`), and the loader checks which keys go together.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 
-use super::model::{Condition, ResultName};
+use super::model::{AwaitBuild, DEFAULT_SERVER, ResultName, RetryOn};
 use crate::duration::Dur;
 
 /// A pipeline of Jenkins jobs, run by jrun (`jrun run FILE`, `jrun validate FILE`).
@@ -29,6 +30,9 @@ pub struct PipelineFile {
     /// The Jenkins server. Every field may instead come from the environment:
     /// `JENKINS_URL`, `JENKINS_USER_ID`, `JENKINS_API_TOKEN` (or `JENKINS_PASSWORD`).
     pub jenkins: Option<JenkinsFile>,
+    /// Further Jenkins servers by name, for steps that say `server: NAME`. Same keys as
+    /// `jenkins:`; the name `default` is taken by `jenkins:`.
+    pub servers: Option<ServersFile>,
     /// Values for templates (`{{vars.version}}`). Any YAML value, nested mappings included.
     /// `--set key=value` replaces a top-level var with a string.
     pub vars: Option<serde_json::Map<String, serde_json::Value>>,
@@ -83,6 +87,26 @@ pub struct DefaultsFile {
     pub queue_timeout: Option<Dur>,
     /// How often to ask Jenkins about a build.
     pub poll: Option<PollFile>,
+    /// When to trigger a job again; a step's own `retry:` overrides these key by key.
+    pub retry: Option<RetryFile>,
+}
+
+/// `retry:`: trigger the job again when its build ends for one of the reasons in `on`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "retry settings: a mapping with `max:`, `on:` and/or `delay:`"
+)]
+pub struct RetryFile {
+    /// Attempts after the first, at most 100 (default 0: no retry).
+    #[schemars(range(max = 100))]
+    pub max: Option<u32>,
+    /// Why to retry: build results (FAILURE, UNSTABLE, ABORTED, NOT_BUILT) and `lost` (the
+    /// build could not be followed). Default `[FAILURE, lost]`.
+    #[schemars(length(min = 1))]
+    pub on: Option<Vec<RetryOn>>,
+    /// Pause before each new attempt (default 10s).
+    pub delay: Option<Dur>,
 }
 
 /// Polling intervals: start at `initial`, grow by `factor`, never above `max`.
@@ -135,18 +159,42 @@ pub struct StepFile {
     pub poll: Option<PollFile>,
     /// When the step runs, given how the steps it needs ended (default `on_success`).
     #[serde(rename = "if")]
-    pub condition: Option<Condition>,
+    pub condition: Option<ConditionFile>,
     /// A failure of this step is reported but does not stop its dependents nor fail the run.
     pub continue_on_failure: Option<bool>,
     /// Remote trigger token of the job ("Trigger builds remotely").
     pub token: Option<String>,
     /// Ids of the steps this one waits for, instead of the entry before it.
     pub needs: Option<Vec<String>>,
+    /// The server to use, by its name under `servers:` (default: the `jenkins:` block, also
+    /// named `default`).
+    pub server: Option<String>,
+    /// When to trigger the job again (overrides `defaults.retry` key by key).
+    pub retry: Option<RetryFile>,
+    /// Runs the job once per combination of the values: `{ REGION: [eu, us], TIER: [web] }`.
+    /// Templates read the values as `{{matrix.REGION}}`; the cells have ids such as
+    /// `deploy[REGION=eu,TIER=web]`, and the steps that need this one wait for all of them.
+    pub matrix: Option<MatrixFile>,
+    /// With `matrix:`: when a cell fails, stop the other cells (default `true`).
+    pub fail_fast: Option<bool>,
+    /// With `matrix:`: at most this many cells at once.
+    #[schemars(range(min = 1))]
+    pub max_parallel: Option<usize>,
 }
 
 /// Which keys go together, for editors; the loader checks the same rules with better messages.
 fn step_kinds(schema: &mut Schema) {
-    let job_only = ["params", "expect", "wait", "queue_timeout", "token"];
+    let job_only = [
+        "params",
+        "expect",
+        "wait",
+        "queue_timeout",
+        "token",
+        "retry",
+        "matrix",
+        "fail_fast",
+        "max_parallel",
+    ];
     let mut await_props = serde_json::Map::new();
     await_props.insert("parallel".into(), false.into());
     for key in job_only {
@@ -172,21 +220,414 @@ fn step_kinds(schema: &mut Schema) {
             }
         ]),
     );
+    schema.insert(
+        "dependencies".into(),
+        serde_json::json!({
+            "fail_fast": ["matrix"],
+            "max_parallel": ["matrix"]
+        }),
+    );
 }
 
 /// A gate on another job's last build.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(
     deny_unknown_fields,
-    expecting = "an await gate: a mapping with `job:` and optionally `result:` and `newer_than:`"
+    expecting = "an await gate: a mapping with `job:` and optionally `build:`, `result:` and \
+                 `newer_than:`"
 )]
 pub struct AwaitFile {
-    /// Job whose last build is watched, with its folders.
+    /// Job whose build is watched, with its folders.
     pub job: String,
+    /// Which build: a permalink (`lastBuild`, the default; `lastSuccessfulBuild`,
+    /// `lastCompletedBuild`, `lastStableBuild`, `lastFailedBuild`, `lastUnstableBuild`,
+    /// `lastUnsuccessfulBuild`) or a build number.
+    pub build: Option<AwaitBuildFile>,
     /// Results that open the gate (default `[SUCCESS]`).
     pub result: Option<Vec<ResultName>>,
     /// The build must have ended at most this long ago, e.g. `24h`.
     pub newer_than: Option<Dur>,
+}
+
+/// `if:` as written: a keyword, or a template expression (any text with `{{`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConditionFile {
+    OnSuccess,
+    OnFailure,
+    Always,
+    Expr(String),
+}
+
+const CONDITION_KEYWORDS: [&str; 3] = ["on_success", "on_failure", "always"];
+
+impl<'de> Deserialize<'de> for ConditionFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(ConditionVisitor)
+    }
+}
+
+struct ConditionVisitor;
+
+impl Visitor<'_> for ConditionVisitor {
+    type Value = ConditionFile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "a condition: on_success, on_failure, always, or a quoted template expression such \
+             as \"{{eq steps.build.result 'UNSTABLE'}}\"",
+        )
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<ConditionFile, E> {
+        match v {
+            "on_success" => Ok(ConditionFile::OnSuccess),
+            "on_failure" => Ok(ConditionFile::OnFailure),
+            "always" => Ok(ConditionFile::Always),
+            _ if v.contains("{{") => Ok(ConditionFile::Expr(v.to_string())),
+            _ => {
+                let mut message = format!("unknown condition `{v}`");
+                if let Some(near) = super::suggest::similar(v, CONDITION_KEYWORDS) {
+                    message.push_str(&format!(" (did you mean `{near}`?)"));
+                }
+                message.push_str(
+                    "; `if` is on_success (the default), on_failure, always, or a template \
+                     expression that renders true or false, such as \
+                     \"{{eq steps.build.result 'UNSTABLE'}}\"",
+                );
+                Err(E::custom(message))
+            }
+        }
+    }
+}
+
+impl JsonSchema for ConditionFile {
+    fn schema_name() -> Cow<'static, str> {
+        "Condition".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "When the step runs, given how the steps it needs ended.",
+            "oneOf": [
+                {
+                    "const": "on_success",
+                    "description": "Runs when every step it needs passed (the default)."
+                },
+                {
+                    "const": "on_failure",
+                    "description": "Runs when a step it needs failed: for clean-up and alerts."
+                },
+                {
+                    "const": "always",
+                    "description": "Runs whatever happened to the steps it needs, once they have ended."
+                },
+                {
+                    "type": "string",
+                    "pattern": "\\{\\{",
+                    "description": "A template expression, e.g. \"{{eq steps.build.result 'UNSTABLE'}}\": once the steps it needs have ended (whatever happened to them), it is rendered; `true` runs the step, `false` or nothing skips it, anything else fails it.",
+                    "examples": ["{{eq steps.build.result 'UNSTABLE'}}"]
+                }
+            ]
+        })
+    }
+}
+
+/// A retry reason: a build result other than SUCCESS, or `lost`.
+impl<'de> Deserialize<'de> for RetryOn {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(RetryOnVisitor)
+    }
+}
+
+struct RetryOnVisitor;
+
+const RETRY_REASONS: [&str; 5] = ["FAILURE", "UNSTABLE", "ABORTED", "NOT_BUILT", "lost"];
+
+impl Visitor<'_> for RetryOnVisitor {
+    type Value = RetryOn;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a retry reason: FAILURE, UNSTABLE, ABORTED, NOT_BUILT or lost")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<RetryOn, E> {
+        if v == "lost" {
+            return Ok(RetryOn::Lost);
+        }
+        match v.parse::<ResultName>() {
+            Ok(ResultName::Success) => Err(E::custom(
+                "SUCCESS is not a reason to retry (the build passed); list FAILURE, UNSTABLE, \
+                 ABORTED, NOT_BUILT or lost",
+            )),
+            Ok(result) => Ok(RetryOn::Result(result)),
+            Err(_) => {
+                let mut message = format!("unknown retry reason `{v}`");
+                if let Some(near) = super::suggest::similar(v, RETRY_REASONS) {
+                    message.push_str(&format!(" (did you mean `{near}`?)"));
+                }
+                message.push_str(
+                    "; retry on FAILURE, UNSTABLE, ABORTED, NOT_BUILT (Jenkins' results) or \
+                     lost (the build could not be followed)",
+                );
+                Err(E::custom(message))
+            }
+        }
+    }
+}
+
+impl JsonSchema for RetryOn {
+    fn schema_name() -> Cow<'static, str> {
+        "RetryOn".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "A reason to retry: a build result, or `lost` (the build could not be followed).",
+            "enum": RETRY_REASONS
+        })
+    }
+}
+
+/// `await.build` as written: a permalink or a build number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AwaitBuildFile(pub AwaitBuild);
+
+impl<'de> Deserialize<'de> for AwaitBuildFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(AwaitBuildVisitor)
+    }
+}
+
+struct AwaitBuildVisitor;
+
+impl Visitor<'_> for AwaitBuildVisitor {
+    type Value = AwaitBuildFile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "a build: a build number or one of {}",
+            AwaitBuild::PERMALINKS.join(", ")
+        )
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<AwaitBuildFile, E> {
+        if v == 0 {
+            return Err(E::custom(
+                "build numbers start at 1; give a build number or a permalink such as lastBuild",
+            ));
+        }
+        Ok(AwaitBuildFile(AwaitBuild::Number(v)))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<AwaitBuildFile, E> {
+        match u64::try_from(v) {
+            Ok(v) => self.visit_u64(v),
+            Err(_) => Err(E::custom(format!(
+                "build number {v} is negative; build numbers start at 1"
+            ))),
+        }
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<AwaitBuildFile, E> {
+        if AwaitBuild::PERMALINKS.contains(&v) {
+            return Ok(AwaitBuildFile(AwaitBuild::Permalink(v.to_string())));
+        }
+        if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
+            return match v.parse::<u64>() {
+                Ok(number) => self.visit_u64(number),
+                Err(_) => Err(E::custom(format!("build number {v} is too large"))),
+            };
+        }
+        let mut message = format!("unknown build `{v}`");
+        if let Some(near) = super::suggest::nearest(v, AwaitBuild::PERMALINKS) {
+            message.push_str(&format!(" (did you mean `{near}`?)"));
+        }
+        message.push_str(&format!(
+            "; give a build number or one of Jenkins' permalinks: {}",
+            AwaitBuild::PERMALINKS.join(", ")
+        ));
+        Err(E::custom(message))
+    }
+}
+
+impl JsonSchema for AwaitBuildFile {
+    fn schema_name() -> Cow<'static, str> {
+        "AwaitBuild".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "The build to watch: a permalink (default lastBuild) or a build number.",
+            "oneOf": [
+                { "enum": AwaitBuild::PERMALINKS },
+                { "type": "integer", "minimum": 1 }
+            ]
+        })
+    }
+}
+
+/// `servers:` in file order; a name given twice is an error.
+#[derive(Debug, Default)]
+pub struct ServersFile(pub Vec<(String, JenkinsFile)>);
+
+impl<'de> Deserialize<'de> for ServersFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(ServersVisitor)
+    }
+}
+
+struct ServersVisitor;
+
+impl<'de> Visitor<'de> for ServersVisitor {
+    type Value = ServersFile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("servers: a mapping of NAME: { url: ..., user: ..., token: ... }")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<ServersFile, E> {
+        Ok(ServersFile::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<ServersFile, A::Error> {
+        let mut servers: Vec<(String, JenkinsFile)> = Vec::new();
+        let mut seen = HashSet::new();
+        let twice = |name: &str| format!("server `{name}` is given twice; keep one of them");
+        while let Some(name) = map.next_key_seed(NewKey {
+            seen: &seen,
+            twice: &twice,
+        })? {
+            let server = map.next_value::<JenkinsFile>()?;
+            seen.insert(name.clone());
+            servers.push((name, server));
+        }
+        Ok(ServersFile(servers))
+    }
+}
+
+impl JsonSchema for ServersFile {
+    fn schema_name() -> Cow<'static, str> {
+        "Servers".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let server = generator.subschema_for::<JenkinsFile>();
+        json_schema!({
+            "type": "object",
+            "description": "Further Jenkins servers: NAME: { url, user, token, ... }, chosen per step with `server: NAME`.",
+            "propertyNames": {
+                "pattern": "^[A-Za-z0-9_-]+$",
+                "not": { "const": DEFAULT_SERVER }
+            },
+            "additionalProperties": server
+        })
+    }
+}
+
+/// `matrix:` in file order: each key with its values; a key given twice is an error.
+#[derive(Debug, Default)]
+pub struct MatrixFile(pub Vec<(String, Vec<MatrixValue>)>);
+
+impl<'de> Deserialize<'de> for MatrixFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(MatrixVisitor)
+    }
+}
+
+struct MatrixVisitor;
+
+impl<'de> Visitor<'de> for MatrixVisitor {
+    type Value = MatrixFile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a matrix: a mapping of KEY: [values], e.g. { REGION: [eu, us] }")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<MatrixFile, E> {
+        Ok(MatrixFile::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<MatrixFile, A::Error> {
+        let mut keys: Vec<(String, Vec<MatrixValue>)> = Vec::new();
+        let mut seen = HashSet::new();
+        let twice =
+            |key: &str| format!("matrix key `{key}` is given twice; list all its values once");
+        while let Some(key) = map.next_key_seed(NewKey {
+            seen: &seen,
+            twice: &twice,
+        })? {
+            let values = map.next_value::<MatrixValues>()?;
+            seen.insert(key.clone());
+            keys.push((key, values.0));
+        }
+        Ok(MatrixFile(keys))
+    }
+}
+
+/// The values of one matrix key: a list of scalars, kept as written (like parameter values).
+struct MatrixValues(Vec<MatrixValue>);
+
+/// One matrix value as written: YAML scalars keep their text (`1.10` stays `1.10`); null reads
+/// as empty text, which the loader refuses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatrixValue(pub String);
+
+impl<'de> Deserialize<'de> for MatrixValue {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_str(ScalarText {
+                expecting: "a matrix value: text, a number or a boolean",
+            })
+            .map(MatrixValue)
+    }
+}
+
+impl<'de> Deserialize<'de> for MatrixValues {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_seq(MatrixValuesVisitor)
+    }
+}
+
+struct MatrixValuesVisitor;
+
+impl<'de> Visitor<'de> for MatrixValuesVisitor {
+    type Value = MatrixValues;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of matrix values, e.g. [eu, us]")
+    }
+
+    fn visit_seq<A: de::SeqAccess<'de>>(self, mut seq: A) -> Result<MatrixValues, A::Error> {
+        let mut values = Vec::new();
+        while let Some(value) = seq.next_element::<MatrixValue>()? {
+            values.push(value);
+        }
+        Ok(MatrixValues(values))
+    }
+}
+
+impl JsonSchema for MatrixFile {
+    fn schema_name() -> Cow<'static, str> {
+        "Matrix".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "object",
+            "description": "KEY: [values]; the step runs once per combination (at most 256), and templates read the values as {{matrix.KEY}}.",
+            "minProperties": 1,
+            "propertyNames": { "pattern": "^[A-Za-z0-9_-]+$" },
+            "additionalProperties": {
+                "type": "array",
+                "minItems": 1,
+                "items": {
+                    "type": ["string", "number", "boolean"],
+                    "description": "A value as text; numbers and booleans as written."
+                }
+            }
+        })
+    }
 }
 
 /// Build parameters in file order.
@@ -219,13 +660,14 @@ impl<'de> Visitor<'de> for ParamsVisitor {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Params, A::Error> {
         let mut params: Vec<(String, ParamValue)> = Vec::new();
-        while let Some(name) = map.next_key::<String>()? {
+        let mut seen = HashSet::new();
+        let twice = |name: &str| format!("parameter `{name}` is given twice; keep one of them");
+        while let Some(name) = map.next_key_seed(NewKey {
+            seen: &seen,
+            twice: &twice,
+        })? {
             let value = map.next_value::<ParamValue>()?;
-            if params.iter().any(|(seen, _)| *seen == name) {
-                return Err(de::Error::custom(format_args!(
-                    "parameter `{name}` is given twice; keep one of them"
-                )));
-            }
+            seen.insert(name.clone());
             params.push((name, value));
         }
         Ok(Params(params))
@@ -236,35 +678,70 @@ impl<'de> Deserialize<'de> for ParamValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // `deserialize_str` hands over any scalar's text as written, so numbers such as `1.10`
         // or `007` reach Jenkins unchanged, and containers fail with the message below.
-        deserializer.deserialize_str(ParamValueVisitor)
+        deserializer
+            .deserialize_str(ScalarText {
+                expecting: "a parameter value: text, a number or a boolean (Jenkins parameters \
+                            are text; write a list as one string, e.g. \"eu,us\")",
+            })
+            .map(ParamValue)
     }
 }
 
-struct ParamValueVisitor;
+/// Any scalar's text as written; null is empty text.
+struct ScalarText {
+    expecting: &'static str,
+}
 
-impl<'de> Visitor<'de> for ParamValueVisitor {
-    type Value = ParamValue;
+impl<'de> Visitor<'de> for ScalarText {
+    type Value = String;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(
-            "a parameter value: text, a number or a boolean (Jenkins parameters are text; \
-             write a list as one string, e.g. \"eu,us\")",
-        )
+        f.write_str(self.expecting)
     }
 
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<ParamValue, E> {
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
         // The text of a YAML null; a quoted "null" reads the same here, which only matters
-        // for a parameter whose intended value is the word null.
+        // for a value whose intended text is the word null.
         let null = matches!(v, "" | "~" | "null" | "Null" | "NULL");
-        Ok(ParamValue(if null { String::new() } else { v.to_string() }))
+        Ok(if null { String::new() } else { v.to_string() })
     }
 
-    fn visit_unit<E: de::Error>(self) -> Result<ParamValue, E> {
-        Ok(ParamValue(String::new()))
+    fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+        Ok(String::new())
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<ParamValue, E> {
-        Ok(ParamValue(String::new()))
+    fn visit_none<E: de::Error>(self) -> Result<String, E> {
+        Ok(String::new())
+    }
+}
+
+/// A mapping key that must not repeat one in `seen`. It fails while the key itself is being
+/// read, so that the error points at the repeated key.
+struct NewKey<'a> {
+    seen: &'a HashSet<String>,
+    twice: &'a dyn Fn(&str) -> String,
+}
+
+impl<'de> DeserializeSeed<'de> for NewKey<'_> {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for NewKey<'_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        if self.seen.contains(v) {
+            return Err(E::custom((self.twice)(v)));
+        }
+        Ok(v.to_string())
     }
 }
 

@@ -7,11 +7,14 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::file::{JenkinsFile, PipelineFile, PollFile, StepFile};
+use super::file::{
+    ConditionFile, JenkinsFile, MatrixFile, PipelineFile, PollFile, RetryFile, StepFile,
+};
 use super::graph::{self, NodeSet};
 use super::locate::{self, Pos, Spans, YamlPath};
 use super::model::{
-    AwaitStep, Condition, JobStep, Pipeline, Poll, ResultName, ServerSpec, Step, StepKind,
+    AwaitStep, Condition, DEFAULT_SERVER, JobStep, MatrixCell, Pipeline, Poll, ResultName, Retry,
+    ServerSpec, Step, StepKind,
 };
 use super::render::{StepAccess, Template, TemplateCache};
 use super::{Diagnostic, PipelineError, suggest};
@@ -23,15 +26,11 @@ const MAX_DIAGNOSTICS: usize = 50;
 const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(3600);
 const DEFAULT_AWAIT_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// Keys of the full design that this version does not read yet.
-const NOT_YET: [&str; 6] = [
-    "retry",
-    "matrix",
-    "servers",
-    "server",
-    "max_parallel",
-    "fail_fast",
-];
+/// Most cells one `matrix:` step may expand into.
+pub(crate) const MAX_MATRIX_CELLS: usize = 256;
+
+/// Most retries a step may ask for.
+const MAX_RETRIES: u32 = 100;
 
 pub(crate) fn load_bytes(
     bytes: &[u8],
@@ -115,10 +114,6 @@ fn syntax_diagnostic(origin: &Path, text: &str, err: &yaml_serde::Error) -> Diag
                 "; YAML merge keys are not supported: put settings shared by steps under \
                  `defaults:`",
             );
-        } else if NOT_YET.contains(&field.as_str()) {
-            message.push_str(&format!(
-                "; `{field}` is part of jrun's design but not supported by this version yet"
-            ));
         } else {
             message.push_str("; remove it or fix its spelling");
         }
@@ -277,7 +272,11 @@ impl<'a> Lowering<'a> {
             );
         }
         let vars = self.vars(overrides);
-        let server = self.server();
+        let server = match &self.doc.jenkins {
+            Some(jenkins) => self.server(jenkins, &YamlPath::root().key("jenkins")),
+            None => ServerSpec::default(),
+        };
+        let servers = self.servers();
         let defaults = self.defaults();
 
         let before = self.report.count();
@@ -301,17 +300,28 @@ impl<'a> Lowering<'a> {
             }
         };
 
-        let mut built: Vec<Option<Step>> = Vec::with_capacity(nodes.len());
+        let mut built: Vec<Option<(Step, Option<MatrixPlan>)>> = Vec::with_capacity(nodes.len());
         let mut templates: Vec<Vec<Template>> = Vec::with_capacity(nodes.len());
         for (i, node) in nodes.iter().enumerate() {
             let mut compiled = Vec::new();
-            built.push(self.step(node, &defaults, deps[i].is_empty(), &mut compiled));
+            built.push(self.step(node, &defaults, &servers, deps[i].is_empty(), &mut compiled));
             templates.push(compiled);
         }
         let ids: Vec<&str> = nodes.iter().map(|node| node.id.as_str()).collect();
         if let Some(order) = &order {
+            let server_templates: Vec<&Template> = server
+                .templates()
+                .chain(servers.values().flat_map(ServerSpec::templates))
+                .collect();
             self.check_refs(
-                &server, &nodes, &templates, &deps, order, &by_id, &ids, &vars,
+                &server_templates,
+                &nodes,
+                &templates,
+                &deps,
+                order,
+                &by_id,
+                &ids,
+                &vars,
             );
         }
         let Some(order) = order else {
@@ -321,24 +331,12 @@ impl<'a> Lowering<'a> {
             return Err(self.report.into_error());
         }
 
-        let mut new_index = vec![0usize; nodes.len()];
-        for (new, &old) in order.iter().enumerate() {
-            new_index[old] = new;
-        }
-        let mut steps = Vec::with_capacity(nodes.len());
-        for &old in &order {
-            let Some(mut step) = built[old].take() else {
-                continue;
-            };
-            let mut needs: Vec<usize> = deps[old].iter().map(|&d| new_index[d]).collect();
-            needs.sort_unstable();
-            step.needs = needs;
-            steps.push(step);
-        }
+        let steps = expand(&order, &deps, built);
         Ok(Pipeline {
             name: self.doc.name.clone(),
             file: self.report.file.to_path_buf(),
             server,
+            servers,
             vars,
             steps,
         })
@@ -420,10 +418,42 @@ impl<'a> Lowering<'a> {
         }
     }
 
-    fn server(&mut self) -> ServerSpec {
-        let Some(jenkins) = &self.doc.jenkins else {
-            return ServerSpec::default();
+    /// `servers:`, by name; `default` and names that are not ids are reported and left out.
+    fn servers(&mut self) -> BTreeMap<String, ServerSpec> {
+        let mut servers = BTreeMap::new();
+        let Some(file) = &self.doc.servers else {
+            return servers;
         };
+        let base = YamlPath::root().key("servers");
+        for (name, server) in &file.0 {
+            let path = base.key(name);
+            let spec = self.server(server, &path);
+            if name == DEFAULT_SERVER {
+                self.report.at(
+                    &path,
+                    "`default` names the `jenkins:` server; give this server another name \
+                     (steps reach the `jenkins:` server by leaving out `server:` or with \
+                     `server: default`)",
+                );
+                continue;
+            }
+            if !is_id(name) {
+                self.report.at(
+                    &path,
+                    format!(
+                        "server name `{name}` may use only letters, digits, `-` and `_` (steps \
+                         name it with `server: {name}`)"
+                    ),
+                );
+                continue;
+            }
+            servers.insert(name.clone(), spec);
+        }
+        servers
+    }
+
+    /// A server block (`jenkins:` or an entry of `servers:`) at `base`.
+    fn server(&mut self, jenkins: &JenkinsFile, base: &YamlPath) -> ServerSpec {
         let JenkinsFile {
             url,
             user,
@@ -434,7 +464,6 @@ impl<'a> Lowering<'a> {
             max_in_flight,
             unreachable_timeout,
         } = jenkins;
-        let base = YamlPath::root().key("jenkins");
         let pairs = [
             ("token", token.is_some(), "token_file", token_file.is_some()),
             (
@@ -448,7 +477,7 @@ impl<'a> Lowering<'a> {
             if has_a && has_b {
                 self.report.at(
                     &base.key(b),
-                    format!("jenkins: give either `{a}` or `{b}`, not both"),
+                    format!("{base}: give either `{a}` or `{b}`, not both"),
                 );
             }
         }
@@ -462,8 +491,10 @@ impl<'a> Lowering<'a> {
             };
             self.report.at(
                 &base.key(key),
-                "jenkins: give either an API token (`token`/`token_file`) or a password \
-                 (`password`/`password_file`), not both",
+                format!(
+                    "{base}: give either an API token (`token`/`token_file`) or a password \
+                     (`password`/`password_file`), not both"
+                ),
             );
         }
         if let Some(url) = url
@@ -474,7 +505,7 @@ impl<'a> Lowering<'a> {
             self.report.at(
                 &base.key("url"),
                 format!(
-                    "jenkins.url `{url}` must start with http:// or https://, e.g. \
+                    "{base}.url `{url}` must start with http:// or https://, e.g. \
                      https://ci.example.com"
                 ),
             );
@@ -482,7 +513,7 @@ impl<'a> Lowering<'a> {
         if *max_in_flight == Some(0) {
             self.report.at(
                 &base.key("max_in_flight"),
-                "jenkins.max_in_flight must be at least 1",
+                format!("{base}.max_in_flight must be at least 1"),
             );
         }
         let unreachable_timeout =
@@ -522,6 +553,7 @@ impl<'a> Lowering<'a> {
             timeout: None,
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             poll: Poll::default(),
+            retry: None,
         };
         let Some(doc) = &self.doc.defaults else {
             return defaults;
@@ -538,7 +570,193 @@ impl<'a> Lowering<'a> {
         if let Some(poll) = &doc.poll {
             defaults.poll = self.poll(Poll::default(), poll, &base.key("poll"));
         }
+        if let Some(retry) = &doc.retry {
+            self.check_retry(retry, &base.key("retry"));
+            defaults.retry = Some(retry.clone());
+        }
         defaults
+    }
+
+    fn check_retry(&mut self, retry: &RetryFile, path: &YamlPath) {
+        if let Some(max) = retry.max
+            && max > MAX_RETRIES
+        {
+            self.report.at(
+                &path.key("max"),
+                format!("{path}.max is {max}, more than the {MAX_RETRIES} allowed"),
+            );
+        }
+        if retry.on.as_ref().is_some_and(Vec::is_empty) {
+            self.report.at(
+                &path.key("on"),
+                format!(
+                    "{path}.on is empty; list the reasons to retry, e.g. [FAILURE, lost], or \
+                     set `max: 0` for no retry"
+                ),
+            );
+        }
+    }
+
+    /// A step's own `retry:` over `defaults.retry`, key by key, over the built-in defaults.
+    fn retry(&mut self, own: Option<&RetryFile>, defaults: &Defaults, path: &YamlPath) -> Retry {
+        if let Some(own) = own {
+            self.check_retry(own, &path.key("retry"));
+        }
+        let layers = [own, defaults.retry.as_ref()];
+        let builtin = Retry::default();
+        Retry {
+            max: layers
+                .iter()
+                .flatten()
+                .find_map(|r| r.max)
+                .unwrap_or(builtin.max),
+            on: layers
+                .iter()
+                .flatten()
+                .find_map(|r| r.on.clone())
+                .unwrap_or(builtin.on),
+            delay: layers
+                .iter()
+                .flatten()
+                .find_map(|r| r.delay)
+                .map_or(builtin.delay, |d| d.0),
+        }
+    }
+
+    /// The cells of a `matrix:`: cartesian product, keys in file order (the first varies
+    /// slowest), values in list order. `None` when the matrix has problems (reported).
+    fn matrix(
+        &mut self,
+        matrix: &MatrixFile,
+        path: &YamlPath,
+    ) -> Option<Vec<Vec<(String, String)>>> {
+        let before = self.report.count();
+        if matrix.0.is_empty() {
+            self.report.at(
+                path,
+                "`matrix` is empty; give at least one KEY: [values], e.g. { REGION: [eu, us] }",
+            );
+        }
+        let mut count = 1usize;
+        for (key, values) in &matrix.0 {
+            let key_path = path.key(key);
+            if !is_id(key) {
+                self.report.at(
+                    &key_path,
+                    format!(
+                        "matrix key `{key}` may use only letters, digits, `-` and `_` (templates \
+                         read it as `matrix.<KEY>`)"
+                    ),
+                );
+            }
+            if values.is_empty() {
+                self.report.at(
+                    &key_path,
+                    format!(
+                        "matrix key `{key}` has no values; list at least one, e.g. {key}: [a, b]"
+                    ),
+                );
+            }
+            count = count.saturating_mul(values.len());
+            for (j, value) in values.iter().enumerate() {
+                let value = &value.0;
+                let value_path = key_path.index(j);
+                if value.trim().is_empty() {
+                    self.report.at(
+                        &value_path,
+                        format!(
+                            "{key_path}[{j}] is empty or null; give each matrix value as text, \
+                             e.g. eu"
+                        ),
+                    );
+                } else if value.chars().any(|c| ",=[]".contains(c) || c.is_control()) {
+                    self.report.at(
+                        &value_path,
+                        format!(
+                            "matrix value `{}` may not contain `,`, `=`, `[`, `]` or control \
+                             characters: they would make cell ids such as `deploy[{key}=eu]` \
+                             ambiguous",
+                            value.escape_debug()
+                        ),
+                    );
+                } else if values[..j].iter().any(|seen| seen.0 == *value) {
+                    self.report.at(
+                        &value_path,
+                        format!("matrix value `{value}` is listed twice under `{key}`; keep one"),
+                    );
+                }
+            }
+        }
+        if count > MAX_MATRIX_CELLS {
+            self.report.at(
+                path,
+                format!(
+                    "the matrix has {count} combinations, more than the {MAX_MATRIX_CELLS} \
+                     allowed; use fewer values or split the step"
+                ),
+            );
+        }
+        if self.report.count() != before {
+            return None;
+        }
+        let mut cells: Vec<Vec<(String, String)>> = vec![Vec::new()];
+        for (key, values) in &matrix.0 {
+            cells = cells
+                .iter()
+                .flat_map(|cell| {
+                    values.iter().map(move |value| {
+                        let mut cell = cell.clone();
+                        cell.push((key.clone(), value.0.clone()));
+                        cell
+                    })
+                })
+                .collect();
+        }
+        Some(cells)
+    }
+
+    /// `server: NAME` as [`Step::server`]: `None` for the `jenkins:` block.
+    fn step_server(
+        &mut self,
+        node: &Node,
+        servers: &BTreeMap<String, ServerSpec>,
+    ) -> Option<Option<String>> {
+        let Some(name) = &node.doc.server else {
+            return Some(None);
+        };
+        if name == DEFAULT_SERVER {
+            return Some(None);
+        }
+        if servers.contains_key(name) {
+            return Some(Some(name.clone()));
+        }
+        let path = node.path.key("server");
+        let declared = self.doc.servers.as_ref().is_some_and(|s| !s.0.is_empty());
+        if !declared {
+            self.report.at(
+                &path,
+                format!(
+                    "step `{}` uses server `{name}`, but the pipeline declares no `servers:`; \
+                     declare `{name}` under `servers:`, or remove `server:` to use the \
+                     `jenkins:` server",
+                    node.id
+                ),
+            );
+            return None;
+        }
+        let names: Vec<&str> = std::iter::once(DEFAULT_SERVER)
+            .chain(servers.keys().map(String::as_str))
+            .collect();
+        let mut message = format!("step `{}` uses unknown server `{name}`", node.id);
+        if let Some(near) = suggest::nearest(name, names.iter().copied()) {
+            message.push_str(&format!(" (did you mean `{near}`?)"));
+        }
+        message.push_str(&format!(
+            "; the servers are: {}",
+            suggest::list(names.iter().copied())
+        ));
+        self.report.at(&path, message);
+        None
     }
 
     fn expect_list(&mut self, list: &[ResultName], path: &YamlPath) {
@@ -810,13 +1028,24 @@ impl<'a> Lowering<'a> {
         &mut self,
         node: &Node,
         defaults: &Defaults,
+        servers: &BTreeMap<String, ServerSpec>,
         no_deps: bool,
         compiled: &mut Vec<Template>,
-    ) -> Option<Step> {
+    ) -> Option<(Step, Option<MatrixPlan>)> {
         let doc = node.doc;
         let path = &node.path;
         let before = self.report.count();
-        let condition = doc.condition.unwrap_or_default();
+        let condition = match &doc.condition {
+            None | Some(ConditionFile::OnSuccess) => Some(Condition::OnSuccess),
+            Some(ConditionFile::OnFailure) => Some(Condition::OnFailure),
+            Some(ConditionFile::Always) => Some(Condition::Always),
+            Some(ConditionFile::Expr(source)) => {
+                let template = self.template(source, &path.key("if"), false);
+                compiled.extend(template.iter().cloned());
+                template.map(Condition::Expr)
+            }
+        };
+        let condition = condition.unwrap_or_default();
         if condition == Condition::OnFailure && no_deps {
             self.report.at(
                 &path.key("if"),
@@ -832,9 +1061,42 @@ impl<'a> Lowering<'a> {
             None => defaults.poll,
         };
         let timeout = self.positive(doc.timeout, &path.key("timeout"));
+        let server = self.step_server(node, servers);
+        if doc.matrix.is_none() {
+            for (key, set) in [
+                ("fail_fast", doc.fail_fast.is_some()),
+                ("max_parallel", doc.max_parallel.is_some()),
+            ] {
+                if set {
+                    self.report.at(
+                        &path.key(key),
+                        format!(
+                            "`{key}` applies to a step with `matrix:`; add a matrix or remove \
+                             `{key}`"
+                        ),
+                    );
+                }
+            }
+        }
+        if doc.max_parallel == Some(0) {
+            self.report.at(
+                &path.key("max_parallel"),
+                format!("{path}.max_parallel must be at least 1"),
+            );
+        }
+        let mut plan = None;
         let kind = match &doc.await_ {
             Some(gate) => {
-                for key in ["params", "expect", "wait", "queue_timeout", "token"] {
+                let job_only = [
+                    "params",
+                    "expect",
+                    "wait",
+                    "queue_timeout",
+                    "token",
+                    "retry",
+                    "matrix",
+                ];
+                for key in job_only {
                     if set_keys(doc).contains(&key) {
                         self.report.at(
                             &path.key(key),
@@ -859,6 +1121,7 @@ impl<'a> Lowering<'a> {
                 job.map(|job| {
                     StepKind::Await(AwaitStep {
                         job,
+                        build: gate.build.clone().map(|b| b.0).unwrap_or_default(),
                         results,
                         newer_than,
                         timeout: timeout
@@ -876,6 +1139,7 @@ impl<'a> Lowering<'a> {
                     for (key, set) in [
                         ("expect", doc.expect.is_some()),
                         ("timeout", doc.timeout.is_some()),
+                        ("retry", doc.retry.is_some()),
                     ] {
                         if set {
                             self.report.at(
@@ -916,6 +1180,18 @@ impl<'a> Lowering<'a> {
                     .token
                     .as_ref()
                     .and_then(|t| self.template(t, &path.key("token"), true));
+                let retry = self.retry(doc.retry.as_ref(), defaults, path);
+                // A build jrun does not follow has no result to retry on.
+                let retry = if wait { retry } else { Retry::default() };
+                if let Some(matrix) = &doc.matrix {
+                    plan = self
+                        .matrix(matrix, &path.key("matrix"))
+                        .map(|cells| MatrixPlan {
+                            cells,
+                            fail_fast: doc.fail_fast.unwrap_or(true),
+                            max_parallel: doc.max_parallel,
+                        });
+                }
                 compiled.extend(job.iter().cloned());
                 compiled.extend(params.iter().map(|(_, t)| t.clone()));
                 compiled.extend(token.iter().cloned());
@@ -929,23 +1205,28 @@ impl<'a> Lowering<'a> {
                         queue_timeout,
                         poll,
                         token,
+                        retry,
                     })
                 })
             }
         };
         let kind = kind?;
+        let server = server?;
         if self.report.count() != before {
             return None;
         }
-        Some(Step {
+        let step = Step {
             id: node.id.clone(),
             needs: Vec::new(),
             condition,
             continue_on_failure: doc.continue_on_failure.unwrap_or(false),
             kind,
+            server,
+            matrix: None,
             line: self.pos(path).map_or(1, |p| p.line),
             path: path.to_string(),
-        })
+        };
+        Some((step, plan))
     }
 
     fn job_template(&mut self, source: &str, path: &YamlPath) -> Option<Template> {
@@ -961,7 +1242,7 @@ impl<'a> Lowering<'a> {
     #[allow(clippy::too_many_arguments)]
     fn check_refs(
         &mut self,
-        server: &ServerSpec,
+        server_templates: &[&Template],
         nodes: &[Node],
         templates: &[Vec<Template>],
         deps: &[Vec<usize>],
@@ -970,8 +1251,8 @@ impl<'a> Lowering<'a> {
         ids: &[&str],
         vars: &BTreeMap<String, Value>,
     ) {
-        for template in server.templates() {
-            for problem in template.check_refs(vars, None, ids) {
+        for template in server_templates {
+            for problem in template.check_refs(vars, None, ids, None) {
                 self.report.at_pos(pos_of(template), problem);
             }
         }
@@ -979,10 +1260,16 @@ impl<'a> Lowering<'a> {
         // one pass over the order (a bitset per step).
         let mut ancestors: Option<Vec<NodeSet>> = None;
         for (i, (node, templates)) in nodes.iter().zip(templates).enumerate() {
+            let keys: Option<Vec<&str>> = node
+                .doc
+                .matrix
+                .as_ref()
+                .map(|m| m.0.iter().map(|(key, _)| key.as_str()).collect());
+            let keys = keys.as_deref();
             if templates.iter().all(|t| t.step_refs().is_empty()) {
                 for template in templates {
                     for problem in
-                        template.check_refs(vars, Some(&|_: &str| StepAccess::Known), ids)
+                        template.check_refs(vars, Some(&|_: &str| StepAccess::Known), ids, keys)
                     {
                         self.report.at_pos(pos_of(template), problem);
                     }
@@ -994,6 +1281,9 @@ impl<'a> Lowering<'a> {
                 match by_id.get(id) {
                     None => StepAccess::Unknown,
                     Some(&other) if other == i => StepAccess::ItSelf,
+                    Some(&other) if nodes[other].doc.matrix.is_some() => StepAccess::Matrix {
+                        cells: matrix_size(nodes[other].doc.matrix.as_ref()),
+                    },
                     Some(&other) if sets[i].contains(other) => StepAccess::Known,
                     Some(&other) => StepAccess::NotBefore {
                         step: node.id.clone(),
@@ -1002,7 +1292,7 @@ impl<'a> Lowering<'a> {
                 }
             };
             for template in templates {
-                for problem in template.check_refs(vars, Some(&access), ids) {
+                for problem in template.check_refs(vars, Some(&access), ids, keys) {
                     self.report.at_pos(pos_of(template), problem);
                 }
             }
@@ -1022,6 +1312,69 @@ struct Defaults {
     timeout: Option<Duration>,
     queue_timeout: Duration,
     poll: Poll,
+    retry: Option<RetryFile>,
+}
+
+/// What a `matrix:` step expands into.
+struct MatrixPlan {
+    cells: Vec<Vec<(String, String)>>,
+    fail_fast: bool,
+    max_parallel: Option<usize>,
+}
+
+/// How many cells a matrix as written has (saturating), for messages.
+fn matrix_size(matrix: Option<&MatrixFile>) -> usize {
+    matrix.map_or(1, |m| {
+        m.0.iter()
+            .fold(1usize, |n, (_, values)| n.saturating_mul(values.len()))
+    })
+}
+
+/// The id of one cell: `deploy[REGION=eu,TIER=web]`.
+pub(crate) fn cell_id(group: &str, values: &[(String, String)]) -> String {
+    let inner: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    format!("{group}[{}]", inner.join(","))
+}
+
+/// The steps in `order`, each matrix step replaced by its cells (next to each other, in
+/// expansion order), with `needs` as indices: a step that needs a matrix step needs each of
+/// its cells, and each cell needs what the written step needs.
+fn expand(
+    order: &[usize],
+    deps: &[Vec<usize>],
+    mut built: Vec<Option<(Step, Option<MatrixPlan>)>>,
+) -> Vec<Step> {
+    let mut ranges: Vec<std::ops::Range<usize>> = vec![0..0; deps.len()];
+    let mut steps: Vec<Step> = Vec::with_capacity(order.len());
+    for &old in order {
+        let start = steps.len();
+        let Some((mut step, plan)) = built[old].take() else {
+            ranges[old] = start..start;
+            continue;
+        };
+        let mut needs: Vec<usize> = deps[old].iter().flat_map(|&d| ranges[d].clone()).collect();
+        needs.sort_unstable();
+        needs.dedup();
+        step.needs = needs;
+        match plan {
+            None => steps.push(step),
+            Some(plan) => {
+                for values in plan.cells {
+                    let mut cell = step.clone();
+                    cell.id = cell_id(&step.id, &values);
+                    cell.matrix = Some(MatrixCell {
+                        group: step.id.clone(),
+                        values,
+                        fail_fast: plan.fail_fast,
+                        max_parallel: plan.max_parallel,
+                    });
+                    steps.push(cell);
+                }
+            }
+        }
+        ranges[old] = start..steps.len();
+    }
+    steps
 }
 
 /// Step ids are used in templates as `steps.<id>.number`; Handlebars reads these characters as
@@ -1049,6 +1402,11 @@ fn set_keys(step: &StepFile) -> Vec<&'static str> {
         continue_on_failure,
         token,
         needs,
+        server,
+        retry,
+        matrix,
+        fail_fast,
+        max_parallel,
     } = step;
     [
         ("id", id.is_some()),
@@ -1065,6 +1423,11 @@ fn set_keys(step: &StepFile) -> Vec<&'static str> {
         ("continue_on_failure", continue_on_failure.is_some()),
         ("token", token.is_some()),
         ("needs", needs.is_some()),
+        ("server", server.is_some()),
+        ("retry", retry.is_some()),
+        ("matrix", matrix.is_some()),
+        ("fail_fast", fail_fast.is_some()),
+        ("max_parallel", max_parallel.is_some()),
     ]
     .into_iter()
     .filter_map(|(key, set)| set.then_some(key))
@@ -1378,5 +1741,461 @@ steps:
         assert_eq!(server.token.as_ref().unwrap().env_refs(), ["T"]);
         assert_eq!(server.max_in_flight, Some(8));
         assert_eq!(server.unreachable_timeout, Some(Duration::from_secs(300)));
+    }
+
+    fn ids(p: &Pipeline) -> Vec<&str> {
+        p.steps.iter().map(|s| s.id.as_str()).collect()
+    }
+
+    fn needs_of<'p>(p: &'p Pipeline, id: &str) -> Vec<&'p str> {
+        p.step(id)
+            .unwrap_or_else(|| panic!("no step {id}"))
+            .needs
+            .iter()
+            .map(|&n| p.steps[n].id.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn a_matrix_expands_into_one_step_per_combination_first_key_slowest() {
+        let p = load(
+            "name: x
+steps:
+  - id: deploy
+    job: deploy
+    matrix:
+      REGION: [eu, us]
+      TIER: [web, 2, true]
+",
+        );
+        assert_eq!(
+            ids(&p),
+            [
+                "deploy[REGION=eu,TIER=web]",
+                "deploy[REGION=eu,TIER=2]",
+                "deploy[REGION=eu,TIER=true]",
+                "deploy[REGION=us,TIER=web]",
+                "deploy[REGION=us,TIER=2]",
+                "deploy[REGION=us,TIER=true]",
+            ]
+        );
+        let cell = p.steps[4].matrix.as_ref().unwrap();
+        assert_eq!(cell.group, "deploy");
+        assert_eq!(
+            cell.values,
+            [
+                ("REGION".to_string(), "us".to_string()),
+                ("TIER".to_string(), "2".to_string())
+            ]
+        );
+        assert!(cell.fail_fast);
+        assert_eq!(cell.max_parallel, None);
+        assert_eq!(p.cells("deploy"), [0, 1, 2, 3, 4, 5]);
+        assert!(p.steps.iter().all(|s| s.path == "steps[0]" && s.line == 3));
+    }
+
+    #[test]
+    fn a_one_key_matrix_names_its_cells_by_that_key() {
+        let p = load(
+            "name: x\nsteps:\n  - {id: deploy, job: deploy, matrix: {REGION: [eu]}, fail_fast: false, max_parallel: 2}\n",
+        );
+        assert_eq!(ids(&p), ["deploy[REGION=eu]"]);
+        let cell = p.steps[0].matrix.as_ref().unwrap();
+        assert!(!cell.fail_fast);
+        assert_eq!(cell.max_parallel, Some(2));
+    }
+
+    #[test]
+    fn cells_have_the_written_dependencies_and_dependents_need_every_cell() {
+        let p = load(
+            "name: x
+steps:
+  - id: build
+    job: build
+  - id: lint
+    job: lint
+    needs: []
+  - id: deploy
+    job: deploy
+    needs: [build, lint]
+    matrix: { REGION: [eu, us] }
+  - id: smoke
+    job: smoke
+    matrix: { REGION: [eu, us] }
+  - id: announce
+    job: notify
+    needs: [deploy]
+",
+        );
+        for cell in ["deploy[REGION=eu]", "deploy[REGION=us]"] {
+            assert_eq!(needs_of(&p, cell), ["build", "lint"]);
+        }
+        // `smoke` follows `deploy` in the list: each of its cells waits for every deploy cell.
+        for cell in ["smoke[REGION=eu]", "smoke[REGION=us]"] {
+            assert_eq!(
+                needs_of(&p, cell),
+                ["deploy[REGION=eu]", "deploy[REGION=us]"]
+            );
+        }
+        assert_eq!(
+            needs_of(&p, "announce"),
+            ["deploy[REGION=eu]", "deploy[REGION=us]"]
+        );
+        for (i, step) in p.steps.iter().enumerate() {
+            assert!(step.needs.iter().all(|&n| n < i), "{}", step.id);
+        }
+    }
+
+    #[test]
+    fn matrix_values_keep_their_yaml_text() {
+        let p =
+            load("name: x\nsteps:\n  - {id: d, job: d, matrix: {V: [1.10, 007, false, 'a b']}}\n");
+        assert_eq!(ids(&p), ["d[V=1.10]", "d[V=007]", "d[V=false]", "d[V=a b]"]);
+    }
+
+    #[test]
+    fn matrix_templates_read_their_keys_and_render_per_cell() {
+        let p = load(
+            "name: x
+steps:
+  - id: deploy
+    job: \"deploy-{{matrix.REGION}}\"
+    matrix: { REGION: [eu, us] }
+    params: { TARGET: \"{{matrix.REGION}}/{{pipeline.name}}\" }
+",
+        );
+        let cell = &p.steps[1];
+        let ctx = super::super::RenderContext::new(&p, Default::default(), BTreeMap::new())
+            .for_step(cell);
+        assert_eq!(job(cell).job.render(&ctx).unwrap(), "deploy-us");
+        assert_eq!(job(cell).params[0].1.render(&ctx).unwrap(), "us/x");
+    }
+
+    #[test]
+    fn matrix_keys_outside_a_matrix_step_or_unknown_are_errors() {
+        let m = messages("name: x\nsteps:\n  - job: a\n    params: { R: \"{{matrix.REGION}}\" }\n");
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].starts_with(
+                "t.yaml:4:18: `matrix.REGION` in steps[0].params.R: only a step with `matrix:`"
+            ),
+            "{m:?}"
+        );
+        let m = messages(
+            "name: x\nsteps:\n  - job: a\n    matrix: {REGION: [eu]}\n    params: { R: \"{{matrix.REGOIN}}\" }\n",
+        );
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(m[0].contains("unknown matrix key `REGOIN`"), "{m:?}");
+        assert!(m[0].contains("did you mean `matrix.REGION`?"), "{m:?}");
+    }
+
+    #[test]
+    fn templates_cannot_read_the_facts_of_a_matrix_step() {
+        let m = messages(
+            "name: x
+steps:
+  - id: deploy
+    job: deploy
+    matrix: { REGION: [eu, us, ap] }
+  - id: announce
+    job: notify
+    params: { N: \"{{steps.deploy.number}}\" }
+",
+        );
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(m[0].starts_with("t.yaml:8:18: "), "{m:?}");
+        assert!(
+            m[0].contains("step `deploy` is a matrix of 3 build(s), and the cells of a matrix cannot be addressed by templates"),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn matrix_problems_are_reported_where_they_are() {
+        let cases: &[(&str, &str)] = &[
+            ("matrix: {}", "`matrix` is empty"),
+            ("matrix: {R: []}", "matrix key `R` has no values"),
+            (
+                "matrix: {R: [eu, eu]}",
+                "matrix value `eu` is listed twice under `R`",
+            ),
+            ("matrix: {R: [\"a,b\"]}", "may not contain `,`"),
+            ("matrix: {R: [~]}", "is empty or null"),
+            ("matrix: {\"a.b\": [x]}", "matrix key `a.b` may use only"),
+            (
+                "fail_fast: true",
+                "`fail_fast` applies to a step with `matrix:`",
+            ),
+            (
+                "max_parallel: 2",
+                "`max_parallel` applies to a step with `matrix:`",
+            ),
+            (
+                "{matrix: {R: [eu]}, max_parallel: 0}",
+                "max_parallel must be at least 1",
+            ),
+        ];
+        for (extra, says) in cases {
+            let text = if extra.starts_with('{') {
+                let inner = &extra[1..extra.len() - 1];
+                format!("name: x\nsteps:\n  - {{id: s, job: a, {inner}}}\n")
+            } else {
+                format!("name: x\nsteps:\n  - id: s\n    job: a\n    {extra}\n")
+            };
+            let m = messages(&text);
+            assert!(m.iter().any(|m| m.contains(says)), "{extra}: {m:?}");
+        }
+        let m = messages("name: x\nsteps:\n  - await: {job: a}\n    matrix: {R: [eu]}\n");
+        assert!(m[0].contains("`matrix` applies to job steps"), "{m:?}");
+    }
+
+    #[test]
+    fn a_matrix_of_more_than_256_combinations_is_refused() {
+        let values: Vec<String> = (0..17).map(|i| i.to_string()).collect();
+        let list = values.join(", ");
+        let m = messages(&format!(
+            "name: x\nsteps:\n  - id: s\n    job: a\n    matrix:\n      A: [{list}]\n      B: [{list}]\n"
+        ));
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].starts_with(
+                "t.yaml:6:7: the matrix has 289 combinations, more than the 256 allowed"
+            ),
+            "{m:?}"
+        );
+        let sixteen: Vec<String> = (0..16).map(|i| i.to_string()).collect();
+        let list = sixteen.join(", ");
+        let p = load(&format!(
+            "name: x\nsteps:\n  - id: s\n    job: a\n    matrix:\n      A: [{list}]\n      B: [{list}]\n"
+        ));
+        assert_eq!(p.steps.len(), 256);
+    }
+
+    #[test]
+    fn retry_defaults_apply_key_by_key_under_the_steps_own() {
+        let p = load(
+            "name: x
+defaults:
+  retry: { max: 2, delay: 30s }
+steps:
+  - job: a
+  - job: b
+    retry: { on: [ABORTED, lost] }
+  - job: c
+    retry: { max: 0 }
+  - job: d
+    wait: false
+",
+        );
+        let a = &job(&p.steps[0]).retry;
+        assert_eq!(a.max, 2);
+        assert_eq!(a.on, Retry::default().on);
+        assert_eq!(a.delay, Duration::from_secs(30));
+        let b = &job(&p.steps[1]).retry;
+        assert_eq!(b.max, 2);
+        assert_eq!(
+            b.on,
+            [
+                super::super::RetryOn::Result(ResultName::Aborted),
+                super::super::RetryOn::Lost
+            ]
+        );
+        assert_eq!(b.delay, Duration::from_secs(30));
+        assert_eq!(job(&p.steps[2]).retry.max, 0);
+        // A build jrun does not follow is never retried, whatever the defaults say.
+        assert_eq!(job(&p.steps[3]).retry, Retry::default());
+        let bare = load("name: x\nsteps: [{job: a}]\n");
+        assert_eq!(job(&bare.steps[0]).retry, Retry::default());
+    }
+
+    #[test]
+    fn retry_problems_are_reported_at_their_keys() {
+        let m = messages("name: x\nsteps:\n  - job: a\n    retry: { max: 101 }\n");
+        assert_eq!(
+            m,
+            ["t.yaml:4:19: steps[0].retry.max is 101, more than the 100 allowed"]
+        );
+        let m = messages("name: x\ndefaults:\n  retry: { on: [] }\nsteps: [{job: a}]\n");
+        assert!(
+            m[0].starts_with("t.yaml:3:16: defaults.retry.on is empty"),
+            "{m:?}"
+        );
+        let m = messages("name: x\nsteps:\n  - job: a\n    wait: false\n    retry: { max: 1 }\n");
+        assert!(
+            m[0].starts_with("t.yaml:5:12: `retry` has no effect with `wait: false`"),
+            "{m:?}"
+        );
+        let m = messages("name: x\nsteps:\n  - await: {job: a}\n    retry: { max: 1 }\n");
+        assert!(m[0].contains("`retry` applies to job steps"), "{m:?}");
+    }
+
+    #[test]
+    fn an_if_expression_is_a_template_checked_like_any_other() {
+        let p = load(
+            "name: x
+steps:
+  - id: build
+    job: build
+  - id: retest
+    job: test
+    if: \"{{eq steps.build.result 'UNSTABLE'}}\"
+",
+        );
+        let Condition::Expr(template) = &p.steps[1].condition else {
+            panic!("an expression condition");
+        };
+        assert_eq!(template.field(), "steps[1].if");
+        assert_eq!(template.step_refs(), ["build"]);
+        assert!(p.steps[1].templates().any(|t| t.field() == "steps[1].if"));
+
+        let m = messages(
+            "name: x\nsteps:\n  - {id: build, job: b}\n  - {id: other, job: o, needs: []}\n  - {id: t, job: t, needs: [other], if: \"{{eq steps.build.result 'UNSTABLE'}}\"}\n",
+        );
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(m[0].contains("add `build` to the `needs` of `t`"), "{m:?}");
+        let m = messages("name: x\nsteps:\n  - job: a\n    if: \"{{eq vars.nope 1}}\"\n");
+        assert!(
+            m[0].starts_with("t.yaml:4:9: unknown variable `vars.nope` in steps[0].if"),
+            "{m:?}"
+        );
+        let m = messages("name: x\nsteps:\n  - job: a\n    if: \"{{#if x}}\"\n");
+        assert!(m[0].contains("invalid template in steps[0].if"), "{m:?}");
+    }
+
+    #[test]
+    fn keyword_conditions_keep_their_meaning_and_unknown_ones_are_explained() {
+        let p = load(
+            "name: x\nsteps:\n  - job: a\n  - {job: b, if: always}\n  - {job: c, if: on_failure}\n",
+        );
+        assert_eq!(p.steps[0].condition, Condition::OnSuccess);
+        assert_eq!(p.steps[1].condition, Condition::Always);
+        assert_eq!(p.steps[2].condition, Condition::OnFailure);
+        let m = messages("name: x\nsteps:\n  - job: a\n    if: alwys\n");
+        assert!(m[0].starts_with("t.yaml:4:9: "), "{m:?}");
+        assert!(
+            m[0].contains("unknown condition `alwys` (did you mean `always`?)"),
+            "{m:?}"
+        );
+        let m = messages(
+            "name: x\nsteps:\n  - job: a\n  - job: b\n    needs: []\n    if: on_failure\n",
+        );
+        assert!(
+            m[0].contains("it needs no step, so it would never run"),
+            "{m:?}"
+        );
+    }
+
+    #[test]
+    fn await_build_defaults_to_last_build_and_takes_permalinks_and_numbers() {
+        use super::super::AwaitBuild;
+        let gate = |text: &str| match load(text).steps[0].kind.clone() {
+            StepKind::Await(gate) => gate.build,
+            StepKind::Job(_) => panic!("an await step"),
+        };
+        assert_eq!(
+            gate("name: x\nsteps: [{await: {job: a}}]\n"),
+            AwaitBuild::default()
+        );
+        assert_eq!(
+            gate("name: x\nsteps: [{await: {job: a, build: lastSuccessfulBuild}}]\n"),
+            AwaitBuild::Permalink("lastSuccessfulBuild".into())
+        );
+        assert_eq!(
+            gate("name: x\nsteps: [{await: {job: a, build: 42}}]\n"),
+            AwaitBuild::Number(42)
+        );
+        let m = messages("name: x\nsteps:\n  - await: {job: a, build: lastSucessfulBuild}\n");
+        assert!(m[0].starts_with("t.yaml:3:28: "), "{m:?}");
+        assert!(
+            m[0].contains("(did you mean `lastSuccessfulBuild`?)"),
+            "{m:?}"
+        );
+        let m = messages("name: x\nsteps:\n  - await: {job: a, build: 0}\n");
+        assert!(m[0].contains("build numbers start at 1"), "{m:?}");
+    }
+
+    #[test]
+    fn named_servers_are_chosen_per_step_and_default_is_the_jenkins_block() {
+        let p = load(
+            "name: x
+jenkins: { url: https://ci.example.com }
+servers:
+  legacy: { url: https://old.example.com, user: bot, token_file: ~/.legacy, max_in_flight: 2 }
+steps:
+  - job: a
+  - job: b
+    server: legacy
+  - await: { job: c }
+    server: default
+",
+        );
+        assert_eq!(p.servers.len(), 1);
+        let legacy = &p.servers["legacy"];
+        assert_eq!(
+            legacy.url.as_ref().unwrap().source(),
+            "https://old.example.com"
+        );
+        assert_eq!(legacy.max_in_flight, Some(2));
+        assert_eq!(
+            legacy.token_file.as_ref().unwrap().field(),
+            "servers.legacy.token_file"
+        );
+        assert_eq!(p.steps[0].server, None);
+        assert_eq!(p.steps[1].server.as_deref(), Some("legacy"));
+        assert_eq!(p.steps[2].server, None);
+        assert!(std::ptr::eq(p.server_spec(None).unwrap(), &p.server));
+        assert!(std::ptr::eq(
+            p.server_spec(Some("default")).unwrap(),
+            &p.server
+        ));
+        assert!(std::ptr::eq(p.server_spec(Some("legacy")).unwrap(), legacy));
+        assert!(p.server_spec(Some("nope")).is_none());
+    }
+
+    #[test]
+    fn server_problems_name_the_nearest_server_and_keep_default_reserved() {
+        let m = messages(
+            "name: x\nservers:\n  legacy: {url: https://old}\nsteps:\n  - job: a\n    server: legcy\n",
+        );
+        assert_eq!(
+            m,
+            [
+                "t.yaml:6:13: step `a` uses unknown server `legcy` (did you mean `legacy`?); the servers are: default, legacy"
+            ]
+        );
+        let m = messages("name: x\nsteps:\n  - job: a\n    server: legacy\n");
+        assert!(
+            m[0].contains("the pipeline declares no `servers:`"),
+            "{m:?}"
+        );
+        let m = messages("name: x\nservers:\n  default: {url: https://old}\nsteps: [{job: a}]\n");
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert!(
+            m[0].starts_with("t.yaml:3:12: `default` names the `jenkins:` server"),
+            "{m:?}"
+        );
+        let m = messages(
+            "name: x\nservers:\n  legacy: {url: old, token: t, token_file: f, max_in_flight: 0}\nsteps: [{job: a}]\n",
+        );
+        assert_eq!(m.len(), 3, "{m:?}");
+        assert!(
+            m.iter()
+                .any(|m| m.contains("servers.legacy: give either `token` or `token_file`")),
+            "{m:?}"
+        );
+        assert!(
+            m.iter()
+                .any(|m| m.contains("servers.legacy.url `old` must start with http://")),
+            "{m:?}"
+        );
+        assert!(
+            m.iter()
+                .any(|m| m.contains("servers.legacy.max_in_flight must be at least 1")),
+            "{m:?}"
+        );
+        let m = messages(
+            "name: x\nservers:\n  legacy: {url: \"{{steps.a.url}}\"}\nsteps: [{id: a, job: a}]\n",
+        );
+        assert!(m[0].contains("step facts cannot be used here"), "{m:?}");
     }
 }

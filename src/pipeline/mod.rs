@@ -15,10 +15,12 @@ mod load;
 mod locate;
 mod model;
 mod render;
+mod select;
 mod suggest;
 
 pub use model::{
-    AwaitStep, Condition, JobStep, Pipeline, Poll, ResultName, ServerSpec, Step, StepKind,
+    AwaitBuild, AwaitStep, Condition, DEFAULT_SERVER, JobStep, MatrixCell, Pipeline, Poll,
+    ResultName, Retry, RetryOn, ServerSpec, Step, StepKind,
 };
 pub use render::{HELPERS, RenderContext, RenderError, RunFacts, STEP_FACTS, StepFacts, Template};
 

@@ -16,8 +16,12 @@ use super::render::Template;
 pub struct Pipeline {
     pub name: String,
     pub file: PathBuf,
-    /// The `jenkins:` block; every field is `None` when the file leaves it out.
+    /// The `jenkins:` block, the default server; every field is `None` when the file leaves
+    /// it out.
     pub server: ServerSpec,
+    /// The `servers:` block: further servers by name, chosen per step with `server:`. Never
+    /// holds `default`, which names [`Pipeline::server`].
+    pub servers: BTreeMap<String, ServerSpec>,
     /// `vars:` with the `--set` overrides applied (an override is always a string).
     pub vars: BTreeMap<String, serde_json::Value>,
     /// A topological order: every step comes after the steps it needs, and otherwise in the
@@ -35,13 +39,45 @@ impl Pipeline {
         self.steps.iter().find(|step| step.id == id)
     }
 
-    /// Every template of the file: the server's first, then each step's in step order.
+    /// Every template of the file: the default server's first, then the named servers' (by
+    /// name), then each step's in step order. The cells of a matrix step share its templates,
+    /// which come once, with its first cell.
     pub fn templates(&self) -> impl Iterator<Item = &Template> {
+        fn group(step: &Step) -> Option<&str> {
+            step.matrix.as_ref().map(|m| m.group.as_str())
+        }
+        let steps = self.steps.iter().enumerate().filter(|(i, step)| {
+            *i == 0 || group(step).is_none() || group(step) != group(&self.steps[i - 1])
+        });
         self.server
             .templates()
-            .chain(self.steps.iter().flat_map(Step::templates))
+            .chain(self.servers.values().flat_map(ServerSpec::templates))
+            .chain(steps.flat_map(|(_, step)| step.templates()))
+    }
+
+    /// The server a step with `server: name` talks to: `None` (or `default`) is the `jenkins:`
+    /// block; `None` comes back for a name the file does not declare.
+    pub fn server_spec(&self, name: Option<&str>) -> Option<&ServerSpec> {
+        match name {
+            None | Some(DEFAULT_SERVER) => Some(&self.server),
+            Some(name) => self.servers.get(name),
+        }
+    }
+
+    /// Indices in [`Pipeline::steps`] of the cells of the matrix step written with id
+    /// `group`, in expansion order; empty when there is no such matrix step.
+    pub fn cells(&self, group: &str) -> Vec<usize> {
+        self.steps
+            .iter()
+            .enumerate()
+            .filter(|(_, step)| step.matrix.as_ref().is_some_and(|m| m.group == group))
+            .map(|(i, _)| i)
+            .collect()
     }
 }
+
+/// The name `server:` gives the `jenkins:` block; reserved under `servers:`.
+pub const DEFAULT_SERVER: &str = "default";
 
 /// How to reach and authenticate to Jenkins. Any field may be missing: the environment
 /// (`JENKINS_URL`, `JENKINS_USER_ID`, `JENKINS_API_TOKEN`, `JENKINS_PASSWORD`) or the sandbox
@@ -75,6 +111,8 @@ impl ServerSpec {
 
 #[derive(Debug, Clone)]
 pub struct Step {
+    /// The id written in the file, or for a cell of a matrix step the written id followed by
+    /// the cell's values: `deploy[REGION=eu,TIER=web]`.
     pub id: String,
     /// Direct dependencies, as indices into [`Pipeline::steps`] (always smaller than this
     /// step's own index).
@@ -82,10 +120,37 @@ pub struct Step {
     pub condition: Condition,
     pub continue_on_failure: bool,
     pub kind: StepKind,
-    /// Line where the step starts in the file.
+    /// The `servers:` entry the step talks to; `None` is the `jenkins:` block.
+    pub server: Option<String>,
+    /// Set on each cell a `matrix:` step expands into.
+    pub matrix: Option<MatrixCell>,
+    /// Line where the step starts in the file (for a cell: where its matrix step starts).
     pub line: usize,
     /// Where the step sits in the file, e.g. `steps[2].parallel[0]`.
     pub path: String,
+}
+
+/// One combination of a `matrix:` step. The cells of one matrix step share its templates and
+/// settings and sit next to each other in [`Pipeline::steps`]; a step that needs the matrix
+/// step needs every cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatrixCell {
+    /// The id written in the file, shared by all the cells.
+    pub group: String,
+    /// This cell's value of each matrix key, keys in file order: what `{{matrix.KEY}}` reads.
+    pub values: Vec<(String, String)>,
+    /// When a cell fails, stop its running siblings and do not start the others (default
+    /// true).
+    pub fail_fast: bool,
+    /// At most this many cells of the group at once.
+    pub max_parallel: Option<usize>,
+}
+
+impl MatrixCell {
+    /// The values as a map, for [`RenderContext::matrix`](super::RenderContext::matrix).
+    pub fn value_map(&self) -> BTreeMap<String, String> {
+        self.values.iter().cloned().collect()
+    }
 }
 
 impl Step {
@@ -102,16 +167,18 @@ impl Step {
             StepKind::Job(job) => Box::new(
                 std::iter::once(&job.job)
                     .chain(job.params.iter().map(|(_, value)| value))
-                    .chain(job.token.iter()),
+                    .chain(job.token.iter())
+                    .chain(self.condition.expr()),
             ),
-            StepKind::Await(gate) => Box::new(std::iter::once(&gate.job)),
+            StepKind::Await(gate) => {
+                Box::new(std::iter::once(&gate.job).chain(self.condition.expr()))
+            }
         }
     }
 }
 
 /// When a step runs, given how the steps it needs ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Condition {
     /// Runs when every step it needs passed (the default).
     #[default]
@@ -120,14 +187,50 @@ pub enum Condition {
     OnFailure,
     /// Runs whatever happened to the steps it needs, once they have ended.
     Always,
+    /// `if: "{{eq steps.build.result 'UNSTABLE'}}"`: once the steps it needs have ended,
+    /// whatever happened to them, the template is rendered with the context the step itself
+    /// gets, and [`Condition::truth`] decides.
+    Expr(Template),
 }
 
 impl Condition {
+    /// The keyword as written in the file; `expression` for [`Condition::Expr`].
     pub fn as_str(&self) -> &'static str {
         match self {
             Condition::OnSuccess => "on_success",
             Condition::OnFailure => "on_failure",
             Condition::Always => "always",
+            Condition::Expr(_) => "expression",
+        }
+    }
+
+    /// The template of an expression condition.
+    pub fn expr(&self) -> Option<&Template> {
+        match self {
+            Condition::Expr(template) => Some(template),
+            _ => None,
+        }
+    }
+
+    /// The truth rule of `if:` expressions, applied to the rendered text: after trimming
+    /// white space, `true` runs the step, `false` or nothing skips it, and anything else is an
+    /// error (the step fails) rather than a guess. Handlebars' helpers (`eq`, `and`, `not`...)
+    /// render exactly `true` or `false`.
+    pub fn truth(rendered: &str) -> Result<bool, String> {
+        match rendered.trim() {
+            "true" => Ok(true),
+            "false" | "" => Ok(false),
+            other => {
+                const SHOWN: usize = 60;
+                let shown = match other.char_indices().nth(SHOWN) {
+                    Some((cut, _)) => format!("{}...", &other[..cut]),
+                    None => other.to_string(),
+                };
+                Err(format!(
+                    "the `if` expression rendered `{shown}`, which is neither true nor false; \
+                     make it a test such as `{{{{eq steps.build.result 'UNSTABLE'}}}}`"
+                ))
+            }
         }
     }
 }
@@ -154,17 +257,121 @@ pub struct JobStep {
     pub poll: Poll,
     /// Remote trigger token (`?token=`), for jobs that require one.
     pub token: Option<Template>,
+    /// When to trigger the build again; never for `wait: false`.
+    pub retry: Retry,
 }
 
-/// Triggers nothing: polls the job's last build until it has one of `results`.
+/// `retry:`: trigger the job again, up to `max` more times, when its build ends for one of
+/// the reasons `on`, after `delay`. Transport errors are retried by the HTTP layer and never
+/// cause a second trigger.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Retry {
+    /// Attempts after the first (default 0: no retry).
+    pub max: u32,
+    /// Default `[FAILURE, lost]`. Never `SUCCESS`.
+    pub on: Vec<RetryOn>,
+    /// Pause before each new attempt (default 10s).
+    pub delay: Duration,
+}
+
+impl Default for Retry {
+    fn default() -> Self {
+        Retry {
+            max: 0,
+            on: vec![RetryOn::Result(ResultName::Failure), RetryOn::Lost],
+            delay: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Retry {
+    /// Whether a build that ended this way is worth another attempt (attempts aside).
+    pub fn retries(&self, reason: RetryOn) -> bool {
+        self.on.contains(&reason)
+    }
+}
+
+/// Why a build is retried: its result, or `lost` (the build could not be followed: its
+/// queue item or the build vanished).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RetryOn {
+    Result(ResultName),
+    Lost,
+}
+
+impl RetryOn {
+    /// As written in the file: Jenkins' result names, and `lost`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            RetryOn::Result(result) => result.as_str(),
+            RetryOn::Lost => "lost",
+        }
+    }
+}
+
+impl fmt::Display for RetryOn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Triggers nothing: polls one build of the job (`build`, default its last build) until it has
+/// one of `results`.
 #[derive(Debug, Clone)]
 pub struct AwaitStep {
     pub job: Template,
+    /// Which build to watch.
+    pub build: AwaitBuild,
     pub results: Vec<ResultName>,
     /// The build must have ended at most this long ago.
     pub newer_than: Option<Duration>,
     pub timeout: Duration,
     pub poll: Poll,
+}
+
+/// The build an `await:` gate watches: one of Jenkins' permalinks (`lastBuild`,
+/// `lastSuccessfulBuild`...), which it reads at `job/<name>/<permalink>/api/json`, or a fixed
+/// build number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum AwaitBuild {
+    Permalink(String),
+    Number(u64),
+}
+
+impl AwaitBuild {
+    /// The permalinks Jenkins keeps for every job.
+    pub const PERMALINKS: [&'static str; 7] = [
+        "lastBuild",
+        "lastCompletedBuild",
+        "lastSuccessfulBuild",
+        "lastStableBuild",
+        "lastFailedBuild",
+        "lastUnstableBuild",
+        "lastUnsuccessfulBuild",
+    ];
+
+    /// The path segment after the job's URL: `lastBuild`, or `42`.
+    pub fn segment(&self) -> String {
+        match self {
+            AwaitBuild::Permalink(name) => name.clone(),
+            AwaitBuild::Number(number) => number.to_string(),
+        }
+    }
+}
+
+impl Default for AwaitBuild {
+    fn default() -> Self {
+        AwaitBuild::Permalink("lastBuild".to_string())
+    }
+}
+
+impl fmt::Display for AwaitBuild {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AwaitBuild::Permalink(name) => f.write_str(name),
+            AwaitBuild::Number(number) => write!(f, "#{number}"),
+        }
+    }
 }
 
 /// Polling intervals: start at `initial`, multiply by `factor`, never above `max`.
@@ -250,6 +457,39 @@ mod tests {
             assert_eq!(json, format!("\"{}\"", name.as_str()));
         }
         assert!("success".parse::<ResultName>().is_err());
+    }
+
+    #[test]
+    fn retry_defaults_to_no_retry_on_failure_or_lost_after_ten_seconds() {
+        let retry = Retry::default();
+        assert_eq!(retry.max, 0);
+        assert_eq!(
+            retry.on,
+            [RetryOn::Result(ResultName::Failure), RetryOn::Lost]
+        );
+        assert_eq!(retry.delay, Duration::from_secs(10));
+        assert!(retry.retries(RetryOn::Lost));
+        assert!(!retry.retries(RetryOn::Result(ResultName::Aborted)));
+    }
+
+    #[test]
+    fn the_truth_rule_takes_true_false_or_nothing_and_refuses_the_rest() {
+        assert_eq!(Condition::truth("true"), Ok(true));
+        assert_eq!(Condition::truth("  true\n"), Ok(true));
+        assert_eq!(Condition::truth("false"), Ok(false));
+        assert_eq!(Condition::truth(""), Ok(false));
+        assert_eq!(Condition::truth(" \n"), Ok(false));
+        for other in ["True", "yes", "1", "UNSTABLE", "true false"] {
+            let err = Condition::truth(other).unwrap_err();
+            assert!(err.contains("neither true nor false"), "{other}: {err}");
+        }
+    }
+
+    #[test]
+    fn await_builds_default_to_the_last_build_and_name_their_url_segment() {
+        assert_eq!(AwaitBuild::default().segment(), "lastBuild");
+        assert_eq!(AwaitBuild::Number(42).segment(), "42");
+        assert_eq!(AwaitBuild::Number(42).to_string(), "#42");
     }
 
     #[test]

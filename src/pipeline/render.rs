@@ -58,9 +58,23 @@ pub(crate) enum Root<'a> {
     Vars(&'a [String]),
     Env(&'a str),
     Step { id: &'a str, fact: &'a str },
+    Matrix(&'a str),
     Run,
     Pipeline,
 }
+
+/// Two templates are the same when they are the same text in the same field (the compiled
+/// form follows from the text).
+impl PartialEq for Template {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+            && self.field == other.field
+            && self.pos == other.pos
+            && self.secret == other.secret
+    }
+}
+
+impl Eq for Template {}
 
 impl fmt::Debug for Template {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -289,6 +303,19 @@ impl Template {
         names
     }
 
+    /// Keys of the matrix values the template reads through `matrix.<KEY>`.
+    pub fn matrix_refs(&self) -> Vec<String> {
+        let mut keys: Vec<String> = Vec::new();
+        for r in self.refs.iter() {
+            if let Ok(Root::Matrix(key)) = classify(&r.segs)
+                && !keys.iter().any(|seen| seen == key)
+            {
+                keys.push(key.to_string());
+            }
+        }
+        keys
+    }
+
     #[cfg(test)]
     pub(crate) fn refs(&self) -> &[VarRef] {
         &self.refs
@@ -322,6 +349,7 @@ impl Template {
         };
         let mut env = Map::new();
         let mut steps = Map::new();
+        let mut matrix = Map::new();
         for r in self.refs.iter() {
             match classify(&r.segs) {
                 Ok(Root::Env(name)) => match ctx.env.get(name) {
@@ -353,6 +381,16 @@ impl Template {
                         map.insert(fact.to_string(), value);
                     }
                 }
+                Ok(Root::Matrix(key)) => match ctx.matrix.get(key) {
+                    Some(value) => {
+                        matrix.insert(key.to_string(), Value::String(value.clone()));
+                    }
+                    None => {
+                        return Err(self.error(format!(
+                            "matrix.{key} is not known: this step has no matrix value `{key}`"
+                        )));
+                    }
+                },
                 Ok(Root::Vars(_) | Root::Run | Root::Pipeline) => {}
                 Err(message) => return Err(self.error(message)),
             }
@@ -366,6 +404,7 @@ impl Template {
             "vars": vars,
             "env": env,
             "steps": steps,
+            "matrix": matrix,
             "run": { "id": ctx.run.id, "started_at": ctx.run.started_at },
             "pipeline": { "name": ctx.pipeline_name },
         });
@@ -387,12 +426,14 @@ impl Template {
     }
 
     /// Checks every path the template reads against what the pipeline provides. `steps` is
-    /// `None` where no step facts exist (the `jenkins:` block).
+    /// `None` where no step facts exist (the server blocks); `matrix` holds the keys of the
+    /// step's `matrix:`, `None` outside a matrix step.
     pub(crate) fn check_refs(
         &self,
         vars: &BTreeMap<String, Value>,
         steps: Option<&dyn Fn(&str) -> StepAccess>,
         step_ids: &[&str],
+        matrix: Option<&[&str]>,
     ) -> Vec<String> {
         let mut problems = Vec::new();
         let field = &self.field;
@@ -453,7 +494,33 @@ impl Template {
                              before the step runs; remove it",
                             r.raw
                         )),
+                        StepAccess::Matrix { cells } => problems.push(format!(
+                            "{field} reads `{}`, but step `{id}` is a matrix of {cells} \
+                             build(s), and the cells of a matrix cannot be addressed by \
+                             templates; read the facts of a step that is not a matrix",
+                            r.raw
+                        )),
                     },
+                },
+                Root::Matrix(key) => match matrix {
+                    None => problems.push(format!(
+                        "`{}` in {field}: only a step with `matrix:` has matrix values; add a \
+                         `matrix:` to this step or use vars",
+                        r.raw
+                    )),
+                    Some(keys) if !keys.contains(&key) => {
+                        let mut message = format!(
+                            "unknown matrix key `{key}` in `{}` ({field}); this step's matrix \
+                             has: {}",
+                            r.raw,
+                            suggest::list(keys.iter().copied())
+                        );
+                        if let Some(near) = suggest::similar(key, keys.iter().copied()) {
+                            message.push_str(&format!(" (did you mean `matrix.{near}`?)"));
+                        }
+                        problems.push(message);
+                    }
+                    Some(_) => {}
                 },
                 Root::Env(_) | Root::Run | Root::Pipeline => {}
             }
@@ -467,6 +534,10 @@ pub(crate) enum StepAccess {
     Known,
     Unknown,
     ItSelf,
+    /// The other step has `matrix:`: several builds, none of which a template can name.
+    Matrix {
+        cells: usize,
+    },
     /// `runs_after`: the other step depends on this one, so `needs` cannot fix it.
     NotBefore {
         step: String,
@@ -535,6 +606,10 @@ pub(crate) fn classify(segs: &[String]) -> Result<Root<'_>, String> {
             "`{raw}`: step facts are read as `steps.<id>.<fact>`, with fact one of {}",
             suggest::list(STEP_FACTS.iter().copied())
         )),
+        ("matrix", [key]) => Ok(Root::Matrix(key.as_str())),
+        ("matrix", _) => Err(format!(
+            "`{raw}`: matrix values are read one at a time as `matrix.KEY`"
+        )),
         ("run", [field]) if field == "id" || field == "started_at" => Ok(Root::Run),
         ("run", _) => Err(format!(
             "unknown variable `{raw}`; a run has `run.id` and `run.started_at`"
@@ -545,7 +620,8 @@ pub(crate) fn classify(segs: &[String]) -> Result<Root<'_>, String> {
         )),
         _ => Err(format!(
             "unknown variable `{raw}`; templates read vars.<name>, env.<NAME>, \
-             steps.<id>.<fact>, run.id, run.started_at and pipeline.name"
+             steps.<id>.<fact>, matrix.<KEY> (in a matrix step), run.id, run.started_at and \
+             pipeline.name"
         )),
     }
 }
@@ -554,7 +630,7 @@ fn hint_for_root(r: &VarRef, vars: &BTreeMap<String, Value>) -> String {
     let Some(first) = r.segs.first() else {
         return String::new();
     };
-    if ["vars", "env", "steps", "run", "pipeline"].contains(&first.as_str()) {
+    if ["vars", "env", "steps", "matrix", "run", "pipeline"].contains(&first.as_str()) {
         return String::new();
     }
     if vars.contains_key(first) {
@@ -854,6 +930,8 @@ pub struct RenderContext {
     pub env: BTreeMap<String, String>,
     /// Facts of the steps that have finished, by id.
     pub steps: BTreeMap<String, StepFacts>,
+    /// In a cell of a matrix step, the cell's values (`{{matrix.REGION}}`); empty elsewhere.
+    pub matrix: BTreeMap<String, String>,
     pub run: RunFacts,
     pub pipeline_name: String,
 }
@@ -869,9 +947,21 @@ impl RenderContext {
             vars: pipeline.vars.clone(),
             env,
             steps: BTreeMap::new(),
+            matrix: BTreeMap::new(),
             run,
             pipeline_name: pipeline.name.clone(),
         }
+    }
+
+    /// This context for one step: with its cell's matrix values when it is a cell of a
+    /// matrix step, without any otherwise.
+    pub fn for_step(mut self, step: &super::Step) -> RenderContext {
+        self.matrix = step
+            .matrix
+            .as_ref()
+            .map(super::MatrixCell::value_map)
+            .unwrap_or_default();
+        self
     }
 }
 
@@ -964,9 +1054,25 @@ mod tests {
             },
             _ => StepAccess::Unknown,
         };
-        compile(source)
-            .unwrap()
-            .check_refs(&vars(), Some(&access), &["build", "later", "next"])
+        compile(source).unwrap().check_refs(
+            &vars(),
+            Some(&access),
+            &["build", "later", "next"],
+            None,
+        )
+    }
+
+    fn check_in_matrix(source: &str, keys: &[&str]) -> Vec<String> {
+        let access = |id: &str| match id {
+            "deploy" => StepAccess::Matrix { cells: 3 },
+            _ => StepAccess::Known,
+        };
+        compile(source).unwrap().check_refs(
+            &vars(),
+            Some(&access),
+            &["build", "deploy"],
+            Some(keys),
+        )
     }
 
     fn context() -> RenderContext {
@@ -987,6 +1093,7 @@ mod tests {
             vars: vars(),
             env,
             steps,
+            matrix: BTreeMap::new(),
             run: RunFacts {
                 id: "run-1".to_string(),
                 started_at: "2026-01-02T03:04:05Z".to_string(),
@@ -1177,11 +1284,63 @@ mod tests {
         let server =
             compile("{{steps.build.number}}")
                 .unwrap()
-                .check_refs(&vars(), None, &["build"]);
+                .check_refs(&vars(), None, &["build"], None);
         assert!(
             server[0].contains("step facts cannot be used here"),
             "{server:?}"
         );
+    }
+
+    #[test]
+    fn matrix_values_are_read_only_inside_a_matrix_step_and_only_its_keys() {
+        assert!(
+            check_in_matrix("{{matrix.REGION}}-{{matrix.TIER}}", &["REGION", "TIER"]).is_empty()
+        );
+        let problems = check("{{matrix.REGION}}");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].starts_with(
+                "`matrix.REGION` in steps[0].params.X: only a step with `matrix:` has matrix values"
+            ),
+            "{problems:?}"
+        );
+        let problems = check_in_matrix("{{#if vars.flag}}{{matrix.REGON}}{{/if}}", &["REGION"]);
+        assert_eq!(
+            problems,
+            [
+                "unknown matrix key `REGON` in `matrix.REGON` (steps[0].params.X); this step's \
+                 matrix has: REGION (did you mean `matrix.REGION`?)"
+            ]
+        );
+        assert!(check_in_matrix("{{matrix}}", &["R"])[0].contains("one at a time as `matrix.KEY`"));
+        assert!(check_in_matrix("{{matrix.R.x}}", &["R"])[0].contains("`matrix.KEY`"));
+    }
+
+    #[test]
+    fn a_matrix_step_cannot_be_addressed_by_templates() {
+        let problems = check_in_matrix("{{steps.deploy.number}}", &[]);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].contains("step `deploy` is a matrix of 3 build(s)"),
+            "{problems:?}"
+        );
+        assert!(
+            problems[0].contains("cells of a matrix cannot be addressed by templates"),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn matrix_values_render_from_the_context_and_are_required() {
+        let t = compile("deploy-{{matrix.REGION}}").unwrap();
+        assert_eq!(t.matrix_refs(), ["REGION"]);
+        let err = t.render(&context()).unwrap_err();
+        assert!(err.message.contains("matrix.REGION is not known"), "{err}");
+        let mut ctx = context();
+        ctx.matrix.insert("REGION".to_string(), "eu".to_string());
+        assert_eq!(t.render(&ctx).unwrap(), "deploy-eu");
+        let expr = compile("{{eq matrix.REGION 'eu'}}").unwrap();
+        assert_eq!(expr.render(&ctx).unwrap(), "true");
     }
 
     #[test]
