@@ -11,7 +11,8 @@ use anyhow::Context;
 use clap::Parser;
 
 use crate::cli::{
-    Cli, Command, OutputArg, PlanArgs, ProgressArg, RunArgs, SandboxArgs, SchemaKind, ValidateArgs,
+    CheckArgs, Cli, Command, OutputArg, PlanArgs, ProgressArg, RunArgs, SandboxArgs, SchemaKind,
+    ValidateArgs,
 };
 use crate::engine::{self, PipelineTime, RunSettings, servers};
 use crate::exit::ExitStatus;
@@ -77,6 +78,7 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         Some(Command::Run(args)) => run(args),
         Some(Command::Validate(args)) => validate(args),
         Some(Command::Plan(args)) => plan(args),
+        Some(Command::Check(args)) => check(args),
         Some(Command::Schema(args)) => {
             let text = match args.kind {
                 SchemaKind::Pipeline => pipeline::schema_text(),
@@ -200,12 +202,170 @@ fn plan(args: PlanArgs) -> Result<ExitStatus, Failure> {
     Ok(ExitStatus::Success)
 }
 
+/// The servers a run talks to, and how its time passes.
+struct Connection {
+    clients: BTreeMap<String, jenkins::Client>,
+    time: PipelineTime,
+    /// The in-process sandbox, kept alive for the run.
+    _sandbox: Option<Arc<Sandbox>>,
+}
+
+/// The names of the servers the selected steps use.
+fn servers_used(pipeline: &Pipeline, selected: Option<&[bool]>) -> Vec<String> {
+    let mut names: Vec<String> = pipeline
+        .steps
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| selected.is_none_or(|s| s[*i]))
+        .map(|(_, step)| {
+            step.server
+                .clone()
+                .unwrap_or_else(|| pipeline::DEFAULT_SERVER.to_string())
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// Resolves every server the run needs into a client, or starts the sandbox they all point at.
+fn connect(
+    pipeline: &Pipeline,
+    ctx: &RenderContext,
+    env: &BTreeMap<String, String>,
+    selected: Option<&[bool]>,
+    sandbox: Option<Option<&Path>>,
+) -> Result<Connection, Failure> {
+    let names = servers_used(pipeline, selected);
+    let mut clients = BTreeMap::new();
+    if let Some(config) = sandbox {
+        let (settings, time, sandbox) = start_sandbox(pipeline, ctx, config)?;
+        for name in names {
+            let mut settings = settings.clone();
+            if let Some(spec) = pipeline.server_spec(Some(&name)) {
+                settings.max_in_flight =
+                    spec.max_in_flight.unwrap_or(servers::DEFAULT_MAX_IN_FLIGHT);
+            }
+            settings.name = name.clone();
+            clients.insert(
+                name,
+                jenkins::Client::new(settings).map_err(Failure::invalid)?,
+            );
+        }
+        return Ok(Connection {
+            clients,
+            time,
+            _sandbox: Some(sandbox),
+        });
+    }
+    let environment = servers::Environment {
+        vars: env,
+        home: std::env::var_os("HOME").map(PathBuf::from),
+    };
+    for name in names {
+        let Some(spec) = pipeline.server_spec(Some(&name)) else {
+            continue;
+        };
+        // Only the `jenkins:` block falls back on JENKINS_URL and friends.
+        let default = name == pipeline::DEFAULT_SERVER;
+        let settings =
+            servers::resolve(&name, spec, ctx, &environment, default).map_err(Failure::invalid)?;
+        clients.insert(
+            name,
+            jenkins::Client::new(settings).map_err(Failure::invalid)?,
+        );
+    }
+    Ok(Connection {
+        clients,
+        time: PipelineTime::real(),
+        _sandbox: None,
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+        .map_err(|e| Failure::new(ExitStatus::Jenkins, e))
+}
+
+fn base_context(
+    pipeline: &Pipeline,
+    env: &BTreeMap<String, String>,
+    run: &pipeline::RunFacts,
+) -> RenderContext {
+    RenderContext {
+        vars: pipeline.vars.clone(),
+        env: env.clone(),
+        steps: BTreeMap::new(),
+        matrix: BTreeMap::new(),
+        run: run.clone(),
+        pipeline_name: pipeline.name.clone(),
+    }
+}
+
+fn selection(
+    pipeline: &Pipeline,
+    only: &[String],
+    from: &[String],
+) -> Result<Option<Vec<bool>>, Failure> {
+    if only.is_empty() && from.is_empty() {
+        return Ok(None);
+    }
+    pipeline
+        .select(only, from)
+        .map(Some)
+        .map_err(Failure::invalid)
+}
+
+/// The preflight's problems as one error.
+fn preflight_failure(problems: Vec<engine::preflight::Problem>) -> Failure {
+    let count = problems.len();
+    let problems: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+    Failure::invalid(anyhow::anyhow!(
+        "{count} problem{} found before anything was triggered:\n{}",
+        if count == 1 { "" } else { "s" },
+        problems.join("\n")
+    ))
+}
+
+fn check(args: CheckArgs) -> Result<ExitStatus, Failure> {
+    let pipeline = load(&args.pipeline, &args.set)?;
+    let env = environment();
+    pipeline.check_env(&env).map_err(Failure::invalid)?;
+    let run_facts = engine::run_facts();
+    let ctx = base_context(&pipeline, &env, &run_facts);
+    let connection = connect(&pipeline, &ctx, &env, None, None)?;
+    let jobs = engine::JobCache::default();
+    let problems = runtime()?
+        .block_on(engine::preflight::check(
+            &pipeline,
+            &connection.clients,
+            &ctx,
+            None,
+            &jobs,
+        ))
+        .map_err(|(_, e)| Failure::new(ExitStatus::Jenkins, e))?;
+    if !problems.is_empty() {
+        return Err(preflight_failure(problems));
+    }
+    let checked = jobs.lock().unwrap_or_else(|e| e.into_inner()).len();
+    println!(
+        "{}: ok ({checked} job{} checked, nothing triggered)",
+        args.pipeline.display(),
+        if checked == 1 { "" } else { "s" }
+    );
+    Ok(ExitStatus::Success)
+}
+
 fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
     let path = args
         .pipeline
         .clone()
         .ok_or_else(|| Failure::invalid(anyhow::anyhow!("a pipeline file is required")))?;
     let pipeline = Arc::new(load(&path, &args.set)?);
+    let selected = selection(&pipeline, &args.only, &args.from)?;
     let _lock = match &args.lock {
         Some(file) => Some(
             crate::lock::acquire(file, args.lock_wait.map(|d| d.0)).map_err(|e| match e {
@@ -218,32 +378,18 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
     let env = environment();
     pipeline.check_env(&env).map_err(Failure::invalid)?;
     let run_facts = engine::run_facts();
-    let ctx = RenderContext {
-        vars: pipeline.vars.clone(),
-        env: env.clone(),
-        steps: BTreeMap::new(),
-        matrix: BTreeMap::new(),
-        run: run_facts.clone(),
-        pipeline_name: pipeline.name.clone(),
-    };
+    let ctx = base_context(&pipeline, &env, &run_facts);
     for path in [&args.report, &args.junit].into_iter().flatten() {
         report::check_writable(path).map_err(Failure::invalid)?;
     }
     let sandboxed = args.sandbox || args.sandbox_config.is_some();
-    let (server, time, _sandbox) = if sandboxed {
-        let (settings, time, sandbox) =
-            start_sandbox(&pipeline, &ctx, args.sandbox_config.as_deref())?;
-        (settings, time, Some(sandbox))
-    } else {
-        let environment = servers::Environment {
-            vars: &env,
-            home: std::env::var_os("HOME").map(PathBuf::from),
-        };
-        let settings =
-            servers::resolve(&pipeline.server, &ctx, &environment).map_err(Failure::invalid)?;
-        (settings, PipelineTime::real(), None)
-    };
-    let client = jenkins::Client::new(server).map_err(Failure::invalid)?;
+    let connection = connect(
+        &pipeline,
+        &ctx,
+        &env,
+        selected.as_deref(),
+        sandboxed.then_some(args.sandbox_config.as_deref()),
+    )?;
     let progress = Progress::resolve(
         match args.progress {
             ProgressArg::Auto => ProgressChoice::Auto,
@@ -256,26 +402,26 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
         OutputArg::Text => Format::Text,
         OutputArg::Json => Format::Json,
     };
+    let runtime = runtime()?;
+    let jobs = Arc::new(engine::JobCache::default());
     let reporter = Arc::new(Reporter::new(progress, format));
     let settings = RunSettings {
         max_parallel: args.max_parallel,
         timeout: args.timeout.map(|d| d.0),
-        time,
+        time: connection.time.clone(),
         env,
-        server: "default".to_string(),
+        clients: connection.clients.clone(),
+        selected,
+        cancel_on_interrupt: !args.no_cancel_on_interrupt,
+        jobs,
     };
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-        .map_err(|e| Failure::new(ExitStatus::Jenkins, e))?;
-    let outcome = runtime.block_on(engine::run(
-        pipeline,
-        client,
-        settings,
-        reporter.clone(),
-        run_facts,
-    ));
+    let (signal_tx, signal_rx) = tokio::sync::watch::channel(None);
+    let outcome = runtime.block_on(async {
+        let listener = tokio::spawn(listen_for_signals(signal_tx));
+        let outcome = engine::run(pipeline, settings, reporter.clone(), run_facts, signal_rx).await;
+        listener.abort();
+        outcome
+    });
     // Requests still in flight (a stop after a timeout) must not hold up the exit.
     runtime.shutdown_background();
     reporter.summary(&outcome.summary);
@@ -288,6 +434,48 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
         return Ok(outcome.status.worst(ExitStatus::InvalidInput));
     }
     Ok(outcome.status)
+}
+
+/// The first SIGINT or SIGTERM asks the run to stop what it started; a second one exits at
+/// once.
+async fn listen_for_signals(tx: tokio::sync::watch::Sender<Option<engine::Stop>>) {
+    use engine::{Signal, Stop};
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut int), Ok(mut term)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            return;
+        };
+        let mut first = true;
+        loop {
+            let which = tokio::select! {
+                _ = int.recv() => Signal::Int,
+                _ = term.recv() => Signal::Term,
+            };
+            if !first {
+                let code = match which {
+                    Signal::Int => ExitStatus::Interrupted,
+                    Signal::Term => ExitStatus::Terminated,
+                };
+                eprintln!("jrun: interrupted again, exiting now; builds may still be running");
+                std::process::exit(i32::from(code.code()));
+            }
+            first = false;
+            let _ = tx.send(Some(Stop::Interrupt(which)));
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            let _ = tx.send(Some(Stop::Interrupt(Signal::Int)));
+        }
+        if tokio::signal::ctrl_c().await.is_ok() {
+            std::process::exit(i32::from(ExitStatus::Interrupted.code()));
+        }
+    }
 }
 
 /// The sandbox's defaults for a rehearsal: ten times real speed, Jenkins' quiet period, and

@@ -45,6 +45,9 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Show the order of steps and their rendered parameters, offline
     Plan(PlanArgs),
+    /// Check a pipeline against Jenkins without triggering anything: jobs exist and are
+    /// enabled, parameters are defined, choices are valid
+    Check(CheckArgs),
     /// Print a JSON Schema: of pipeline files (the default) or of run reports
     Schema(SchemaArgs),
     /// Serve the built-in Jenkins emulator on 127.0.0.1 until interrupted
@@ -73,6 +76,15 @@ pub struct RunArgs {
     /// Override a pipeline variable (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Run only this step (repeatable; a matrix step's id selects all its cells)
+    #[arg(long, value_name = "ID")]
+    pub only: Vec<String>,
+    /// Run this step and everything that depends on it (repeatable)
+    #[arg(long, value_name = "ID")]
+    pub from: Vec<String>,
+    /// On SIGINT or SIGTERM, leave the builds this run started running in Jenkins
+    #[arg(long)]
+    pub no_cancel_on_interrupt: bool,
     /// Run at most N steps at the same time
     #[arg(long, value_name = "N")]
     pub max_parallel: Option<usize>,
@@ -113,6 +125,16 @@ pub struct ValidateArgs {
     /// Pipeline files to check
     #[arg(value_name = "PIPELINE", required = true)]
     pub pipelines: Vec<PathBuf>,
+    /// Override a pipeline variable (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The pipeline file
+    #[arg(value_name = "PIPELINE")]
+    pub pipeline: PathBuf,
     /// Override a pipeline variable (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,

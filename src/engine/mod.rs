@@ -1,14 +1,15 @@
 //! Runs a pipeline: one scheduler over the step graph (list order and `parallel:` are sugar for
 //! `needs`), each step started the moment its dependencies are done, polling with backoff,
-//! per-step and whole-run timeouts that stop what the run started, and an exit status from the
-//! steps' outcomes.
+//! per-step and whole-run timeouts and interrupts that stop what the run started, matrix
+//! fail-fast, and an exit status from the steps' outcomes.
 
 mod poll;
+pub mod preflight;
 pub mod servers;
 mod step;
 pub mod time;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -16,12 +17,12 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-pub use step::{Failure, StepResult, Stop, nearest};
+pub use step::{Failure, JobCache, Signal, StepResult, Stop, nearest};
 pub use time::PipelineTime;
 
 use crate::exit::ExitStatus;
 use crate::jenkins::Client;
-use crate::pipeline::{Condition, Pipeline, RenderContext, RunFacts, StepFacts};
+use crate::pipeline::{Condition, DEFAULT_SERVER, Pipeline, RenderContext, RunFacts, StepFacts};
 use crate::report::{self, Event, Reporter, RunStatus, StepStatus, StepSummary, Summary};
 
 pub struct RunSettings {
@@ -31,8 +32,14 @@ pub struct RunSettings {
     pub timeout: Option<Duration>,
     pub time: PipelineTime,
     pub env: BTreeMap<String, String>,
-    /// The name the summary gives the server ("default").
-    pub server: String,
+    /// One client per server, by the names steps use (`default` for the `jenkins:` block).
+    pub clients: BTreeMap<String, Client>,
+    /// Which steps run (`--only`, `--from`); `None` runs them all.
+    pub selected: Option<Vec<bool>>,
+    /// Whether an interrupt cancels the queue items and stops the builds the run started.
+    pub cancel_on_interrupt: bool,
+    /// Job definitions already read (by the preflight), shared by the steps.
+    pub jobs: Arc<JobCache>,
 }
 
 pub struct RunOutcome {
@@ -62,12 +69,20 @@ pub fn run_facts() -> RunFacts {
     }
 }
 
+fn server_of(pipeline: &Pipeline, index: usize) -> String {
+    pipeline.steps[index]
+        .server
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string())
+}
+
+/// Runs the pipeline. `signals` carries an interrupt from outside (SIGINT, SIGTERM).
 pub async fn run(
     pipeline: Arc<Pipeline>,
-    client: Client,
     settings: RunSettings,
     reporter: Arc<Reporter>,
     run: RunFacts,
+    mut signals: watch::Receiver<Option<Stop>>,
 ) -> RunOutcome {
     let begun = Instant::now();
     let count = pipeline.steps.len();
@@ -75,19 +90,104 @@ pub async fn run(
         pipeline: &pipeline.name,
         steps: count,
     });
-    let (stop_tx, stop_rx) = watch::channel(None);
     let permits = Arc::new(Semaphore::new(
         settings
             .max_parallel
             .unwrap_or(Semaphore::MAX_PERMITS)
             .clamp(1, Semaphore::MAX_PERMITS),
     ));
+    // A matrix's `max_parallel` caps its own cells, inside the run's cap.
+    let mut group_permits: HashMap<String, Arc<Semaphore>> = HashMap::new();
+    for step in &pipeline.steps {
+        if let Some(cell) = &step.matrix
+            && let Some(max) = cell.max_parallel
+        {
+            group_permits
+                .entry(cell.group.clone())
+                .or_insert_with(|| Arc::new(Semaphore::new(max.max(1))));
+        }
+    }
     let run_deadline = settings.timeout.map(|t| settings.time.after(t));
     let mut done: Vec<Option<Done>> = (0..count).map(|_| None).collect();
-    let mut running = vec![false; count];
+    let mut stops: Vec<Option<watch::Sender<Option<Stop>>>> = (0..count).map(|_| None).collect();
     let mut tasks = JoinSet::new();
     let mut task_index: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut stopped: Option<Stop> = None;
+    let mut failed_groups: HashSet<String> = HashSet::new();
+
+    // Every job is read once before anything is triggered; a problem anywhere stops the run
+    // before it starts, with every problem listed.
+    let base = render_context(&pipeline, &settings.env, &run, &done);
+    let checked = preflight::check(
+        &pipeline,
+        &settings.clients,
+        &base,
+        settings.selected.as_deref(),
+        &settings.jobs,
+    )
+    .await;
+    let refused: Option<(BTreeMap<usize, String>, Failure, &str)> = match checked {
+        Ok(problems) if problems.is_empty() => None,
+        Ok(problems) => {
+            let mut by_step: BTreeMap<usize, String> = BTreeMap::new();
+            for problem in problems {
+                by_step
+                    .entry(problem.step)
+                    .and_modify(|m| {
+                        m.push('\n');
+                        m.push_str(&problem.message);
+                    })
+                    .or_insert(problem.message);
+            }
+            Some((
+                by_step,
+                Failure::Invalid,
+                "not run: problems were found before anything was triggered",
+            ))
+        }
+        Err((step, error)) => Some((
+            BTreeMap::from([(step, error.to_string())]),
+            Failure::Jenkins,
+            "not run: Jenkins could not be used",
+        )),
+    };
+    if let Some((failed, failure, reason)) = refused {
+        for (index, step) in pipeline.steps.iter().enumerate() {
+            let result = match failed.get(&index) {
+                Some(message) => {
+                    reporter.event(Event::Finished {
+                        step: &step.id,
+                        status: StepStatus::Failed,
+                        result: None,
+                        number: None,
+                        duration_ms: 0,
+                        message: Some(message),
+                    });
+                    StepResult {
+                        status: StepStatus::Failed,
+                        failure: Some(failure),
+                        message: Some(message.clone()),
+                        ..skipped_result()
+                    }
+                }
+                None => {
+                    reporter.event(Event::Skipped {
+                        step: &step.id,
+                        reason,
+                    });
+                    StepResult {
+                        message: Some(reason.to_string()),
+                        ..skipped_result()
+                    }
+                }
+            };
+            done[index] = Some(Done {
+                result,
+                ok: false,
+                counts: true,
+            });
+        }
+    }
 
     loop {
         // Start or skip every step whose dependencies are done, until nothing changes.
@@ -95,7 +195,7 @@ pub async fn run(
         while changed {
             changed = false;
             for index in 0..count {
-                if done[index].is_some() || running[index] {
+                if done[index].is_some() || stops[index].is_some() {
                     continue;
                 }
                 let step = &pipeline.steps[index];
@@ -112,10 +212,22 @@ pub async fn run(
                     .iter()
                     .find(|d| done[**d].as_ref().is_some_and(|x| !x.ok))
                     .map(|d| pipeline.steps[*d].id.clone());
+                let selected = settings.selected.as_ref().is_none_or(|s| s[index]);
                 // An `if:` expression that cannot be rendered, or renders neither true nor false.
                 let mut invalid: Option<String> = None;
-                let reason = if stopped.is_some() {
-                    Some("the run's --timeout was reached".to_string())
+                let reason = if let Some(stop) = stopped {
+                    Some(match stop {
+                        Stop::RunTimeout => "the run's --timeout was reached".to_string(),
+                        _ => "the run was interrupted".to_string(),
+                    })
+                } else if !selected {
+                    Some("not selected (--only / --from)".to_string())
+                } else if step
+                    .matrix
+                    .as_ref()
+                    .is_some_and(|c| c.fail_fast && failed_groups.contains(&c.group))
+                {
+                    Some("a sibling cell failed (fail_fast)".to_string())
                 } else {
                     match &step.condition {
                         Condition::OnSuccess if !deps_ok => Some(format!(
@@ -174,6 +286,8 @@ pub async fn run(
                         step: &step.id,
                         reason: &reason,
                     });
+                    // A step left out of a partial run stands in as a success for the rest.
+                    let ok = (deps_ok || !selected) && stopped.is_none();
                     let result = StepResult {
                         status: StepStatus::Skipped,
                         message: Some(reason),
@@ -181,23 +295,51 @@ pub async fn run(
                     };
                     done[index] = Some(Done {
                         result,
-                        ok: deps_ok && stopped.is_none(),
+                        ok,
                         counts: false,
                     });
                     continue;
                 }
-                running[index] = true;
+                let server = server_of(&pipeline, index);
+                let Some(client) = settings.clients.get(&server).cloned() else {
+                    // Resolved servers cover every name the pipeline uses; this is a bug guard.
+                    let result = StepResult {
+                        status: StepStatus::Failed,
+                        failure: Some(Failure::Invalid),
+                        message: Some(format!("no client for server `{server}`")),
+                        ..skipped_result()
+                    };
+                    done[index] = Some(Done {
+                        result,
+                        ok: false,
+                        counts: true,
+                    });
+                    continue;
+                };
+                let (stop_tx, stop_rx) = watch::channel(None);
+                stops[index] = Some(stop_tx);
                 let ctx = step::StepContext {
                     pipeline: pipeline.clone(),
                     index,
-                    client: client.clone(),
+                    client,
+                    server,
+                    jobs: settings.jobs.clone(),
+                    cancel_on_interrupt: settings.cancel_on_interrupt,
                     reporter: reporter.clone(),
                     time: settings.time.clone(),
                     render: render_context(&pipeline, &settings.env, &run, &done).for_step(step),
-                    stop: stop_rx.clone(),
+                    stop: stop_rx,
                 };
                 let permits = permits.clone();
+                let group = step
+                    .matrix
+                    .as_ref()
+                    .and_then(|c| group_permits.get(&c.group).cloned());
                 let handle = tasks.spawn(async move {
+                    let _group = match group {
+                        Some(g) => g.acquire_owned().await.ok(),
+                        None => None,
+                    };
                     let _permit = permits.acquire_owned().await;
                     step::run(ctx).await
                 });
@@ -208,6 +350,11 @@ pub async fn run(
             break;
         }
         let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+        let stop_now = |stops: &[Option<watch::Sender<Option<Stop>>>], stop: Stop| {
+            for sender in stops.iter().flatten() {
+                let _ = sender.send(Some(stop));
+            }
+        };
         tokio::select! {
             joined = tasks.join_next_with_id() => {
                 let Some(joined) = joined else { continue };
@@ -223,7 +370,7 @@ pub async fn run(
                     }
                 };
                 let Some(index) = task_index.remove(&id) else { continue };
-                running[index] = false;
+                stops[index] = None;
                 let step = &pipeline.steps[index];
                 reporter.event(Event::Finished {
                     step: &step.id,
@@ -234,6 +381,19 @@ pub async fn run(
                     message: result.message.as_deref(),
                 });
                 let passed = result.status == StepStatus::Passed;
+                if !passed
+                    && !step.continue_on_failure
+                    && stopped.is_none()
+                    && let Some(cell) = &step.matrix
+                    && cell.fail_fast
+                    && failed_groups.insert(cell.group.clone())
+                {
+                    for sibling in pipeline.cells(&cell.group) {
+                        if let Some(sender) = &stops[sibling] {
+                            let _ = sender.send(Some(Stop::FailFast));
+                        }
+                    }
+                }
                 done[index] = Some(Done {
                     ok: passed || step.continue_on_failure,
                     counts: !step.continue_on_failure,
@@ -242,11 +402,24 @@ pub async fn run(
             }
             _ = tokio::time::sleep_until(run_deadline.unwrap_or(far)), if run_deadline.is_some() && stopped.is_none() => {
                 stopped = Some(Stop::RunTimeout);
-                let _ = stop_tx.send(Some(Stop::RunTimeout));
+                stop_now(&stops, Stop::RunTimeout);
                 reporter.event(Event::Note {
                     step: None,
                     message: "the run's --timeout was reached: stopping the builds it started",
                 });
+            }
+            changed = signals.changed(), if stopped.is_none() => {
+                let signal = if changed.is_ok() { *signals.borrow_and_update() } else { None };
+                if let Some(stop) = signal {
+                    stopped = Some(stop);
+                    stop_now(&stops, stop);
+                    let message = if settings.cancel_on_interrupt {
+                        "interrupted: cancelling the queue items and stopping the builds this run started (interrupt again to exit at once)"
+                    } else {
+                        "interrupted: leaving the builds this run started running in Jenkins"
+                    };
+                    reporter.event(Event::Note { step: None, message });
+                }
             }
         }
     }
@@ -261,22 +434,27 @@ pub async fn run(
                 Failure::Timeout => ExitStatus::Timeout,
                 Failure::Jenkins => ExitStatus::Jenkins,
                 Failure::Invalid => ExitStatus::InvalidInput,
+                Failure::Interrupted => ExitStatus::Interrupted,
             });
         }
     }
-    if stopped == Some(Stop::RunTimeout) {
-        status = status.worst(ExitStatus::Timeout);
+    match stopped {
+        Some(Stop::RunTimeout) => status = status.worst(ExitStatus::Timeout),
+        Some(Stop::Interrupt(Signal::Int)) => status = ExitStatus::Interrupted,
+        Some(Stop::Interrupt(Signal::Term)) => status = ExitStatus::Terminated,
+        _ => {}
     }
     let steps = pipeline
         .steps
         .iter()
         .zip(done)
-        .map(|(step, entry)| {
+        .enumerate()
+        .map(|(index, (step, entry))| {
             let result = entry.map(|e| e.result).unwrap_or_else(skipped_result);
             StepSummary {
                 id: step.id.clone(),
                 job: result.job,
-                server: settings.server.clone(),
+                server: server_of(&pipeline, index),
                 status: result.status,
                 result: result.result,
                 number: result.number,
@@ -316,6 +494,7 @@ fn skipped_result() -> StepResult {
         duration: Duration::ZERO,
         build_duration_ms: None,
         message: None,
+        lost: false,
     }
 }
 

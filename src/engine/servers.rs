@@ -37,7 +37,7 @@ fn render(
         .as_ref()
         .map(|t| {
             t.render(ctx)
-                .map_err(|e| ServerError(format!("jenkins.{what}: {e}")))
+                .map_err(|e| ServerError(format!("{what}: {e}")))
         })
         .transpose()
 }
@@ -47,16 +47,12 @@ fn read_secret_file(path: &str, env: &Environment<'_>, what: &str) -> Result<Str
         (Some(rest), Some(home)) => home.join(rest),
         _ => PathBuf::from(path),
     };
-    let text = std::fs::read_to_string(&expanded).map_err(|e| {
-        ServerError(format!(
-            "cannot read jenkins.{what} {}: {e}",
-            expanded.display()
-        ))
-    })?;
+    let text = std::fs::read_to_string(&expanded)
+        .map_err(|e| ServerError(format!("cannot read {what} {}: {e}", expanded.display())))?;
     let secret = text.trim().to_string();
     if secret.is_empty() {
         return Err(ServerError(format!(
-            "jenkins.{what} {} is empty",
+            "{what} {} is empty",
             expanded.display()
         )));
     }
@@ -64,17 +60,29 @@ fn read_secret_file(path: &str, env: &Environment<'_>, what: &str) -> Result<Str
 }
 
 /// Resolves the `jenkins:` block into client settings.
+/// Resolves a server block into client settings. `name` is `default` for the `jenkins:`
+/// block, the only one that falls back on the environment (`from_env`).
 pub fn resolve(
+    name: &str,
     spec: &ServerSpec,
     ctx: &RenderContext,
     env: &Environment<'_>,
+    from_env: bool,
 ) -> Result<ServerSettings, ServerError> {
-    let url = render(&spec.url, ctx, "url")?
-        .or_else(|| env.var("JENKINS_URL"))
+    let block = if from_env {
+        "jenkins".to_string()
+    } else {
+        format!("servers.{name}")
+    };
+    let fallback = |var: &str| if from_env { env.var(var) } else { None };
+    let url = render(&spec.url, ctx, &format!("{block}.url"))?
+        .or_else(|| fallback("JENKINS_URL"))
         .ok_or_else(|| {
-            ServerError(
-                "no Jenkins URL: set `jenkins.url` in the pipeline or JENKINS_URL in the environment (or try it with --sandbox)".to_string(),
-            )
+            ServerError(if from_env {
+                "no Jenkins URL: set `jenkins.url` in the pipeline or JENKINS_URL in the environment (or try it with --sandbox)".to_string()
+            } else {
+                format!("no URL for server `{name}`: set `{block}.url` in the pipeline")
+            })
         })?;
     let url = url.trim().trim_end_matches('/').to_string();
     if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -82,23 +90,35 @@ pub fn resolve(
             "Jenkins URL `{url}` must start with http:// or https://"
         )));
     }
-    let user = render(&spec.user, ctx, "user")?.or_else(|| env.var("JENKINS_USER_ID"));
-    let token = match (render(&spec.token, ctx, "token")?, &spec.token_file) {
+    let user =
+        render(&spec.user, ctx, &format!("{block}.user"))?.or_else(|| fallback("JENKINS_USER_ID"));
+    let token = match (
+        render(&spec.token, ctx, &format!("{block}.token"))?,
+        &spec.token_file,
+    ) {
         (Some(t), _) => Some(t),
         (None, Some(file)) => {
             let path = file.render(ctx).map_err(|e| ServerError(e.to_string()))?;
-            Some(read_secret_file(&path, env, "token_file")?)
+            Some(read_secret_file(
+                &path,
+                env,
+                &format!("{block}.token_file"),
+            )?)
         }
         (None, None) => None,
     };
     let password = match (
-        render(&spec.password, ctx, "password")?,
+        render(&spec.password, ctx, &format!("{block}.password"))?,
         &spec.password_file,
     ) {
         (Some(p), _) => Some(p),
         (None, Some(file)) => {
             let path = file.render(ctx).map_err(|e| ServerError(e.to_string()))?;
-            Some(read_secret_file(&path, env, "password_file")?)
+            Some(read_secret_file(
+                &path,
+                env,
+                &format!("{block}.password_file"),
+            )?)
         }
         (None, None) => None,
     };
@@ -106,7 +126,7 @@ pub fn resolve(
     let (token, password) = if from_file {
         (token, password)
     } else {
-        (env.var("JENKINS_API_TOKEN"), env.var("JENKINS_PASSWORD"))
+        (fallback("JENKINS_API_TOKEN"), fallback("JENKINS_PASSWORD"))
     };
     let auth = match (user, token, password) {
         (Some(user), Some(token), _) => Auth::Token {
@@ -118,9 +138,10 @@ pub fn resolve(
             password: Secret::new(password),
         },
         (None, Some(_), _) | (None, None, Some(_)) => {
-            return Err(ServerError(
-                "a Jenkins token or password is set but no user: set `jenkins.user` or JENKINS_USER_ID".to_string(),
-            ));
+            return Err(ServerError(format!(
+                "a token or password is set for `{block}` but no user: set `{block}.user`{}",
+                if from_env { " or JENKINS_USER_ID" } else { "" }
+            )));
         }
         (user, None, None) => match netrc(&url, env) {
             Some((login, password)) => Auth::Token {
@@ -131,7 +152,7 @@ pub fn resolve(
         },
     };
     Ok(ServerSettings {
-        name: "default".to_string(),
+        name: name.to_string(),
         url,
         auth,
         max_in_flight: spec.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT).max(1),

@@ -9,15 +9,29 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::poll::{Delays, QUEUE_POLL_CEILING};
+use super::preflight::param_problems;
 use super::time::PipelineTime;
 use crate::jenkins::{self, Client, QueueState};
-use crate::pipeline::{AwaitStep, JobStep, Pipeline, RenderContext, ResultName, StepKind};
+use crate::pipeline::{
+    AwaitBuild, AwaitStep, JobStep, Pipeline, RenderContext, ResultName, RetryOn, StepKind,
+};
 use crate::report::{Event, Reporter, StepStatus};
 
-/// Why the whole run is stopping what it started.
+/// Why a running step is told to stop what it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
+    /// The run's `--timeout` was reached.
     RunTimeout,
+    /// SIGINT or SIGTERM.
+    Interrupt(Signal),
+    /// A sibling cell of the same matrix failed and the matrix has `fail_fast`.
+    FailFast,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Int,
+    Term,
 }
 
 /// Why a step did not pass, which decides the exit code.
@@ -31,6 +45,8 @@ pub enum Failure {
     Jenkins,
     /// The pipeline asked for something impossible: unknown job or parameter, bad template.
     Invalid,
+    /// The run was interrupted by a signal.
+    Interrupted,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +64,8 @@ pub struct StepResult {
     /// The build's own duration as Jenkins reports it.
     pub build_duration_ms: Option<u64>,
     pub message: Option<String>,
+    /// The build could not be followed (its queue item vanished, or it was deleted).
+    pub lost: bool,
 }
 
 impl StepResult {
@@ -64,6 +82,7 @@ impl StepResult {
             duration: Duration::ZERO,
             build_duration_ms: None,
             message: None,
+            lost: false,
         }
     }
 
@@ -75,10 +94,17 @@ impl StepResult {
     }
 }
 
+/// Job definitions read once per run and shared by every step, keyed by server and job.
+pub type JobCache = std::sync::Mutex<std::collections::HashMap<(String, String), jenkins::Job>>;
+
 pub struct StepContext {
     pub pipeline: Arc<Pipeline>,
     pub index: usize,
     pub client: Client,
+    pub server: String,
+    pub jobs: Arc<JobCache>,
+    /// Whether an interrupt cancels the queue items and stops the builds it started.
+    pub cancel_on_interrupt: bool,
     pub reporter: Arc<Reporter>,
     pub time: PipelineTime,
     pub render: RenderContext,
@@ -147,15 +173,7 @@ impl StepContext {
     /// `file:line:column: ` of a value in the pipeline file, so that a job or parameter
     /// Jenkins does not know is reported where the user wrote it.
     fn place(&self, template: &crate::pipeline::Template) -> String {
-        let mut text = self.pipeline.file.display().to_string();
-        if let Some(line) = template.line() {
-            text.push_str(&format!(":{line}"));
-            if let Some(column) = template.column() {
-                text.push_str(&format!(":{column}"));
-            }
-        }
-        text.push_str(": ");
-        text
+        super::preflight::place(&self.pipeline.file, template)
     }
 }
 
@@ -193,6 +211,53 @@ fn stop_status(stop: Stop) -> (StepStatus, Failure, &'static str) {
             Failure::Timeout,
             "the run's --timeout was reached",
         ),
+        Stop::Interrupt(Signal::Int) => (
+            StepStatus::Cancelled,
+            Failure::Interrupted,
+            "interrupted (SIGINT)",
+        ),
+        Stop::Interrupt(Signal::Term) => (
+            StepStatus::Cancelled,
+            Failure::Interrupted,
+            "stopped (SIGTERM)",
+        ),
+        Stop::FailFast => (
+            StepStatus::Cancelled,
+            Failure::Result,
+            "stopped because a sibling cell failed (fail_fast)",
+        ),
+    }
+}
+
+impl StepContext {
+    /// Whether a stop should take back what this step started in Jenkins.
+    fn cancels(&self, stop: Stop) -> bool {
+        !matches!(stop, Stop::Interrupt(_)) || self.cancel_on_interrupt
+    }
+
+    /// The job's definition, read once per run.
+    async fn job_info(
+        &mut self,
+        job: &str,
+        deadline: Option<Instant>,
+    ) -> Result<jenkins::Job, Interrupt> {
+        let key = (self.server.clone(), job.to_string());
+        let cached = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        if let Some(info) = cached {
+            return Ok(info);
+        }
+        let client = self.client.clone();
+        let info = self.read(deadline, client.job(job)).await?;
+        self.jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, info.clone());
+        Ok(info)
     }
 }
 
@@ -215,10 +280,9 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
         Err(e) => return result.fail(StepStatus::Failed, Failure::Invalid, e),
     };
     let build_deadline = step.timeout.map(|t| ctx.time.after(t));
-    let queue_deadline = min_deadline(Some(ctx.time.after(step.queue_timeout)), build_deadline);
 
     let client = ctx.client.clone();
-    let info = match ctx.read(build_deadline, client.job(&job)).await {
+    let info = match ctx.job_info(&job, build_deadline).await {
         Ok(info) => info,
         Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {
             let message = format!(
@@ -237,16 +301,99 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
         );
         return result.fail(StepStatus::Failed, Failure::Invalid, message);
     }
-    if let Err((index, message)) = check_params(&job, &info, &params) {
-        let message = format!("{}{message}", ctx.place(&step.params[index].1));
+    let given: Vec<(&str, Option<&str>)> = params
+        .iter()
+        .map(|(n, v)| (n.as_str(), Some(v.as_str())))
+        .collect();
+    if let Some((index, message)) = param_problems(&job, &info, &given).into_iter().next() {
+        let template = index.map_or(&step.job, |i| &step.params[i].1);
+        let message = format!("{}{message}", ctx.place(template));
         return result.fail(StepStatus::Failed, Failure::Invalid, message);
     }
 
-    result.attempts = 1;
     let parameterized = !info.parameters.is_empty();
+    let attempt = Attempt {
+        job: &job,
+        params: &params,
+        parameterized,
+        token: token.as_deref(),
+    };
+    let retry = &step.retry;
+    let mut number = 0u32;
+    loop {
+        number += 1;
+        let mut outcome = attempt_build(ctx, step, &attempt, result.clone()).await;
+        outcome.attempts = number;
+        let retryable = outcome.failure == Some(Failure::Result)
+            && outcome.status == StepStatus::Failed
+            && if outcome.lost {
+                retry.retries(RetryOn::Lost)
+            } else {
+                outcome
+                    .result
+                    .as_deref()
+                    .and_then(|r| r.parse::<ResultName>().ok())
+                    .is_some_and(|r| retry.retries(RetryOn::Result(r)))
+            };
+        if !retryable || number > retry.max {
+            if number > 1 && outcome.status != StepStatus::Passed {
+                let note = format!("after {number} attempts");
+                outcome.message = Some(match outcome.message.take() {
+                    Some(m) => format!("{m} ({note})"),
+                    None => note,
+                });
+            }
+            return outcome;
+        }
+        let ended = if outcome.lost {
+            "was lost".to_string()
+        } else {
+            format!(
+                "ended {}{}",
+                outcome.result.as_deref().unwrap_or("?"),
+                outcome.number.map(|n| format!(" #{n}")).unwrap_or_default()
+            )
+        };
+        let note = format!(
+            "attempt {number} {ended}; retrying in {} (attempt {} of {})",
+            crate::duration::Dur(retry.delay),
+            number + 1,
+            retry.max + 1
+        );
+        ctx.event(Event::Note {
+            step: Some(ctx.id()),
+            message: &note,
+        });
+        if let Err(Interrupt::Stop(stop)) = ctx.pause(retry.delay, None).await {
+            let (status, failure, message) = stop_status(stop);
+            return outcome.fail(status, failure, message);
+        }
+    }
+}
+
+/// What one trigger of a job step sends.
+struct Attempt<'a> {
+    job: &'a str,
+    params: &'a [(String, String)],
+    parameterized: bool,
+    token: Option<&'a str>,
+}
+
+/// One build of a job step: trigger, follow the queue item, wait for the result. `timeout`
+/// and `queue_timeout` apply to each attempt.
+async fn attempt_build(
+    ctx: &mut StepContext,
+    step: &JobStep,
+    attempt: &Attempt<'_>,
+    mut result: StepResult,
+) -> StepResult {
+    let job = attempt.job;
+    let build_deadline = step.timeout.map(|t| ctx.time.after(t));
+    let queue_deadline = min_deadline(Some(ctx.time.after(step.queue_timeout)), build_deadline);
+    let client = ctx.client.clone();
     // A trigger in flight is never abandoned: its outcome must be known to avoid a double build.
     let triggered = match client
-        .trigger(&job, &params, parameterized, token.as_deref())
+        .trigger(job, attempt.params, attempt.parameterized, attempt.token)
         .await
     {
         Ok(t) => t,
@@ -256,7 +403,7 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
     result.queue_id = Some(queue_id);
     ctx.event(Event::Queued {
         step: ctx.id(),
-        job: &job,
+        job,
         queue_id,
     });
     if triggered.folded {
@@ -266,13 +413,12 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
         });
     }
 
-    let (number, url) = match follow_queue(ctx, &job, queue_id, step, queue_deadline).await {
+    let (number, url) = match follow_queue(ctx, job, queue_id, step, queue_deadline).await {
         Ok(started) => started,
         Err(failed) => {
             let mut failed = *failed;
             failed.job = result.job;
             failed.queue_id = result.queue_id;
-            failed.attempts = result.attempts;
             return failed;
         }
     };
@@ -288,47 +434,7 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
         result.message = Some("not waited for (wait: false)".to_string());
         return result;
     }
-    poll_build(ctx, result, &job, number, &url, step, build_deadline).await
-}
-
-/// Every parameter given must be one the job defines, and choice values among its choices.
-/// An error names the index of the offending parameter.
-fn check_params(
-    job: &str,
-    info: &jenkins::Job,
-    params: &[(String, String)],
-) -> Result<(), (usize, String)> {
-    for (index, (name, value)) in params.iter().enumerate() {
-        let Some(def) = info.parameters.iter().find(|p| &p.name == name) else {
-            let known: Vec<&str> = info.parameters.iter().map(|p| p.name.as_str()).collect();
-            if known.is_empty() {
-                return Err((
-                    index,
-                    format!("job `{job}` takes no parameters, but the step gives `{name}`"),
-                ));
-            }
-            let hint = nearest(name, &known)
-                .map(|n| format!(" (did you mean `{n}`?)"))
-                .unwrap_or_default();
-            return Err((
-                index,
-                format!(
-                    "job `{job}` has no parameter `{name}`{hint}; it defines: {}",
-                    known.join(", ")
-                ),
-            ));
-        };
-        if !def.choices.is_empty() && !def.choices.iter().any(|c| c == value) {
-            return Err((
-                index,
-                format!(
-                    "parameter `{name}` of job `{job}` is a choice of {}, not `{value}`",
-                    def.choices.join(", ")
-                ),
-            ));
-        }
-    }
-    Ok(())
+    poll_build(ctx, result, job, number, &url, step, build_deadline).await
 }
 
 fn without_numbers(text: &str) -> String {
@@ -416,7 +522,11 @@ async fn follow_queue(
                     Ok(None) => {
                         misses += 1;
                         if misses >= 3 {
-                            return Err(Box::new(StepResult::new().fail(
+                            let lost = StepResult {
+                                lost: true,
+                                ..StepResult::new()
+                            };
+                            return Err(Box::new(lost.fail(
                                 StepStatus::Failed,
                                 Failure::Result,
                                 format!(
@@ -460,11 +570,21 @@ async fn stop_queued(
     interrupt: Interrupt,
     step: &JobStep,
 ) -> StepResult {
+    let mut cancel = true;
     let (status, failure, message) = match interrupt {
         Interrupt::Jenkins(e) => return jenkins_failure(StepResult::new(), &e),
         Interrupt::Stop(stop) => {
             let (status, failure, text) = stop_status(stop);
-            (status, failure, text.to_string())
+            cancel = ctx.cancels(stop);
+            if cancel {
+                (status, failure, text.to_string())
+            } else {
+                (
+                    status,
+                    failure,
+                    format!("{text}; queue item {queue_id} left in Jenkins"),
+                )
+            }
         }
         Interrupt::Deadline => (
             StepStatus::TimedOut,
@@ -483,13 +603,21 @@ async fn stop_queued(
             },
         ),
     };
+    let mut result = StepResult::new();
+    if !cancel {
+        return result.fail(status, failure, message);
+    }
     let client = ctx.client.clone();
     let _ = client.cancel_queue_item(queue_id).await;
-    let mut result = StepResult::new();
+    ctx.event(Event::Note {
+        step: Some(ctx.id()),
+        message: &format!("cancelled queue item {queue_id}"),
+    });
+    // It may have started just before the cancel reached Jenkins.
     if let Ok(item) = client.queue_item(queue_id).await
         && let QueueState::Started { number, url } = item.state
     {
-        let _ = client.stop(job, number).await;
+        abort_build(ctx, &mut result, job, number).await;
         result.number = Some(number);
         result.url = Some(url);
     }
@@ -531,6 +659,7 @@ async fn poll_build(
                 }
             }
             Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {
+                result.lost = true;
                 return result.fail(
                     StepStatus::Failed,
                     Failure::Result,
@@ -545,6 +674,10 @@ async fn poll_build(
             Interrupt::Jenkins(e) => jenkins_failure(result, &e),
             Interrupt::Stop(stop) => {
                 let (status, failure, message) = stop_status(stop);
+                if !ctx.cancels(stop) {
+                    let message = format!("{message}; build #{number} left running in Jenkins");
+                    return result.fail(status, failure, message);
+                }
                 abort_build(ctx, &mut result, job, number).await;
                 result.fail(status, failure, message)
             }
@@ -566,6 +699,10 @@ async fn poll_build(
 async fn abort_build(ctx: &mut StepContext, result: &mut StepResult, job: &str, number: u64) {
     let client = ctx.client.clone();
     let _ = client.stop(job, number).await;
+    ctx.event(Event::Note {
+        step: Some(ctx.id()),
+        message: &format!("stopping build #{number}"),
+    });
     let limit = Instant::now() + Duration::from_secs(30);
     let mut delays = Delays::new(Duration::from_millis(100), Duration::from_secs(2), 2.0);
     while Instant::now() < limit {
@@ -654,15 +791,25 @@ async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepResult {
     let mut delays = Delays::new(gate.poll.initial, gate.poll.max, gate.poll.factor);
     let mut last_state = String::new();
     loop {
-        let interrupt = match ctx
-            .read(deadline, client.permalink(&job, "lastBuild"))
-            .await
-        {
+        let which = match &gate.build {
+            AwaitBuild::Permalink(name) => name.clone(),
+            AwaitBuild::Number(_) => "build".to_string(),
+        };
+        let read = async {
+            match &gate.build {
+                AwaitBuild::Permalink(name) => client.permalink(&job, name).await,
+                AwaitBuild::Number(n) => match client.build(&job, *n).await {
+                    Err(jenkins::Error::NotFound { .. }) => Ok(None),
+                    other => other.map(Some),
+                },
+            }
+        };
+        let interrupt = match ctx.read(deadline, read).await {
             Ok(build) => {
                 let state = match &build {
-                    None => format!("`{job}` has no builds yet"),
+                    None => format!("`{job}` has no {which} yet"),
                     Some(b) if b.building => {
-                        format!("last build #{} of `{job}` is running", b.number)
+                        format!("{which} #{} of `{job}` is running", b.number)
                     }
                     Some(b) => {
                         let name = b.result.clone().unwrap_or_default();
@@ -681,13 +828,13 @@ async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepResult {
                         }
                         if wanted.contains(&name.as_str()) {
                             format!(
-                                "last build #{} of `{job}` is {name} but older than {}",
+                                "{which} #{} of `{job}` is {name} but older than {}",
                                 b.number,
                                 crate::duration::Dur(gate.newer_than.unwrap_or_default())
                             )
                         } else {
                             format!(
-                                "last build #{} of `{job}` is {name}; waiting for {}",
+                                "{which} #{} of `{job}` is {name}; waiting for {}",
                                 b.number,
                                 wanted.join(" or ")
                             )

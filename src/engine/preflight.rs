@@ -1,0 +1,201 @@
+//! The preflight: every job a pipeline names is read once (`tree=`-filtered) before anything
+//! is triggered, so a misspelt job or parameter, a disabled job or a wrong choice fails the run
+//! at once with every problem listed, instead of after the first builds have run. `jrun check`
+//! is this and nothing more. The definitions read are kept for the steps.
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+
+use super::step::{JobCache, nearest};
+use crate::jenkins::{self, Client};
+use crate::pipeline::{DEFAULT_SERVER, Pipeline, RenderContext, StepKind, Template};
+
+/// `file:line:column: ` of a value in the pipeline file.
+pub fn place(file: &Path, template: &Template) -> String {
+    let mut text = file.display().to_string();
+    if let Some(line) = template.line() {
+        text.push_str(&format!(":{line}"));
+        if let Some(column) = template.column() {
+            text.push_str(&format!(":{column}"));
+        }
+    }
+    text.push_str(": ");
+    text
+}
+
+/// Problems with the parameters a step gives a job: names it does not define (with the
+/// nearest one it does), values outside its choices (when the value is known yet), and
+/// parameters without a default that the step does not give. Each names the index of the
+/// parameter, or `None` for one that is missing.
+pub fn param_problems(
+    job: &str,
+    info: &jenkins::Job,
+    params: &[(&str, Option<&str>)],
+) -> Vec<(Option<usize>, String)> {
+    let mut problems = Vec::new();
+    let known: Vec<&str> = info.parameters.iter().map(|p| p.name.as_str()).collect();
+    for (index, (name, value)) in params.iter().enumerate() {
+        let Some(def) = info.parameters.iter().find(|p| p.name == *name) else {
+            let message = if known.is_empty() {
+                format!("job `{job}` takes no parameters, but the step gives `{name}`")
+            } else {
+                let hint = nearest(name, &known)
+                    .map(|n| format!(" (did you mean `{n}`?)"))
+                    .unwrap_or_default();
+                format!(
+                    "job `{job}` has no parameter `{name}`{hint}; it defines: {}",
+                    known.join(", ")
+                )
+            };
+            problems.push((Some(index), message));
+            continue;
+        };
+        if let Some(value) = value
+            && !def.choices.is_empty()
+            && !def.choices.iter().any(|c| c == value)
+        {
+            problems.push((
+                Some(index),
+                format!(
+                    "parameter `{name}` of job `{job}` is a choice of {}, not `{value}`",
+                    def.choices.join(", ")
+                ),
+            ));
+        }
+    }
+    for def in &info.parameters {
+        if def.default.is_none() && !params.iter().any(|(name, _)| *name == def.name) {
+            problems.push((
+                None,
+                format!(
+                    "parameter `{}` of job `{job}` has no default, and the step does not give it",
+                    def.name
+                ),
+            ));
+        }
+    }
+    problems
+}
+
+/// A problem the preflight found with one step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub step: usize,
+    /// What is wrong, with its place in the file.
+    pub message: String,
+}
+
+/// Reads every job the selected steps name and returns the problems found, each with its
+/// step and place in the file. Jenkins being unusable is an error (with the step whose job
+/// could not be read), not a problem.
+pub async fn check(
+    pipeline: &Pipeline,
+    clients: &BTreeMap<String, Client>,
+    ctx: &RenderContext,
+    selected: Option<&[bool]>,
+    jobs: &JobCache,
+) -> Result<Vec<Problem>, (usize, jenkins::Error)> {
+    let mut problems: Vec<Problem> = Vec::new();
+    let mut problem = |step: usize, message: String| {
+        let entry = Problem { step, message };
+        if !problems.contains(&entry) {
+            problems.push(entry);
+        }
+    };
+    let mut missing: HashSet<(String, String)> = HashSet::new();
+    for (index, step) in pipeline.steps.iter().enumerate() {
+        if selected.is_some_and(|s| !s[index]) {
+            continue;
+        }
+        let template = step.job();
+        // A name built from earlier results is checked when its step runs.
+        if !template.step_refs().is_empty() {
+            continue;
+        }
+        let step_ctx = ctx.clone().for_step(step);
+        let job = match template.render(&step_ctx) {
+            Ok(job) => job,
+            Err(e) => {
+                problem(index, format!("{}{e}", place(&pipeline.file, template)));
+                continue;
+            }
+        };
+        let server = step
+            .server
+            .clone()
+            .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+        let Some(client) = clients.get(&server) else {
+            continue;
+        };
+        let key = (server.clone(), job.clone());
+        if missing.contains(&key) {
+            continue;
+        }
+        let cached = jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+            .cloned();
+        let info = match cached {
+            Some(info) => info,
+            None => match client.job(&job).await {
+                Ok(info) => {
+                    jobs.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .insert(key.clone(), info.clone());
+                    info
+                }
+                Err(jenkins::Error::NotFound { .. }) => {
+                    problem(
+                        index,
+                        format!(
+                            "{}job `{job}` does not exist on {} (check its full name; folders are separated by /)",
+                            place(&pipeline.file, template),
+                            client.base_url()
+                        ),
+                    );
+                    missing.insert(key);
+                    continue;
+                }
+                Err(e) => return Err((index, e)),
+            },
+        };
+        let StepKind::Job(job_step) = &step.kind else {
+            continue;
+        };
+        if !info.buildable {
+            problem(
+                index,
+                format!(
+                    "{}job `{job}` is disabled in Jenkins, so it cannot be triggered",
+                    place(&pipeline.file, template)
+                ),
+            );
+        }
+        let values: Vec<Option<String>> = job_step
+            .params
+            .iter()
+            .map(|(_, t)| {
+                if t.step_refs().is_empty() {
+                    t.render(&step_ctx).ok()
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let params: Vec<(&str, Option<&str>)> = job_step
+            .params
+            .iter()
+            .zip(&values)
+            .map(|((name, _), value)| (name.as_str(), value.as_deref()))
+            .collect();
+        for (at, message) in param_problems(&job, &info, &params) {
+            let where_ = match at {
+                Some(i) => place(&pipeline.file, &job_step.params[i].1),
+                None => place(&pipeline.file, template),
+            };
+            problem(index, format!("{where_}{message}"));
+        }
+    }
+    Ok(problems)
+}
