@@ -11,8 +11,8 @@ use anyhow::Context;
 use clap::Parser;
 
 use crate::cli::{
-    CheckArgs, Cli, Command, OutputArg, PlanArgs, ProgressArg, RunArgs, SandboxArgs, SchemaKind,
-    ValidateArgs,
+    CheckArgs, Cli, Command, OutputArg, PlanArgs, ProgressArg, ResumeArgs, RunArgs, SandboxArgs,
+    SchemaKind, ValidateArgs,
 };
 use crate::engine::{self, PipelineTime, RunSettings, servers};
 use crate::exit::ExitStatus;
@@ -79,6 +79,7 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
         Some(Command::Validate(args)) => validate(args),
         Some(Command::Plan(args)) => plan(args),
         Some(Command::Check(args)) => check(args),
+        Some(Command::Resume(args)) => resume(args),
         Some(Command::Schema(args)) => {
             let text = match args.kind {
                 SchemaKind::Pipeline => pipeline::schema_text(),
@@ -359,6 +360,75 @@ fn check(args: CheckArgs) -> Result<ExitStatus, Failure> {
     Ok(ExitStatus::Success)
 }
 
+fn resume(args: ResumeArgs) -> Result<ExitStatus, Failure> {
+    let replay = engine::journal::read(&args.journal).map_err(Failure::invalid)?;
+    if let Some(code) = replay.finished {
+        println!(
+            "{}: this run of {} already finished with exit {code}; nothing to resume",
+            args.journal.display(),
+            replay.pipeline
+        );
+        return Ok(ExitStatus::Success);
+    }
+    run(RunArgs {
+        pipeline: Some(replay.file.clone()),
+        set: replay.set.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+        only: Vec::new(),
+        from: Vec::new(),
+        no_cancel_on_interrupt: args.no_cancel_on_interrupt,
+        max_parallel: None,
+        timeout: None,
+        progress: args.progress,
+        output: args.output,
+        lock: args.lock,
+        lock_wait: None,
+        journal: Some(args.journal),
+        report: args.report,
+        junit: args.junit,
+        sandbox: false,
+        sandbox_config: None,
+        quiet: args.quiet,
+    })
+}
+
+/// The journal of this run, and the interrupted run it finishes, if any.
+fn open_journal(
+    path: &Path,
+    pipeline_file: &Path,
+) -> Result<
+    (
+        Arc<engine::journal::Journal>,
+        Option<engine::journal::Replay>,
+    ),
+    Failure,
+> {
+    use engine::journal::{Journal, read};
+    let canonical =
+        std::fs::canonicalize(pipeline_file).unwrap_or_else(|_| pipeline_file.to_path_buf());
+    let existing = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
+    let replay = if existing {
+        let replay = read(path).map_err(Failure::invalid)?;
+        if replay.finished.is_some() {
+            // A finished run's journal starts over.
+            Journal::truncate(path).map_err(Failure::invalid)?;
+            None
+        } else if replay.file != canonical {
+            return Err(Failure::invalid(anyhow::anyhow!(
+                "the journal {} belongs to an unfinished run of {}; resume it with `jrun resume {}`, or use another journal file",
+                path.display(),
+                replay.file.display(),
+                path.display()
+            )));
+        } else {
+            Some(replay)
+        }
+    } else {
+        None
+    };
+    let journal = Journal::open(path).map_err(Failure::invalid)?;
+    Ok((Arc::new(journal), replay))
+}
+
 fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
     let path = args
         .pipeline
@@ -377,7 +447,32 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
     };
     let env = environment();
     pipeline.check_env(&env).map_err(Failure::invalid)?;
-    let run_facts = engine::run_facts();
+    let set = overrides(&args.set)?;
+    let (journal, resume) = match &args.journal {
+        Some(file) => {
+            let (journal, replay) = open_journal(file, &path)?;
+            (Some(journal), replay)
+        }
+        None => (None, None),
+    };
+    let run_facts = match &resume {
+        Some(replay) => pipeline::RunFacts {
+            id: replay.run_id.clone(),
+            started_at: replay.started_at.clone(),
+        },
+        None => engine::run_facts(),
+    };
+    if let (Some(journal), None) = (&journal, &resume) {
+        journal
+            .record(&engine::journal::Record::RunStarted {
+                pipeline: pipeline.name.clone(),
+                file: std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone()),
+                set: set.clone(),
+                run_id: run_facts.id.clone(),
+                started_at: run_facts.started_at.clone(),
+            })
+            .map_err(Failure::invalid)?;
+    }
     let ctx = base_context(&pipeline, &env, &run_facts);
     for path in [&args.report, &args.junit].into_iter().flatten() {
         report::check_writable(path).map_err(Failure::invalid)?;
@@ -414,6 +509,8 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
         selected,
         cancel_on_interrupt: !args.no_cancel_on_interrupt,
         jobs,
+        journal,
+        resume,
     };
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(None);
     let outcome = runtime.block_on(async {

@@ -48,6 +48,9 @@ pub enum Command {
     /// Check a pipeline against Jenkins without triggering anything: jobs exist and are
     /// enabled, parameters are defined, choices are valid
     Check(CheckArgs),
+    /// Finish a run that was interrupted or killed, from its --journal, without triggering
+    /// anything twice
+    Resume(ResumeArgs),
     /// Print a JSON Schema: of pipeline files (the default) or of run reports
     Schema(SchemaArgs),
     /// Serve the built-in Jenkins emulator on 127.0.0.1 until interrupted
@@ -103,6 +106,10 @@ pub struct RunArgs {
     /// With --lock, wait up to DURATION for the other run to finish instead of exiting 5
     #[arg(long, value_name = "DURATION", requires = "lock")]
     pub lock_wait: Option<Dur>,
+    /// Append every event of the run to FILE (JSON lines), so `jrun resume FILE` can finish it
+    /// if it dies; an unfinished journal of the same pipeline is resumed
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
     /// Write the run summary as JSON to FILE, also when the run fails
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
@@ -128,6 +135,34 @@ pub struct ValidateArgs {
     /// Override a pipeline variable (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResumeArgs {
+    /// The journal of the run to finish
+    #[arg(value_name = "JOURNAL")]
+    pub journal: PathBuf,
+    #[arg(long, value_name = "FILE")]
+    /// Hold an OS lock on FILE while resuming; if another run holds it, exit 5
+    pub lock: Option<PathBuf>,
+    /// How to show progress
+    #[arg(long, value_enum, default_value_t = ProgressArg::Auto)]
+    pub progress: ProgressArg,
+    /// Format of the summary on stdout
+    #[arg(long, value_enum, default_value_t = OutputArg::Text)]
+    pub output: OutputArg,
+    /// Write the run summary as JSON to FILE
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// Write JUnit XML to FILE
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<PathBuf>,
+    /// On SIGINT or SIGTERM, leave the builds running in Jenkins
+    #[arg(long)]
+    pub no_cancel_on_interrupt: bool,
+    /// Print only errors and the summary
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]

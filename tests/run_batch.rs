@@ -76,3 +76,226 @@ fn lock_wait_gives_up_with_exit_5_when_the_holder_stays() {
         .code(5);
     drop(holder);
 }
+
+fn spawn_jrun(args: &[&std::ffi::OsStr], envs: &[(&str, &str)]) -> Child {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jrun"));
+    cmd.args(args)
+        .env("NO_COLOR", "1")
+        .env_remove("JENKINS_URL")
+        .env_remove("JENKINS_USER_ID")
+        .env_remove("JENKINS_API_TOKEN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    Child(cmd.spawn().unwrap())
+}
+
+/// Waits for the child with a bound; returns its exit code and output.
+fn finish(mut child: Child, limit: Duration) -> (i32, String, String) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            let mut out = String::new();
+            let mut err = String::new();
+            use std::io::Read;
+            if let Some(mut s) = child.0.stdout.take() {
+                let _ = s.read_to_string(&mut out);
+            }
+            if let Some(mut s) = child.0.stderr.take() {
+                let _ = s.read_to_string(&mut err);
+            }
+            return (status.code().unwrap_or(-1), out, err);
+        }
+        assert!(std::time::Instant::now() < deadline, "jrun did not finish");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+fn builds(sb: &jrun::sandbox::Sandbox) -> Vec<serde_json::Value> {
+    common::control(sb, "GET", "builds", serde_json::Value::Null)
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[test]
+fn sigterm_cancels_the_queued_item_and_aborts_the_running_build_and_nothing_else() {
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\njobs:\n  - {path: running, kind: pipeline, builds: [{duration: 1h}]}\n  \
+         - {path: waiting, kind: pipeline, quiet_period: 1h}\n  - {path: theirs, kind: pipeline, builds: [{duration: 1h}]}\n",
+    );
+    // Someone else's build of another job must not be touched.
+    common::control(&sb, "POST", "trigger", serde_json::json!({"job": "theirs"}));
+    let yaml = format!(
+        "name: term\n{}defaults:\n  poll: {{initial: 20ms, max: 100ms}}\nsteps:\n  - parallel:\n      - {{id: run, job: running}}\n      - {{id: wait, job: waiting}}\n",
+        common::jenkins_block(&sb)
+    );
+    let (_dir, path) = pipeline_file(&yaml);
+    let child = spawn_jrun(
+        &[
+            path.as_os_str(),
+            "--progress".as_ref(),
+            "never".as_ref(),
+            "--output".as_ref(),
+            "json".as_ref(),
+        ],
+        &[],
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "one running build and one queued item",
+        || {
+            let running = builds(&sb)
+                .iter()
+                .any(|b| b["job"] == "running" && b["building"] == true);
+            let queued = sb.with_model(|m| m.queue.values().any(|i| i.job == "waiting"));
+            (running && queued).then_some(())
+        },
+    );
+    // SAFETY-free: kill(1) sends the signal; the child is ours.
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let (code, stdout, stderr) = finish(child, Duration::from_secs(30));
+    assert_eq!(code, 143, "{stdout}\n{stderr}");
+    let all = builds(&sb);
+    let ours = all.iter().find(|b| b["job"] == "running").unwrap();
+    assert_eq!(ours["result"], "ABORTED", "{all:?}");
+    let theirs = all.iter().find(|b| b["job"] == "theirs").unwrap();
+    assert_eq!(
+        theirs["building"], true,
+        "someone else's build was touched: {all:?}"
+    );
+    let cancelled = sb.with_model(|m| {
+        m.left
+            .values()
+            .any(|l| l.item.job == "waiting" && l.cancelled)
+    });
+    assert!(cancelled, "the queued item was not cancelled");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["exit_code"], 143);
+    assert!(stderr.contains("cancelled queue item"), "{stderr}");
+    assert!(stderr.contains("stopping build #1"), "{stderr}");
+}
+
+const TWO_STEPS_SANDBOX: &str = "speed: 10\nquiet_period: 0s\njobs:\n  - {path: first, kind: pipeline, parameters: [{name: V}], builds: [{duration: 2s, result: SUCCESS}]}\n  - {path: second, kind: pipeline, builds: [{duration: 2s, result: UNSTABLE}]}\n";
+
+/// Kills jrun (as SIGKILL would) right after `point`, then resumes the run: every step was
+/// triggered exactly once and the summary reports the builds' real results.
+fn crash_then_resume(point: &str) {
+    let sb = common::sandbox(TWO_STEPS_SANDBOX);
+    let yaml = format!(
+        "name: resumable\n{}defaults:\n  poll: {{initial: 20ms, max: 100ms}}\nsteps:\n  - {{id: one, job: first, params: {{V: \"x y\"}}}}\n  - {{id: two, job: second, expect: [UNSTABLE]}}\n",
+        common::jenkins_block(&sb)
+    );
+    let (dir, path) = pipeline_file(&yaml);
+    let journal = dir.path().join("run.journal");
+    let crashed = spawn_jrun(
+        &[
+            path.as_os_str(),
+            "--progress".as_ref(),
+            "never".as_ref(),
+            "--journal".as_ref(),
+            journal.as_os_str(),
+        ],
+        &[("JRUN_TEST_CRASH_AFTER", point)],
+    );
+    let (code, _, stderr) = finish(crashed, Duration::from_secs(30));
+    assert_eq!(code, 137, "{point}: the run did not stop there: {stderr}");
+    let resumed = spawn_jrun(
+        &[
+            "resume".as_ref(),
+            journal.as_os_str(),
+            "--progress".as_ref(),
+            "never".as_ref(),
+            "--output".as_ref(),
+            "json".as_ref(),
+        ],
+        &[],
+    );
+    let (code, stdout, stderr) = finish(resumed, Duration::from_secs(30));
+    assert_eq!(code, 0, "{point}: {stdout}\n{stderr}");
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let all = builds(&sb);
+    for (id, job, result) in [("one", "first", "SUCCESS"), ("two", "second", "UNSTABLE")] {
+        let made: Vec<&serde_json::Value> = all.iter().filter(|b| b["job"] == job).collect();
+        assert_eq!(
+            made.len(),
+            1,
+            "{point}: {job} built {} times: {all:?}",
+            made.len()
+        );
+        let step = summary["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap();
+        assert_eq!(step["number"], made[0]["number"], "{point}: {step}");
+        assert_eq!(step["result"], result, "{point}: {step}");
+    }
+    let created = sb.triggers().iter().filter(|t| t.created).count();
+    assert_eq!(created, 2, "{point}: {:?}", sb.triggers());
+    // The journal now records a finished run: resuming again does nothing.
+    jrun()
+        .arg("resume")
+        .arg(&journal)
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("already finished"));
+}
+
+#[test]
+fn a_run_killed_after_a_step_started_is_resumed_with_one_trigger_per_step() {
+    crash_then_resume("step_started");
+}
+
+#[test]
+fn a_run_killed_just_before_its_trigger_is_resumed_with_one_trigger_per_step() {
+    crash_then_resume("trigger_sent");
+}
+
+#[test]
+fn a_run_killed_after_its_trigger_took_effect_finds_the_build_instead_of_triggering_again() {
+    crash_then_resume("trigger_answered");
+}
+
+#[test]
+fn a_run_killed_once_its_queue_item_was_known_re_attaches_to_it() {
+    crash_then_resume("queued");
+}
+
+#[test]
+fn a_run_killed_once_its_build_was_known_re_attaches_to_the_build() {
+    crash_then_resume("started");
+}
+
+#[test]
+fn a_run_killed_after_its_first_step_finished_only_runs_the_rest() {
+    crash_then_resume("finished");
+}
+
+#[test]
+fn a_journal_of_another_pipeline_is_refused() {
+    let (dir, path) = pipeline_file(SLOW);
+    let journal = dir.path().join("run.journal");
+    std::fs::write(
+        &journal,
+        "{\"event\":\"run_started\",\"pipeline\":\"x\",\"file\":\"/elsewhere/x.yaml\",\"set\":[],\"run_id\":\"r\",\"started_at\":\"t\"}\n",
+    )
+    .unwrap();
+    jrun()
+        .arg(&path)
+        .args(["--sandbox", "--progress", "never", "--journal"])
+        .arg(&journal)
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("jrun resume"));
+}

@@ -3,6 +3,7 @@
 //! per-step and whole-run timeouts and interrupts that stop what the run started, matrix
 //! fail-fast, and an exit status from the steps' outcomes.
 
+pub mod journal;
 mod poll;
 pub mod preflight;
 pub mod servers;
@@ -40,6 +41,10 @@ pub struct RunSettings {
     pub cancel_on_interrupt: bool,
     /// Job definitions already read (by the preflight), shared by the steps.
     pub jobs: Arc<JobCache>,
+    /// Where every event goes, for `jrun resume`.
+    pub journal: Option<Arc<journal::Journal>>,
+    /// The journal of an interrupted run this run finishes.
+    pub resume: Option<journal::Replay>,
 }
 
 pub struct RunOutcome {
@@ -114,6 +119,39 @@ pub async fn run(
     let mut task_index: HashMap<tokio::task::Id, usize> = HashMap::new();
     let mut stopped: Option<Stop> = None;
     let mut failed_groups: HashSet<String> = HashSet::new();
+    let mut attach: HashMap<usize, journal::StepReplay> = HashMap::new();
+    if let Some(replay) = &settings.resume {
+        for (index, step) in pipeline.steps.iter().enumerate() {
+            let Some(state) = replay.steps.get(&step.id) else {
+                continue;
+            };
+            match &state.outcome {
+                // An interrupt cancelled what it had started: that step runs again.
+                Some(outcome) if outcome.failure.as_deref() == Some("interrupted") => {}
+                Some(outcome) => {
+                    let result = outcome.to_result();
+                    let passed = result.status == StepStatus::Passed;
+                    let note = format!(
+                        "finished before the interruption: {}",
+                        result.status.as_str()
+                    );
+                    reporter.event(Event::Note {
+                        step: Some(&step.id),
+                        message: &note,
+                    });
+                    done[index] = Some(Done {
+                        ok: passed || step.continue_on_failure,
+                        counts: !step.continue_on_failure,
+                        result,
+                    });
+                }
+                None if state.triggered => {
+                    attach.insert(index, state.clone());
+                }
+                None => {}
+            }
+        }
+    }
 
     // Every job is read once before anything is triggered; a problem anywhere stops the run
     // before it starts, with every problem listed.
@@ -316,6 +354,24 @@ pub async fn run(
                     });
                     continue;
                 };
+                if let Some(journal) = &settings.journal
+                    && let Err(e) = journal.record(&journal::Record::StepStarted {
+                        step: step.id.clone(),
+                    })
+                {
+                    let result = StepResult {
+                        status: StepStatus::Failed,
+                        failure: Some(Failure::Invalid),
+                        message: Some(e.to_string()),
+                        ..skipped_result()
+                    };
+                    done[index] = Some(Done {
+                        result,
+                        ok: false,
+                        counts: true,
+                    });
+                    continue;
+                }
                 let (stop_tx, stop_rx) = watch::channel(None);
                 stops[index] = Some(stop_tx);
                 let ctx = step::StepContext {
@@ -325,6 +381,9 @@ pub async fn run(
                     server,
                     jobs: settings.jobs.clone(),
                     cancel_on_interrupt: settings.cancel_on_interrupt,
+                    journal: settings.journal.clone(),
+                    attach: attach.remove(&index),
+                    attempt: 0,
                     reporter: reporter.clone(),
                     time: settings.time.clone(),
                     render: render_context(&pipeline, &settings.env, &run, &done).for_step(step),
@@ -381,6 +440,17 @@ pub async fn run(
                     message: result.message.as_deref(),
                 });
                 let passed = result.status == StepStatus::Passed;
+                // A build left running by an interrupt is re-attached on resume, not finished.
+                let left_running = result.failure == Some(Failure::Interrupted)
+                    && !settings.cancel_on_interrupt;
+                if let Some(journal) = &settings.journal
+                    && !left_running
+                {
+                    let _ = journal.record(&journal::Record::Finished {
+                        step: step.id.clone(),
+                        outcome: journal::Outcome::of(&result),
+                    });
+                }
                 if !passed
                     && !step.continue_on_failure
                     && stopped.is_none()
@@ -443,6 +513,13 @@ pub async fn run(
         Some(Stop::Interrupt(Signal::Int)) => status = ExitStatus::Interrupted,
         Some(Stop::Interrupt(Signal::Term)) => status = ExitStatus::Terminated,
         _ => {}
+    }
+    if let Some(journal) = &settings.journal
+        && !matches!(stopped, Some(Stop::Interrupt(_)))
+    {
+        let _ = journal.record(&journal::Record::RunFinished {
+            exit_code: status.code(),
+        });
     }
     let steps = pipeline
         .steps

@@ -8,6 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::journal::{Journal, Record, StepReplay};
 use super::poll::{Delays, QUEUE_POLL_CEILING};
 use super::preflight::param_problems;
 use super::time::PipelineTime;
@@ -105,6 +106,11 @@ pub struct StepContext {
     pub jobs: Arc<JobCache>,
     /// Whether an interrupt cancels the queue items and stops the builds it started.
     pub cancel_on_interrupt: bool,
+    pub journal: Option<Arc<Journal>>,
+    /// Where an interrupted run left this step, when resuming it.
+    pub attach: Option<StepReplay>,
+    /// The attempt under way (1 for the first build).
+    pub attempt: u32,
     pub reporter: Arc<Reporter>,
     pub time: PipelineTime,
     pub render: RenderContext,
@@ -230,6 +236,15 @@ fn stop_status(stop: Stop) -> (StepStatus, Failure, &'static str) {
 }
 
 impl StepContext {
+    /// Writes a journal record before the next action; a journal that cannot be written stops
+    /// the step, since a resume could then not know what it did.
+    fn journal(&self, record: Record) -> Result<(), String> {
+        match &self.journal {
+            Some(journal) => journal.record(&record).map_err(|e| e.to_string()),
+            None => Ok(()),
+        }
+    }
+
     /// Whether a stop should take back what this step started in Jenkins.
     fn cancels(&self, stop: Stop) -> bool {
         !matches!(stop, Stop::Interrupt(_)) || self.cancel_on_interrupt
@@ -319,9 +334,13 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
         token: token.as_deref(),
     };
     let retry = &step.retry;
-    let mut number = 0u32;
+    let mut number = ctx
+        .attach
+        .as_ref()
+        .map_or(0, |a| a.attempt.saturating_sub(1));
     loop {
         number += 1;
+        ctx.attempt = number;
         let mut outcome = attempt_build(ctx, step, &attempt, result.clone()).await;
         outcome.attempts = number;
         let retryable = outcome.failure == Some(Failure::Result)
@@ -371,6 +390,11 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
     }
 }
 
+/// The number of the attempt about to be made, counted by the retry loop.
+fn number_of_attempt(ctx: &StepContext) -> u32 {
+    ctx.attempt
+}
+
 /// What one trigger of a job step sends.
 struct Attempt<'a> {
     job: &'a str,
@@ -391,36 +415,104 @@ async fn attempt_build(
     let build_deadline = step.timeout.map(|t| ctx.time.after(t));
     let queue_deadline = min_deadline(Some(ctx.time.after(step.queue_timeout)), build_deadline);
     let client = ctx.client.clone();
-    // A trigger in flight is never abandoned: its outcome must be known to avoid a double build.
-    let triggered = match client
-        .trigger(job, attempt.params, attempt.parameterized, attempt.token)
-        .await
+    let step_id = ctx.id().to_string();
+    let attempt_no = number_of_attempt(ctx);
+    let journal_failure =
+        |result: StepResult, e: String| result.fail(StepStatus::Failed, Failure::Invalid, e);
+    // Resuming: what the interrupted run already did is not done again.
+    let attached = ctx.attach.take();
+    let mut known_queue = attached.as_ref().and_then(|a| a.queue_id);
+    let known_build = attached.as_ref().and_then(|a| a.build.clone());
+    if let Some(at) = attached
+        .as_ref()
+        .filter(|a| a.triggered && known_queue.is_none() && known_build.is_none())
     {
-        Ok(t) => t,
-        Err(e) => return jenkins_failure(result, &e),
-    };
-    let queue_id = triggered.queue_id;
-    result.queue_id = Some(queue_id);
-    ctx.event(Event::Queued {
-        step: ctx.id(),
-        job,
-        queue_id,
-    });
-    if triggered.folded {
-        ctx.event(Event::Note {
-            step: Some(ctx.id()),
-            message: "Jenkins merged this trigger into an identical queued item",
-        });
-    }
-
-    let (number, url) = match follow_queue(ctx, job, queue_id, step, queue_deadline).await {
-        Ok(started) => started,
-        Err(failed) => {
-            let mut failed = *failed;
-            failed.job = result.job;
-            failed.queue_id = result.queue_id;
-            return failed;
+        // The trigger may have reached Jenkins before the crash: look before sending another.
+        match client
+            .find_trigger(job, attempt.params, attempt.token, at.server_time_ms)
+            .await
+        {
+            Ok(found) => known_queue = found,
+            Err(e) => return jenkins_failure(result, &e),
         }
+        if let Some(id) = known_queue
+            && let Err(e) = ctx.journal(Record::Queued {
+                step: step_id.clone(),
+                attempt: attempt_no,
+                queue_id: id,
+            })
+        {
+            return journal_failure(result, e);
+        }
+    }
+    let (number, url) = if let Some((number, url)) = known_build {
+        result.queue_id = known_queue;
+        (number, url)
+    } else {
+        let queue_id = match known_queue {
+            Some(id) => id,
+            None => {
+                if let Err(e) = ctx.journal(Record::TriggerSent {
+                    step: step_id.clone(),
+                    attempt: attempt_no,
+                    job: job.to_string(),
+                    params: attempt.params.to_vec(),
+                    server_time_ms: client.server_time_ms(),
+                }) {
+                    return journal_failure(result, e);
+                }
+                // A trigger in flight is never abandoned: its outcome must be known to avoid a
+                // double build.
+                let triggered = match client
+                    .trigger(job, attempt.params, attempt.parameterized, attempt.token)
+                    .await
+                {
+                    Ok(t) => t,
+                    Err(e) => return jenkins_failure(result, &e),
+                };
+                if let Some(journal) = &ctx.journal {
+                    journal.checkpoint("trigger_answered");
+                }
+                if let Err(e) = ctx.journal(Record::Queued {
+                    step: step_id.clone(),
+                    attempt: attempt_no,
+                    queue_id: triggered.queue_id,
+                }) {
+                    return journal_failure(result, e);
+                }
+                if triggered.folded {
+                    ctx.event(Event::Note {
+                        step: Some(ctx.id()),
+                        message: "Jenkins merged this trigger into an identical queued item",
+                    });
+                }
+                triggered.queue_id
+            }
+        };
+        result.queue_id = Some(queue_id);
+        ctx.event(Event::Queued {
+            step: ctx.id(),
+            job,
+            queue_id,
+        });
+        let started = match follow_queue(ctx, job, queue_id, step, queue_deadline).await {
+            Ok(started) => started,
+            Err(failed) => {
+                let mut failed = *failed;
+                failed.job = result.job;
+                failed.queue_id = result.queue_id;
+                return failed;
+            }
+        };
+        if let Err(e) = ctx.journal(Record::Started {
+            step: step_id.clone(),
+            attempt: attempt_no,
+            number: started.0,
+            url: started.1.clone(),
+        }) {
+            return journal_failure(result, e);
+        }
+        started
     };
     result.number = Some(number);
     result.url = Some(url.clone());

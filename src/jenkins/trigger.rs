@@ -226,6 +226,40 @@ impl Client {
     /// `since`) may have created: same job, the values we sent, our user among the causes,
     /// created after `since`. The queue is read first: an item that leaves it between the two
     /// reads is already among the builds by the second.
+    /// The server's clock now, as far as its answers tell: the latest `Date` plus the real
+    /// time since. Recorded before a trigger, it dates the trigger on the server's own clock.
+    pub fn server_time_ms(&self) -> Option<i64> {
+        let last = *self
+            .inner
+            .last_answer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        last.and_then(|(date, at)| Some(date? + at.elapsed().as_millis() as i64))
+    }
+
+    /// After a crash between sending a trigger and learning its queue item: the queue item or
+    /// build that trigger created, if Jenkins has one. `sent_at_ms` is `server_time_ms()` from
+    /// just before the trigger was sent.
+    pub async fn find_trigger(
+        &self,
+        job: &str,
+        params: &[(String, String)],
+        token: Option<&str>,
+        sent_at_ms: Option<i64>,
+    ) -> Result<Option<u64>, Error> {
+        let wanted = Wanted {
+            segments: job_segments(job)?,
+            job_path: job_path(job)?,
+            params,
+            user: self.settings().auth.user(),
+            by_token: token.is_some(),
+        };
+        // Without a server time to go by, any matching item or build counts: after a crash,
+        // a missed build is worse than reporting an identical one.
+        let floor = Some(sent_at_ms.map_or(i64::MIN, |t| t - CLOCK_SLACK_MS));
+        self.find_triggered(&wanted, Instant::now(), floor).await
+    }
+
     async fn find_triggered(
         &self,
         wanted: &Wanted<'_>,
