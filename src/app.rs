@@ -385,6 +385,7 @@ fn resume(args: ResumeArgs) -> Result<ExitStatus, Failure> {
         journal: Some(args.journal),
         report: args.report,
         junit: args.junit,
+        follow: args.follow,
         sandbox: false,
         sandbox_config: None,
         quiet: args.quiet,
@@ -511,6 +512,7 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
         jobs,
         journal,
         resume,
+        follow: args.follow,
     };
     let (signal_tx, signal_rx) = tokio::sync::watch::channel(None);
     let outcome = runtime.block_on(async {

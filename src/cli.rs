@@ -116,6 +116,10 @@ pub struct RunArgs {
     /// Write JUnit XML (one test case per step) to FILE, also when the run fails
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Stream the console log of each running build to stderr, every line prefixed with its
+    /// step id
+    #[arg(long)]
+    pub follow: bool,
     /// Run against an in-process Jenkins emulator instead of the pipeline's server
     #[arg(long)]
     pub sandbox: bool,
@@ -160,6 +164,10 @@ pub struct ResumeArgs {
     /// On SIGINT or SIGTERM, leave the builds running in Jenkins
     #[arg(long)]
     pub no_cancel_on_interrupt: bool,
+    /// Stream the console log of each running build to stderr, every line prefixed with its
+    /// step id
+    #[arg(long)]
+    pub follow: bool,
     /// Print only errors and the summary
     #[arg(short, long)]
     pub quiet: bool,

@@ -549,6 +549,12 @@ fn a_jenkins_that_goes_away_mid_build_ends_the_run_with_exit_3() {
     let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: long\n"));
     let running = Running::start(&path, &[]);
     running_build(&sb, "long");
+    // Jenkins goes away once jrun knows its build: it has read the queue item since the
+    // build started.
+    common::wait_for(Duration::from_secs(20), "jrun to see its build", || {
+        let stats = common::control(&sb, "GET", "stats", Value::Null);
+        (route_count(&stats, "GET queue_item") >= 1).then_some(())
+    });
     drop(sb);
     let outcome = running.finish(Duration::from_secs(30));
     outcome.assert_code(3);

@@ -3,6 +3,7 @@
 //! per-step and whole-run timeouts and interrupts that stop what the run started, matrix
 //! fail-fast, and an exit status from the steps' outcomes.
 
+mod follow;
 pub mod journal;
 mod poll;
 pub mod preflight;
@@ -45,6 +46,8 @@ pub struct RunSettings {
     pub journal: Option<Arc<journal::Journal>>,
     /// The journal of an interrupted run this run finishes.
     pub resume: Option<journal::Replay>,
+    /// Stream the console log of every build the run waits for (`--follow`).
+    pub follow: bool,
 }
 
 pub struct RunOutcome {
@@ -381,6 +384,7 @@ pub async fn run(
                     server,
                     jobs: settings.jobs.clone(),
                     cancel_on_interrupt: settings.cancel_on_interrupt,
+                    follow: settings.follow,
                     journal: settings.journal.clone(),
                     attach: attach.remove(&index),
                     attempt: 0,
@@ -395,12 +399,15 @@ pub async fn run(
                     .as_ref()
                     .and_then(|c| group_permits.get(&c.group).cloned());
                 let handle = tasks.spawn(async move {
-                    let _group = match group {
+                    let group = match group {
                         Some(g) => g.acquire_owned().await.ok(),
                         None => None,
                     };
-                    let _permit = permits.acquire_owned().await;
-                    step::run(ctx).await
+                    let permit = permits.acquire_owned().await.ok();
+                    // The permits go back with the result and are released once the
+                    // scheduler has acted on it, so a fail_fast stop reaches the cells
+                    // waiting for them before they can start.
+                    (step::run(ctx).await, (group, permit))
                 });
                 task_index.insert(handle.id(), index);
             }
@@ -417,28 +424,36 @@ pub async fn run(
         tokio::select! {
             joined = tasks.join_next_with_id() => {
                 let Some(joined) = joined else { continue };
-                let (id, result) = match joined {
-                    Ok((id, result)) => (id, result),
+                let (id, result, held) = match joined {
+                    Ok((id, (result, held))) => (id, result, Some(held)),
                     Err(e) => {
                         let id = e.id();
                         let mut result = skipped_result();
                         result.status = StepStatus::Failed;
                         result.failure = Some(Failure::Jenkins);
                         result.message = Some(format!("internal error: {e}"));
-                        (id, result)
+                        (id, result, None)
                     }
                 };
                 let Some(index) = task_index.remove(&id) else { continue };
                 stops[index] = None;
                 let step = &pipeline.steps[index];
-                reporter.event(Event::Finished {
-                    step: &step.id,
-                    status: result.status,
-                    result: result.result.as_deref(),
-                    number: result.number,
-                    duration_ms: result.duration.as_millis() as u64,
-                    message: result.message.as_deref(),
-                });
+                if result.status == StepStatus::Skipped {
+                    // Stopped while it waited for a permit: it started nothing.
+                    reporter.event(Event::Skipped {
+                        step: &step.id,
+                        reason: result.message.as_deref().unwrap_or_default(),
+                    });
+                } else {
+                    reporter.event(Event::Finished {
+                        step: &step.id,
+                        status: result.status,
+                        result: result.result.as_deref(),
+                        number: result.number,
+                        duration_ms: result.duration.as_millis() as u64,
+                        message: result.message.as_deref(),
+                    });
+                }
                 let passed = result.status == StepStatus::Passed;
                 // A build left running by an interrupt is re-attached on resume, not finished.
                 let left_running = result.failure == Some(Failure::Interrupted)
@@ -464,6 +479,7 @@ pub async fn run(
                         }
                     }
                 }
+                drop(held);
                 done[index] = Some(Done {
                     ok: passed || step.continue_on_failure,
                     counts: !step.continue_on_failure,
@@ -561,17 +577,7 @@ pub async fn run(
 fn skipped_result() -> StepResult {
     StepResult {
         status: StepStatus::Skipped,
-        failure: None,
-        job: None,
-        result: None,
-        number: None,
-        url: None,
-        queue_id: None,
-        attempts: 0,
-        duration: Duration::ZERO,
-        build_duration_ms: None,
-        message: None,
-        lost: false,
+        ..StepResult::new()
     }
 }
 

@@ -18,6 +18,10 @@ use crate::pipeline::{
 };
 use crate::report::{Event, Reporter, StepStatus};
 
+/// The first look at a queue item, and the first re-read of a build that ran past its
+/// estimate, come this soon.
+const SOON: Duration = Duration::from_millis(250);
+
 /// Why a running step is told to stop what it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -70,7 +74,7 @@ pub struct StepResult {
 }
 
 impl StepResult {
-    fn new() -> StepResult {
+    pub(crate) fn new() -> StepResult {
         StepResult {
             status: StepStatus::Passed,
             failure: None,
@@ -106,6 +110,8 @@ pub struct StepContext {
     pub jobs: Arc<JobCache>,
     /// Whether an interrupt cancels the queue items and stops the builds it started.
     pub cancel_on_interrupt: bool,
+    /// Stream the console log of the builds it waits for (`--follow`).
+    pub follow: bool,
     pub journal: Option<Arc<Journal>>,
     /// Where an interrupted run left this step, when resuming it.
     pub attach: Option<StepReplay>,
@@ -187,6 +193,26 @@ pub async fn run(mut ctx: StepContext) -> StepResult {
     let begun = Instant::now();
     let pipeline = ctx.pipeline.clone();
     let step = &pipeline.steps[ctx.index];
+    // A step that was still waiting for a permit (`max_parallel`) when the run was told to
+    // stop must start nothing: a fail_fast matrix does not start its other cells, and a
+    // timeout or an interrupt triggers no new build. One being resumed has a build to settle.
+    let stopped = *ctx.stop.borrow();
+    if let Some(stop) = stopped
+        && ctx.attach.is_none()
+    {
+        let (reason, failure) = match stop {
+            Stop::FailFast => ("a sibling cell failed (fail_fast)", None),
+            Stop::RunTimeout => ("the run's --timeout was reached", None),
+            // Marked interrupted so that a resumed run runs it.
+            Stop::Interrupt(_) => ("the run was interrupted", Some(Failure::Interrupted)),
+        };
+        return StepResult {
+            status: StepStatus::Skipped,
+            failure,
+            message: Some(reason.to_string()),
+            ..StepResult::new()
+        };
+    }
     let mut result = match &step.kind {
         StepKind::Job(job) => run_job(&mut ctx, job).await,
         StepKind::Await(gate) => run_await(&mut ctx, gate).await,
@@ -243,6 +269,14 @@ impl StepContext {
             Some(journal) => journal.record(&record).map_err(|e| e.to_string()),
             None => Ok(()),
         }
+    }
+
+    /// Jenkins' clock: exact against the in-process sandbox, else from its `Date` answers.
+    fn server_now_ms(&self) -> i64 {
+        self.time
+            .exact_server_now_ms()
+            .or_else(|| self.client.server_time_ms())
+            .unwrap_or_else(|| self.time.server_now_ms())
     }
 
     /// Whether a stop should take back what this step started in Jenkins.
@@ -332,6 +366,7 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
         params: &params,
         parameterized,
         token: token.as_deref(),
+        estimate: info.estimated_duration_ms,
     };
     let retry = &step.retry;
     let mut number = ctx
@@ -401,6 +436,8 @@ struct Attempt<'a> {
     params: &'a [(String, String)],
     parameterized: bool,
     token: Option<&'a str>,
+    /// How long Jenkins expects the build to take.
+    estimate: Option<i64>,
 }
 
 /// One build of a job step: trigger, follow the queue item, wait for the result. `timeout`
@@ -445,9 +482,9 @@ async fn attempt_build(
             return journal_failure(result, e);
         }
     }
-    let (number, url) = if let Some((number, url)) = known_build {
+    let (number, url, seen) = if let Some((number, url)) = known_build {
         result.queue_id = known_queue;
-        (number, url)
+        (number, url, None)
     } else {
         let queue_id = match known_queue {
             Some(id) => id,
@@ -512,21 +549,44 @@ async fn attempt_build(
         }) {
             return journal_failure(result, e);
         }
-        started
+        // Seen leaving the queue just now, the build started at most a poll ago.
+        (started.0, started.1, started.2.then(Instant::now))
     };
     result.number = Some(number);
     result.url = Some(url.clone());
+    ctx.event(Event::Started {
+        step: ctx.id(),
+        number,
+        url: &url,
+        estimated_ms: attempt.estimate,
+    });
     if !step.wait {
-        ctx.event(Event::Started {
-            step: ctx.id(),
-            number,
-            url: &url,
-            estimated_ms: None,
-        });
         result.message = Some("not waited for (wait: false)".to_string());
         return result;
     }
-    poll_build(ctx, result, job, number, &url, step, build_deadline).await
+    let due = match (attempt.estimate, seen) {
+        (Some(ms), Some(seen)) => Some(
+            seen + ctx
+                .time
+                .real_duration(Duration::from_millis(ms.max(0) as u64)),
+        ),
+        _ => None,
+    };
+    let follower = ctx.follow.then(|| {
+        tokio::spawn(super::follow::follow(
+            client.clone(),
+            job.to_string(),
+            number,
+            step_id.clone(),
+            ctx.reporter.clone(),
+            ctx.time.clone(),
+        ))
+    });
+    let result = poll_build(ctx, result, job, number, step, build_deadline, due).await;
+    if let Some(follower) = follower {
+        super::follow::drain(follower, &ctx.time, &result).await;
+    }
+    result
 }
 
 fn without_numbers(text: &str) -> String {
@@ -568,16 +628,35 @@ async fn follow_queue(
     queue_id: u64,
     step: &JobStep,
     deadline: Option<Instant>,
-) -> Result<(u64, String), Box<StepResult>> {
+) -> Result<(u64, String, bool), Box<StepResult>> {
     let poll = &step.poll;
-    let mut delays = Delays::new(poll.initial, poll.max.min(QUEUE_POLL_CEILING), poll.factor);
+    // Most items leave the queue within a second: the first look comes soon.
+    let mut delays = Delays::new(
+        poll.initial.min(SOON),
+        poll.max.min(QUEUE_POLL_CEILING),
+        poll.factor,
+    );
     let mut last_why: Option<String> = None;
     let mut misses = 0;
     let client = ctx.client.clone();
+    let mut wait_for: Option<Duration> = Some(delays.next_delay());
     loop {
+        if let Some(delay) = wait_for.take() {
+            if let Err(interrupt) = ctx.pause(delay, deadline).await {
+                return Err(Box::new(
+                    stop_queued(ctx, job, queue_id, interrupt, step).await,
+                ));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(Box::new(
+                    stop_queued(ctx, job, queue_id, Interrupt::Deadline, step).await,
+                ));
+            }
+        }
+        let mut next = delays.next_delay();
         match ctx.read(deadline, client.queue_item(queue_id)).await {
             Ok(item) => match item.state {
-                QueueState::Started { number, url } => return Ok((number, url)),
+                QueueState::Started { number, url } => return Ok((number, url, true)),
                 QueueState::Cancelled => {
                     let result = StepResult {
                         result: Some("CANCELLED".to_string()),
@@ -589,7 +668,16 @@ async fn follow_queue(
                         format!("queue item {queue_id} was cancelled in Jenkins"),
                     )));
                 }
-                QueueState::Waiting { why, .. } => {
+                QueueState::Waiting { why, due_ms, .. } => {
+                    // In its quiet period: nothing happens before it ends, so look again then.
+                    if let Some(due) = due_ms {
+                        let left = due - ctx.server_now_ms();
+                        if left > 0 {
+                            next = Duration::from_millis(left as u64 + 50)
+                                .min(QUEUE_POLL_CEILING)
+                                .max(next.min(SOON));
+                        }
+                    }
                     // "Expires in 4.9 sec" and "Expires in 2.9 sec" are one state, not two.
                     let shape = why.as_deref().map(without_numbers);
                     if why.is_some() && shape != last_why {
@@ -610,7 +698,7 @@ async fn follow_queue(
                     .read(deadline, client.find_build_by_queue_id(job, queue_id))
                     .await
                 {
-                    Ok(Some(build)) => return Ok((build.number, build.url)),
+                    Ok(Some(build)) => return Ok((build.number, build.url, false)),
                     Ok(None) => {
                         misses += 1;
                         if misses >= 3 {
@@ -640,16 +728,7 @@ async fn follow_queue(
                 ));
             }
         }
-        if let Err(interrupt) = ctx.pause(delays.next_delay(), deadline).await {
-            return Err(Box::new(
-                stop_queued(ctx, job, queue_id, interrupt, step).await,
-            ));
-        }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(Box::new(
-                stop_queued(ctx, job, queue_id, Interrupt::Deadline, step).await,
-            ));
-        }
+        wait_for = Some(next);
     }
 }
 
@@ -716,39 +795,51 @@ async fn stop_queued(
     result.fail(status, failure, message)
 }
 
+/// Polls the build until Jenkins says it is done. When it is `due` (it started when seen and
+/// Jenkins knows how long it takes), the first read comes then and the next ones soon after;
+/// otherwise reads back off from `poll.initial` to `poll.max`.
 async fn poll_build(
     ctx: &mut StepContext,
     mut result: StepResult,
     job: &str,
     number: u64,
-    url: &str,
     step: &JobStep,
     deadline: Option<Instant>,
+    due: Option<Instant>,
 ) -> StepResult {
     let poll = &step.poll;
-    let mut delays = Delays::new(poll.initial, poll.max, poll.factor);
+    let mut delays = match due {
+        Some(_) => Delays::new(poll.initial.min(SOON), poll.max, poll.factor),
+        None => Delays::new(poll.initial, poll.max, poll.factor),
+    };
     let client = ctx.client.clone();
-    let mut announced = false;
+    // Until the build is due, wait for it, but never longer than `poll.max` at a time: a
+    // build that ends earlier than usual is still noticed within `poll.max`.
+    let time = ctx.time.clone();
+    let next_wait = move |delays: &mut Delays| match due {
+        Some(due) if due > Instant::now() => time
+            .pipeline_duration(due.saturating_duration_since(Instant::now()))
+            .min(poll.max),
+        _ => delays.next_delay(),
+    };
+    let mut wait = Some(next_wait(&mut delays));
     loop {
+        if let Some(delay) = wait.take() {
+            let paused = match ctx.pause(delay, deadline).await {
+                Ok(()) if deadline.is_some_and(|d| Instant::now() >= d) => Err(Interrupt::Deadline),
+                other => other,
+            };
+            if let Err(interrupt) = paused {
+                return stopped_build(ctx, result, job, number, step, interrupt).await;
+            }
+        }
         let interrupt = match ctx.read(deadline, client.build(job, number)).await {
             Ok(build) => {
-                if !announced {
-                    ctx.event(Event::Started {
-                        step: ctx.id(),
-                        number,
-                        url,
-                        estimated_ms: build.estimated_duration_ms,
-                    });
-                    announced = true;
-                }
                 if !build.building {
                     return finish(result, &build, &step.expect);
                 }
-                match ctx.pause(delays.next_delay(), deadline).await {
-                    Ok(()) if deadline.is_some_and(|d| Instant::now() >= d) => Interrupt::Deadline,
-                    Ok(()) => continue,
-                    Err(interrupt) => interrupt,
-                }
+                wait = Some(next_wait(&mut delays));
+                continue;
             }
             Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {
                 result.lost = true;
@@ -762,27 +853,39 @@ async fn poll_build(
             }
             Err(interrupt) => interrupt,
         };
-        return match interrupt {
-            Interrupt::Jenkins(e) => jenkins_failure(result, &e),
-            Interrupt::Stop(stop) => {
-                let (status, failure, message) = stop_status(stop);
-                if !ctx.cancels(stop) {
-                    let message = format!("{message}; build #{number} left running in Jenkins");
-                    return result.fail(status, failure, message);
-                }
-                abort_build(ctx, &mut result, job, number).await;
-                result.fail(status, failure, message)
+        return stopped_build(ctx, result, job, number, step, interrupt).await;
+    }
+}
+
+/// A wait for a running build that ended otherwise than with its result.
+async fn stopped_build(
+    ctx: &mut StepContext,
+    mut result: StepResult,
+    job: &str,
+    number: u64,
+    step: &JobStep,
+    interrupt: Interrupt,
+) -> StepResult {
+    match interrupt {
+        Interrupt::Jenkins(e) => jenkins_failure(result, &e),
+        Interrupt::Stop(stop) => {
+            let (status, failure, message) = stop_status(stop);
+            if !ctx.cancels(stop) {
+                let message = format!("{message}; build #{number} left running in Jenkins");
+                return result.fail(status, failure, message);
             }
-            Interrupt::Deadline => {
-                abort_build(ctx, &mut result, job, number).await;
-                let limit = step.timeout.map(crate::duration::Dur).unwrap_or_default();
-                result.fail(
-                    StepStatus::TimedOut,
-                    Failure::Timeout,
-                    format!("build #{number} ran past its timeout of {limit}; jrun stopped it"),
-                )
-            }
-        };
+            abort_build(ctx, &mut result, job, number).await;
+            result.fail(status, failure, message)
+        }
+        Interrupt::Deadline => {
+            abort_build(ctx, &mut result, job, number).await;
+            let limit = step.timeout.map(crate::duration::Dur).unwrap_or_default();
+            result.fail(
+                StepStatus::TimedOut,
+                Failure::Timeout,
+                format!("build #{number} ran past its timeout of {limit}; jrun stopped it"),
+            )
+        }
     }
 }
 

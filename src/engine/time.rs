@@ -59,6 +59,11 @@ impl PipelineTime {
         Instant::now() + self.real_duration(d)
     }
 
+    /// The server's clock when it is known exactly (the in-process sandbox).
+    pub fn exact_server_now_ms(&self) -> Option<i64> {
+        self.server_now.as_ref().map(|now| now())
+    }
+
     /// Jenkins' clock, in epoch milliseconds, for comparing with its timestamps.
     pub fn server_now_ms(&self) -> i64 {
         match &self.server_now {

@@ -8,6 +8,7 @@
 mod client;
 mod date;
 mod error;
+mod log;
 mod paths;
 mod settings;
 mod trigger;
@@ -15,6 +16,7 @@ mod types;
 
 pub use client::Client;
 pub use error::Error;
+pub use log::LogChunk;
 pub use paths::job_path;
 pub use settings::{Auth, Secret, ServerSettings};
 pub use types::{Build, BuildRef, Job, ParamDef, QueueItem, QueueState, RequestStats, Triggered};

@@ -13,6 +13,9 @@ pub struct Job {
     pub parameters: Vec<ParamDef>,
     /// Jenkins' `_class`, e.g. `hudson.model.FreeStyleProject` or a folder class.
     pub class: String,
+    /// How long its builds usually take, as Jenkins estimates it (from its last build's
+    /// `estimatedDuration`, which is the job's); `None` before any build.
+    pub estimated_duration_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +45,8 @@ pub enum QueueState {
         why: Option<String>,
         blocked: bool,
         buildable: bool,
+        /// When its quiet period ends (server time, epoch ms), for an item still waiting.
+        due_ms: Option<i64>,
     },
     Cancelled,
     Started {
@@ -100,6 +105,14 @@ pub(crate) struct JobJson {
     buildable: Option<bool>,
     #[serde(default)]
     property: Option<Vec<PropertyJson>>,
+    #[serde(rename = "lastBuild", default)]
+    last_build: Option<EstimateJson>,
+}
+
+#[derive(Deserialize)]
+struct EstimateJson {
+    #[serde(rename = "estimatedDuration", default)]
+    estimated_duration: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -174,6 +187,10 @@ impl JobJson {
             buildable: self.buildable.unwrap_or(false),
             parameters,
             class: self.class.unwrap_or_default(),
+            estimated_duration_ms: self
+                .last_build
+                .and_then(|b| b.estimated_duration)
+                .filter(|ms| *ms > 0),
         }
     }
 }
@@ -193,6 +210,9 @@ pub(crate) struct QueueItemJson {
     cancelled: Option<bool>,
     #[serde(default)]
     executable: Option<ExecutableJson>,
+    /// A waiting item's due time.
+    #[serde(default)]
+    timestamp: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -220,6 +240,11 @@ impl QueueItemJson {
                 why: self.why,
                 blocked: self.blocked.unwrap_or(false),
                 buildable: self.buildable.unwrap_or(false),
+                due_ms: self.timestamp.filter(|_| {
+                    self.class
+                        .as_deref()
+                        .is_some_and(|c| c.ends_with("$WaitingItem"))
+                }),
             },
         };
         QueueItem { id: self.id, state }

@@ -120,6 +120,9 @@ impl Bars {
                 s.bar.set_style(done_style());
                 s.bar.finish_with_message(format!("skipped: {reason}"));
             }
+            Event::Log { step, line } => {
+                let _ = self.multi.println(super::plain::log_line(step, line));
+            }
             Event::Note { step, message } => {
                 let text = clean(message);
                 match step {

@@ -96,6 +96,11 @@ pub enum Event<'a> {
         step: Option<&'a str>,
         message: &'a str,
     },
+    /// One whole line of a build's console log (`--follow`), without its line end.
+    Log {
+        step: &'a str,
+        line: &'a str,
+    },
 }
 
 pub struct Reporter {

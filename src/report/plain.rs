@@ -9,6 +9,13 @@ use super::time::{rfc3339, short};
 
 pub fn print(event: &Event<'_>) {
     let line = match event {
+        Event::Log { step, line } => {
+            // Built whole and written with one call under the lock, so that lines of builds
+            // followed at once never mix; no timestamp, as the build's own lines often carry one.
+            let text = format!("{}\n", log_line(step, line));
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            return;
+        }
         Event::RunStarted { pipeline, steps } => {
             format!("pipeline {pipeline}: {steps} steps")
         }
@@ -78,9 +85,49 @@ pub fn clean(text: &str) -> String {
         .join(" ")
 }
 
+/// `<step> | <line>`, ready to print: a build's own spacing is kept, tabs included, but
+/// terminal escape sequences are dropped and other control characters become spaces, so a log
+/// can neither redraw the terminal nor break a line in two.
+pub fn log_line(step: &str, line: &str) -> String {
+    let mut out = String::with_capacity(step.len() + 3 + line.len());
+    out.push_str(step);
+    out.push_str(" | ");
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\t' => out.push(c),
+            '\u{1b}' if chars.peek() == Some(&'[') => {
+                // CSI (colours, cursor moves): parameters and intermediates, then one final
+                // byte in @..~.
+                chars.next();
+                while let Some(&n) = chars.peek() {
+                    chars.next();
+                    if ('@'..='~').contains(&n) {
+                        break;
+                    }
+                }
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_lines_keep_their_spacing_and_lose_their_escapes() {
+        assert_eq!(
+            log_line("build", "  a\tb  \u{1b}[1;32mOK\u{1b}[0m ünï\r\u{7}x"),
+            "build |   a\tb  OK ünï  x"
+        );
+        assert_eq!(log_line("s", ""), "s | ");
+        assert_eq!(log_line("s", "cut \u{1b}[3"), "s | cut ");
+        assert_eq!(log_line("s", "lone \u{1b}x"), "s | lone  x");
+    }
 
     #[test]
     fn control_characters_from_jenkins_never_reach_the_terminal() {

@@ -235,8 +235,11 @@ fn stats(model: &Model, in_flight: usize, max_in_flight: usize) -> Value {
         "in_flight": in_flight,
         "max_in_flight": max_in_flight,
         "faults_injected": model.stats.faults_injected,
+        "reads_without_tree": model.stats.reads_without_tree,
         "routes": model.stats.routes,
         "triggers": model.stats.triggers,
+        // `[sandbox epoch second, requests]`, in time order, seconds without requests left out.
+        "requests_per_second": model.stats.per_second.iter().collect::<Vec<_>>(),
     })
 }
 
@@ -262,6 +265,8 @@ fn builds(model: &Model, now: i64) -> Value {
                 "queue_id": build.queue_id,
                 "start_ms": build.start,
                 "end_ms": build.end,
+                "observed_started_ms": build.observed_start,
+                "observed_done_ms": build.observed_done,
                 "building": status.building,
                 "result": status.result.map(|r| r.name()),
                 "params": params,

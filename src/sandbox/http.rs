@@ -221,9 +221,15 @@ fn record(shared: &Shared, req: &Req, route: &str, reply: &Reply) {
     let bytes = reply.body().size_hint().exact().unwrap_or(0);
     let key = format!("{} {route}", req.method);
     let mut model = shared.lock();
+    let second = model.now().div_euclid(1000);
     let stats = &mut model.stats;
     stats.requests += 1;
     stats.bytes += bytes;
+    *stats.per_second.entry(second).or_default() += 1;
+    // Reads of the JSON API that fetch whole objects instead of the fields they need.
+    if req.path.ends_with("/api/json") && req.param("tree").is_none() {
+        stats.reads_without_tree += 1;
+    }
     let entry = stats.routes.entry(key).or_default();
     entry.count += 1;
     entry.bytes += bytes;
@@ -455,11 +461,18 @@ fn format_of(name: &str) -> Option<Format> {
 
 /// Serves an exported bean: `tree=`, `pretty`, `jsonp`, and Jenkins' API headers.
 fn api(model: &Model, req: &Req, value: Value, format: Format) -> Reply {
+    api_shown(model, req, value, format).0
+}
+
+/// `api`, also handing back what the caller was shown (after `tree=`), or `None` when the
+/// answer was an error, so that routes can record what a client has seen.
+fn api_shown(model: &Model, req: &Req, value: Value, format: Format) -> (Reply, Option<Value>) {
     if req.param("jsonp").is_some() {
-        return error_page(
+        let reply = error_page(
             StatusCode::FORBIDDEN,
             "jsonp forbidden; implement jenkins.security.SecureRequester",
         );
+        return (reply, None);
     }
     // Stapler only reads `depth` when there is no `tree`, with `Integer.parseInt`.
     if req.param("tree").is_none()
@@ -467,15 +480,19 @@ fn api(model: &Model, req: &Req, value: Value, format: Format) -> Reply {
             .param("depth")
             .is_some_and(|d| d.parse::<i32>().is_err())
     {
-        return oops(
+        let reply = oops(
             model,
             StatusCode::INTERNAL_SERVER_ERROR,
             "javax.servlet.ServletException: Depth parameter must be a number",
         );
+        return (reply, None);
     }
     let value = match req.param("tree").map(Tree::parse) {
         Some(Ok(tree)) => tree.prune(&value),
-        Some(Err(e)) => return oops(model, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Some(Err(e)) => {
+            let reply = oops(model, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
+            return (reply, None);
+        }
         None => value,
     };
     let mut reply = match format {
@@ -497,14 +514,45 @@ fn api(model: &Model, req: &Req, value: Value, format: Format) -> Reply {
             pyapi::to_python(&value),
         ),
         Format::Xml => {
-            return error_page(
+            let reply = error_page(
                 StatusCode::NOT_FOUND,
                 "The XML API of the sandbox is limited to the crumb issuer",
             );
+            return (reply, None);
         }
     };
     advertise(model, &mut reply, false);
-    reply
+    (reply, Some(value))
+}
+
+/// Whether a build as a client was shown it says it has finished: `building: false` is what
+/// clients wait for (`result` alone is already set during post-build steps).
+fn shows_finished(build: &Value) -> bool {
+    build.get("building") == Some(&Value::Bool(false))
+}
+
+/// The builds a job's JSON showed finished, wherever they appear in it (`builds`, `allBuilds`,
+/// permalinks, `firstBuild`); only the top level holds builds, so that is all it looks at.
+fn finished_builds_shown(job: &Value) -> Vec<u32> {
+    let Value::Object(map) = job else {
+        return Vec::new();
+    };
+    let mut numbers = Vec::new();
+    for value in map.values() {
+        let items = match value {
+            Value::Array(items) => items.as_slice(),
+            Value::Object(_) => std::slice::from_ref(value),
+            _ => continue,
+        };
+        numbers.extend(
+            items
+                .iter()
+                .filter(|b| shows_finished(b))
+                .filter_map(|b| b.get("number").and_then(Value::as_u64))
+                .filter_map(|n| u32::try_from(n).ok()),
+        );
+    }
+    numbers
 }
 
 /// Jenkins' "Oops!" page for an exception, with the status preserved.
@@ -786,7 +834,7 @@ fn crumb(
 }
 
 fn queue_item(
-    model: &Model,
+    model: &mut Model,
     req: &Req,
     id: &str,
     rest: &[&str],
@@ -815,7 +863,17 @@ fn queue_item(
             ),
         ),
         ["api", fmt] => match format_of(fmt) {
-            Some(f) => ("queue_item", api(model, req, value, f)),
+            Some(f) => {
+                let (reply, shown) = api_shown(model, req, value, f);
+                if shown
+                    .as_ref()
+                    .and_then(|v| v.get("executable"))
+                    .is_some_and(Value::is_object)
+                {
+                    model.observe_started(id, now);
+                }
+                ("queue_item", reply)
+            }
             None => not_found(model),
         },
         _ => not_found(model),
@@ -925,7 +983,11 @@ fn job_route(
                         json::all_builds(model, job, &base, now),
                     );
                 }
-                ("job", api(model, req, value, f))
+                let (reply, shown) = api_shown(model, req, value, f);
+                if let Some(shown) = shown {
+                    model.observe_done(&full_name, finished_builds_shown(&shown), now);
+                }
+                ("job", reply)
             }
             None => not_found(model),
         },
@@ -1282,7 +1344,11 @@ fn build_route(
                     return not_found(model);
                 };
                 let value = json::build(model, job, build, &base, now);
-                ("build", api(model, req, value, f))
+                let (reply, shown) = api_shown(model, req, value, f);
+                if shown.as_ref().is_some_and(shows_finished) {
+                    model.observe_done(full_name, [number], now);
+                }
+                ("build", reply)
             }
             _ => not_found(model),
         },

@@ -132,6 +132,11 @@ pub struct Build {
     pub params: Option<Vec<(String, ParamValue)>>,
     pub causes: Vec<Cause>,
     pub log: Vec<String>,
+    /// Sandbox time of the first read of its queue item that showed `executable`.
+    pub observed_start: Option<i64>,
+    /// Sandbox time of the first API read that showed it `building: false`: with `end`, how
+    /// late a client learnt that the build had finished.
+    pub observed_done: Option<i64>,
 }
 
 /// What a build looks like at one instant.
@@ -346,6 +351,10 @@ pub struct Stats {
     pub requests: u64,
     pub bytes: u64,
     pub faults_injected: u64,
+    /// `api/json` reads that carried no `tree=` filter.
+    pub reads_without_tree: u64,
+    /// Requests per second of sandbox time (epoch seconds), to show bursts against spread.
+    pub per_second: BTreeMap<i64, u64>,
 }
 
 pub struct Model {
@@ -517,6 +526,8 @@ impl Model {
                     params: job.is_parameterized().then(|| default_values(&job.params)),
                     causes: vec![Cause::User(Some("history".to_string()))],
                     log: spec.log.clone(),
+                    observed_start: None,
+                    observed_done: None,
                 },
             );
             t += duration + 1000;
@@ -664,6 +675,8 @@ impl Model {
             params: item.params.clone(),
             causes: item.causes.clone(),
             log: spec.log,
+            observed_start: None,
+            observed_done: None,
         };
         job.builds.insert(number, build);
         self.running.push((item.job.clone(), number));
@@ -932,6 +945,33 @@ impl Model {
     pub fn record_trigger(&mut self, record: TriggerRecord) {
         self.stats.triggers.push(record);
     }
+
+    /// A read at `t` showed these builds of `job` finished; only the first such read counts.
+    pub fn observe_done(&mut self, job: &str, numbers: impl IntoIterator<Item = u32>, t: i64) {
+        let Some(Node::Job(job)) = self.nodes.get_mut(job) else {
+            return;
+        };
+        for number in numbers {
+            if let Some(build) = job.builds.get_mut(&number) {
+                build.observed_done.get_or_insert(t);
+            }
+        }
+    }
+
+    /// A read at `t` of queue item `id` showed its `executable`.
+    pub fn observe_started(&mut self, id: u64, t: i64) {
+        let Some(left) = self.left.get(&id) else {
+            return;
+        };
+        let Some(number) = left.executable else {
+            return;
+        };
+        if let Some(Node::Job(job)) = self.nodes.get_mut(&left.item.job)
+            && let Some(build) = job.builds.get_mut(&number)
+        {
+            build.observed_start.get_or_insert(t);
+        }
+    }
 }
 
 pub fn default_values(params: &[ParamDef]) -> Vec<(String, ParamValue)> {
@@ -1098,6 +1138,8 @@ mod tests {
             params: None,
             causes: vec![],
             log: vec![],
+            observed_start: None,
+            observed_done: None,
         };
         assert_eq!(b.status(7_000).result, None);
         let post = b.status(9_000);

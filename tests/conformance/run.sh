@@ -110,3 +110,18 @@ if [ "$rc" -ne 0 ]; then
     show_sandbox_output
     exit 1
 fi
+
+# --- jrun's JSON reports against their schema ----------------------------------
+reports="$(mktemp -d)"
+for pipeline in "$root"/pipelines/*.yaml; do
+    name="$(basename "$pipeline" .yaml)"
+    set +e
+    timeout -k 5 120 "$bin" "$pipeline" --sandbox --progress never --output json \
+        --report "$reports/$name.json" > /dev/null 2> "$reports/$name.err"
+    code=$?
+    set -e
+    # Any exit code is fine here (a rehearsal may fail on purpose); the report must exist.
+    [ -s "$reports/$name.json" ] || { cat "$reports/$name.err" >&2; die "no report for $name (exit $code)"; }
+done
+timeout -k 5 60 "$venv/bin/python" "$here/report_check.py" "$root/schemas/report.schema.json" "$reports"/*.json
+rm -rf "$reports"
