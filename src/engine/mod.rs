@@ -64,6 +64,31 @@ struct Done {
     counts: bool,
 }
 
+impl Done {
+    /// A step that fails before anything is sent to Jenkins: a bad `if:` expression, a
+    /// journal that cannot be written.
+    fn refused(reporter: &Reporter, step: &crate::pipeline::Step, message: String) -> Done {
+        reporter.event(Event::Finished {
+            step: &step.id,
+            status: StepStatus::Failed,
+            result: None,
+            number: None,
+            duration_ms: 0,
+            message: Some(&message),
+        });
+        Done {
+            result: StepResult {
+                status: StepStatus::Failed,
+                failure: Some(Failure::Invalid),
+                message: Some(message),
+                ..StepResult::new()
+            },
+            ok: step.continue_on_failure,
+            counts: !step.continue_on_failure,
+        }
+    }
+}
+
 pub fn run_facts() -> RunFacts {
     let now = SystemTime::now();
     let stamp = report::time::rfc3339(now, false);
@@ -301,25 +326,7 @@ pub async fn run(
                     }
                 };
                 if let Some(message) = invalid {
-                    reporter.event(Event::Finished {
-                        step: &step.id,
-                        status: StepStatus::Failed,
-                        result: None,
-                        number: None,
-                        duration_ms: 0,
-                        message: Some(&message),
-                    });
-                    let result = StepResult {
-                        status: StepStatus::Failed,
-                        failure: Some(Failure::Invalid),
-                        message: Some(message),
-                        ..skipped_result()
-                    };
-                    done[index] = Some(Done {
-                        result,
-                        ok: step.continue_on_failure,
-                        counts: !step.continue_on_failure,
-                    });
+                    done[index] = Some(Done::refused(&reporter, step, message));
                     continue;
                 }
                 if let Some(reason) = reason {
@@ -344,17 +351,8 @@ pub async fn run(
                 let server = server_of(&pipeline, index);
                 let Some(client) = settings.clients.get(&server).cloned() else {
                     // Resolved servers cover every name the pipeline uses; this is a bug guard.
-                    let result = StepResult {
-                        status: StepStatus::Failed,
-                        failure: Some(Failure::Invalid),
-                        message: Some(format!("no client for server `{server}`")),
-                        ..skipped_result()
-                    };
-                    done[index] = Some(Done {
-                        result,
-                        ok: false,
-                        counts: true,
-                    });
+                    let message = format!("no client for server `{server}`");
+                    done[index] = Some(Done::refused(&reporter, step, message));
                     continue;
                 };
                 if let Some(journal) = &settings.journal
@@ -362,17 +360,7 @@ pub async fn run(
                         step: step.id.clone(),
                     })
                 {
-                    let result = StepResult {
-                        status: StepStatus::Failed,
-                        failure: Some(Failure::Invalid),
-                        message: Some(e.to_string()),
-                        ..skipped_result()
-                    };
-                    done[index] = Some(Done {
-                        result,
-                        ok: false,
-                        counts: true,
-                    });
+                    done[index] = Some(Done::refused(&reporter, step, e.to_string()));
                     continue;
                 }
                 let (stop_tx, stop_rx) = watch::channel(None);
