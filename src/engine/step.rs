@@ -18,9 +18,15 @@ use crate::pipeline::{
 };
 use crate::report::{Event, Reporter, StepStatus};
 
-/// The first look at a queue item, and the first re-read of a build that ran past its
-/// estimate, come this soon.
+/// The first re-read of a build that ran past its estimate comes this soon.
 const SOON: Duration = Duration::from_millis(250);
+
+/// The first look at a queue item comes this soon after its trigger: most items leave the
+/// queue at once, and the sooner jrun sees its build start, the closer to its end it reads it.
+const FIRST_QUEUE_LOOK: Duration = Duration::from_millis(50);
+
+/// Builds that are due together are read spread over this much time, not in one burst.
+const DUE_SPREAD_MS: u64 = 50;
 
 /// Why a running step is told to stop what it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -550,7 +556,7 @@ async fn attempt_build(
             return journal_failure(result, e);
         }
         // Seen leaving the queue just now, the build started at most a poll ago.
-        (started.0, started.1, started.2.then(Instant::now))
+        (started.0, started.1, started.2)
     };
     result.number = Some(number);
     result.url = Some(url.clone());
@@ -564,12 +570,16 @@ async fn attempt_build(
         result.message = Some("not waited for (wait: false)".to_string());
         return result;
     }
+    // Due at the earliest if it started right after it was last seen queued, at the latest
+    // if it started just before it was seen running.
     let due = match (attempt.estimate, seen) {
-        (Some(ms), Some(seen)) => Some(
-            seen + ctx
+        (Some(ms), Some((earliest, latest))) => {
+            let spread = fastrand::u64(0..=DUE_SPREAD_MS);
+            let expected = ctx
                 .time
-                .real_duration(Duration::from_millis(ms.max(0) as u64)),
-        ),
+                .real_duration(Duration::from_millis(ms.max(0) as u64 + spread));
+            Some((earliest + expected, latest + expected, ms))
+        }
         _ => None,
     };
     let follower = ctx.follow.then(|| {
@@ -628,18 +638,21 @@ async fn follow_queue(
     queue_id: u64,
     step: &JobStep,
     deadline: Option<Instant>,
-) -> Result<(u64, String, bool), Box<StepResult>> {
+) -> Result<(u64, String, Option<(Instant, Instant)>), Box<StepResult>> {
     let poll = &step.poll;
     // Most items leave the queue within a second: the first look comes soon.
     let mut delays = Delays::new(
-        poll.initial.min(SOON),
+        poll.initial.min(FIRST_QUEUE_LOOK),
         poll.max.min(QUEUE_POLL_CEILING),
         poll.factor,
     );
     let mut last_why: Option<String> = None;
     let mut misses = 0;
     let client = ctx.client.clone();
-    let mut wait_for: Option<Duration> = Some(delays.next_delay());
+    // The first look is not jittered: it decides how well the build's start is known.
+    let mut wait_for: Option<Duration> = Some(poll.initial.min(FIRST_QUEUE_LOOK));
+    // Since when the build may have started: the last answer that showed it queued.
+    let mut queued_at = Instant::now();
     loop {
         if let Some(delay) = wait_for.take() {
             if let Err(interrupt) = ctx.pause(delay, deadline).await {
@@ -656,7 +669,10 @@ async fn follow_queue(
         let mut next = delays.next_delay();
         match ctx.read(deadline, client.queue_item(queue_id)).await {
             Ok(item) => match item.state {
-                QueueState::Started { number, url } => return Ok((number, url, true)),
+                // It started between the previous answer and this one.
+                QueueState::Started { number, url } => {
+                    return Ok((number, url, Some((queued_at, Instant::now()))));
+                }
                 QueueState::Cancelled => {
                     let result = StepResult {
                         result: Some("CANCELLED".to_string()),
@@ -669,6 +685,7 @@ async fn follow_queue(
                     )));
                 }
                 QueueState::Waiting { why, due_ms, .. } => {
+                    queued_at = Instant::now();
                     // In its quiet period: nothing happens before it ends, so look again then.
                     if let Some(due) = due_ms {
                         let left = due - ctx.server_now_ms();
@@ -698,7 +715,7 @@ async fn follow_queue(
                     .read(deadline, client.find_build_by_queue_id(job, queue_id))
                     .await
                 {
-                    Ok(Some(build)) => return Ok((build.number, build.url, false)),
+                    Ok(Some(build)) => return Ok((build.number, build.url, None)),
                     Ok(None) => {
                         misses += 1;
                         if misses >= 3 {
@@ -805,22 +822,36 @@ async fn poll_build(
     number: u64,
     step: &JobStep,
     deadline: Option<Instant>,
-    due: Option<Instant>,
+    due: Option<(Instant, Instant, i64)>,
 ) -> StepResult {
     let poll = &step.poll;
+    // A build that runs past its estimate is read again in steps that fit its length.
     let mut delays = match due {
-        Some(_) => Delays::new(poll.initial.min(SOON), poll.max, poll.factor),
+        Some((_, _, estimate)) => {
+            let step = Duration::from_millis((estimate.max(0) as u64) / 20).max(SOON);
+            Delays::new(poll.initial.max(SOON).min(step), poll.max, poll.factor)
+        }
         None => Delays::new(poll.initial, poll.max, poll.factor),
     };
     let client = ctx.client.clone();
     // Until the build is due, wait for it, but never longer than `poll.max` at a time: a
     // build that ends earlier than usual is still noticed within `poll.max`.
     let time = ctx.time.clone();
-    let next_wait = move |delays: &mut Delays| match due {
-        Some(due) if due > Instant::now() => time
-            .pipeline_duration(due.saturating_duration_since(Instant::now()))
-            .min(poll.max),
-        _ => delays.next_delay(),
+    let mut reads_while_due = 0;
+    let mut next_wait = move |delays: &mut Delays| {
+        let target = match due {
+            // The first read when it is due at the earliest, the second at the latest.
+            Some((earliest, _, _)) if reads_while_due == 0 => Some(earliest),
+            Some((_, latest, _)) if latest > Instant::now() => Some(latest),
+            _ => None,
+        };
+        reads_while_due += 1;
+        match target {
+            Some(at) => time
+                .pipeline_duration(at.saturating_duration_since(Instant::now()))
+                .min(poll.max),
+            None => delays.next_delay(),
+        }
     };
     let mut wait = Some(next_wait(&mut delays));
     loop {
