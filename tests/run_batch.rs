@@ -299,3 +299,57 @@ fn a_journal_of_another_pipeline_is_refused() {
         .code(2)
         .stderr(predicates::str::contains("jrun resume"));
 }
+
+#[test]
+fn a_second_interrupt_exits_at_once_while_the_first_waits_for_jenkins() {
+    // Jenkins never confirms the abort, so the first SIGINT would wait its full bound.
+    let sb = common::sandbox(
+        "speed: 1\nquiet_period: 0s\nabort_delay: 1h\njobs:\n  - {path: long, kind: pipeline, builds: [{duration: 1h}]}\n",
+    );
+    let yaml = format!(
+        "name: twice\n{}defaults:\n  poll: {{initial: 20ms, max: 100ms}}\nsteps:\n  - {{id: run, job: long}}\n",
+        common::jenkins_block(&sb)
+    );
+    let (_dir, path) = pipeline_file(&yaml);
+    let child = spawn_jrun(
+        &[path.as_os_str(), "--progress".as_ref(), "never".as_ref()],
+        &[],
+    );
+    wait_for(Duration::from_secs(10), "the build to run", || {
+        builds(&sb)
+            .iter()
+            .any(|b| b["job"] == "long" && b["building"] == true)
+            .then_some(())
+    });
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "jrun to ask Jenkins to stop the build",
+        || {
+            let stats = common::control(&sb, "GET", "stats", serde_json::Value::Null);
+            stats["routes"]["POST stop"]["count"]
+                .as_u64()
+                .filter(|n| *n >= 1)
+        },
+    );
+    let second = std::time::Instant::now();
+    assert!(
+        Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    // Bounded well below the 30 s the first interrupt would wait for Jenkins.
+    let (code, _, stderr) = finish(child, Duration::from_secs(20));
+    assert_eq!(code, 130, "{stderr}");
+    assert!(second.elapsed() < Duration::from_secs(20));
+    assert!(stderr.contains("interrupted again"), "{stderr}");
+}
