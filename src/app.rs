@@ -500,7 +500,8 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
     };
     let runtime = runtime()?;
     let jobs = Arc::new(engine::JobCache::default());
-    let reporter = Arc::new(Reporter::new(progress, format));
+    let reporter =
+        Arc::new(Reporter::new(progress, format).with_time_scale(connection.time.scale()));
     let settings = RunSettings {
         max_parallel: args.max_parallel,
         timeout: args.timeout.map(|d| d.0),

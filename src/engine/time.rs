@@ -36,6 +36,11 @@ impl PipelineTime {
         }
     }
 
+    /// Pipeline time per real time.
+    pub fn scale(&self) -> f64 {
+        self.scale
+    }
+
     /// The real duration that `d` of pipeline time takes.
     pub fn real_duration(&self, d: Duration) -> Duration {
         if self.scale == 1.0 {

@@ -13,6 +13,8 @@ use super::time::short;
 pub struct Bars {
     multi: MultiProgress,
     bars: HashMap<String, Step>,
+    /// Pipeline time per real time: estimates are in pipeline time, bars move in real time.
+    pub scale: f64,
 }
 
 struct Step {
@@ -41,6 +43,7 @@ impl Bars {
         Bars {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: HashMap::new(),
+            scale: 1.0,
         }
     }
 
@@ -140,7 +143,7 @@ impl Bars {
     pub fn tick(&mut self) {
         for step in self.bars.values() {
             if let Some((since, estimate)) = step.started {
-                let elapsed = since.elapsed().as_millis() as u64;
+                let elapsed = (since.elapsed().as_millis() as f64 * self.scale) as u64;
                 step.bar
                     .set_position(elapsed.min(estimate.saturating_sub(1)));
             }
