@@ -121,7 +121,11 @@ fn validate(args: ValidateArgs) -> Result<ExitStatus, Failure> {
     let mut status = ExitStatus::Success;
     for path in &args.pipelines {
         match load(path, &args.set) {
-            Ok(p) => println!("{}: ok ({} steps)", path.display(), p.steps.len()),
+            Ok(p) => println!(
+                "{}: ok ({})",
+                path.display(),
+                report::count(p.steps.len(), "step")
+            ),
             Err(failure) => {
                 print_error(&failure.source);
                 status = status.worst(failure.status);
@@ -152,9 +156,9 @@ fn plan(args: PlanArgs) -> Result<ExitStatus, Failure> {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(
         out,
-        "pipeline {}: {} steps",
+        "pipeline {}: {}",
         pipeline.name,
-        pipeline.steps.len()
+        report::count(pipeline.steps.len(), "step")
     );
     for (i, step) in pipeline.steps.iter().enumerate() {
         let needs: Vec<&str> = step
@@ -167,11 +171,11 @@ fn plan(args: PlanArgs) -> Result<ExitStatus, Failure> {
         } else {
             format!(" after {}", needs.join(", "))
         };
-        let condition = match step.condition {
-            pipeline::Condition::OnSuccess => "",
-            pipeline::Condition::OnFailure => " if on_failure",
-            pipeline::Condition::Always => " if always",
-            pipeline::Condition::Expr(_) => " if (expression)",
+        let condition = match &step.condition {
+            pipeline::Condition::OnSuccess => String::new(),
+            pipeline::Condition::OnFailure => " if on_failure".to_string(),
+            pipeline::Condition::Always => " if always".to_string(),
+            pipeline::Condition::Expr(t) => format!(" if {}", t.source()),
         };
         match &step.kind {
             StepKind::Job(job) => {

@@ -15,6 +15,15 @@ use std::time::Duration;
 
 pub use summary::{RunStatus, StepStatus, StepSummary, Summary, schema_text};
 
+/// `1 step`, `3 steps`.
+pub fn count(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
 /// How progress is shown while a run goes on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
@@ -219,4 +228,14 @@ fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
             let _ = std::fs::remove_file(&tmp);
             std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display()))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts_are_singular_for_one() {
+        assert_eq!(super::count(1, "step"), "1 step");
+        assert_eq!(super::count(0, "step"), "0 steps");
+        assert_eq!(super::count(12, "step"), "12 steps");
+    }
 }

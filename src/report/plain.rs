@@ -17,7 +17,7 @@ pub fn print(event: &Event<'_>) {
             return;
         }
         Event::RunStarted { pipeline, steps } => {
-            format!("pipeline {pipeline}: {steps} steps")
+            format!("pipeline {pipeline}: {}", super::count(*steps, "step"))
         }
         Event::Queued {
             step,
