@@ -7,6 +7,7 @@ mod follow;
 pub mod journal;
 mod poll;
 pub mod preflight;
+mod reads;
 pub mod servers;
 mod step;
 pub mod time;
@@ -148,6 +149,7 @@ pub async fn run(
     let mut stopped: Option<Stop> = None;
     let mut failed_groups: HashSet<String> = HashSet::new();
     let mut attach: HashMap<usize, journal::StepReplay> = HashMap::new();
+    let build_reads = Arc::new(reads::BuildReads::default());
     if let Some(replay) = &settings.resume {
         for (index, step) in pipeline.steps.iter().enumerate() {
             let Some(state) = replay.steps.get(&step.id) else {
@@ -376,6 +378,7 @@ pub async fn run(
                     journal: settings.journal.clone(),
                     attach: attach.remove(&index),
                     attempt: 0,
+                    reads: build_reads.clone(),
                     reporter: reporter.clone(),
                     time: settings.time.clone(),
                     render: render_context(&pipeline, &settings.env, &run, &done).for_step(step),

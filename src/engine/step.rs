@@ -123,6 +123,8 @@ pub struct StepContext {
     pub attach: Option<StepReplay>,
     /// The attempt under way (1 for the first build).
     pub attempt: u32,
+    /// Folds the reads of builds of one job that are due together.
+    pub reads: Arc<super::reads::BuildReads>,
     pub reporter: Arc<Reporter>,
     pub time: PipelineTime,
     pub render: RenderContext,
@@ -824,6 +826,8 @@ async fn poll_build(
     deadline: Option<Instant>,
     due: Option<(Instant, Instant, i64)>,
 ) -> StepResult {
+    // Counted while it follows the build, so reads due together are folded.
+    let _following = ctx.reads.clone().follow(&ctx.server, job);
     let poll = &step.poll;
     // A build that runs past its estimate is read again in steps that fit its length.
     let mut delays = match due {
@@ -864,7 +868,10 @@ async fn poll_build(
                 return stopped_build(ctx, result, job, number, step, interrupt).await;
             }
         }
-        let interrupt = match ctx.read(deadline, client.build(job, number)).await {
+        let reads = ctx.reads.clone();
+        let server = ctx.server.clone();
+        let read = reads.read(&client, &server, job, number);
+        let interrupt = match ctx.read(deadline, read).await {
             Ok(build) => {
                 if !build.building {
                     return finish(result, &build, &step.expect);

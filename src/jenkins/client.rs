@@ -362,6 +362,27 @@ impl Client {
         }
     }
 
+    /// The job's newest `count` builds, newest first, in one read: cheaper than a read per
+    /// build when several builds of one job are followed at once.
+    pub async fn recent_builds(&self, job: &str, count: usize) -> Result<Vec<Build>, Error> {
+        let tree = format!("allBuilds[{BUILD_TREE}]{{0,{}}}", count.max(1));
+        let url = self.api_url(&job_path(job)?, &tree);
+        match self
+            .get_json::<super::types::FullBuildListJson>(&url)
+            .await?
+        {
+            Some(list) => Ok(list
+                .all_builds
+                .unwrap_or_default()
+                .into_iter()
+                .map(Build::from)
+                .collect()),
+            None => Err(Error::NotFound {
+                what: format!("job `{job}`"),
+            }),
+        }
+    }
+
     /// A permalink such as `lastBuild` or `lastSuccessfulBuild`; None when the job has no
     /// such build (Jenkins answers 404).
     pub async fn permalink(&self, job: &str, name: &str) -> Result<Option<Build>, Error> {

@@ -286,6 +286,12 @@ impl From<BuildJson> for Build {
 }
 
 #[derive(Deserialize)]
+pub(crate) struct FullBuildListJson {
+    #[serde(rename = "allBuilds", default)]
+    pub all_builds: Option<Vec<BuildJson>>,
+}
+
+#[derive(Deserialize)]
 pub(crate) struct BuildListJson {
     #[serde(default)]
     pub builds: Option<Vec<BuildStubJson>>,
