@@ -6,13 +6,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use jrun::sandbox::Sandbox;
 use serde_json::{Value, json};
 
-use common::{control, jenkins_block, jrun, pipeline_file, sandbox, wait_for};
+use common::{Running, control, jenkins_block, jrun, pipeline_file, sandbox, wait_for};
 
 /// jrun polls an external server in real time: short, so tests stay fast.
 const FAST_POLL: &str = "defaults:\n  poll: {initial: 20ms, max: 100ms}\n";
@@ -133,63 +133,6 @@ fn triggers(sb: &Sandbox) -> Vec<jrun::sandbox::model::TriggerRecord> {
 
 fn triggered_jobs(sb: &Sandbox) -> Vec<String> {
     triggers(sb).into_iter().map(|t| t.job).collect()
-}
-
-/// The jrun binary started in the background, killed if the test ends before it does.
-struct Running(Option<std::process::Child>);
-
-impl Running {
-    fn start(path: &Path, args: &[&str]) -> Running {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jrun"));
-        for var in [
-            "JENKINS_URL",
-            "JENKINS_USER_ID",
-            "JENKINS_API_TOKEN",
-            "JENKINS_PASSWORD",
-            "NETRC",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("NO_COLOR", "1")
-            .env("HOME", std::env::temp_dir())
-            .arg(path)
-            .args(["--progress", "never"])
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Running(Some(cmd.spawn().expect("jrun starts")))
-    }
-
-    /// Waits for the exit, at most `limit`; a jrun that hangs fails the test.
-    fn finish(mut self, limit: Duration) -> Output {
-        let deadline = Instant::now() + limit;
-        let mut child = self.0.take().expect("running");
-        loop {
-            if child.try_wait().expect("try_wait").is_some() {
-                return child.wait_with_output().expect("output");
-            }
-            if Instant::now() >= deadline {
-                let _ = child.kill();
-                let output = child.wait_with_output().expect("output");
-                panic!(
-                    "jrun did not exit within {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                    text(&output.stdout),
-                    text(&output.stderr)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
 }
 
 /// `file:line:column: ` of the first `needle` in the pipeline file, counted from 1.

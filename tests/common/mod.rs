@@ -154,3 +154,60 @@ pub fn jrun() -> assert_cmd::Command {
     cmd.timeout(Duration::from_secs(60));
     cmd
 }
+
+/// The jrun binary started in the background, killed if the test ends before it does.
+pub struct Running(Option<std::process::Child>);
+
+impl Running {
+    pub fn start(path: &std::path::Path, args: &[&str]) -> Running {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jrun"));
+        for var in [
+            "JENKINS_URL",
+            "JENKINS_USER_ID",
+            "JENKINS_API_TOKEN",
+            "JENKINS_PASSWORD",
+            "NETRC",
+        ] {
+            cmd.env_remove(var);
+        }
+        cmd.env("NO_COLOR", "1")
+            .env("HOME", std::env::temp_dir())
+            .arg(path)
+            .args(["--progress", "never"])
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        Running(Some(cmd.spawn().expect("jrun starts")))
+    }
+
+    /// Waits for the exit, at most `limit`; a jrun that hangs fails the test.
+    pub fn finish(mut self, limit: Duration) -> std::process::Output {
+        let deadline = Instant::now() + limit;
+        let mut child = self.0.take().expect("running");
+        loop {
+            if child.try_wait().expect("try_wait").is_some() {
+                return child.wait_with_output().expect("output");
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                let output = child.wait_with_output().expect("output");
+                panic!(
+                    "jrun did not exit within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
