@@ -602,32 +602,6 @@ fn a_queue_item_cancelled_in_jenkins_ends_the_step_as_cancelled() {
     assert!(builds_of(&sb, "held").is_empty());
 }
 
-#[test]
-fn a_step_not_waited_for_passes_with_its_number_for_later_steps() {
-    let sb = sandbox(
-        "speed: 10\nquiet_period: 0s\njobs:\n  - path: slow\n    builds: [{duration: 1h}]\n  \
-         - path: after\n    parameters: [{name: UPSTREAM}]\n",
-    );
-    let (_dir, path) = pipeline_for(
-        &sb,
-        "steps:\n  - id: fire\n    job: slow\n    wait: false\n  \
-         - id: after\n    job: after\n    params: {UPSTREAM: \"{{steps.fire.number}}\"}\n",
-    );
-    let output = run(&path, &["--output", "json"]);
-    assert_code(&output, 0);
-    let summary = summary_json(&output);
-    let fire = step(&summary, "fire");
-    assert_eq!(fire["status"], "passed", "{fire:#}");
-    assert_eq!(fire["number"], 1, "{fire:#}");
-    // jrun has exited; the build it did not wait for goes on.
-    let slow = builds_of(&sb, "slow");
-    assert_eq!(slow.len(), 1);
-    assert_eq!(slow[0]["building"], true, "{slow:#?}");
-    let after = builds_of(&sb, "after");
-    assert_eq!(after.len(), 1);
-    assert_eq!(after[0]["params"]["UPSTREAM"], "1");
-}
-
 const VERSIONED: &str = "\
 vars:
   version: \"1.0\"
