@@ -727,6 +727,12 @@ fn run_pipeline(
         critical_ms += longest;
     }
     let critical_s = real_s(critical_ms);
+    if !run.fleet {
+        notes.push(format!(
+            "{name}: time over the critical path, by gap: {}",
+            stage_gaps(&seen, run.stages.len(), t0_ms, child.wall, real_s)
+        ));
+    }
     let wall_s = child.wall.as_secs_f64();
     table.push(name, "wall time", Measured::Seconds(wall_s), Target::None);
     table.push(
@@ -735,11 +741,18 @@ fn run_pipeline(
         Measured::Seconds(critical_s),
         Target::None,
     );
+    // The fleet's builds start over the second or so its 1,000 triggers take, and run up to
+    // a fifth longer or shorter than the one estimate Jenkins has for each job: its targets
+    // are the load it puts on Jenkins and the machine. The 0.5 s bound is the release's.
     table.push(
         name,
         "wall time over critical path",
         Measured::Seconds(wall_s - critical_s),
-        Target::AtMost(OVER_CRITICAL_PATH_S),
+        if run.fleet {
+            Target::None
+        } else {
+            Target::AtMost(OVER_CRITICAL_PATH_S)
+        },
     );
 
     let done_lags: Vec<f64> = seen
@@ -819,6 +832,42 @@ fn run_pipeline(
     }
     notes.push(format!("{name}: requests by route: {}", routes(&stats)));
     Ok(())
+}
+
+/// Where the wall time beyond the builds goes: from jrun's start to the first build, from
+/// each stage's last end to the next stage's first start, and from the last end to jrun's exit.
+fn stage_gaps(
+    seen: &[BuildSeen],
+    stages: usize,
+    t0_ms: i64,
+    wall: Duration,
+    real_s: impl Fn(f64) -> f64,
+) -> String {
+    let mut parts = Vec::new();
+    let mut previous_end = t0_ms;
+    let mut label = "start".to_string();
+    for stage in 0..stages {
+        let of_stage = || seen.iter().filter(|b| b.stage == stage);
+        let (Some(first_start), Some(last_end)) = (
+            of_stage().map(|b| b.start_ms).min(),
+            of_stage().map(|b| b.end_ms).max(),
+        ) else {
+            continue;
+        };
+        parts.push(format!(
+            "{label}->{stage} {:.3}s",
+            real_s((first_start - previous_end) as f64)
+        ));
+        previous_end = last_end;
+        label = stage.to_string();
+    }
+    // The end of the run in sandbox time; at the benchmark's speed of 1 the clocks agree.
+    let exit_ms = t0_ms as f64 + wall.as_secs_f64() * 1000.0;
+    parts.push(format!(
+        "{label}->exit {:.3}s",
+        real_s(exit_ms - previous_end as f64)
+    ));
+    parts.join(", ")
 }
 
 fn most_builds_at_once(seen: &[BuildSeen]) -> usize {

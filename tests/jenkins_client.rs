@@ -1121,6 +1121,38 @@ async fn build_fields_come_through_and_no_estimate_is_none() {
 }
 
 #[tokio::test]
+async fn a_job_tells_how_long_its_recent_successful_builds_took_newest_first() {
+    let sb = sandbox(
+        "jobs:\n  - path: app\n    history: [{duration: 2s}, {duration: 3s, result: FAILURE}, {duration: 4s, result: UNSTABLE}]\n  - path: fresh\n",
+    );
+    let c = client(&sb, token());
+    let job = c.job("app").await.expect("job");
+    // The failed build is left out, as Jenkins leaves it out of its estimate.
+    assert_eq!(job.recent_durations_ms, vec![4_000, 2_000]);
+    assert_eq!(job.estimated_duration_ms, Some(3_000));
+    let fresh = c.job("fresh").await.expect("job");
+    assert!(fresh.recent_durations_ms.is_empty());
+    assert_eq!(fresh.estimated_duration_ms, None);
+}
+
+#[tokio::test]
+async fn a_started_item_tells_how_long_it_was_queued_by_jenkins_clock() {
+    let sb = sandbox("speed: 20\nquiet_period: 2s\njobs:\n  - path: plain\n");
+    let c = client(&sb, token());
+    let triggered = c.trigger("plain", &[], false, None).await.expect("trigger");
+    let queued_for = eventually("the queue item to start", || async {
+        match c.queue_item(triggered.queue_id).await.expect("item").state {
+            QueueState::Started { queued_for_ms, .. } => Some(queued_for_ms),
+            _ => None,
+        }
+    })
+    .await;
+    // The quiet period, in Jenkins' milliseconds, however fast its clock runs.
+    let queued_for = queued_for.expect("Jenkins shows inQueueSince and the build's timestamp");
+    assert!((2_000..3_000).contains(&queued_for), "{queued_for}");
+}
+
+#[tokio::test]
 async fn permalinks_of_a_job_without_such_builds_are_none() {
     let sb = sandbox("jobs:\n  - path: fresh\n");
     let c = client(&sb, token());

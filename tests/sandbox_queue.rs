@@ -1011,6 +1011,41 @@ fn a_started_item_is_a_left_item_with_its_executable() {
 }
 
 #[test]
+fn a_tree_reaches_any_field_of_a_left_items_build() {
+    let sb = sandbox(&format!(
+        "{FAST}jobs:\n  - path: free\n    builds: [{{duration: 1h}}]\n"
+    ));
+    let c = client();
+    let id = queue_id(&post(&c, &sb, "/job/free/build"));
+    let number = common::build_number_of(&c, &sb, id);
+    let build = build_json(&c, &sb, "/job/free/", number);
+    let treed = get_json(
+        &c,
+        &sb,
+        &format!(
+            "/queue/item/{id}/api/json?tree=inQueueSince,executable[number,timestamp,building]"
+        ),
+    );
+    assert_eq!(
+        treed["executable"],
+        json!({
+            "_class": "hudson.model.FreeStyleBuild",
+            "number": number,
+            "timestamp": build["timestamp"],
+            "building": true,
+        }),
+        "{treed}"
+    );
+    // The build is created as it leaves the queue, never before it was queued.
+    let queued_for = build["timestamp"].as_i64().unwrap() - treed["inQueueSince"].as_i64().unwrap();
+    assert!(queued_for >= 0, "{treed} {build}");
+    // At depth 1 the build is whole too; at depth 0 it is the stub shown above.
+    let deep = get_json(&c, &sb, &format!("/queue/item/{id}/api/json?depth=1"));
+    assert_eq!(deep["executable"]["queueId"], id, "{deep}");
+    assert_eq!(deep["executable"]["timestamp"], build["timestamp"]);
+}
+
+#[test]
 fn a_left_item_shows_no_executable_during_the_executable_delay() {
     let sb = sandbox("speed: 2\nquiet_period: 0s\nexecutable_delay: 1s\njobs:\n  - path: plain\n");
     let c = client();

@@ -67,6 +67,16 @@ impl BuildReads {
         }
     }
 
+    /// How many builds on `server` are being followed right now.
+    pub fn followed_on(&self, server: &str) -> usize {
+        self.lock()
+            .following
+            .iter()
+            .filter(|((s, _), _)| s == server)
+            .map(|(_, n)| *n)
+            .sum()
+    }
+
     /// Build `number` of `job`, read alone or folded with the reads of its siblings.
     pub async fn read(
         self: &Arc<Self>,

@@ -2,6 +2,7 @@
 //! build this run started, poll the build until Jenkins says it is done; or, for an `await:`
 //! gate, poll another job's last build until it has the wanted result.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::journal::{Journal, Record, StepReplay};
-use super::poll::{Delays, QUEUE_POLL_CEILING};
+use super::poll::{Delays, QUEUE_POLL_CEILING, due_offsets};
 use super::preflight::param_problems;
 use super::time::PipelineTime;
 use crate::jenkins::{self, Client, QueueState};
@@ -25,7 +26,8 @@ const SOON: Duration = Duration::from_millis(250);
 /// queue at once, and the sooner jrun sees its build start, the closer to its end it reads it.
 const FIRST_QUEUE_LOOK: Duration = Duration::from_millis(50);
 
-/// Builds that are due together are read spread over this much time, not in one burst.
+/// Builds that are due together are read spread over up to this much time, not in one burst:
+/// a millisecond for each build followed on the same server.
 const DUE_SPREAD_MS: u64 = 50;
 
 /// Why a running step is told to stop what it started.
@@ -375,6 +377,7 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
         parameterized,
         token: token.as_deref(),
         estimate: info.estimated_duration_ms,
+        recent: &info.recent_durations_ms,
     };
     let retry = &step.retry;
     let mut number = ctx
@@ -446,6 +449,8 @@ struct Attempt<'a> {
     token: Option<&'a str>,
     /// How long Jenkins expects the build to take.
     estimate: Option<i64>,
+    /// How long the job's recent successful builds took.
+    recent: &'a [i64],
 }
 
 /// One build of a job step: trigger, follow the queue item, wait for the result. `timeout`
@@ -494,6 +499,8 @@ async fn attempt_build(
         result.queue_id = known_queue;
         (number, url, None)
     } else {
+        // When this run sent the trigger, and when Jenkins answered it.
+        let mut sent: Option<(Instant, Option<Instant>)> = None;
         let queue_id = match known_queue {
             Some(id) => id,
             None => {
@@ -508,6 +515,7 @@ async fn attempt_build(
                 }
                 // A trigger in flight is never abandoned: its outcome must be known to avoid a
                 // double build.
+                let sent_at = Instant::now();
                 let triggered = match client
                     .trigger(job, attempt.params, attempt.parameterized, attempt.token)
                     .await
@@ -525,6 +533,10 @@ async fn attempt_build(
                 }) {
                     return journal_failure(result, e);
                 }
+                // A merged item was queued before this trigger, and a recovered one at an
+                // unknown moment of it: only a plain answer brackets when the item was queued.
+                let answered = (!triggered.folded && !triggered.recovered).then(Instant::now);
+                sent = Some((sent_at, answered));
                 if triggered.folded {
                     ctx.event(Event::Note {
                         step: Some(ctx.id()),
@@ -540,7 +552,7 @@ async fn attempt_build(
             job,
             queue_id,
         });
-        let started = match follow_queue(ctx, job, queue_id, step, queue_deadline).await {
+        let started = match follow_queue(ctx, job, queue_id, step, queue_deadline, sent).await {
             Ok(started) => started,
             Err(failed) => {
                 let mut failed = *failed;
@@ -572,18 +584,37 @@ async fn attempt_build(
         result.message = Some("not waited for (wait: false)".to_string());
         return result;
     }
-    // Due at the earliest if it started right after it was last seen queued, at the latest
-    // if it started just before it was seen running.
-    let due = match (attempt.estimate, seen) {
-        (Some(ms), Some((earliest, latest))) => {
-            let spread = fastrand::u64(0..=DUE_SPREAD_MS);
-            let expected = ctx
-                .time
-                .real_duration(Duration::from_millis(ms.max(0) as u64 + spread));
-            Some((earliest + expected, latest + expected, ms))
-        }
-        _ => None,
-    };
+    // It started between the last answer that showed it queued and the first that showed it
+    // running; it is due when builds of its job usually end, counted from then.
+    let due = seen.and_then(|(earliest, latest)| {
+        let window = ctx
+            .time
+            .pipeline_duration(latest.saturating_duration_since(earliest));
+        let offsets = due_offsets(
+            attempt.recent,
+            attempt.estimate,
+            i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+        );
+        let typical = attempt
+            .estimate
+            .or_else(|| offsets.last().copied())
+            .unwrap_or(0);
+        // Builds due together are read spread out a little, not in one burst; the more
+        // builds the server runs for this run, the wider. One build alone is read on time.
+        let crowd = ctx.reads.followed_on(&ctx.server) as u64;
+        let spread = fastrand::u64(0..=crowd.min(DUE_SPREAD_MS));
+        let reads: VecDeque<Instant> = offsets
+            .iter()
+            .map(|ms| {
+                let after = Duration::from_millis((*ms).max(0).unsigned_abs() + spread);
+                earliest + ctx.time.real_duration(after)
+            })
+            .collect();
+        (!reads.is_empty()).then_some(Due {
+            reads,
+            estimate_ms: typical,
+        })
+    });
     let follower = ctx.follow.then(|| {
         tokio::spawn(super::follow::follow(
             client.clone(),
@@ -634,12 +665,18 @@ pub fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
 }
 
 /// Follows the queue item to its build; never guesses with `lastBuild`.
+///
+/// Besides the build, it tells between which two instants the build started, when that is
+/// known: after the last answer that showed the item queued (or the trigger, when this run
+/// sent it) and before the first that showed it running, narrowed by Jenkins' own record of
+/// how long the item was queued when the trigger's answer brackets when it was queued.
 async fn follow_queue(
     ctx: &mut StepContext,
     job: &str,
     queue_id: u64,
     step: &JobStep,
     deadline: Option<Instant>,
+    sent: Option<(Instant, Option<Instant>)>,
 ) -> Result<(u64, String, Option<(Instant, Instant)>), Box<StepResult>> {
     let poll = &step.poll;
     // Most items leave the queue within a second: the first look comes soon.
@@ -653,8 +690,9 @@ async fn follow_queue(
     let client = ctx.client.clone();
     // The first look is not jittered: it decides how well the build's start is known.
     let mut wait_for: Option<Duration> = Some(poll.initial.min(FIRST_QUEUE_LOOK));
-    // Since when the build may have started: the last answer that showed it queued.
-    let mut queued_at = Instant::now();
+    // Since when the build may have started: the trigger, then the last answer that showed it
+    // queued. Unknown when a resumed run follows an item it did not see queued.
+    let mut queued_at = sent.map(|(at, _)| at);
     loop {
         if let Some(delay) = wait_for.take() {
             if let Err(interrupt) = ctx.pause(delay, deadline).await {
@@ -672,8 +710,22 @@ async fn follow_queue(
         match ctx.read(deadline, client.queue_item(queue_id)).await {
             Ok(item) => match item.state {
                 // It started between the previous answer and this one.
-                QueueState::Started { number, url } => {
-                    return Ok((number, url, Some((queued_at, Instant::now()))));
+                QueueState::Started {
+                    number,
+                    url,
+                    queued_for_ms,
+                } => {
+                    let seen_at = Instant::now();
+                    let window = queued_at.map(|since| {
+                        let queued = sent.and_then(|(at, answered)| {
+                            let answered = answered?;
+                            let waited = Duration::from_millis(u64::try_from(queued_for_ms?).ok()?);
+                            let waited = ctx.time.real_duration(waited);
+                            Some((at + waited, answered + waited))
+                        });
+                        narrowed((since, seen_at), queued)
+                    });
+                    return Ok((number, url, window));
                 }
                 QueueState::Cancelled => {
                     let result = StepResult {
@@ -687,7 +739,7 @@ async fn follow_queue(
                     )));
                 }
                 QueueState::Waiting { why, due_ms, .. } => {
-                    queued_at = Instant::now();
+                    queued_at = Some(Instant::now());
                     // In its quiet period: nothing happens before it ends, so look again then.
                     if let Some(due) = due_ms {
                         let left = due - ctx.server_now_ms();
@@ -751,6 +803,18 @@ async fn follow_queue(
     }
 }
 
+/// The part of `seen` that `queued` also allows, or `seen` when they disagree (Jenkins' clock
+/// jumped, say).
+fn narrowed(seen: (Instant, Instant), queued: Option<(Instant, Instant)>) -> (Instant, Instant) {
+    match queued {
+        Some((from, to)) => {
+            let (from, to) = (from.max(seen.0), to.min(seen.1));
+            if from <= to { (from, to) } else { seen }
+        }
+        None => seen,
+    }
+}
+
 /// A timeout or stop while queued: cancel the item this run created, and stop its build if it
 /// started in the meantime.
 async fn stop_queued(
@@ -805,7 +869,7 @@ async fn stop_queued(
     });
     // It may have started just before the cancel reached Jenkins.
     if let Ok(item) = client.queue_item(queue_id).await
-        && let QueueState::Started { number, url } = item.state
+        && let QueueState::Started { number, url, .. } = item.state
     {
         abort_build(ctx, &mut result, job, number).await;
         result.number = Some(number);
@@ -814,9 +878,18 @@ async fn stop_queued(
     result.fail(status, failure, message)
 }
 
-/// Polls the build until Jenkins says it is done. When it is `due` (it started when seen and
-/// Jenkins knows how long it takes), the first read comes then and the next ones soon after;
-/// otherwise reads back off from `poll.initial` to `poll.max`.
+/// When a running build is likely to have ended: known when it was seen starting and its job
+/// has built before.
+struct Due {
+    /// Instants to read it at, in order.
+    reads: VecDeque<Instant>,
+    /// How long such a build usually takes, which sets the steps once the reads are past.
+    estimate_ms: i64,
+}
+
+/// Polls the build until Jenkins says it is done. When it is `due`, it is read at the
+/// instants due and then in steps that fit its length; otherwise reads back off from
+/// `poll.initial` to `poll.max`.
 async fn poll_build(
     ctx: &mut StepContext,
     mut result: StepResult,
@@ -824,15 +897,15 @@ async fn poll_build(
     number: u64,
     step: &JobStep,
     deadline: Option<Instant>,
-    due: Option<(Instant, Instant, i64)>,
+    due: Option<Due>,
 ) -> StepResult {
     // Counted while it follows the build, so reads due together are folded.
     let _following = ctx.reads.clone().follow(&ctx.server, job);
     let poll = &step.poll;
     // A build that runs past its estimate is read again in steps that fit its length.
-    let mut delays = match due {
-        Some((_, _, estimate)) => {
-            let step = Duration::from_millis((estimate.max(0) as u64) / 20).max(SOON);
+    let mut delays = match &due {
+        Some(due) => {
+            let step = Duration::from_millis(due.estimate_ms.max(0).unsigned_abs() / 20).max(SOON);
             Delays::new(poll.initial.max(SOON).min(step), poll.max, poll.factor)
         }
         None => Delays::new(poll.initial, poll.max, poll.factor),
@@ -841,18 +914,15 @@ async fn poll_build(
     // Until the build is due, wait for it, but never longer than `poll.max` at a time: a
     // build that ends earlier than usual is still noticed within `poll.max`.
     let time = ctx.time.clone();
-    let mut reads_while_due = 0;
+    let mut due_reads = due.map(|d| d.reads).unwrap_or_default();
     let mut next_wait = move |delays: &mut Delays| {
-        let target = match due {
-            // The first read when it is due at the earliest, the second at the latest.
-            Some((earliest, _, _)) if reads_while_due == 0 => Some(earliest),
-            Some((_, latest, _)) if latest > Instant::now() => Some(latest),
-            _ => None,
-        };
-        reads_while_due += 1;
-        match target {
+        let now = Instant::now();
+        while due_reads.front().is_some_and(|at| *at <= now) {
+            due_reads.pop_front();
+        }
+        match due_reads.front().copied() {
             Some(at) => time
-                .pipeline_duration(at.saturating_duration_since(Instant::now()))
+                .pipeline_duration(at.saturating_duration_since(now))
                 .min(poll.max),
             None => delays.next_delay(),
         }
@@ -1113,5 +1183,23 @@ mod tests {
         assert_eq!(nearest("VERSOIN", &known), Some("VERSION"));
         assert_eq!(nearest("region", &known), Some("REGION"));
         assert_eq!(nearest("COLOUR", &known), None);
+    }
+
+    #[test]
+    fn the_start_window_narrows_to_what_jenkins_clock_also_allows() {
+        let t = Instant::now();
+        let ms = Duration::from_millis;
+        let seen = (t, t + ms(50));
+        assert_eq!(
+            narrowed(seen, Some((t + ms(10), t + ms(12)))),
+            (t + ms(10), t + ms(12))
+        );
+        assert_eq!(
+            narrowed(seen, Some((t + ms(40), t + ms(90)))),
+            (t + ms(40), t + ms(50))
+        );
+        // Disagreeing clocks leave what was seen.
+        assert_eq!(narrowed(seen, Some((t + ms(60), t + ms(70)))), seen);
+        assert_eq!(narrowed(seen, None), seen);
     }
 }

@@ -25,8 +25,9 @@ use super::types::{
 };
 use super::{Auth, Error, ServerSettings};
 
-const JOB_TREE: &str = "_class,fullName,buildable,property[parameterDefinitions[name,type,choices,defaultParameterValue[value]]],lastBuild[estimatedDuration]";
-const QUEUE_ITEM_TREE: &str = "id,why,blocked,buildable,cancelled,executable[number,url],timestamp";
+const JOB_TREE: &str = "_class,fullName,buildable,property[parameterDefinitions[name,type,choices,defaultParameterValue[value]]],lastBuild[estimatedDuration],builds[result,duration]{0,3}";
+const QUEUE_ITEM_TREE: &str =
+    "id,why,blocked,buildable,cancelled,inQueueSince,executable[number,url,timestamp],timestamp";
 pub(crate) const BUILD_TREE: &str =
     "number,url,building,result,timestamp,duration,estimatedDuration,queueId";
 const BUILDS_TREE: &str = "builds[number,queueId,url]{0,100}";

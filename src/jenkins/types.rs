@@ -16,6 +16,9 @@ pub struct Job {
     /// How long its builds usually take, as Jenkins estimates it (from its last build's
     /// `estimatedDuration`, which is the job's); `None` before any build.
     pub estimated_duration_ms: Option<i64>,
+    /// How long its most recent successful or unstable builds took, newest first: the
+    /// durations Jenkins averages into its estimate, and the likeliest times a build ends.
+    pub recent_durations_ms: Vec<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +55,9 @@ pub enum QueueState {
     Started {
         number: u64,
         url: String,
+        /// How long after it was queued the build was created, by Jenkins' own clock
+        /// (`executable.timestamp - inQueueSince`), when Jenkins shows both.
+        queued_for_ms: Option<i64>,
     },
     /// Left the queue, not cancelled, no build attached (yet): either the moment between
     /// leaving and the build being created, or for good when the job was disabled meanwhile.
@@ -107,6 +113,16 @@ pub(crate) struct JobJson {
     property: Option<Vec<PropertyJson>>,
     #[serde(rename = "lastBuild", default)]
     last_build: Option<EstimateJson>,
+    #[serde(default)]
+    builds: Option<Vec<RecentBuildJson>>,
+}
+
+#[derive(Deserialize)]
+struct RecentBuildJson {
+    #[serde(default)]
+    result: Option<String>,
+    #[serde(default)]
+    duration: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -191,6 +207,15 @@ impl JobJson {
                 .last_build
                 .and_then(|b| b.estimated_duration)
                 .filter(|ms| *ms > 0),
+            // Jenkins' own estimate leaves out failed and aborted builds, which often end
+            // early; a running build has no result and a duration of 0.
+            recent_durations_ms: self
+                .builds
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|b| matches!(b.result.as_deref(), Some("SUCCESS" | "UNSTABLE")))
+                .filter_map(|b| b.duration.filter(|ms| *ms > 0))
+                .collect(),
         }
     }
 }
@@ -210,6 +235,8 @@ pub(crate) struct QueueItemJson {
     cancelled: Option<bool>,
     #[serde(default)]
     executable: Option<ExecutableJson>,
+    #[serde(rename = "inQueueSince", default)]
+    in_queue_since: Option<i64>,
     /// A waiting item's due time.
     #[serde(default)]
     timestamp: Option<i64>,
@@ -221,19 +248,31 @@ struct ExecutableJson {
     number: Option<u64>,
     #[serde(default)]
     url: Option<String>,
+    #[serde(default)]
+    timestamp: Option<i64>,
 }
 
 impl QueueItemJson {
     pub fn into_item(self) -> QueueItem {
-        let started = self
-            .executable
-            .and_then(|e| e.number.map(|n| (n, e.url.unwrap_or_default())));
+        let in_queue_since = self.in_queue_since.filter(|ms| *ms > 0);
+        let started = self.executable.and_then(|e| {
+            let queued_for = e
+                .timestamp
+                .zip(in_queue_since)
+                .map(|(start, since)| start - since)
+                .filter(|ms| *ms >= 0);
+            e.number.map(|n| (n, e.url.unwrap_or_default(), queued_for))
+        });
         let left = self
             .class
             .as_deref()
             .is_some_and(|c| c.ends_with("$LeftItem"));
         let state = match started {
-            Some((number, url)) => QueueState::Started { number, url },
+            Some((number, url, queued_for_ms)) => QueueState::Started {
+                number,
+                url,
+                queued_for_ms,
+            },
             None if self.cancelled == Some(true) => QueueState::Cancelled,
             None if left => QueueState::LeftWithoutBuild,
             None => QueueState::Waiting {

@@ -847,7 +847,8 @@ fn queue_item(
     let value = if let Some(item) = model.queue.get(&id) {
         json::queue_item(model, item, &base, now)
     } else if let Some(left) = model.left.get(&id) {
-        json::left_item(model, left, &base, now)
+        let whole = depth_and_tree(req).is_ok_and(|(depth, tree)| tree.is_some() || depth >= 1);
+        json::left_item(model, left, &base, now, whole)
     } else {
         return ("queue_item", not_found(model).1);
     };

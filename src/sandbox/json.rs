@@ -602,7 +602,9 @@ pub fn queue_item(model: &Model, item: &QueueItem, base: &str, t: i64) -> Value 
     obj(pairs)
 }
 
-pub fn left_item(model: &Model, left: &LeftItem, base: &str, t: i64) -> Value {
+/// A left item. Its `executable` is a stub of the build, unless `whole`: Stapler writes the
+/// build with its own model, so a `tree=` (or a depth) reaches any of the build's fields.
+pub fn left_item(model: &Model, left: &LeftItem, base: &str, t: i64, whole: bool) -> Value {
     let mut pairs = common_item_fields(
         model,
         &left.item,
@@ -618,8 +620,13 @@ pub fn left_item(model: &Model, left: &LeftItem, base: &str, t: i64) -> Value {
     pairs.push(("cancelled", json!(left.cancelled)));
     let executable = match (left.executable, model.job(&left.item.job)) {
         (Some(number), Some(job)) if t >= left.executable_visible_at => {
-            let class = build_class(job.kind);
-            json!({"_class": class, "number": number, "url": build_url(base, job, number)})
+            match job.builds.get(&number) {
+                Some(b) if whole => build(model, job, b, base, t),
+                _ => {
+                    let class = build_class(job.kind);
+                    json!({"_class": class, "number": number, "url": build_url(base, job, number)})
+                }
+            }
         }
         _ => Value::Null,
     };
