@@ -89,6 +89,11 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
             Ok(ExitStatus::Success)
         }
         Some(Command::Sandbox(args)) => sandbox(args),
+        Some(Command::Completions(args)) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "jrun", &mut std::io::stdout());
+            Ok(ExitStatus::Success)
+        }
     }
 }
 

@@ -55,6 +55,11 @@ pub enum Command {
     Schema(SchemaArgs),
     /// Serve the built-in Jenkins emulator on 127.0.0.1 until interrupted
     Sandbox(SandboxArgs),
+    /// Print a completion script for a shell
+    ///
+    /// For bash: `jrun completions bash > ~/.local/share/bash-completion/completions/jrun`;
+    /// for zsh, write it as `_jrun` into a directory of `$fpath`.
+    Completions(CompletionsArgs),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -206,6 +211,13 @@ pub struct SchemaArgs {
     /// Which schema
     #[arg(value_enum, default_value_t = SchemaKind::Pipeline)]
     pub kind: SchemaKind,
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete in
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]

@@ -118,3 +118,33 @@ fn help_lists_the_exit_codes() {
 fn an_unknown_subcommand_exits_2() {
     jrun().arg("frobnicate").assert().code(2);
 }
+
+#[test]
+fn completions_cover_the_subcommands_and_their_options() {
+    let output = jrun().args(["completions", "bash"]).assert().success();
+    let script = String::from_utf8(output.get_output().stdout.clone()).unwrap();
+    assert!(script.contains("complete -F _jrun"), "{script}");
+    for word in [
+        "validate",
+        "resume",
+        "--max-parallel",
+        "--junit",
+        "--sandbox-config",
+    ] {
+        assert!(script.contains(word), "no {word} in the bash completions");
+    }
+    jrun()
+        .args(["completions", "zsh"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("#compdef jrun"));
+}
+
+#[test]
+fn completions_for_an_unknown_shell_exit_2_listing_the_known_ones() {
+    jrun()
+        .args(["completions", "tcsh"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("bash").and(predicate::str::contains("zsh")));
+}
