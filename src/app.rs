@@ -72,6 +72,11 @@ pub fn print_error(error: &anyhow::Error) {
     }
 }
 
+/// Something the user should know that does not stop the run.
+fn print_warning(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
+}
+
 fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
     match cli.command {
         None => run(cli.run),
@@ -245,6 +250,7 @@ fn connect(
     env: &BTreeMap<String, String>,
     selected: Option<&[bool]>,
     sandbox: Option<Option<&Path>>,
+    insecure: bool,
 ) -> Result<Connection, Failure> {
     let names = servers_used(pipeline, selected);
     let mut clients = BTreeMap::new();
@@ -278,8 +284,15 @@ fn connect(
         };
         // Only the `jenkins:` block falls back on JENKINS_URL and friends.
         let default = name == pipeline::DEFAULT_SERVER;
-        let settings =
+        let mut settings =
             servers::resolve(&name, spec, ctx, &environment, default).map_err(Failure::invalid)?;
+        if insecure && settings.url.starts_with("https://") {
+            settings.tls.insecure = true;
+            print_warning(&format!(
+                "--insecure: the HTTPS certificate of {} is not checked",
+                settings.url
+            ));
+        }
         clients.insert(
             name,
             jenkins::Client::new(settings).map_err(Failure::invalid)?,
@@ -346,7 +359,7 @@ fn check(args: CheckArgs) -> Result<ExitStatus, Failure> {
     pipeline.check_env(&env).map_err(Failure::invalid)?;
     let run_facts = engine::run_facts();
     let ctx = base_context(&pipeline, &env, &run_facts);
-    let connection = connect(&pipeline, &ctx, &env, None, None)?;
+    let connection = connect(&pipeline, &ctx, &env, None, None, args.insecure)?;
     let jobs = engine::JobCache::default();
     let problems = runtime()?
         .block_on(engine::preflight::check(
@@ -397,6 +410,7 @@ fn resume(args: ResumeArgs) -> Result<ExitStatus, Failure> {
         follow: args.follow,
         sandbox: false,
         sandbox_config: None,
+        insecure: args.insecure,
         quiet: args.quiet,
     })
 }
@@ -494,6 +508,7 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
         &env,
         selected.as_deref(),
         sandboxed.then_some(args.sandbox_config.as_deref()),
+        args.insecure,
     )?;
     let progress = Progress::resolve(
         match args.progress {
@@ -683,6 +698,8 @@ fn start_sandbox(
         request_timeout: std::time::Duration::from_secs(30),
         unreachable_timeout: servers::DEFAULT_UNREACHABLE_TIMEOUT,
         user_agent: format!("jrun/{}", env!("CARGO_PKG_VERSION")),
+        // The sandbox speaks plain HTTP.
+        tls: jenkins::Tls::default(),
     };
     let clock = sandbox.clone();
     let time = PipelineTime::scaled(speed, Arc::new(move || clock.with_model(|m| m.now())));

@@ -131,6 +131,10 @@ pub struct RunArgs {
     /// Sandbox configuration scripting job durations and results (implies --sandbox)
     #[arg(long, value_name = "FILE")]
     pub sandbox_config: Option<PathBuf>,
+    /// Accept any HTTPS certificate, for a test Jenkins with a self-signed one (prefer
+    /// `ca_file:` in the pipeline's server block)
+    #[arg(long)]
+    pub insecure: bool,
     /// Print only errors and the summary
     #[arg(short, long)]
     pub quiet: bool,
@@ -173,6 +177,10 @@ pub struct ResumeArgs {
     /// step id
     #[arg(long)]
     pub follow: bool,
+    /// Accept any HTTPS certificate, for a test Jenkins with a self-signed one (prefer
+    /// `ca_file:` in the pipeline's server block)
+    #[arg(long)]
+    pub insecure: bool,
     /// Print only errors and the summary
     #[arg(short, long)]
     pub quiet: bool,
@@ -186,6 +194,10 @@ pub struct CheckArgs {
     /// Override a pipeline variable (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
+    /// Accept any HTTPS certificate, for a test Jenkins with a self-signed one (prefer
+    /// `ca_file:` in the pipeline's server block)
+    #[arg(long)]
+    pub insecure: bool,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::jenkins::{Auth, Secret, ServerSettings};
+use crate::jenkins::{Auth, Secret, ServerSettings, Tls};
 use crate::pipeline::{RenderContext, ServerSpec, Template};
 
 #[derive(Debug, thiserror::Error)]
@@ -42,11 +42,16 @@ fn render(
         .transpose()
 }
 
-fn read_secret_file(path: &str, env: &Environment<'_>, what: &str) -> Result<String, ServerError> {
-    let expanded = match (path.strip_prefix("~/"), &env.home) {
+/// A file named in a server block; `~/` is the home directory.
+fn expand(path: &str, env: &Environment<'_>) -> PathBuf {
+    match (path.strip_prefix("~/"), &env.home) {
         (Some(rest), Some(home)) => home.join(rest),
         _ => PathBuf::from(path),
-    };
+    }
+}
+
+fn read_secret_file(path: &str, env: &Environment<'_>, what: &str) -> Result<String, ServerError> {
+    let expanded = expand(path, env);
     let text = std::fs::read_to_string(&expanded)
         .map_err(|e| ServerError(format!("cannot read {what} {}: {e}", expanded.display())))?;
     let secret = text.trim().to_string();
@@ -162,7 +167,34 @@ pub fn resolve(
             .unreachable_timeout
             .unwrap_or(DEFAULT_UNREACHABLE_TIMEOUT),
         user_agent: format!("jrun/{}", env!("CARGO_PKG_VERSION")),
+        tls: Tls {
+            extra_roots: ca_file(spec, ctx, env, &block)?,
+            insecure: false,
+        },
     })
+}
+
+/// The PEM text of the block's `ca_file`, with the file's name for messages.
+fn ca_file(
+    spec: &ServerSpec,
+    ctx: &RenderContext,
+    env: &Environment<'_>,
+    block: &str,
+) -> Result<Option<(String, Vec<u8>)>, ServerError> {
+    let Some(path) = render(&spec.ca_file, ctx, &format!("{block}.ca_file"))? else {
+        return Ok(None);
+    };
+    let expanded = expand(&path, env);
+    let pem = std::fs::read(&expanded).map_err(|e| {
+        ServerError(format!(
+            "cannot read {block}.ca_file {}: {e}",
+            expanded.display()
+        ))
+    })?;
+    Ok(Some((
+        format!("{block}.ca_file {}", expanded.display()),
+        pem,
+    )))
 }
 
 /// `login` and `password` of the `~/.netrc` entry for the URL's host (or `default`).

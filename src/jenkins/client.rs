@@ -221,7 +221,24 @@ impl Client {
                 })?)
             }
         };
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder();
+        if let Some((file, pem)) = &settings.tls.extra_roots {
+            let roots = reqwest::Certificate::from_pem_bundle(pem)
+                .ok()
+                .filter(|roots| !roots.is_empty())
+                .ok_or_else(|| {
+                    Error::config(format!(
+                        "server `{}`: {file} holds no PEM certificate (a CA file has blocks \
+                         starting with -----BEGIN CERTIFICATE-----)",
+                        settings.name
+                    ))
+                })?;
+            builder = builder.tls_certs_merge(roots);
+        }
+        if settings.tls.insecure {
+            builder = builder.danger_accept_invalid_certs(true);
+        }
+        let http = builder
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)

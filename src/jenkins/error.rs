@@ -97,6 +97,15 @@ impl TransportError {
         // goes wrong on the way (TLS handshake included) is worth another try.
         let certificate = message.to_ascii_lowercase().contains("certificate");
         let transient = !certificate && is_transient_chain(&err);
+        let message = if message.contains("UnknownIssuer") {
+            format!(
+                "{message} (no certificate authority this machine trusts signed it; if a \
+                 private CA did, name that CA's PEM file with the server's `ca_file:`, or pass \
+                 --insecure to skip the check)"
+            )
+        } else {
+            message
+        };
         TransportError {
             // Only a failed connect proves the request never left; a TLS failure also counts,
             // as it happens before any byte of the request is written.

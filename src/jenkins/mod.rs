@@ -18,5 +18,5 @@ pub use client::Client;
 pub use error::Error;
 pub use log::LogChunk;
 pub use paths::job_path;
-pub use settings::{Auth, Secret, ServerSettings};
+pub use settings::{Auth, Secret, ServerSettings, Tls};
 pub use types::{Build, BuildRef, Job, ParamDef, QueueItem, QueueState, RequestStats, Triggered};

@@ -93,6 +93,17 @@ pub struct ServerSettings {
     /// `Error::Unreachable`; long enough by default for a Jenkins restart.
     pub unreachable_timeout: Duration,
     pub user_agent: String,
+    pub tls: Tls,
+}
+
+/// How HTTPS certificates are checked, beyond the system's certificate store.
+#[derive(Debug, Clone, Default)]
+pub struct Tls {
+    /// Certificate authorities to trust besides the system's: the PEM file's name, for
+    /// messages, and its contents.
+    pub extra_roots: Option<(String, Vec<u8>)>,
+    /// Accept any certificate, for a test Jenkins with a self-signed one (`--insecure`).
+    pub insecure: bool,
 }
 
 impl ServerSettings {
@@ -108,6 +119,7 @@ impl ServerSettings {
             request_timeout: Duration::from_secs(30),
             unreachable_timeout: Duration::from_secs(120),
             user_agent: concat!("jrun/", env!("CARGO_PKG_VERSION")).to_string(),
+            tls: Tls::default(),
         }
     }
 }

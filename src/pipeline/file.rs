@@ -64,6 +64,9 @@ pub struct JenkinsFile {
     pub password: Option<String>,
     /// File holding the password (instead of `password`).
     pub password_file: Option<String>,
+    /// PEM file of certificate authorities to trust besides the system's, for a Jenkins whose
+    /// HTTPS certificate a company CA signed.
+    pub ca_file: Option<String>,
     /// Most requests in flight to this server at once.
     #[schemars(range(min = 1))]
     pub max_in_flight: Option<usize>,

@@ -461,6 +461,7 @@ impl<'a> Lowering<'a> {
             token_file,
             password,
             password_file,
+            ca_file,
             max_in_flight,
             unreachable_timeout,
         } = jenkins;
@@ -530,6 +531,7 @@ impl<'a> Lowering<'a> {
             token_file: field(self, token_file, "token_file", false),
             password: field(self, password, "password", true),
             password_file: field(self, password_file, "password_file", false),
+            ca_file: field(self, ca_file, "ca_file", false),
             max_in_flight: *max_in_flight,
             unreachable_timeout,
         }

@@ -90,6 +90,7 @@ pub struct ServerSpec {
     pub token_file: Option<Template>,
     pub password: Option<Template>,
     pub password_file: Option<Template>,
+    pub ca_file: Option<Template>,
     pub max_in_flight: Option<usize>,
     pub unreachable_timeout: Option<Duration>,
 }
@@ -103,6 +104,7 @@ impl ServerSpec {
             &self.token_file,
             &self.password,
             &self.password_file,
+            &self.ca_file,
         ]
         .into_iter()
         .flatten()
