@@ -72,6 +72,26 @@ pub fn print_error(error: &anyhow::Error) {
     }
 }
 
+/// With `-v`, jrun's debug events go to stderr as timestamped lines.
+fn log_requests(verbose: bool) {
+    if !verbose {
+        return;
+    }
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    // Only jrun's own events: the HTTP stack's connection chatter says nothing about Jenkins.
+    let lines = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_level(false)
+        .with_ansi(false)
+        .with_filter(
+            tracing_subscriber::filter::Targets::new().with_target("jrun", tracing::Level::DEBUG),
+        );
+    let _ = tracing_subscriber::registry().with(lines).try_init();
+}
+
 /// Something the user should know that does not stop the run.
 fn print_warning(message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
@@ -354,6 +374,7 @@ fn preflight_failure(problems: Vec<engine::preflight::Problem>) -> Failure {
 }
 
 fn check(args: CheckArgs) -> Result<ExitStatus, Failure> {
+    log_requests(args.verbose);
     let pipeline = load(&args.pipeline, &args.set)?;
     let env = environment();
     pipeline.check_env(&env).map_err(Failure::invalid)?;
@@ -411,6 +432,7 @@ fn resume(args: ResumeArgs) -> Result<ExitStatus, Failure> {
         sandbox: false,
         sandbox_config: None,
         insecure: args.insecure,
+        verbose: args.verbose,
         quiet: args.quiet,
     })
 }
@@ -454,6 +476,7 @@ fn open_journal(
 }
 
 fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
+    log_requests(args.verbose);
     let path = args
         .pipeline
         .clone()
@@ -510,8 +533,10 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
         sandboxed.then_some(args.sandbox_config.as_deref()),
         args.insecure,
     )?;
+    // Log lines would tear through redrawn bars: -v prints plain lines.
     let progress = Progress::resolve(
         match args.progress {
+            _ if args.verbose => ProgressChoice::Never,
             ProgressArg::Auto => ProgressChoice::Auto,
             ProgressArg::Always => ProgressChoice::Always,
             ProgressArg::Never => ProgressChoice::Never,

@@ -135,6 +135,10 @@ pub struct RunArgs {
     /// `ca_file:` in the pipeline's server block)
     #[arg(long)]
     pub insecure: bool,
+    /// Also log every request to Jenkins and when each build is due to be read (plain lines
+    /// on stderr, instead of bars)
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
     /// Print only errors and the summary
     #[arg(short, long)]
     pub quiet: bool,
@@ -181,6 +185,10 @@ pub struct ResumeArgs {
     /// `ca_file:` in the pipeline's server block)
     #[arg(long)]
     pub insecure: bool,
+    /// Also log every request to Jenkins and when each build is due to be read (plain lines
+    /// on stderr, instead of bars)
+    #[arg(short, long, conflicts_with = "quiet")]
+    pub verbose: bool,
     /// Print only errors and the summary
     #[arg(short, long)]
     pub quiet: bool,
@@ -198,6 +206,9 @@ pub struct CheckArgs {
     /// `ca_file:` in the pipeline's server block)
     #[arg(long)]
     pub insecure: bool,
+    /// Also log every request to Jenkins on stderr
+    #[arg(short, long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]

@@ -148,3 +148,12 @@ fn completions_for_an_unknown_shell_exit_2_listing_the_known_ones() {
         .code(2)
         .stderr(predicate::str::contains("bash").and(predicate::str::contains("zsh")));
 }
+
+#[test]
+fn verbose_and_quiet_together_exit_2() {
+    jrun()
+        .args(["pipeline.yaml", "-v", "-q"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--quiet"));
+}

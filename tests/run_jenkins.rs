@@ -938,6 +938,38 @@ fn a_remote_trigger_token_from_the_environment_is_sent() {
 }
 
 #[test]
+fn verbose_logs_every_request_with_its_tree_and_no_secret() {
+    let sb = common::sandbox(TOKEN_JOB);
+    let (_dir, path) = pipeline_file(&pipeline(&jenkins_block(&sb), TOKEN_STEP));
+    let output = jrun()
+        .arg(&path)
+        .args(["--progress", "never", "-v"])
+        .env("TRIGGER_TOKEN", TRIGGER_TOKEN)
+        .output()
+        .expect("jrun runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let logged: Vec<&str> = stderr.lines().filter(|l| l.contains(" -> ")).collect();
+    assert_eq!(
+        logged.len() as u64,
+        stats(&sb)["requests"].as_u64().unwrap(),
+        "one line per request:\n{stderr}"
+    );
+    assert!(
+        logged
+            .iter()
+            .any(|l| l.contains("POST ") && l.contains("/job/release/build?token=**** -> 201")),
+        "{stderr}"
+    );
+    for line in logged.iter().filter(|l| l.contains(" GET ")) {
+        assert!(line.contains("?tree="), "{line}");
+    }
+    for secret in [TRIGGER_TOKEN, "r3mote", common::TOKEN] {
+        assert!(!stderr.contains(secret), "{secret} shown:\n{stderr}");
+    }
+}
+
+#[test]
 fn a_wrong_remote_trigger_token_fails_without_printing_it() {
     let sb = common::sandbox(TOKEN_JOB);
     let (_dir, path) = pipeline_file(&pipeline(&jenkins_block(&sb), TOKEN_STEP));

@@ -595,6 +595,16 @@ async fn attempt_build(
             attempt.estimate,
             i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
         );
+        tracing::debug!(
+            "{}: #{number} of {job} started within {} ms; read it {} ms after that",
+            ctx.id(),
+            window.as_millis(),
+            offsets
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
         let typical = attempt
             .estimate
             .or_else(|| offsets.last().copied())

@@ -469,6 +469,9 @@ impl Client {
                 transient: false,
                 message: "the client is shutting down".to_string(),
             })?;
+        // What `-v` shows of the request, worked out only when someone looks.
+        let logged =
+            tracing::enabled!(tracing::Level::DEBUG).then(|| (method.to_string(), logged_url(url)));
         let mut request = self.inner.http.request(method, url);
         if let Some(header) = &self.inner.auth_header {
             request = request.header(AUTHORIZATION, header.clone());
@@ -483,11 +486,29 @@ impl Client {
                 .body(body);
         }
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
-        let response = request.send().await.map_err(TransportError::from_reqwest)?;
+        let sent_at = Instant::now();
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                let failure = TransportError::from_reqwest(e);
+                if let Some((method, url)) = &logged {
+                    tracing::debug!("{method} {url}: {}", failure.message);
+                }
+                return Err(failure);
+            }
+        };
         let status = response.status();
         let headers = response.headers().clone();
         self.observe_session(&headers);
         let body = response.bytes().await.map_err(TransportError::body)?;
+        if let Some((method, url)) = &logged {
+            tracing::debug!(
+                "{method} {url} -> {} in {} ms, {} B",
+                status.as_u16(),
+                sent_at.elapsed().as_millis(),
+                body.len()
+            );
+        }
         self.inner
             .bytes
             .fetch_add(body.len() as u64, Ordering::Relaxed);
@@ -791,6 +812,25 @@ fn normalise_base(configured: &str) -> Result<String, Error> {
     Ok(base)
 }
 
+/// A request's URL as `-v` shows it: the `tree=` stays, a trigger's `token=` does not.
+fn logged_url(url: &str) -> String {
+    let base = redact_userinfo(url);
+    let Some((_, query)) = url.split_once('?') else {
+        return base;
+    };
+    // Decoded, so that a tree reads as written; the line is for eyes, not for sending.
+    let pairs: Vec<String> = form_urlencoded::parse(query.as_bytes())
+        .map(|(name, value)| {
+            if name.eq_ignore_ascii_case("token") {
+                format!("{name}=****")
+            } else {
+                format!("{name}={value}")
+            }
+        })
+        .collect();
+    format!("{base}?{}", pairs.join("&"))
+}
+
 /// `https://user:pass@host/x` -> `https://****@host/x`, for messages about a bad URL.
 fn redact_userinfo(url: &str) -> String {
     let url = shown(url);
@@ -808,6 +848,19 @@ fn redact_userinfo(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logged_urls_keep_the_tree_and_hide_the_trigger_token() {
+        assert_eq!(
+            logged_url("https://ci/job/a/build?token=s3cret"),
+            "https://ci/job/a/build?token=****"
+        );
+        assert_eq!(
+            logged_url("https://ci/job/a/api/json?tree=builds%5Bnumber%2Curl%5D%7B0%2C3%7D"),
+            "https://ci/job/a/api/json?tree=builds[number,url]{0,3}"
+        );
+        assert_eq!(logged_url("https://u:p@ci/x"), "https://****@ci/x");
+    }
 
     #[test]
     fn userinfo_is_redacted_from_url_messages() {
