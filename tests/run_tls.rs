@@ -79,6 +79,15 @@ fn pipeline(port: u16, extra: &str) -> String {
     )
 }
 
+/// jrun on the pipeline at `path`, in plain lines, with `args` after it.
+fn run(path: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    jrun()
+        .arg(path)
+        .args(["--progress", "never"])
+        .args(args)
+        .assert()
+}
+
 fn triggers(sb: &Sandbox) -> u64 {
     common::control(sb, "GET", "stats", serde_json::Value::Null)["triggers"]
         .as_array()
@@ -92,10 +101,7 @@ fn a_jenkins_signed_by_the_ca_in_ca_file_is_trusted() {
     let ca = fixture("ca.pem");
     let yaml = pipeline(port, &format!("  ca_file: {}\n", ca.display()));
     let (_dir, path) = pipeline_file(&yaml);
-    jrun()
-        .arg(&path)
-        .args(["--progress", "never"])
-        .assert()
+    run(&path, &[])
         .success()
         .stderr(predicate::str::contains("warning").not());
     assert_eq!(triggers(&sb), 1);
@@ -106,16 +112,11 @@ fn without_its_ca_the_certificate_is_refused_with_exit_3_and_a_hint() {
     let sb = common::sandbox(JOBS);
     let (_tls, port) = tls_in_front_of(backend(&sb));
     let (_dir, path) = pipeline_file(&pipeline(port, ""));
-    jrun()
-        .arg(&path)
-        .args(["--progress", "never"])
-        .assert()
-        .code(3)
-        .stderr(
-            predicate::str::contains("certificate")
-                .and(predicate::str::contains("ca_file"))
-                .and(predicate::str::contains(TOKEN).not()),
-        );
+    run(&path, &[]).code(3).stderr(
+        predicate::str::contains("certificate")
+            .and(predicate::str::contains("ca_file"))
+            .and(predicate::str::contains(TOKEN).not()),
+    );
     assert_eq!(triggers(&sb), 0);
 }
 
@@ -124,10 +125,7 @@ fn insecure_reaches_it_without_the_ca_and_says_so() {
     let sb = common::sandbox(JOBS);
     let (_tls, port) = tls_in_front_of(backend(&sb));
     let (_dir, path) = pipeline_file(&pipeline(port, ""));
-    jrun()
-        .arg(&path)
-        .args(["--progress", "never", "--insecure"])
-        .assert()
+    run(&path, &["--insecure"])
         .success()
         .stderr(predicate::str::contains("warning: --insecure"));
     assert_eq!(triggers(&sb), 1);
@@ -142,22 +140,14 @@ fn a_ca_file_that_is_not_pem_exits_2_naming_it() {
     std::fs::write(&bogus, "not a certificate\n").expect("write");
     let yaml = pipeline(port, &format!("  ca_file: {}\n", bogus.display()));
     let (_pdir, path) = pipeline_file(&yaml);
-    jrun()
-        .arg(&path)
-        .args(["--progress", "never"])
-        .assert()
-        .code(2)
-        .stderr(
-            predicate::str::contains(bogus.display().to_string())
-                .and(predicate::str::contains("BEGIN CERTIFICATE")),
-        );
+    run(&path, &[]).code(2).stderr(
+        predicate::str::contains(bogus.display().to_string())
+            .and(predicate::str::contains("BEGIN CERTIFICATE")),
+    );
     let missing = dir.path().join("missing.pem");
     let yaml = pipeline(port, &format!("  ca_file: {}\n", missing.display()));
     let (_mdir, path) = pipeline_file(&yaml);
-    jrun()
-        .arg(&path)
-        .args(["--progress", "never"])
-        .assert()
+    run(&path, &[])
         .code(2)
         .stderr(predicate::str::contains("jenkins.ca_file"));
     assert_eq!(triggers(&sb), 0);
