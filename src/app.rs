@@ -374,13 +374,13 @@ fn preflight_failure(problems: Vec<engine::preflight::Problem>) -> Failure {
 }
 
 fn check(args: CheckArgs) -> Result<ExitStatus, Failure> {
-    log_requests(args.verbose);
+    log_requests(args.talk.verbose);
     let pipeline = load(&args.pipeline, &args.set)?;
     let env = environment();
     pipeline.check_env(&env).map_err(Failure::invalid)?;
     let run_facts = engine::run_facts();
     let ctx = base_context(&pipeline, &env, &run_facts);
-    let connection = connect(&pipeline, &ctx, &env, None, None, args.insecure)?;
+    let connection = connect(&pipeline, &ctx, &env, None, None, args.talk.insecure)?;
     let jobs = engine::JobCache::default();
     let problems = runtime()?
         .block_on(engine::preflight::check(
@@ -431,8 +431,7 @@ fn resume(args: ResumeArgs) -> Result<ExitStatus, Failure> {
         follow: args.follow,
         sandbox: false,
         sandbox_config: None,
-        insecure: args.insecure,
-        verbose: args.verbose,
+        talk: args.talk,
         quiet: args.quiet,
     })
 }
@@ -476,7 +475,7 @@ fn open_journal(
 }
 
 fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
-    log_requests(args.verbose);
+    log_requests(args.talk.verbose);
     let path = args
         .pipeline
         .clone()
@@ -531,12 +530,12 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
         &env,
         selected.as_deref(),
         sandboxed.then_some(args.sandbox_config.as_deref()),
-        args.insecure,
+        args.talk.insecure,
     )?;
     // Log lines would tear through redrawn bars: -v prints plain lines.
     let progress = Progress::resolve(
         match args.progress {
-            _ if args.verbose => ProgressChoice::Never,
+            _ if args.talk.verbose => ProgressChoice::Never,
             ProgressArg::Auto => ProgressChoice::Auto,
             ProgressArg::Always => ProgressChoice::Always,
             ProgressArg::Never => ProgressChoice::Never,

@@ -131,17 +131,24 @@ pub struct RunArgs {
     /// Sandbox configuration scripting job durations and results (implies --sandbox)
     #[arg(long, value_name = "FILE")]
     pub sandbox_config: Option<PathBuf>,
+    #[command(flatten)]
+    pub talk: TalkArgs,
+    /// Print only errors and the summary
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+}
+
+/// How jrun talks to Jenkins, and how much it says about it.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct TalkArgs {
     /// Accept any HTTPS certificate, for a test Jenkins with a self-signed one (prefer
     /// `ca_file:` in the pipeline's server block)
     #[arg(long)]
     pub insecure: bool,
-    /// Also log every request to Jenkins and when each build is due to be read (plain lines
-    /// on stderr, instead of bars)
-    #[arg(short, long, conflicts_with = "quiet")]
-    pub verbose: bool,
-    /// Print only errors and the summary
+    /// Also log every request to Jenkins, and when each build is due to be read, as plain
+    /// lines on stderr (instead of bars)
     #[arg(short, long)]
-    pub quiet: bool,
+    pub verbose: bool,
 }
 
 #[derive(Debug, Args)]
@@ -181,16 +188,10 @@ pub struct ResumeArgs {
     /// step id
     #[arg(long)]
     pub follow: bool,
-    /// Accept any HTTPS certificate, for a test Jenkins with a self-signed one (prefer
-    /// `ca_file:` in the pipeline's server block)
-    #[arg(long)]
-    pub insecure: bool,
-    /// Also log every request to Jenkins and when each build is due to be read (plain lines
-    /// on stderr, instead of bars)
-    #[arg(short, long, conflicts_with = "quiet")]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub talk: TalkArgs,
     /// Print only errors and the summary
-    #[arg(short, long)]
+    #[arg(short, long, conflicts_with = "verbose")]
     pub quiet: bool,
 }
 
@@ -202,13 +203,8 @@ pub struct CheckArgs {
     /// Override a pipeline variable (repeatable)
     #[arg(long = "set", value_name = "KEY=VALUE")]
     pub set: Vec<String>,
-    /// Accept any HTTPS certificate, for a test Jenkins with a self-signed one (prefer
-    /// `ca_file:` in the pipeline's server block)
-    #[arg(long)]
-    pub insecure: bool,
-    /// Also log every request to Jenkins on stderr
-    #[arg(short, long)]
-    pub verbose: bool,
+    #[command(flatten)]
+    pub talk: TalkArgs,
 }
 
 #[derive(Debug, Args)]
@@ -257,4 +253,15 @@ pub struct SandboxArgs {
     /// Create unknown jobs on first use, overriding the config
     #[arg(long)]
     pub auto_create: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        // clap's own checks: unique names, conflicts and requirements naming real arguments.
+        <Cli as clap::CommandFactory>::command().debug_assert();
+    }
 }
