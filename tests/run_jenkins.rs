@@ -540,6 +540,65 @@ fn an_unreachable_jenkins_exits_3_after_bounded_retries() {
     outcome.assert_hides(TOKEN);
 }
 
+/// Accepts connections on 127.0.0.1 and never answers, until dropped.
+struct SilentServer {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SilentServer {
+    fn start() -> SilentServer {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            // Bounded: a minute of 10 ms looks, and at most 100 connections kept open.
+            for _ in 0..6_000 {
+                if stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                if let Ok((stream, _)) = listener.accept()
+                    && held.len() < 100
+                {
+                    held.push(stream);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
+        SilentServer { port, stop }
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_jenkins_that_never_answers_is_given_up_on_after_its_unreachable_timeout() {
+    let silent = SilentServer::start();
+    let block = format!(
+        "jenkins:\n  url: http://127.0.0.1:{}\n  user: {USER}\n  token: {TOKEN}\n  unreachable_timeout: 1s\n",
+        silent.port
+    );
+    let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: a\n"));
+    let running = Running::start(&path, &[]);
+    let outcome = running.finish(Duration::from_secs(60));
+    outcome.assert_code(3);
+    // Each request waited as long as the server may be unreachable, not the 30 s a request
+    // may otherwise take.
+    assert!(
+        outcome.stderr.contains("no answer within 1.0s"),
+        "{outcome}"
+    );
+    assert!(outcome.stderr.contains("unreachable"), "{outcome}");
+    outcome.assert_hides(TOKEN);
+}
+
 #[test]
 fn a_jenkins_that_goes_away_mid_build_ends_the_run_with_exit_3() {
     let sb = common::sandbox(

@@ -242,7 +242,7 @@ impl Client {
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
-            .timeout(settings.request_timeout)
+            .timeout(attempt_timeout(&settings))
             .gzip(true)
             .user_agent(settings.user_agent.clone())
             .build()
@@ -490,7 +490,9 @@ impl Client {
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => {
-                let failure = TransportError::from_reqwest(e);
+                let failure = self
+                    .unanswered(&e)
+                    .unwrap_or_else(|| TransportError::from_reqwest(e));
                 if let Some((method, url)) = &logged {
                     tracing::debug!("{method} {url}: {}", failure.message);
                 }
@@ -500,7 +502,10 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         self.observe_session(&headers);
-        let body = response.bytes().await.map_err(TransportError::body)?;
+        let body = response.bytes().await.map_err(|e| {
+            self.unanswered(&e)
+                .unwrap_or_else(|| TransportError::body(e))
+        })?;
         if let Some((method, url)) = &logged {
             tracing::debug!(
                 "{method} {url} -> {} in {} ms, {} B",
@@ -528,6 +533,19 @@ impl Client {
             body,
             received,
             date_ms,
+        })
+    }
+
+    /// A request that got no (whole) answer in the time one attempt may take: said as such,
+    /// since reqwest's "operation timed out" does not say how long was waited.
+    fn unanswered(&self, err: &reqwest::Error) -> Option<TransportError> {
+        (err.is_timeout() && !err.is_connect()).then(|| TransportError {
+            sent: true,
+            transient: true,
+            message: format!(
+                "no answer within {}",
+                super::error::show_duration(attempt_timeout(&self.inner.settings))
+            ),
         })
     }
 
@@ -810,6 +828,13 @@ fn normalise_base(configured: &str) -> Result<String, Error> {
         base.push('/');
     }
     Ok(base)
+}
+
+/// How long one request may take, answer included. A server that stays silent for as long as
+/// it may be unreachable counts as unreachable: a shorter `unreachable_timeout` also shortens
+/// the wait for one answer.
+fn attempt_timeout(settings: &ServerSettings) -> Duration {
+    settings.request_timeout.min(settings.unreachable_timeout)
 }
 
 /// A request's URL as `-v` shows it: the `tree=` stays, a trigger's `token=` does not.

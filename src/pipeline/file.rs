@@ -70,7 +70,9 @@ pub struct JenkinsFile {
     /// Most requests in flight to this server at once.
     #[schemars(range(min = 1))]
     pub max_in_flight: Option<usize>,
-    /// How long the server may stay unreachable before the run gives up (default 2m).
+    /// How long the server may stay unreachable before the run gives up (default 2m). A
+    /// request that gets no answer for this long counts as unreachable too (requests wait at
+    /// most 30s for an answer).
     pub unreachable_timeout: Option<Dur>,
 }
 
