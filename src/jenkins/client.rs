@@ -490,9 +490,7 @@ impl Client {
         let response = match request.send().await {
             Ok(response) => response,
             Err(e) => {
-                let failure = self
-                    .unanswered(&e)
-                    .unwrap_or_else(|| TransportError::from_reqwest(e));
+                let failure = TransportError::from_reqwest(e, self.attempt_timeout());
                 if let Some((method, url)) = &logged {
                     tracing::debug!("{method} {url}: {}", failure.message);
                 }
@@ -502,10 +500,10 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         self.observe_session(&headers);
-        let body = response.bytes().await.map_err(|e| {
-            self.unanswered(&e)
-                .unwrap_or_else(|| TransportError::body(e))
-        })?;
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| TransportError::body(e, self.attempt_timeout()))?;
         if let Some((method, url)) = &logged {
             tracing::debug!(
                 "{method} {url} -> {} in {} ms, {} B",
@@ -536,17 +534,8 @@ impl Client {
         })
     }
 
-    /// A request that got no (whole) answer in the time one attempt may take: said as such,
-    /// since reqwest's "operation timed out" does not say how long was waited.
-    fn unanswered(&self, err: &reqwest::Error) -> Option<TransportError> {
-        (err.is_timeout() && !err.is_connect()).then(|| TransportError {
-            sent: true,
-            transient: true,
-            message: format!(
-                "no answer within {}",
-                super::error::show_duration(attempt_timeout(&self.inner.settings))
-            ),
-        })
+    fn attempt_timeout(&self) -> Duration {
+        attempt_timeout(&self.inner.settings)
     }
 
     fn observe_session(&self, headers: &HeaderMap) {

@@ -60,7 +60,7 @@ impl Error {
     }
 }
 
-pub(crate) fn show_duration(d: Duration) -> String {
+fn show_duration(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         format!("{ms}ms")
@@ -82,9 +82,13 @@ pub(crate) struct TransportError {
 }
 
 impl TransportError {
-    pub fn from_reqwest(err: reqwest::Error) -> TransportError {
+    /// `waited` is how long the request was allowed to take, for a timeout to say.
+    pub fn from_reqwest(err: reqwest::Error, waited: Duration) -> TransportError {
         // reqwest's Display repeats the URL, which can carry a trigger token.
         let err = err.without_url();
+        if let Some(unanswered) = unanswered(&err, waited) {
+            return unanswered;
+        }
         let message = describe_chain(&err);
         if err.is_builder() {
             return TransportError {
@@ -116,14 +120,25 @@ impl TransportError {
     }
 
     /// Reading the body failed after the server had started to answer.
-    pub fn body(err: reqwest::Error) -> TransportError {
+    pub fn body(err: reqwest::Error, waited: Duration) -> TransportError {
         let err = err.without_url();
-        TransportError {
+        unanswered(&err, waited).unwrap_or_else(|| TransportError {
             sent: true,
             transient: true,
             message: describe_chain(&err),
-        }
+        })
     }
+}
+
+/// A request that got no (whole) answer in the time it was given, said as such: reqwest's
+/// "operation timed out" does not say how long was waited. A connect that timed out keeps
+/// its own message, since it never reached the server.
+fn unanswered(err: &reqwest::Error, waited: Duration) -> Option<TransportError> {
+    (err.is_timeout() && !err.is_connect()).then(|| TransportError {
+        sent: true,
+        transient: true,
+        message: format!("no answer within {}", show_duration(waited)),
+    })
 }
 
 /// The error and its causes on one line, without the repetitions reqwest and hyper produce
