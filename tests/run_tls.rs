@@ -8,7 +8,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use jrun::sandbox::Sandbox;
 use predicates::prelude::*;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
@@ -62,14 +61,6 @@ fn tls_in_front_of(backend: SocketAddr) -> (tokio::runtime::Runtime, u16) {
     (runtime, port)
 }
 
-fn backend(sb: &Sandbox) -> SocketAddr {
-    let url = sb.url();
-    let authority = url.trim_start_matches("http://").trim_end_matches('/');
-    authority
-        .parse()
-        .expect("the sandbox listens on an IP address")
-}
-
 const JOBS: &str =
     "speed: 100\nquiet_period: 0s\njobs:\n  - {path: app, builds: [{duration: 1s}]}\n";
 
@@ -88,53 +79,47 @@ fn run(path: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
         .assert()
 }
 
-fn triggers(sb: &Sandbox) -> u64 {
-    common::control(sb, "GET", "stats", serde_json::Value::Null)["triggers"]
-        .as_array()
-        .map_or(0, |list| list.len() as u64)
-}
-
 #[test]
 fn a_jenkins_signed_by_the_ca_in_ca_file_is_trusted() {
     let sb = common::sandbox(JOBS);
-    let (_tls, port) = tls_in_front_of(backend(&sb));
+    let (_tls, port) = tls_in_front_of(sb.addr());
     let ca = fixture("ca.pem");
     let yaml = pipeline(port, &format!("  ca_file: {}\n", ca.display()));
     let (_dir, path) = pipeline_file(&yaml);
     run(&path, &[])
         .success()
         .stderr(predicate::str::contains("warning").not());
-    assert_eq!(triggers(&sb), 1);
+    assert_eq!(sb.triggers().len(), 1);
 }
 
 #[test]
 fn without_its_ca_the_certificate_is_refused_with_exit_3_and_a_hint() {
     let sb = common::sandbox(JOBS);
-    let (_tls, port) = tls_in_front_of(backend(&sb));
+    let (_tls, port) = tls_in_front_of(sb.addr());
     let (_dir, path) = pipeline_file(&pipeline(port, ""));
     run(&path, &[]).code(3).stderr(
         predicate::str::contains("certificate")
             .and(predicate::str::contains("ca_file"))
             .and(predicate::str::contains(TOKEN).not()),
     );
-    assert_eq!(triggers(&sb), 0);
+    assert_eq!(sb.triggers().len(), 0);
 }
 
 #[test]
 fn insecure_reaches_it_without_the_ca_and_says_so() {
     let sb = common::sandbox(JOBS);
-    let (_tls, port) = tls_in_front_of(backend(&sb));
+    let (_tls, port) = tls_in_front_of(sb.addr());
     let (_dir, path) = pipeline_file(&pipeline(port, ""));
     run(&path, &["--insecure"])
         .success()
         .stderr(predicate::str::contains("warning: --insecure"));
-    assert_eq!(triggers(&sb), 1);
+    assert_eq!(sb.triggers().len(), 1);
 }
 
 #[test]
 fn a_ca_file_that_is_not_pem_exits_2_naming_it() {
     let sb = common::sandbox(JOBS);
-    let (_tls, port) = tls_in_front_of(backend(&sb));
+    let (_tls, port) = tls_in_front_of(sb.addr());
     let dir = tempfile::tempdir().expect("tempdir");
     let bogus = dir.path().join("ca.pem");
     std::fs::write(&bogus, "not a certificate\n").expect("write");
@@ -150,5 +135,5 @@ fn a_ca_file_that_is_not_pem_exits_2_naming_it() {
     run(&path, &[])
         .code(2)
         .stderr(predicate::str::contains("jenkins.ca_file"));
-    assert_eq!(triggers(&sb), 0);
+    assert_eq!(sb.triggers().len(), 0);
 }
