@@ -887,6 +887,176 @@ fn a_lost_trigger_answer_is_not_confused_with_someone_elses_identical_item() {
     }
 }
 
+/// A job whose builds are started, at the moment each of jrun's starts, by jrun's own user
+/// with the same parameters: someone sharing the release bot's account.
+fn same_user_shadow_sandbox(extra_param: &str) -> Sandbox {
+    common::sandbox(&format!(
+        "speed: 10\nquiet_period: 0s\nfaults: {{shadow_triggers: true, shadow_user: {USER}, \
+         reset_burst: 1, reset_after_processing: true, scope: triggers}}\njobs:\n  - path: deploy\n    \
+         kind: pipeline\n    parameters: [{{name: VERSION}}{extra_param}]\n    \
+         builds: [{{duration: 2s, result: FAILURE}}, {{duration: 1s, result: SUCCESS}}]\n"
+    ))
+}
+
+#[test]
+fn a_lost_trigger_answer_with_a_same_user_lookalike_fails_as_ambiguous_listing_both() {
+    // jrun's POST takes effect but its answer is lost; by the time jrun looks, the same user
+    // has queued an identical build. Either could be jrun's: it must not pick one.
+    let sb = same_user_shadow_sandbox("");
+    let text = pipeline(
+        &jenkins_block(&sb),
+        "  - id: deploy\n    job: deploy\n    params: {VERSION: \"1.2\"}\n    retry: {max: 2, on: [FAILURE, lost], delay: 10ms}\n",
+    );
+    let (_dir, path) = pipeline_file(&text);
+    let outcome = run_json(&path, &[]);
+    outcome.assert_code(1);
+    let step = outcome.step("deploy");
+    assert_eq!(step["status"], "failed", "{outcome}");
+    assert_eq!(step["failure"], "ambiguous", "{outcome}");
+    let candidates = step["candidates"].as_array().cloned().unwrap_or_default();
+    assert_eq!(candidates.len(), 2, "{outcome}");
+    assert!(
+        step["number"].is_null(),
+        "no build is reported as its own\n{outcome}"
+    );
+    // Not retried: another trigger could build twice.
+    assert_eq!(step["attempts"], 1, "{outcome}");
+    let posts = sb.triggers().iter().filter(|t| !t.external).count();
+    assert_eq!(posts, 1, "{:?}", sb.triggers());
+    assert!(
+        outcome.stderr.contains("cannot tell which"),
+        "the log says why\n{outcome}"
+    );
+}
+
+#[test]
+fn with_trigger_id_a_lost_trigger_answer_is_recovered_exactly_despite_a_same_user_lookalike() {
+    // The same user queued an identical build a moment before jrun's trigger, whose answer is
+    // then lost: by user, parameters and time both are jrun's, by the trigger id only one.
+    let sb = common::sandbox(
+        "speed: 1\nquiet_period: 0s\nfaults: {reset_burst: 1, reset_after_processing: true, \
+         scope: triggers}\njobs:\n  - path: deploy\n    kind: pipeline\n    \
+         parameters: [{name: VERSION}, {name: JRUN_TRIGGER}]\n    \
+         builds: [{duration: 300ms, result: FAILURE}, {duration: 300ms, result: SUCCESS}]\n",
+    );
+    let lookalike = control(
+        &sb,
+        "POST",
+        "trigger",
+        json!({"job": "deploy", "params": {"VERSION": "1.2"}, "user": USER}),
+    );
+    let text = pipeline(
+        &jenkins_block(&sb),
+        "  - id: deploy\n    job: deploy\n    params: {VERSION: \"1.2\"}\n    trigger_id: JRUN_TRIGGER\n",
+    );
+    let (_dir, path) = pipeline_file(&text);
+    let outcome = run_json(&path, &[]);
+    outcome.assert_code(0);
+    let ours: Vec<_> = sb.triggers().into_iter().filter(|t| !t.external).collect();
+    assert_eq!(ours.len(), 1, "one POST: {ours:?}");
+    let id = ours[0]
+        .params
+        .iter()
+        .find(|(n, _)| n == "JRUN_TRIGGER")
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default();
+    assert!(
+        id.starts_with("jrun-"),
+        "jrun filled the trigger id: {ours:?}"
+    );
+    let step = outcome.step("deploy");
+    assert_eq!(step["queue_id"], ours[0].queue_id.unwrap_or(0), "{outcome}");
+    assert_ne!(step["queue_id"], lookalike["queue_id"], "{outcome}");
+    assert_eq!(step["number"], 2, "{outcome}");
+    assert_eq!(step["result"], "SUCCESS", "{outcome}");
+}
+
+#[test]
+fn resume_after_a_kill_mid_trigger_never_adopts_a_same_user_build_that_came_later() {
+    // jrun is killed after its POST took effect and before it learnt the queue item; its build
+    // fails; then the same user builds the job alike and that build passes. Resuming must not
+    // report the later build as jrun's: without a trigger id it cannot tell them apart and
+    // says so, with one it finds its own.
+    for trigger_id in [false, true] {
+        let sb = common::sandbox(
+            "speed: 10\nquiet_period: 0s\njobs:\n  - path: deploy\n    kind: pipeline\n    \
+             parameters: [{name: VERSION}, {name: JRUN_TRIGGER}]\n    \
+             builds: [{duration: 1s, result: FAILURE}, {duration: 1s, result: SUCCESS}]\n",
+        );
+        let extra = if trigger_id {
+            "    trigger_id: JRUN_TRIGGER\n"
+        } else {
+            ""
+        };
+        let text = pipeline(
+            &jenkins_block(&sb),
+            &format!("  - id: deploy\n    job: deploy\n    params: {{VERSION: \"1.2\"}}\n{extra}"),
+        );
+        let (dir, path) = pipeline_file(&text);
+        let journal = dir.path().join("run.journal");
+        let killed = jrun()
+            .arg(&path)
+            .args(["--progress", "never", "--journal"])
+            .arg(&journal)
+            .env("JRUN_TEST_CRASH_AFTER", "trigger_answered")
+            .output()
+            .expect("jrun runs");
+        assert_eq!(killed.status.code(), Some(137), "{killed:?}");
+        control(
+            &sb,
+            "POST",
+            "trigger",
+            json!({"job": "deploy", "params": {"VERSION": "1.2"}, "user": USER}),
+        );
+        let resumed = Outcome::from(
+            jrun()
+                .arg("resume")
+                .arg(&journal)
+                .args(["--progress", "never", "--output", "json"])
+                .output()
+                .expect("jrun runs"),
+        );
+        resumed.assert_code(1);
+        let step = resumed.step("deploy");
+        let own: Vec<_> = sb.triggers().into_iter().filter(|t| !t.external).collect();
+        assert_eq!(own.len(), 1, "nothing triggered twice: {own:?}");
+        if trigger_id {
+            assert_eq!(step["number"], 1, "{resumed}");
+            assert_eq!(step["result"], "FAILURE", "{resumed}");
+            assert_eq!(step["queue_id"], own[0].queue_id.unwrap_or(0), "{resumed}");
+        } else {
+            assert_eq!(step["failure"], "ambiguous", "{resumed}");
+            assert_eq!(
+                step["candidates"].as_array().map(Vec::len),
+                Some(2),
+                "{resumed}"
+            );
+            assert!(step["number"].is_null(), "{resumed}");
+        }
+    }
+}
+
+#[test]
+fn a_trigger_id_the_job_does_not_define_is_refused_before_anything_is_triggered() {
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\njobs:\n  - {path: deploy, parameters: [{name: VERSION}, {name: REGION, type: choice, choices: [eu]}]}\n",
+    );
+    for name in ["JRUN_TRIGGER", "REGION"] {
+        let text = pipeline(
+            &jenkins_block(&sb),
+            &format!("  - job: deploy\n    params: {{VERSION: \"1\"}}\n    trigger_id: {name}\n"),
+        );
+        let (_dir, path) = pipeline_file(&text);
+        let outcome = run_json(&path, &[]);
+        outcome.assert_code(2);
+        assert!(
+            outcome.stderr.contains(&format!("`{name}`")) && outcome.stderr.contains("trigger_id"),
+            "{outcome}"
+        );
+    }
+    assert!(sb.triggers().is_empty(), "{:?}", sb.triggers());
+}
+
 #[test]
 fn a_build_deleted_while_followed_ends_its_step_as_lost() {
     let sb = common::sandbox(

@@ -96,6 +96,7 @@ fn failure_name(failure: Failure) -> &'static str {
         Failure::Jenkins => "jenkins",
         Failure::Invalid => "invalid",
         Failure::Interrupted => "interrupted",
+        Failure::Ambiguous => "ambiguous",
     }
 }
 
@@ -129,6 +130,7 @@ impl Outcome {
             "jenkins" => Failure::Jenkins,
             "invalid" => Failure::Invalid,
             "interrupted" => Failure::Interrupted,
+            "ambiguous" => Failure::Ambiguous,
             _ => Failure::Result,
         });
         StepResult {
@@ -144,6 +146,7 @@ impl Outcome {
             build_duration_ms: self.build_duration_ms,
             message: self.message.clone(),
             lost: false,
+            candidates: Vec::new(),
         }
     }
 }

@@ -512,6 +512,8 @@ pub async fn run(
                 Failure::Jenkins => ExitStatus::Jenkins,
                 Failure::Invalid => ExitStatus::InvalidInput,
                 Failure::Interrupted => ExitStatus::Interrupted,
+                // The build may have run: the pipeline did not pass, and a person must look.
+                Failure::Ambiguous => ExitStatus::Failed,
             });
         }
     }
@@ -535,6 +537,7 @@ pub async fn run(
         .enumerate()
         .map(|(index, (step, entry))| {
             let result = entry.map(|e| e.result).unwrap_or_else(skipped_result);
+            let failure = failure_kind(&result);
             StepSummary {
                 id: step.id.clone(),
                 job: result.job,
@@ -546,6 +549,8 @@ pub async fn run(
                 queue_id: result.queue_id,
                 attempts: result.attempts,
                 duration_ms: result.duration.as_millis() as u64,
+                failure,
+                candidates: result.candidates,
                 message: result.message,
             }
         })
@@ -563,6 +568,19 @@ pub async fn run(
         steps,
     };
     RunOutcome { summary, status }
+}
+
+fn failure_kind(result: &StepResult) -> Option<report::FailureKind> {
+    use report::FailureKind as Kind;
+    Some(match result.failure? {
+        Failure::Result if result.lost => Kind::Lost,
+        Failure::Result => Kind::Result,
+        Failure::Timeout => Kind::Timeout,
+        Failure::Jenkins => Kind::Jenkins,
+        Failure::Invalid => Kind::Invalid,
+        Failure::Interrupted => Kind::Interrupted,
+        Failure::Ambiguous => Kind::Ambiguous,
+    })
 }
 
 fn skipped_result() -> StepResult {

@@ -31,6 +31,7 @@ pub fn param_problems(
     job: &str,
     info: &jenkins::Job,
     params: &[(&str, Option<&str>)],
+    trigger_id: Option<&str>,
 ) -> Vec<(Option<usize>, String)> {
     let mut problems = Vec::new();
     let known: Vec<&str> = info.parameters.iter().map(|p| p.name.as_str()).collect();
@@ -63,8 +64,16 @@ pub fn param_problems(
             ));
         }
     }
+    if let Some(name) = trigger_id
+        && let Some(message) = trigger_id_problem(job, info, name)
+    {
+        problems.push((None, message));
+    }
     for def in &info.parameters {
-        if def.default.is_none() && !params.iter().any(|(name, _)| *name == def.name) {
+        if def.default.is_none()
+            && Some(def.name.as_str()) != trigger_id
+            && !params.iter().any(|(name, _)| *name == def.name)
+        {
             problems.push((
                 None,
                 format!(
@@ -75,6 +84,35 @@ pub fn param_problems(
         }
     }
     problems
+}
+
+/// Jenkins drops a value for a parameter the job does not define, and a choice or boolean
+/// cannot hold an id: then the id would not be recorded on the build and could not find it.
+fn trigger_id_problem(job: &str, info: &jenkins::Job, name: &str) -> Option<String> {
+    let fix = "add a String parameter of that name to the job, or remove `trigger_id`";
+    match info.parameters.iter().find(|p| p.name == name) {
+        None => Some(format!(
+            "job `{job}` has no parameter `{name}`, which `trigger_id` names ({fix})"
+        )),
+        Some(def)
+            if !def.choices.is_empty()
+                || !matches!(
+                    def.kind.as_str(),
+                    "StringParameterDefinition" | "TextParameterDefinition" | ""
+                ) =>
+        {
+            Some(format!(
+                "parameter `{name}` of job `{job}`, which `trigger_id` names, is a {} and cannot \
+                 hold an id ({fix})",
+                if def.kind.is_empty() {
+                    "choice"
+                } else {
+                    def.kind.as_str()
+                }
+            ))
+        }
+        Some(_) => None,
+    }
 }
 
 /// A problem the preflight found with one step.
@@ -189,7 +227,8 @@ pub async fn check(
             .zip(&values)
             .map(|((name, _), value)| (name.as_str(), value.as_deref()))
             .collect();
-        for (at, message) in param_problems(&job, &info, &params) {
+        let trigger_id = job_step.trigger_id.as_deref();
+        for (at, message) in param_problems(&job, &info, &params, trigger_id) {
             let where_ = match at {
                 Some(i) => place(&pipeline.file, &job_step.params[i].1),
                 None => place(&pipeline.file, template),

@@ -60,6 +60,9 @@ pub enum Failure {
     Invalid,
     /// The run was interrupted by a signal.
     Interrupted,
+    /// A trigger's answer was lost and more than one build could be its own: jrun does not
+    /// guess, and does not retry (another trigger might build twice).
+    Ambiguous,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +82,8 @@ pub struct StepResult {
     pub message: Option<String>,
     /// The build could not be followed (its queue item vanished, or it was deleted).
     pub lost: bool,
+    /// With `Failure::Ambiguous`: the queue items and builds that could each be its own.
+    pub candidates: Vec<String>,
 }
 
 impl StepResult {
@@ -96,6 +101,7 @@ impl StepResult {
             build_duration_ms: None,
             message: None,
             lost: false,
+            candidates: Vec::new(),
         }
     }
 
@@ -238,9 +244,13 @@ fn min_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-fn jenkins_failure(result: StepResult, error: &jenkins::Error) -> StepResult {
+fn jenkins_failure(mut result: StepResult, error: &jenkins::Error) -> StepResult {
     let failure = match error {
         jenkins::Error::NotFound { .. } => Failure::Invalid,
+        jenkins::Error::Ambiguous { candidates } => {
+            result.candidates = candidates.clone();
+            Failure::Ambiguous
+        }
         _ => Failure::Jenkins,
     };
     result.fail(StepStatus::Failed, failure, error.to_string())
@@ -364,7 +374,10 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
         .iter()
         .map(|(n, v)| (n.as_str(), Some(v.as_str())))
         .collect();
-    if let Some((index, message)) = param_problems(&job, &info, &given).into_iter().next() {
+    if let Some((index, message)) = param_problems(&job, &info, &given, step.trigger_id.as_deref())
+        .into_iter()
+        .next()
+    {
         let template = index.map_or(&step.job, |i| &step.params[i].1);
         let message = format!("{}{message}", ctx.place(template));
         return result.fail(StepStatus::Failed, Failure::Invalid, message);
@@ -471,6 +484,20 @@ async fn attempt_build(
         |result: StepResult, e: String| result.fail(StepStatus::Failed, Failure::Invalid, e);
     // Resuming: what the interrupted run already did is not done again.
     let attached = ctx.attach.take();
+    // This attempt's parameters: the step's, and a trigger id unique to this trigger. A
+    // trigger that may already have been sent keeps the id it was sent with.
+    let mut params = attempt.params.to_vec();
+    if let Some(name) = &step.trigger_id {
+        let sent = attached
+            .as_ref()
+            .filter(|a| a.triggered)
+            .and_then(|a| a.params.iter().find(|(n, _)| n == name))
+            .map(|(_, v)| v.clone());
+        let id = sent.unwrap_or_else(|| trigger_id(&ctx.render.run.id, &step_id, attempt_no));
+        params.push((name.clone(), id));
+    }
+    let params = params.as_slice();
+    let trigger_id_param = step.trigger_id.as_deref();
     let mut known_queue = attached.as_ref().and_then(|a| a.queue_id);
     let known_build = attached.as_ref().and_then(|a| a.build.clone());
     if let Some(at) = attached
@@ -479,7 +506,13 @@ async fn attempt_build(
     {
         // The trigger may have reached Jenkins before the crash: look before sending another.
         match client
-            .find_trigger(job, attempt.params, attempt.token, at.server_time_ms)
+            .find_trigger(
+                job,
+                params,
+                attempt.token,
+                trigger_id_param,
+                at.server_time_ms,
+            )
             .await
         {
             Ok(found) => known_queue = found,
@@ -508,7 +541,7 @@ async fn attempt_build(
                     step: step_id.clone(),
                     attempt: attempt_no,
                     job: job.to_string(),
-                    params: attempt.params.to_vec(),
+                    params: params.to_vec(),
                     server_time_ms: client.server_time_ms(),
                 }) {
                     return journal_failure(result, e);
@@ -517,7 +550,13 @@ async fn attempt_build(
                 // double build.
                 let sent_at = Instant::now();
                 let triggered = match client
-                    .trigger(job, attempt.params, attempt.parameterized, attempt.token)
+                    .trigger_with_id(
+                        job,
+                        params,
+                        attempt.parameterized,
+                        attempt.token,
+                        trigger_id_param,
+                    )
                     .await
                 {
                     Ok(t) => t,
@@ -640,6 +679,12 @@ async fn attempt_build(
         super::follow::drain(follower, &ctx.time, &result).await;
     }
     result
+}
+
+/// A value no other trigger has: the run, the step, the attempt, and a random part for two
+/// runs that started in the same second.
+fn trigger_id(run_id: &str, step: &str, attempt: u32) -> String {
+    format!("jrun-{run_id}-{step}-{attempt}-{:08x}", fastrand::u32(..))
 }
 
 fn without_numbers(text: &str) -> String {

@@ -38,6 +38,15 @@ pub enum Error {
     Transport { url: String, message: String },
     #[error("{message}")]
     Config { message: String },
+    /// More than one queue item or build could be the one a trigger created (its answer was
+    /// lost, and someone else triggered the same job alike): jrun does not guess.
+    #[error(
+        "cannot tell which of {} is the build this run triggered (its answer was lost and they \
+         all match): {}",
+        candidates.len(),
+        candidates.join(", ")
+    )]
+    Ambiguous { candidates: Vec<String> },
 }
 
 impl Error {

@@ -34,15 +34,57 @@ struct Wanted<'a> {
     user: Option<&'a str>,
     /// With a trigger token Jenkins records a `RemoteCause`, which names no user.
     by_token: bool,
+    /// The parameter that carries this trigger's unique id (`trigger_id:`), with its value.
+    id: Option<(&'a str, &'a str)>,
 }
 
-impl Wanted<'_> {
+impl<'a> Wanted<'a> {
+    fn new(
+        client: &'a Client,
+        job: &'a str,
+        params: &'a [(String, String)],
+        token: Option<&str>,
+        trigger_id: Option<&'a str>,
+    ) -> Result<Wanted<'a>, Error> {
+        let id = match trigger_id {
+            Some(name) => {
+                let value = params
+                    .iter()
+                    .find(|(n, _)| n == name)
+                    .map(|(_, v)| v.as_str())
+                    .ok_or_else(|| {
+                        Error::config(format!(
+                            "the trigger_id parameter `{name}` of job `{job}` has no value"
+                        ))
+                    })?;
+                Some((name, value))
+            }
+            None => None,
+        };
+        Ok(Wanted {
+            segments: job_segments(job)?,
+            job_path: job_path(job)?,
+            params,
+            user: client.settings().auth.user(),
+            by_token: token.is_some(),
+            id,
+        })
+    }
+
+    /// Whether an item or build was created by a trigger like this one. With a trigger id
+    /// only that id counts: it is unique to this trigger, whoever else builds the job.
     fn matches(&self, actions: Option<&[ActionJson]>) -> bool {
         let actions = actions.unwrap_or_default();
         let values: Vec<&serde_json::Map<String, Value>> = actions
             .iter()
             .flat_map(|a| a.parameters.iter().flatten())
             .collect();
+        if let Some((name, id)) = self.id {
+            return values.iter().any(|v| {
+                v.get("name").and_then(Value::as_str) == Some(name)
+                    && v.get("value").and_then(value_text).as_deref() == Some(id)
+            });
+        }
         let causes: Vec<&serde_json::Map<String, Value>> = actions
             .iter()
             .flat_map(|a| a.causes.iter().flatten())
@@ -79,6 +121,12 @@ impl Wanted<'_> {
             None => self.segments.len() == 1 && name == self.segments.first().copied(),
         }
     }
+
+    /// Whether something created at server time `created` can come from this trigger. A
+    /// trigger id needs no clock.
+    fn in_time(&self, floor: Option<i64>, created: Option<i64>) -> bool {
+        self.id.is_some() || floor.is_none_or(|f| created.is_some_and(|t| t >= f))
+    }
 }
 
 /// The earliest server time at which something sent at `since` can have been created,
@@ -101,13 +149,21 @@ impl Client {
         parameterized: bool,
         token: Option<&str>,
     ) -> Result<Triggered, Error> {
-        let wanted = Wanted {
-            segments: job_segments(job)?,
-            job_path: job_path(job)?,
-            params,
-            user: self.settings().auth.user(),
-            by_token: token.is_some(),
-        };
+        self.trigger_with_id(job, params, parameterized, token, None)
+            .await
+    }
+
+    /// `trigger`, where `trigger_id` names the parameter among `params` whose value is unique
+    /// to this trigger: a POST whose answer was lost is then recognised by it alone.
+    pub async fn trigger_with_id(
+        &self,
+        job: &str,
+        params: &[(String, String)],
+        parameterized: bool,
+        token: Option<&str>,
+        trigger_id: Option<&str>,
+    ) -> Result<Triggered, Error> {
+        let wanted = Wanted::new(self, job, params, token, trigger_id)?;
         if !parameterized && !params.is_empty() {
             return Err(Error::config(format!(
                 "job `{job}` is triggered without parameters, but {} were given",
@@ -222,10 +278,6 @@ impl Client {
         }
     }
 
-    /// Looks for a queue item or build that one of this trigger's POSTs (the first sent at
-    /// `since`) may have created: same job, the values we sent, our user among the causes,
-    /// created after `since`. The queue is read first: an item that leaves it between the two
-    /// reads is already among the builds by the second.
     /// The server's clock now, as far as its answers tell: the latest `Date` plus the real
     /// time since. Recorded before a trigger, it dates the trigger on the server's own clock.
     pub fn server_time_ms(&self) -> Option<i64> {
@@ -245,21 +297,20 @@ impl Client {
         job: &str,
         params: &[(String, String)],
         token: Option<&str>,
+        trigger_id: Option<&str>,
         sent_at_ms: Option<i64>,
     ) -> Result<Option<u64>, Error> {
-        let wanted = Wanted {
-            segments: job_segments(job)?,
-            job_path: job_path(job)?,
-            params,
-            user: self.settings().auth.user(),
-            by_token: token.is_some(),
-        };
+        let wanted = Wanted::new(self, job, params, token, trigger_id)?;
         // Without a server time to go by, any matching item or build counts: after a crash,
         // a missed build is worse than reporting an identical one.
         let floor = Some(sent_at_ms.map_or(i64::MIN, |t| t - CLOCK_SLACK_MS));
         self.find_triggered(&wanted, Instant::now(), floor).await
     }
 
+    /// The one queue item or build that this trigger's POSTs may have created, if any: the
+    /// queue and the job's newest builds are both read, and everything that matches is a
+    /// candidate. More than one candidate is `Error::Ambiguous`: taking the newest or the
+    /// oldest would be a guess, and a wrong guess reports a stranger's build as this run's.
     async fn find_triggered(
         &self,
         wanted: &Wanted<'_>,
@@ -273,7 +324,8 @@ impl Client {
         }
         let floor = floor_before.or_else(|| server_floor(&reply, since));
         let queue: QueueListJson = decode(&url, &reply)?;
-        let queued = queue
+        // By queue id: an item that leaves the queue between the two reads shows in both.
+        let mut candidates: std::collections::BTreeMap<u64, String> = queue
             .items
             .unwrap_or_default()
             .into_iter()
@@ -283,34 +335,48 @@ impl Client {
                     .is_some_and(|t| wanted.is_our_task(t.url.as_deref(), t.name.as_deref()))
             })
             // An older identical item would have absorbed our POST; if it did not, a new POST
-            // folds into it (303) rather than building twice, so skipping it is safe.
-            .filter(|item| floor.is_none_or(|f| item.in_queue_since.is_some_and(|t| t >= f)))
+            // folds into it (303) rather than building twice, so leaving it out is safe.
+            .filter(|item| wanted.in_time(floor, item.in_queue_since))
             .filter(|item| wanted.matches(item.actions.as_deref()))
-            .map(|item| item.id)
-            .max();
-        if queued.is_some() {
-            return Ok(queued);
-        }
+            .map(|item| {
+                (
+                    item.id,
+                    format!("{}queue/item/{}/", self.base_url(), item.id),
+                )
+            })
+            .collect();
 
         let url = self.api_url(&wanted.job_path, RECENT_BUILDS_TREE);
         let reply = self.read(&url).await?;
         match reply.status {
             StatusCode::OK => {}
             // The job is gone; the next POST will report that properly.
-            StatusCode::NOT_FOUND => return Ok(None),
+            StatusCode::NOT_FOUND => return Ok(single(candidates)),
             _ => return Err(self.status_error("GET", &url, &reply)),
         }
         let floor = floor_before.or(floor.max(server_floor(&reply, since)));
         let list: BuildListJson = decode(&url, &reply)?;
-        Ok(list
-            .builds
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|b| floor.is_none_or(|f| b.timestamp.is_some_and(|t| t >= f)))
-            .filter(|b| wanted.matches(b.actions.as_deref()))
-            .filter_map(|b| b.queue_id)
-            .max())
+        let job_url = format!("{}{}", self.base_url(), wanted.job_path);
+        for build in list.builds.unwrap_or_default() {
+            if !wanted.in_time(floor, build.timestamp) || !wanted.matches(build.actions.as_deref())
+            {
+                continue;
+            }
+            if let Some(queue_id) = build.queue_id {
+                candidates.insert(queue_id, format!("{job_url}{}/", build.number));
+            }
+        }
+        if candidates.len() > 1 {
+            return Err(Error::Ambiguous {
+                candidates: candidates.into_values().collect(),
+            });
+        }
+        Ok(single(candidates))
     }
+}
+
+fn single(candidates: std::collections::BTreeMap<u64, String>) -> Option<u64> {
+    candidates.into_keys().next()
 }
 
 fn triggered(url: &str, reply: &Reply) -> Result<Triggered, Error> {

@@ -94,6 +94,9 @@ pub struct DefaultsFile {
     pub poll: Option<PollFile>,
     /// When to trigger a job again; a step's own `retry:` overrides these key by key.
     pub retry: Option<RetryFile>,
+    /// A string parameter of every job that jrun fills with a unique id per trigger (see the
+    /// step's `trigger_id`).
+    pub trigger_id: Option<String>,
 }
 
 /// `retry:`: trigger the job again when its build ends for one of the reasons in `on`.
@@ -169,6 +172,9 @@ pub struct StepFile {
     pub continue_on_failure: Option<bool>,
     /// Remote trigger token of the job ("Trigger builds remotely").
     pub token: Option<String>,
+    /// A string parameter of the job that jrun fills with a unique id for each trigger, so a
+    /// trigger whose answer was lost is recognised by that id alone, whoever else builds the job.
+    pub trigger_id: Option<String>,
     /// Ids of the steps this one waits for, instead of the entry before it.
     pub needs: Option<Vec<String>>,
     /// The server to use, by its name under `servers:` (default: the `jenkins:` block, also
@@ -195,6 +201,7 @@ fn step_kinds(schema: &mut Schema) {
         "wait",
         "queue_timeout",
         "token",
+        "trigger_id",
         "retry",
         "matrix",
         "fail_fast",

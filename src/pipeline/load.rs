@@ -549,6 +549,26 @@ impl<'a> Lowering<'a> {
         Some(value.0)
     }
 
+    /// A `trigger_id:` names a build parameter: a plain name, never a template.
+    fn trigger_id_name(&mut self, name: &str, path: &YamlPath) -> Option<String> {
+        let plain = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if plain {
+            Some(name.to_string())
+        } else {
+            self.report.at(
+                path,
+                format!(
+                    "trigger_id must name a string parameter of the job (letters, digits, `_`, \
+                     `-`, `.`), not `{name}`"
+                ),
+            );
+            None
+        }
+    }
+
     fn defaults(&mut self) -> Defaults {
         let mut defaults = Defaults {
             expect: vec![ResultName::Success],
@@ -556,6 +576,7 @@ impl<'a> Lowering<'a> {
             queue_timeout: DEFAULT_QUEUE_TIMEOUT,
             poll: Poll::default(),
             retry: None,
+            trigger_id: None,
         };
         let Some(doc) = &self.doc.defaults else {
             return defaults;
@@ -575,6 +596,9 @@ impl<'a> Lowering<'a> {
         if let Some(retry) = &doc.retry {
             self.check_retry(retry, &base.key("retry"));
             defaults.retry = Some(retry.clone());
+        }
+        if let Some(name) = &doc.trigger_id {
+            defaults.trigger_id = self.trigger_id_name(name, &base.key("trigger_id"));
         }
         defaults
     }
@@ -1095,6 +1119,7 @@ impl<'a> Lowering<'a> {
                     "wait",
                     "queue_timeout",
                     "token",
+                    "trigger_id",
                     "retry",
                     "matrix",
                 ];
@@ -1182,6 +1207,21 @@ impl<'a> Lowering<'a> {
                     .token
                     .as_ref()
                     .and_then(|t| self.template(t, &path.key("token"), true));
+                let trigger_id = match &doc.trigger_id {
+                    Some(name) => self.trigger_id_name(name, &path.key("trigger_id")),
+                    None => defaults.trigger_id.clone(),
+                };
+                if let Some(name) = &trigger_id
+                    && params.iter().any(|(n, _)| n == name)
+                {
+                    self.report.at(
+                        &path.key("params").key(name),
+                        format!(
+                            "`{name}` is the step's trigger_id parameter, which jrun fills with a \
+                             unique id for each trigger; remove it from `params`"
+                        ),
+                    );
+                }
                 let retry = self.retry(doc.retry.as_ref(), defaults, path);
                 // A build jrun does not follow has no result to retry on.
                 let retry = if wait { retry } else { Retry::default() };
@@ -1207,6 +1247,7 @@ impl<'a> Lowering<'a> {
                         queue_timeout,
                         poll,
                         token,
+                        trigger_id,
                         retry,
                     })
                 })
@@ -1315,6 +1356,7 @@ struct Defaults {
     queue_timeout: Duration,
     poll: Poll,
     retry: Option<RetryFile>,
+    trigger_id: Option<String>,
 }
 
 /// What a `matrix:` step expands into.
@@ -1403,6 +1445,7 @@ fn set_keys(step: &StepFile) -> Vec<&'static str> {
         condition,
         continue_on_failure,
         token,
+        trigger_id,
         needs,
         server,
         retry,
@@ -1424,6 +1467,7 @@ fn set_keys(step: &StepFile) -> Vec<&'static str> {
         ("if", condition.is_some()),
         ("continue_on_failure", continue_on_failure.is_some()),
         ("token", token.is_some()),
+        ("trigger_id", trigger_id.is_some()),
         ("needs", needs.is_some()),
         ("server", server.is_some()),
         ("retry", retry.is_some()),

@@ -259,6 +259,9 @@ pub struct JobStep {
     pub poll: Poll,
     /// Remote trigger token (`?token=`), for jobs that require one.
     pub token: Option<Template>,
+    /// A string parameter of the job that jrun fills with a unique id per trigger, so that a
+    /// trigger whose answer was lost is found by that id rather than by who and when.
+    pub trigger_id: Option<String>,
     /// When to trigger the build again; never for `wait: false`.
     pub retry: Retry,
 }

@@ -111,6 +111,8 @@ mod tests {
             duration_ms: 1_500,
             message: (status != StepStatus::Passed)
                 .then(|| "ended FAILURE, expected <SUCCESS> & more".into()),
+            failure: None,
+            candidates: Vec::new(),
         }
     }
 

@@ -31,6 +31,26 @@ impl StepStatus {
     }
 }
 
+/// Why a step did not pass, beyond its status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// Its build ended with a result the step did not expect, or its queue item was cancelled.
+    Result,
+    /// Its build could not be followed: the queue item and the build vanished.
+    Lost,
+    /// A trigger's answer was lost and several builds match it: see `candidates`.
+    Ambiguous,
+    /// A step or run timeout.
+    Timeout,
+    /// Jenkins could not be used, or answered what Jenkins never answers.
+    Jenkins,
+    /// The pipeline asked for something impossible: unknown job or parameter, bad template.
+    Invalid,
+    /// The run was interrupted by a signal.
+    Interrupted,
+}
+
 /// How the run ended: passed when the exit code is 0.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -64,6 +84,13 @@ pub struct StepSummary {
     /// Why the step failed or was skipped, when that is not just its result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// What kind of failure ended the step, when it did not pass.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure: Option<FailureKind>,
+    /// With `failure: ambiguous`: the queue items and builds that could each be the one this
+    /// step triggered.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
 }
 
 /// The summary of a jrun run, as `--output json` prints it and `--report` writes it.
@@ -195,6 +222,8 @@ mod tests {
                     attempts: 1,
                     duration_ms: 4_200,
                     message: None,
+                    failure: None,
+                    candidates: Vec::new(),
                 },
                 StepSummary {
                     id: "announce".into(),
@@ -208,6 +237,8 @@ mod tests {
                     attempts: 0,
                     duration_ms: 0,
                     message: Some("`build` failed".into()),
+                    failure: None,
+                    candidates: Vec::new(),
                 },
             ],
         }

@@ -270,6 +270,9 @@ pub struct Faults {
     /// Someone else triggers the same job, with the same parameters, the moment each build
     /// starts, so `lastBuild` is soon not the build a client started.
     pub shadow_triggers: bool,
+    /// Who the shadow triggers come from (default `someone-else`). A client's own user makes
+    /// them look like the client's own triggers but for their time.
+    pub shadow_user: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]

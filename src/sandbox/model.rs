@@ -275,6 +275,8 @@ pub struct QueueItem {
     pub causes: Vec<Cause>,
     pub in_queue_since: i64,
     pub due: i64,
+    /// Queued by `faults.shadow_triggers`: its build starts no shadow of its own.
+    pub shadow: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -680,10 +682,9 @@ impl Model {
         };
         job.builds.insert(number, build);
         self.running.push((item.job.clone(), number));
-        let shadow = self.faults.shadow_triggers
-            && !item
-                .causes
-                .contains(&Cause::User(Some(SHADOW_USER.to_string())));
+        let shadow = self.faults.shadow_triggers && !item.shadow;
+        let shadow_user =
+            (self.faults.shadow_user.clone()).unwrap_or_else(|| SHADOW_USER.to_string());
         let (job_name, params) = (item.job.clone(), item.params.clone());
         self.leave(item, t, false, Some(number));
         if shadow {
@@ -695,16 +696,17 @@ impl Model {
                     id,
                     job: job_name.clone(),
                     params: params.clone(),
-                    causes: vec![Cause::User(Some(SHADOW_USER.to_string()))],
+                    causes: vec![Cause::User(Some(shadow_user.clone()))],
                     in_queue_since: t,
                     due: t,
+                    shadow: true,
                 },
             );
             self.record_trigger(TriggerRecord {
                 at_ms: t,
                 job: job_name,
                 endpoint: "shadow".to_string(),
-                user: Some(SHADOW_USER.to_string()),
+                user: Some(shadow_user),
                 params: params
                     .iter()
                     .flatten()
@@ -801,6 +803,7 @@ impl Model {
                 causes: vec![cause],
                 in_queue_since: now,
                 due,
+                shadow: false,
             },
         );
         self.dispatch(now);
