@@ -92,6 +92,11 @@ fn log_requests(verbose: bool) {
     let _ = tracing_subscriber::registry().with(lines).try_init();
 }
 
+/// Something the user may want to know, that is not a problem.
+fn print_note(message: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "note: {message}");
+}
+
 /// Something the user should know that does not stop the run.
 fn print_warning(message: &str) {
     let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
@@ -436,10 +441,12 @@ fn resume(args: ResumeArgs) -> Result<ExitStatus, Failure> {
     })
 }
 
-/// The journal of this run, and the interrupted run it finishes, if any.
+/// The journal of this run, and the interrupted run it finishes, if any: only a run of this
+/// pipeline (same file, same name) is finished.
 fn open_journal(
     path: &Path,
-    pipeline_file: &Path,
+    pipeline: &str,
+    canonical: &Path,
 ) -> Result<
     (
         Arc<engine::journal::Journal>,
@@ -447,9 +454,7 @@ fn open_journal(
     ),
     Failure,
 > {
-    use engine::journal::{Journal, read};
-    let canonical =
-        std::fs::canonicalize(pipeline_file).unwrap_or_else(|_| pipeline_file.to_path_buf());
+    use engine::journal::{Journal, belongs_to, read};
     let existing = std::fs::metadata(path).is_ok_and(|m| m.len() > 0);
     let replay = if existing {
         let replay = read(path).map_err(Failure::invalid)?;
@@ -457,14 +462,8 @@ fn open_journal(
             // A finished run's journal starts over.
             Journal::truncate(path).map_err(Failure::invalid)?;
             None
-        } else if replay.file != canonical {
-            return Err(Failure::invalid(anyhow::anyhow!(
-                "the journal {} belongs to an unfinished run of {}; resume it with `jrun resume {}`, or use another journal file",
-                path.display(),
-                replay.file.display(),
-                path.display()
-            )));
         } else {
+            belongs_to(&replay, path, pipeline, canonical).map_err(Failure::invalid)?;
             Some(replay)
         }
     } else {
@@ -494,13 +493,17 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
     let env = environment();
     pipeline.check_env(&env).map_err(Failure::invalid)?;
     let set = overrides(&args.set)?;
+    let canonical = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
     let (journal, resume) = match &args.journal {
         Some(file) => {
-            let (journal, replay) = open_journal(file, &path)?;
+            let (journal, replay) = open_journal(file, &pipeline.name, &canonical)?;
             (Some(journal), replay)
         }
         None => (None, None),
     };
+    let file_digest = std::fs::read(&path)
+        .ok()
+        .map(|bytes| engine::journal::digest(&bytes));
     let run_facts = match &resume {
         Some(replay) => pipeline::RunFacts {
             id: replay.run_id.clone(),
@@ -512,10 +515,12 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
         journal
             .record(&engine::journal::Record::RunStarted {
                 pipeline: pipeline.name.clone(),
-                file: std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone()),
+                file: canonical.clone(),
                 set: set.clone(),
                 run_id: run_facts.id.clone(),
                 started_at: run_facts.started_at.clone(),
+                format: Some(engine::journal::FORMAT),
+                digest: file_digest.clone(),
             })
             .map_err(Failure::invalid)?;
     }
@@ -532,6 +537,30 @@ fn run(args: RunArgs) -> Result<ExitStatus, Failure> {
         sandboxed.then_some(args.sandbox_config.as_deref()),
         args.talk.insecure,
     )?;
+    if let (Some(replay), Some(file)) = (&resume, &args.journal) {
+        let urls: BTreeMap<String, String> = connection
+            .clients
+            .iter()
+            .map(|(name, client)| (name.clone(), client.base_url().to_string()))
+            .collect();
+        engine::journal::check_steps(
+            replay,
+            &engine::journal::Resumed {
+                journal: file,
+                pipeline: &pipeline,
+                env: &env,
+                run: &run_facts,
+                urls: &urls,
+            },
+        )
+        .map_err(Failure::invalid)?;
+        if replay.digest.is_some() && replay.digest != file_digest {
+            print_note(&format!(
+                "{} changed since the run started; the steps it had started are unchanged, so it resumes",
+                path.display()
+            ));
+        }
+    }
     // Log lines would tear through redrawn bars: -v prints plain lines.
     let progress = Progress::resolve(
         match args.progress {

@@ -2,6 +2,7 @@
 
 mod common;
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -352,4 +353,168 @@ fn a_second_interrupt_exits_at_once_while_the_first_waits_for_jenkins() {
     assert_eq!(code, 130, "{stderr}");
     assert!(second.elapsed() < Duration::from_secs(20));
     assert!(stderr.contains("interrupted again"), "{stderr}");
+}
+
+const EDITABLE_SANDBOX: &str = "speed: 10\nquiet_period: 0s\njobs:\n  - {path: first, kind: pipeline, parameters: [{name: V}], builds: [{duration: 2s, result: SUCCESS}]}\n  - {path: second, kind: pipeline, parameters: [{name: W}], builds: [{duration: 2s, result: SUCCESS}]}\n";
+
+/// Two steps of pipeline `resumable`: `one` triggers `first` with V, then `two` triggers
+/// `second` with W.
+fn editable(sb: &jrun::sandbox::Sandbox) -> String {
+    format!(
+        "name: resumable\n{}defaults:\n  poll: {{initial: 20ms, max: 100ms}}\nsteps:\n  - {{id: one, job: first, params: {{V: \"x y\"}}}}\n  - {{id: two, job: second, params: {{W: a}}}}\n",
+        common::jenkins_block(sb)
+    )
+}
+
+/// Runs `yaml` with a journal and kills jrun (as SIGKILL would) right after `point`.
+fn crashed_run(yaml: &str, point: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let (dir, path) = pipeline_file(yaml);
+    let journal = dir.path().join("run.journal");
+    let crashed = spawn_jrun(
+        &[
+            path.as_os_str(),
+            "--progress".as_ref(),
+            "never".as_ref(),
+            "--journal".as_ref(),
+            journal.as_os_str(),
+        ],
+        &[("JRUN_TEST_CRASH_AFTER", point)],
+    );
+    let (code, _, stderr) = finish(crashed, Duration::from_secs(30));
+    assert_eq!(code, 137, "{point}: the run did not stop there: {stderr}");
+    (dir, path, journal)
+}
+
+fn resume(journal: &Path) -> (i32, String, String) {
+    let resumed = spawn_jrun(
+        &[
+            "resume".as_ref(),
+            journal.as_os_str(),
+            "--progress".as_ref(),
+            "never".as_ref(),
+            "--output".as_ref(),
+            "json".as_ref(),
+        ],
+        &[],
+    );
+    finish(resumed, Duration::from_secs(30))
+}
+
+/// The jobs the sandbox created a queue item for, in order.
+fn triggered_jobs(sb: &jrun::sandbox::Sandbox) -> Vec<String> {
+    sb.triggers()
+        .iter()
+        .filter(|t| t.created)
+        .map(|t| t.job.clone())
+        .collect()
+}
+
+#[test]
+fn resume_refuses_a_journal_whose_finished_step_was_renamed_and_triggers_nothing() {
+    let sb = common::sandbox(EDITABLE_SANDBOX);
+    let yaml = editable(&sb);
+    let (_dir, path, journal) = crashed_run(&yaml, "finished");
+    assert_eq!(triggered_jobs(&sb), ["first"]);
+    std::fs::write(&path, yaml.replace("id: one", "id: uno")).unwrap();
+    let (code, stdout, stderr) = resume(&journal);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("step `one` of the journal is not in")
+            && stderr.contains("renamed or removed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("start a fresh run"), "{stderr}");
+    assert_eq!(triggered_jobs(&sb), ["first"], "{:?}", sb.triggers());
+}
+
+#[test]
+fn resume_refuses_a_journal_whose_file_now_holds_another_pipeline() {
+    let sb = common::sandbox(EDITABLE_SANDBOX);
+    let yaml = editable(&sb);
+    let (_dir, path, journal) = crashed_run(&yaml, "finished");
+    std::fs::write(&path, yaml.replace("name: resumable", "name: other")).unwrap();
+    let (code, stdout, stderr) = resume(&journal);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("pipeline `resumable`") && stderr.contains("pipeline `other`"),
+        "{stderr}"
+    );
+    assert_eq!(triggered_jobs(&sb), ["first"], "{:?}", sb.triggers());
+}
+
+#[test]
+fn resume_refuses_a_changed_parameter_of_a_triggered_step_naming_it() {
+    let sb = common::sandbox(EDITABLE_SANDBOX);
+    let yaml = editable(&sb);
+    let (_dir, path, journal) = crashed_run(&yaml, "queued");
+    std::fs::write(&path, yaml.replace("V: \"x y\"", "V: z")).unwrap();
+    let (code, stdout, stderr) = resume(&journal);
+    assert_eq!(code, 2, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("step `one`") && stderr.contains("parameter V \"x y\" -> \"z\""),
+        "{stderr}"
+    );
+    assert_eq!(triggered_jobs(&sb), ["first"], "{:?}", sb.triggers());
+}
+
+#[test]
+fn resume_proceeds_when_the_edit_only_touches_a_step_that_never_started() {
+    let sb = common::sandbox(EDITABLE_SANDBOX);
+    let yaml = editable(&sb);
+    let (_dir, path, journal) = crashed_run(&yaml, "finished");
+    let edited = format!("# reviewed\n{}", yaml.replace("W: a", "W: b"));
+    std::fs::write(&path, edited).unwrap();
+    let (code, stdout, stderr) = resume(&journal);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("changed since the run started"),
+        "the edit went unmentioned: {stderr}"
+    );
+    assert_eq!(triggered_jobs(&sb), ["first", "second"]);
+    let second = sb
+        .triggers()
+        .into_iter()
+        .find(|t| t.job == "second")
+        .unwrap();
+    assert_eq!(second.params, [("W".to_string(), "b".to_string())]);
+}
+
+#[test]
+fn a_journal_of_the_earlier_format_is_checked_on_what_it_recorded_and_still_resumes() {
+    let sb = common::sandbox(EDITABLE_SANDBOX);
+    let yaml = editable(&sb);
+    let (_dir, path, journal) = crashed_run(&yaml, "queued");
+    // Journals written before the format, the file's digest and the steps' servers were
+    // recorded have none of them.
+    let old: Vec<String> = std::fs::read_to_string(&journal)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let mut record: serde_json::Value = serde_json::from_str(line).unwrap();
+            let fields = record.as_object_mut().unwrap();
+            for new in ["format", "digest", "server", "url"] {
+                fields.remove(new);
+            }
+            record.to_string()
+        })
+        .collect();
+    assert!(
+        old.iter().any(|l| l.contains("\"trigger_sent\"")),
+        "{old:?}"
+    );
+    std::fs::write(&journal, old.join("\n") + "\n").unwrap();
+    std::fs::write(&path, yaml.replace("id: one", "id: uno")).unwrap();
+    let (code, _, stderr) = resume(&journal);
+    assert_eq!(code, 2, "a renamed step was not noticed: {stderr}");
+    std::fs::write(&path, &yaml).unwrap();
+    let (code, stdout, stderr) = resume(&journal);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(
+        triggered_jobs(&sb),
+        ["first", "second"],
+        "{:?}",
+        sb.triggers()
+    );
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["steps"][0]["result"], "SUCCESS", "{summary}");
 }

@@ -5,6 +5,10 @@
 //! The record that matters most is `trigger_sent`: it is written *before* the POST, so a
 //! resumed run knows a trigger may have reached Jenkins and looks for it in the queue and the
 //! job's recent builds before it would trigger again.
+//!
+//! A journal also says which pipeline it belongs to and, for each step it started, what that
+//! step sent to Jenkins: a resumed run refuses to attach a build to a step that would now be
+//! defined differently, or to trigger again a step that was renamed after its build ran.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -15,7 +19,14 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::step::{Failure, StepResult};
+use crate::pipeline::{
+    DEFAULT_SERVER, JobStep, Pipeline, RenderContext, RunFacts, StepFacts, StepKind,
+};
 use crate::report::StepStatus;
+
+/// The format of the records this jrun writes. Journals without one (written before it was
+/// recorded) still resume: they lack only the file's digest and each step's server.
+pub const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]
@@ -26,9 +37,20 @@ pub enum Record {
         set: Vec<(String, String)>,
         run_id: String,
         started_at: String,
+        /// The record format ([`FORMAT`]); journals written before it was recorded have none.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        format: Option<u32>,
+        /// `sha256:<hex>` of the pipeline file's bytes when the run started.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        digest: Option<String>,
     },
     StepStarted {
         step: String,
+        /// The server name the step talks to, and that server's address.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        server: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
     },
     /// Written before the POST: from here on, the trigger may have reached Jenkins.
     TriggerSent {
@@ -264,6 +286,8 @@ pub struct Replay {
     pub set: Vec<(String, String)>,
     pub run_id: String,
     pub started_at: String,
+    pub format: Option<u32>,
+    pub digest: Option<String>,
     /// The exit code, when the run finished.
     pub finished: Option<u8>,
     pub steps: BTreeMap<String, StepReplay>,
@@ -273,6 +297,8 @@ pub struct Replay {
 #[derive(Debug, Clone, Default)]
 pub struct StepReplay {
     pub started: bool,
+    pub server: Option<String>,
+    pub url: Option<String>,
     pub attempt: u32,
     pub job: Option<String>,
     pub params: Vec<(String, String)>,
@@ -325,6 +351,8 @@ pub fn read(path: &Path) -> Result<Replay, JournalError> {
                 set,
                 run_id,
                 started_at,
+                format,
+                digest,
             } => {
                 replay = Some(Replay {
                     pipeline,
@@ -332,6 +360,8 @@ pub fn read(path: &Path) -> Result<Replay, JournalError> {
                     set,
                     run_id,
                     started_at,
+                    format,
+                    digest,
                     finished: None,
                     steps: BTreeMap::new(),
                 });
@@ -350,7 +380,15 @@ pub fn read(path: &Path) -> Result<Replay, JournalError> {
 fn apply(replay: &mut Replay, record: Record) {
     match record {
         Record::RunStarted { .. } => {}
-        Record::StepStarted { step } => replay.steps.entry(step).or_default().started = true,
+        Record::StepStarted { step, server, url } => {
+            let entry = replay.steps.entry(step).or_default();
+            entry.started = true;
+            // A resumed run that restarts the step records where it goes now.
+            if server.is_some() {
+                entry.server = server;
+                entry.url = url;
+            }
+        }
         Record::TriggerSent {
             step,
             attempt,
@@ -395,6 +433,269 @@ fn apply(replay: &mut Replay, record: Record) {
     }
 }
 
+/// `sha256:<hex>` of a pipeline file's bytes, as `run_started` records it.
+pub fn digest(bytes: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    let hash = Sha256::digest(bytes);
+    let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// Why a journal cannot be resumed with the pipeline at hand.
+#[derive(Debug, thiserror::Error)]
+pub enum ResumeError {
+    #[error(
+        "the journal {journal} belongs to an unfinished run of pipeline `{was}` ({was_file}), not of pipeline `{now}` ({now_file}); resume that run with `jrun resume {journal}`, or use another journal file"
+    )]
+    OtherFile {
+        journal: String,
+        was: String,
+        was_file: String,
+        now: String,
+        now_file: String,
+    },
+    #[error(
+        "the journal {journal} is a run of pipeline `{was}`, but {file} now declares pipeline `{now}`: it is another pipeline's journal; restore {file}, or start a fresh run with another journal file (or delete {journal})"
+    )]
+    OtherName {
+        journal: String,
+        file: String,
+        was: String,
+        now: String,
+    },
+    #[error(
+        "the journal {journal} was written by a newer jrun (record format {format}; this one reads up to {FORMAT}): resume it with that jrun"
+    )]
+    Newer { journal: String, format: u32 },
+    #[error(
+        "cannot resume {journal}: what the run had already started is no longer what {file} says:\n{}\nResuming would reuse or re-attach builds made for another definition, or trigger a build again under a new name. Restore {file} (and the --set values and environment the run started with), or start a fresh run with another journal file (or delete {journal}).",
+        .problems.join("\n")
+    )]
+    Changed {
+        journal: String,
+        file: String,
+        problems: Vec<String>,
+    },
+}
+
+/// Whether `replay` is a journal of this pipeline: same file (canonical path), same name,
+/// and a record format this jrun reads.
+pub fn belongs_to(
+    replay: &Replay,
+    journal: &Path,
+    pipeline: &str,
+    file: &Path,
+) -> Result<(), ResumeError> {
+    let shown = journal.display().to_string();
+    if let Some(format) = replay.format.filter(|f| *f > FORMAT) {
+        return Err(ResumeError::Newer {
+            journal: shown,
+            format,
+        });
+    }
+    if replay.file != file {
+        return Err(ResumeError::OtherFile {
+            journal: shown,
+            was: replay.pipeline.clone(),
+            was_file: replay.file.display().to_string(),
+            now: pipeline.to_string(),
+            now_file: file.display().to_string(),
+        });
+    }
+    if replay.pipeline != pipeline {
+        return Err(ResumeError::OtherName {
+            journal: shown,
+            file: file.display().to_string(),
+            was: replay.pipeline.clone(),
+            now: pipeline.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The pipeline a journal is resumed with, and what its steps render with now.
+pub struct Resumed<'a> {
+    pub journal: &'a Path,
+    pub pipeline: &'a Pipeline,
+    pub env: &'a BTreeMap<String, String>,
+    /// The run's facts, restored from the journal.
+    pub run: &'a RunFacts,
+    /// The address of each server the run talks to, by the name steps use.
+    pub urls: &'a BTreeMap<String, String>,
+}
+
+/// Parameters jrun fills itself, afresh for each trigger: their journaled value never matches
+/// a new one, so the comparison leaves them out.
+fn generated_params(_step: &JobStep) -> Vec<&str> {
+    // The parameter a step's `trigger_id:` names belongs here once job steps have one.
+    Vec::new()
+}
+
+/// The job and parameters a job step sends to Jenkins, rendered in `ctx`.
+pub fn rendered(
+    step: &JobStep,
+    ctx: &RenderContext,
+) -> Result<(String, Vec<(String, String)>), String> {
+    let job = step.job.render(ctx).map_err(|e| e.to_string())?;
+    let params = step
+        .params
+        .iter()
+        .map(|(name, value)| Ok((name.clone(), value.render(ctx).map_err(|e| e.to_string())?)))
+        .collect::<Result<_, String>>()?;
+    Ok((job, params))
+}
+
+/// How the parameters sent (`was`) differ from those that would be sent now, leaving out
+/// `skip`. Order does not matter to Jenkins, so it does not count.
+fn param_changes(was: &[(String, String)], now: &[(String, String)], skip: &[&str]) -> Vec<String> {
+    let mut changes = Vec::new();
+    let old: BTreeMap<&str, &str> = was
+        .iter()
+        .filter(|(n, _)| !skip.contains(&n.as_str()))
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    let new: BTreeMap<&str, &str> = now
+        .iter()
+        .filter(|(n, _)| !skip.contains(&n.as_str()))
+        .map(|(n, v)| (n.as_str(), v.as_str()))
+        .collect();
+    for (name, before) in &old {
+        match new.get(name) {
+            Some(after) if after == before => {}
+            Some(after) => changes.push(format!("parameter {name} {before:?} -> {after:?}")),
+            None => changes.push(format!("parameter {name} {before:?} was removed")),
+        }
+    }
+    for (name, after) in &new {
+        if !old.contains_key(name) {
+            changes.push(format!("parameter {name} {after:?} was added"));
+        }
+    }
+    changes
+}
+
+/// Checks that every step the journal started is still in the pipeline, and that every step
+/// whose trigger may have reached Jenkins, or whose outcome the resumed run reuses, would
+/// still talk to the same server and send the same job and parameters. Steps that never
+/// got that far run afresh, so what changed in them does not matter.
+pub fn check_steps(replay: &Replay, now: &Resumed<'_>) -> Result<(), ResumeError> {
+    let pipeline = now.pipeline;
+    let file = pipeline.file.display().to_string();
+    let mut problems = Vec::new();
+    for id in replay.steps.keys() {
+        if pipeline.step(id).is_none() {
+            problems.push(format!(
+                "step `{id}` of the journal is not in {file}: it was renamed or removed after the run started it"
+            ));
+        }
+    }
+    // Templates render with what the finished steps reported, as they did in the run.
+    let reused = |id: &str| {
+        replay
+            .steps
+            .get(id)
+            .and_then(|s| s.outcome.as_ref())
+            .filter(|o| o.failure.as_deref() != Some("interrupted"))
+    };
+    let ctx = RenderContext {
+        vars: pipeline.vars.clone(),
+        env: now.env.clone(),
+        steps: pipeline
+            .steps
+            .iter()
+            .filter_map(|step| {
+                let outcome = reused(&step.id)?;
+                Some((
+                    step.id.clone(),
+                    StepFacts {
+                        number: outcome.number,
+                        url: outcome.url.clone(),
+                        result: outcome.result.clone(),
+                        duration_ms: outcome.build_duration_ms,
+                        queue_id: outcome.queue_id,
+                    },
+                ))
+            })
+            .collect(),
+        matrix: BTreeMap::new(),
+        run: now.run.clone(),
+        pipeline_name: pipeline.name.clone(),
+    };
+    for step in &pipeline.steps {
+        let Some(state) = replay.steps.get(&step.id) else {
+            continue;
+        };
+        let finished = reused(&step.id);
+        let attached = state.triggered && state.outcome.is_none();
+        if finished.is_none() && !attached {
+            continue;
+        }
+        let mut changes = Vec::new();
+        let server = step.server.as_deref().unwrap_or(DEFAULT_SERVER);
+        match (&state.server, &state.url, now.urls.get(server)) {
+            (Some(was), _, _) if was != server => {
+                changes.push(format!("server `{was}` -> `{server}`"));
+            }
+            (_, Some(was), Some(url)) if was != url => {
+                changes.push(format!("server `{server}` is now {url}, not {was}"));
+            }
+            _ => {}
+        }
+        let ctx = ctx.clone().for_step(step);
+        match &step.kind {
+            StepKind::Job(job) if state.triggered => match rendered(job, &ctx) {
+                Ok((name, params)) => {
+                    let was = state.job.as_deref().unwrap_or_default();
+                    if name != was {
+                        changes.push(format!("job `{was}` -> `{name}`"));
+                    }
+                    changes.extend(param_changes(
+                        &state.params,
+                        &params,
+                        &generated_params(job),
+                    ));
+                }
+                Err(e) => changes.push(format!("it no longer renders: {e}")),
+            },
+            StepKind::Await(_) if state.triggered => changes.push(format!(
+                "it triggered job `{}` and now awaits one instead",
+                state.job.as_deref().unwrap_or_default()
+            )),
+            // Nothing was triggered: the outcome is about the job it named.
+            _ => {
+                if let Some(was) = finished.and_then(|o| o.job.as_deref()) {
+                    match step.job().render(&ctx) {
+                        Ok(name) if name == was => {}
+                        Ok(name) => changes.push(format!("job `{was}` -> `{name}`")),
+                        Err(e) => changes.push(format!("it no longer renders: {e}")),
+                    }
+                }
+            }
+        }
+        if !changes.is_empty() {
+            let how = if finished.is_some() {
+                "finished"
+            } else {
+                "triggered"
+            };
+            problems.push(format!(
+                "step `{}` ({how} before the interruption): {}",
+                step.id,
+                changes.join("; ")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ResumeError::Changed {
+            journal: now.journal.display().to_string(),
+            file,
+            problems: problems.into_iter().map(|p| format!("  - {p}")).collect(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -411,8 +712,14 @@ mod tests {
                 set: vec![("v".into(), "1".into())],
                 run_id: "r1".into(),
                 started_at: "2026-12-01T00:00:00Z".into(),
+                format: Some(FORMAT),
+                digest: Some(digest(b"name: release")),
             },
-            Record::StepStarted { step: "a".into() },
+            Record::StepStarted {
+                step: "a".into(),
+                server: Some("default".into()),
+                url: Some("http://j/".into()),
+            },
             Record::TriggerSent {
                 step: "a".into(),
                 attempt: 1,
@@ -425,7 +732,11 @@ mod tests {
                 attempt: 1,
                 queue_id: 7,
             },
-            Record::StepStarted { step: "b".into() },
+            Record::StepStarted {
+                step: "b".into(),
+                server: None,
+                url: None,
+            },
         ];
         for record in &records {
             journal.record(record).unwrap();
@@ -452,5 +763,135 @@ mod tests {
             read(&path),
             Err(JournalError::Parse { line: 1, .. })
         ));
+    }
+
+    fn replay_of(text: &str) -> Replay {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.jsonl");
+        std::fs::write(&path, text).unwrap();
+        read(&path).unwrap()
+    }
+
+    const STARTED: &str = "{\"event\":\"run_started\",\"pipeline\":\"rel\",\"file\":\"/p.yaml\",\"set\":[],\"run_id\":\"r\",\"started_at\":\"t\"}\n";
+
+    fn pipeline(yaml: &str) -> Pipeline {
+        crate::pipeline::load_str(yaml, Path::new("p.yaml"), &[]).unwrap()
+    }
+
+    fn check(replay: &Replay, pipeline: &Pipeline) -> Result<(), ResumeError> {
+        let urls = BTreeMap::from([("default".to_string(), "http://j/".to_string())]);
+        check_steps(
+            replay,
+            &Resumed {
+                journal: Path::new("run.jsonl"),
+                pipeline,
+                env: &BTreeMap::new(),
+                run: &RunFacts::default(),
+                urls: &urls,
+            },
+        )
+    }
+
+    #[test]
+    fn parameter_changes_name_each_parameter_and_ignore_order_and_generated_ones() {
+        let p = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        assert!(
+            param_changes(
+                &p(&[("A", "1"), ("B", "2")]),
+                &p(&[("B", "2"), ("A", "1")]),
+                &[]
+            )
+            .is_empty()
+        );
+        assert_eq!(
+            param_changes(
+                &p(&[("A", "1"), ("B", "2")]),
+                &p(&[("A", "3"), ("C", "4")]),
+                &[]
+            ),
+            [
+                "parameter A \"1\" -> \"3\"",
+                "parameter B \"2\" was removed",
+                "parameter C \"4\" was added"
+            ]
+        );
+        assert!(
+            param_changes(&p(&[("A", "1"), ("ID", "x")]), &p(&[("A", "1")]), &["ID"]).is_empty()
+        );
+    }
+
+    #[test]
+    fn a_journal_of_another_name_file_or_newer_format_does_not_belong_to_the_pipeline() {
+        let replay = replay_of(STARTED);
+        assert!(belongs_to(&replay, Path::new("j"), "rel", Path::new("/p.yaml")).is_ok());
+        let err = belongs_to(&replay, Path::new("j"), "other", Path::new("/p.yaml")).unwrap_err();
+        assert!(matches!(err, ResumeError::OtherName { .. }));
+        assert!(err.to_string().contains("`rel`") && err.to_string().contains("`other`"));
+        let err = belongs_to(&replay, Path::new("j"), "rel", Path::new("/q.yaml")).unwrap_err();
+        assert!(matches!(err, ResumeError::OtherFile { .. }));
+        let newer = replay_of(&STARTED.replace("\"t\"}", "\"t\",\"format\":99}"));
+        assert!(matches!(
+            belongs_to(&newer, Path::new("j"), "rel", Path::new("/p.yaml")),
+            Err(ResumeError::Newer { format: 99, .. })
+        ));
+    }
+
+    #[test]
+    fn resume_checks_what_started_steps_sent_and_leaves_the_others_free() {
+        let journal = format!(
+            "{STARTED}{}{}{}",
+            "{\"event\":\"step_started\",\"step\":\"a\",\"server\":\"default\",\"url\":\"http://j/\"}\n",
+            "{\"event\":\"trigger_sent\",\"step\":\"a\",\"attempt\":1,\"job\":\"app\",\"params\":[[\"V\",\"1\"]],\"server_time_ms\":null}\n",
+            "{\"event\":\"step_started\",\"step\":\"b\",\"server\":\"default\",\"url\":\"http://j/\"}\n",
+        );
+        let replay = replay_of(&journal);
+        let same = "name: rel\nsteps:\n  - {id: a, job: app, params: {V: \"1\"}}\n  - {id: b, job: other}\n";
+        assert!(check(&replay, &pipeline(same)).is_ok());
+        // `b` sent nothing yet: it runs afresh with whatever it says now.
+        let b_changed = "name: rel\nsteps:\n  - {id: a, job: app, params: {V: \"1\"}}\n  - {id: b, job: third, params: {X: y}}\n";
+        assert!(check(&replay, &pipeline(b_changed)).is_ok());
+        let a_changed = "name: rel\nsteps:\n  - {id: a, job: app2, params: {V: \"2\"}}\n  - {id: b, job: other}\n";
+        let text = check(&replay, &pipeline(a_changed))
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("step `a`"), "{text}");
+        assert!(text.contains("job `app` -> `app2`"), "{text}");
+        assert!(text.contains("parameter V \"1\" -> \"2\""), "{text}");
+        let renamed = "name: rel\nsteps:\n  - {id: a2, job: app, params: {V: \"1\"}}\n  - {id: b, job: other}\n";
+        let text = check(&replay, &pipeline(renamed)).unwrap_err().to_string();
+        assert!(
+            text.contains("step `a` of the journal is not in p.yaml"),
+            "{text}"
+        );
+        let moved = "name: rel\nservers:\n  other: {url: \"http://k/\"}\nsteps:\n  - {id: a, job: app, params: {V: \"1\"}, server: other}\n  - {id: b, job: other}\n";
+        let text = check(&replay, &pipeline(moved)).unwrap_err().to_string();
+        assert!(text.contains("server `default` -> `other`"), "{text}");
+    }
+
+    #[test]
+    fn a_finished_step_is_checked_against_what_it_rendered_with_earlier_results() {
+        let journal = format!(
+            "{STARTED}{}{}{}{}{}",
+            "{\"event\":\"step_started\",\"step\":\"a\"}\n",
+            "{\"event\":\"trigger_sent\",\"step\":\"a\",\"attempt\":1,\"job\":\"app\",\"params\":[],\"server_time_ms\":null}\n",
+            "{\"event\":\"finished\",\"step\":\"a\",\"outcome\":{\"status\":\"passed\",\"failure\":null,\"job\":\"app\",\"result\":\"SUCCESS\",\"number\":7,\"url\":null,\"queue_id\":3,\"attempts\":1,\"duration_ms\":5,\"build_duration_ms\":null,\"message\":null}}\n",
+            "{\"event\":\"step_started\",\"step\":\"b\"}\n",
+            "{\"event\":\"trigger_sent\",\"step\":\"b\",\"attempt\":1,\"job\":\"deploy\",\"params\":[[\"BUILD\",\"7\"]],\"server_time_ms\":null}\n",
+        );
+        let replay = replay_of(&journal);
+        // A journal without servers (the earlier format) is checked on everything else.
+        let same = "name: rel\nsteps:\n  - {id: a, job: app}\n  - {id: b, job: deploy, params: {BUILD: \"{{steps.a.number}}\"}}\n";
+        assert!(check(&replay, &pipeline(same)).is_ok());
+        let other = "name: rel\nsteps:\n  - {id: a, job: app}\n  - {id: b, job: deploy, params: {BUILD: \"{{steps.a.queue_id}}\"}}\n";
+        let text = check(&replay, &pipeline(other)).unwrap_err().to_string();
+        assert!(text.contains("parameter BUILD \"7\" -> \"3\""), "{text}");
+        let a_moved = "name: rel\nsteps:\n  - {id: a, job: app-new}\n  - {id: b, job: deploy, params: {BUILD: \"{{steps.a.number}}\"}}\n";
+        let text = check(&replay, &pipeline(a_moved)).unwrap_err().to_string();
+        assert!(text.contains("step `a` (finished"), "{text}");
     }
 }

@@ -360,6 +360,8 @@ pub async fn run(
                 if let Some(journal) = &settings.journal
                     && let Err(e) = journal.record(&journal::Record::StepStarted {
                         step: step.id.clone(),
+                        server: Some(server.clone()),
+                        url: Some(client.base_url().to_string()),
                     })
                 {
                     done[index] = Some(Done::refused(&reporter, step, e.to_string()));
