@@ -526,9 +526,8 @@ pub struct Resumed<'a> {
 
 /// Parameters jrun fills itself, afresh for each trigger: their journaled value never matches
 /// a new one, so the comparison leaves them out.
-fn generated_params(_step: &JobStep) -> Vec<&str> {
-    // The parameter a step's `trigger_id:` names belongs here once job steps have one.
-    Vec::new()
+fn generated_params(step: &JobStep) -> Vec<&str> {
+    step.trigger_id.iter().map(String::as_str).collect()
 }
 
 /// The job and parameters a job step sends to Jenkins, rendered in `ctx`.
