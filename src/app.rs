@@ -626,21 +626,25 @@ async fn listen_for_signals(tx: tokio::sync::watch::Sender<Option<engine::Stop>>
         ) else {
             return;
         };
-        let mut first = true;
+        let mut count = 0;
         loop {
             let which = tokio::select! {
                 _ = int.recv() => Signal::Int,
                 _ = term.recv() => Signal::Term,
             };
-            if !first {
+            count += 1;
+            // The second one makes the run leave at once, writing its report; a third is
+            // for a run that could not even do that.
+            if count > 2 {
                 let code = match which {
                     Signal::Int => ExitStatus::Interrupted,
                     Signal::Term => ExitStatus::Terminated,
                 };
-                eprintln!("jrun: interrupted again, exiting now; builds may still be running");
+                eprintln!(
+                    "jrun: interrupted a third time, exiting now; builds may still be running"
+                );
                 std::process::exit(i32::from(code.code()));
             }
-            first = false;
             let _ = tx.send(Some(Stop::Interrupt(which)));
         }
     }

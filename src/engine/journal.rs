@@ -145,6 +145,7 @@ impl Outcome {
             "skipped" => StepStatus::Skipped,
             "cancelled" => StepStatus::Cancelled,
             "timed_out" => StepStatus::TimedOut,
+            "interrupted" => StepStatus::Interrupted,
             _ => StepStatus::Failed,
         };
         let failure = self.failure.as_deref().map(|f| match f {

@@ -146,7 +146,9 @@ pub async fn run(
     let mut stops: Vec<Option<watch::Sender<Option<Stop>>>> = (0..count).map(|_| None).collect();
     let mut tasks = JoinSet::new();
     let mut task_index: HashMap<tokio::task::Id, usize> = HashMap::new();
-    let mut stopped: Option<Stop> = None;
+    // What each running step has learnt of its build, for a run that cannot wait for it.
+    let progress: Vec<Arc<std::sync::Mutex<step::Progress>>> =
+        (0..count).map(|_| Arc::default()).collect();
     let mut failed_groups: HashSet<String> = HashSet::new();
     let mut attach: HashMap<usize, journal::StepReplay> = HashMap::new();
     let build_reads = Arc::new(reads::BuildReads::default());
@@ -185,18 +187,46 @@ pub async fn run(
 
     // Every job is read once before anything is triggered; a problem anywhere stops the run
     // before it starts, with every problem listed.
+    // The run's deadline and an interrupt bound the preflight too: nothing was started yet,
+    // so nothing needs stopping.
     let base = render_context(&pipeline, &settings.env, &run, &done);
-    let checked = preflight::check(
+    let preflight = preflight::check(
         &pipeline,
         &settings.clients,
         &base,
         settings.selected.as_deref(),
         &settings.jobs,
-    )
-    .await;
+    );
+    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+    let mut stopped: Option<Stop> = None;
+    let checked = tokio::select! {
+        checked = preflight => Some(checked),
+        _ = tokio::time::sleep_until(run_deadline.unwrap_or(far)), if run_deadline.is_some() => {
+            stopped = Some(Stop::RunTimeout);
+            None
+        }
+        stop = first_signal(&mut signals) => {
+            stopped = Some(stop);
+            None
+        }
+    };
+    if let Some(stop) = stopped {
+        reporter.event(Event::Note {
+            step: None,
+            message: match stop {
+                Stop::RunTimeout => "the run's --timeout was reached before any job was triggered",
+                _ => "interrupted before any job was triggered",
+            },
+        });
+    }
+    // When the run began stopping what it started (run timeout or interrupt).
+    let mut stopping_since: Option<Instant> = stopped.map(|_| Instant::now());
+    let mut signalled = matches!(stopped, Some(Stop::Interrupt(_)));
+    let mut signals_closed = false;
     let refused: Option<(BTreeMap<usize, String>, Failure, &str)> = match checked {
-        Ok(problems) if problems.is_empty() => None,
-        Ok(problems) => {
+        None => None,
+        Some(Ok(problems)) if problems.is_empty() => None,
+        Some(Ok(problems)) => {
             let mut by_step: BTreeMap<usize, String> = BTreeMap::new();
             for problem in problems {
                 by_step
@@ -213,7 +243,7 @@ pub async fn run(
                 "not run: problems were found before anything was triggered",
             ))
         }
-        Err((step, error)) => Some((
+        Some(Err((step, error))) => Some((
             BTreeMap::from([(step, error.to_string())]),
             Failure::Jenkins,
             "not run: Jenkins could not be used",
@@ -385,6 +415,7 @@ pub async fn run(
                     time: settings.time.clone(),
                     render: render_context(&pipeline, &settings.env, &run, &done).for_step(step),
                     stop: stop_rx,
+                    progress: progress[index].clone(),
                 };
                 let permits = permits.clone();
                 let group = step
@@ -448,9 +479,11 @@ pub async fn run(
                     });
                 }
                 let passed = result.status == StepStatus::Passed;
-                // A build left running by an interrupt is re-attached on resume, not finished.
-                let left_running = result.failure == Some(Failure::Interrupted)
-                    && !settings.cancel_on_interrupt;
+                // A build that may still be queued or running (left so by an interrupt, or
+                // Jenkins did not confirm its stop) is re-attached on resume, not finished.
+                let left_running = result.status == StepStatus::Interrupted
+                    || (result.failure == Some(Failure::Interrupted)
+                        && !settings.cancel_on_interrupt);
                 if let Some(journal) = &settings.journal
                     && !left_running
                 {
@@ -481,24 +514,64 @@ pub async fn run(
             }
             _ = tokio::time::sleep_until(run_deadline.unwrap_or(far)), if run_deadline.is_some() && stopped.is_none() => {
                 stopped = Some(Stop::RunTimeout);
+                stopping_since.get_or_insert_with(Instant::now);
                 stop_now(&stops, Stop::RunTimeout);
                 reporter.event(Event::Note {
                     step: None,
                     message: "the run's --timeout was reached: stopping the builds it started",
                 });
             }
-            changed = signals.changed(), if stopped.is_none() => {
-                let signal = if changed.is_ok() { *signals.borrow_and_update() } else { None };
-                if let Some(stop) = signal {
+            // Every step bounds its own stopping by the stop budget; this bounds the run even
+            // if one did not.
+            _ = tokio::time::sleep_until(stopping_since.map_or(far, |t| t + step::STOP_BUDGET + ABANDON_GRACE)), if stopping_since.is_some() => {
+                abandon(&mut Abandon {
+                    tasks: &mut tasks,
+                    task_index: &mut task_index,
+                    done: &mut done,
+                    progress: &progress,
+                    pipeline: &pipeline,
+                    reporter: &reporter,
+                    message: "jrun stopped waiting for Jenkins to confirm its stop; the queue item or build may still be there",
+                });
+                break;
+            }
+            changed = signals.changed(), if !signals_closed => {
+                let signal = match changed {
+                    Ok(()) => *signals.borrow_and_update(),
+                    Err(_) => {
+                        signals_closed = true;
+                        None
+                    }
+                };
+                let Some(stop) = signal else { continue };
+                if signalled {
+                    // A second interrupt: leave now, with the report of where things stand.
+                    reporter.event(Event::Note {
+                        step: None,
+                        message: "interrupted again: exiting now; builds may still be queued or running",
+                    });
+                    abandon(&mut Abandon {
+                        tasks: &mut tasks,
+                        task_index: &mut task_index,
+                        done: &mut done,
+                        progress: &progress,
+                        pipeline: &pipeline,
+                        reporter: &reporter,
+                        message: "interrupted again: jrun exited without waiting for Jenkins; the queue item or build may still be there",
+                    });
                     stopped = Some(stop);
-                    stop_now(&stops, stop);
-                    let message = if settings.cancel_on_interrupt {
-                        "interrupted: cancelling the queue items and stopping the builds this run started (interrupt again to exit at once)"
-                    } else {
-                        "interrupted: leaving the builds this run started running in Jenkins"
-                    };
-                    reporter.event(Event::Note { step: None, message });
+                    break;
                 }
+                signalled = true;
+                stopped = Some(stop);
+                stopping_since.get_or_insert_with(Instant::now);
+                stop_now(&stops, stop);
+                let message = if settings.cancel_on_interrupt {
+                    "interrupted: cancelling the queue items and stopping the builds this run started (interrupt again to exit at once)"
+                } else {
+                    "interrupted: leaving the builds this run started running in Jenkins"
+                };
+                reporter.event(Event::Note { step: None, message });
             }
         }
     }
@@ -583,6 +656,75 @@ fn failure_kind(result: &StepResult) -> Option<report::FailureKind> {
         Failure::Interrupted => Kind::Interrupted,
         Failure::Ambiguous => Kind::Ambiguous,
     })
+}
+
+/// The first interrupt, however long it takes to come.
+async fn first_signal(signals: &mut watch::Receiver<Option<Stop>>) -> Stop {
+    loop {
+        if let Some(stop) = *signals.borrow_and_update() {
+            return stop;
+        }
+        if signals.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The permits a running step holds: its matrix group's and the run's.
+type Held = (
+    Option<tokio::sync::OwnedSemaphorePermit>,
+    Option<tokio::sync::OwnedSemaphorePermit>,
+);
+
+/// How long past the stop budget the run waits for its steps before it leaves them.
+const ABANDON_GRACE: Duration = Duration::from_secs(5);
+
+/// What `abandon` needs of the scheduler.
+struct Abandon<'a> {
+    tasks: &'a mut JoinSet<(StepResult, Held)>,
+    task_index: &'a mut HashMap<tokio::task::Id, usize>,
+    done: &'a mut [Option<Done>],
+    progress: &'a [Arc<std::sync::Mutex<step::Progress>>],
+    pipeline: &'a Pipeline,
+    reporter: &'a Reporter,
+    message: &'static str,
+}
+
+/// Stops waiting for the running steps: each ends `interrupted` with what it knew of its
+/// build, and is not journaled as finished, so `jrun resume` re-attaches to it.
+fn abandon(run: &mut Abandon<'_>) {
+    run.tasks.abort_all();
+    for (_, index) in run.task_index.drain() {
+        let seen = run.progress[index]
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let step = &run.pipeline.steps[index];
+        let result = StepResult {
+            status: StepStatus::Interrupted,
+            failure: Some(Failure::Interrupted),
+            job: seen.job,
+            queue_id: seen.queue_id,
+            number: seen.number,
+            url: seen.url,
+            attempts: seen.attempt,
+            message: Some(run.message.to_string()),
+            ..StepResult::new()
+        };
+        run.reporter.event(Event::Finished {
+            step: &step.id,
+            status: result.status,
+            result: None,
+            number: result.number,
+            duration_ms: 0,
+            message: result.message.as_deref(),
+        });
+        run.done[index] = Some(Done {
+            result,
+            ok: false,
+            counts: true,
+        });
+    }
 }
 
 fn skipped_result() -> StepResult {

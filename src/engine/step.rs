@@ -30,6 +30,10 @@ const FIRST_QUEUE_LOOK: Duration = Duration::from_millis(50);
 /// a millisecond for each build followed on the same server.
 const DUE_SPREAD_MS: u64 = 50;
 
+/// The most that stopping what a step started may take (cancel, stop, and waiting for Jenkins
+/// to confirm), whatever asked for the stop.
+pub const STOP_BUDGET: Duration = Duration::from_secs(30);
+
 /// Why a running step is told to stop what it started.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stop {
@@ -137,6 +141,18 @@ pub struct StepContext {
     pub time: PipelineTime,
     pub render: RenderContext,
     pub stop: watch::Receiver<Option<Stop>>,
+    /// What the step has learnt of its build so far, for a run that cannot wait for its end.
+    pub progress: Arc<std::sync::Mutex<Progress>>,
+}
+
+/// What a running step knows of the build it started.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    pub job: Option<String>,
+    pub attempt: u32,
+    pub queue_id: Option<u64>,
+    pub number: Option<u64>,
+    pub url: Option<String>,
 }
 
 /// What interrupted a wait.
@@ -153,6 +169,10 @@ impl StepContext {
 
     fn event(&self, event: Event<'_>) {
         self.reporter.event(event);
+    }
+
+    fn learnt(&self, update: impl FnOnce(&mut Progress)) {
+        update(&mut self.progress.lock().unwrap_or_else(|e| e.into_inner()));
     }
 
     async fn stopped(&mut self) -> Stop {
@@ -302,6 +322,17 @@ impl StepContext {
     /// Whether a stop should take back what this step started in Jenkins.
     fn cancels(&self, stop: Stop) -> bool {
         !matches!(stop, Stop::Interrupt(_)) || self.cancel_on_interrupt
+    }
+
+    /// How long cancelling and stopping what this step started may take in all: requests and
+    /// waiting for Jenkins to confirm. A server silent for its `unreachable_timeout` is
+    /// unreachable, so waiting longer for it would not help.
+    fn stop_budget(&self) -> Duration {
+        STOP_BUDGET.min(self.client.settings().unreachable_timeout)
+    }
+
+    fn stop_deadline(&self) -> Instant {
+        Instant::now() + self.stop_budget()
     }
 
     /// The job's definition, read once per run.
@@ -505,18 +536,21 @@ async fn attempt_build(
         .filter(|a| a.triggered && known_queue.is_none() && known_build.is_none())
     {
         // The trigger may have reached Jenkins before the crash: look before sending another.
-        match client
-            .find_trigger(
-                job,
-                params,
-                attempt.token,
-                trigger_id_param,
-                at.server_time_ms,
-            )
-            .await
-        {
+        let search = client.find_trigger(
+            job,
+            params,
+            attempt.token,
+            trigger_id_param,
+            at.server_time_ms,
+        );
+        match ctx.read(None, search).await {
             Ok(found) => known_queue = found,
-            Err(e) => return jenkins_failure(result, &e),
+            Err(interrupt) => {
+                // The trigger may have queued a build that nobody stops now.
+                let mut stopped = interrupted(ctx, result, interrupt, step.timeout);
+                stopped.status = unconfirmed_status(stopped.status);
+                return stopped;
+            }
         }
         if let Some(id) = known_queue
             && let Err(e) = ctx.journal(Record::Queued {
@@ -534,6 +568,8 @@ async fn attempt_build(
     } else {
         // When this run sent the trigger, and when Jenkins answered it.
         let mut sent: Option<(Instant, Option<Instant>)> = None;
+        // A stop that came while the trigger was in flight.
+        let mut stop_after_trigger: Option<Stop> = None;
         let queue_id = match known_queue {
             Some(id) => id,
             None => {
@@ -546,19 +582,38 @@ async fn attempt_build(
                 }) {
                     return journal_failure(result, e);
                 }
-                // A trigger in flight is never abandoned: its outcome must be known to avoid a
-                // double build.
+                // A trigger in flight is not abandoned at a stop: what it queued must be known
+                // to be taken back. Its answer is waited for within the stop budget.
                 let sent_at = Instant::now();
-                let triggered = match client
-                    .trigger_with_id(
-                        job,
-                        params,
-                        attempt.parameterized,
-                        attempt.token,
-                        trigger_id_param,
-                    )
-                    .await
-                {
+                let triggering = client.trigger_with_id(
+                    job,
+                    params,
+                    attempt.parameterized,
+                    attempt.token,
+                    trigger_id_param,
+                );
+                tokio::pin!(triggering);
+                let answer = tokio::select! {
+                    answer = &mut triggering => answer,
+                    stop = ctx.stopped() => {
+                        let limit = ctx.stop_deadline();
+                        match tokio::time::timeout_at(limit, &mut triggering).await {
+                            Ok(answer) => {
+                                stop_after_trigger = Some(stop);
+                                answer
+                            }
+                            Err(_) => {
+                                let (status, failure, text) = stop_status(stop);
+                                let message = format!(
+                                    "{text}; the trigger sent to Jenkins had no answer within {}, so a build may have been queued",
+                                    crate::duration::Dur(ctx.stop_budget())
+                                );
+                                return result.fail(unconfirmed_status(status), failure, message);
+                            }
+                        }
+                    }
+                };
+                let triggered = match answer {
                     Ok(t) => t,
                     Err(e) => return jenkins_failure(result, &e),
                 };
@@ -586,11 +641,24 @@ async fn attempt_build(
             }
         };
         result.queue_id = Some(queue_id);
+        ctx.learnt(|p| {
+            p.job = Some(job.to_string());
+            p.attempt = attempt_no;
+            p.queue_id = Some(queue_id);
+            p.number = None;
+            p.url = None;
+        });
         ctx.event(Event::Queued {
             step: ctx.id(),
             job,
             queue_id,
         });
+        if let Some(stop) = stop_after_trigger {
+            let mut stopped = stop_queued(ctx, job, queue_id, Interrupt::Stop(stop), step).await;
+            stopped.job = result.job;
+            stopped.queue_id = result.queue_id;
+            return stopped;
+        }
         let started = match follow_queue(ctx, job, queue_id, step, queue_deadline, sent).await {
             Ok(started) => started,
             Err(failed) => {
@@ -613,6 +681,13 @@ async fn attempt_build(
     };
     result.number = Some(number);
     result.url = Some(url.clone());
+    ctx.learnt(|p| {
+        p.job = Some(job.to_string());
+        p.attempt = attempt_no;
+        p.queue_id = result.queue_id;
+        p.number = Some(number);
+        p.url = Some(url.clone());
+    });
     ctx.event(Event::Started {
         step: ctx.id(),
         number,
@@ -871,7 +946,7 @@ fn narrowed(seen: (Instant, Instant), queued: Option<(Instant, Instant)>) -> (In
 }
 
 /// A timeout or stop while queued: cancel the item this run created, and stop its build if it
-/// started in the meantime.
+/// started in the meantime. It is reported cancelled only once Jenkins shows it so.
 async fn stop_queued(
     ctx: &mut StepContext,
     job: &str,
@@ -879,21 +954,11 @@ async fn stop_queued(
     interrupt: Interrupt,
     step: &JobStep,
 ) -> StepResult {
-    let mut cancel = true;
-    let (status, failure, message) = match interrupt {
+    let (status, failure, message, stop) = match interrupt {
         Interrupt::Jenkins(e) => return jenkins_failure(StepResult::new(), &e),
         Interrupt::Stop(stop) => {
             let (status, failure, text) = stop_status(stop);
-            cancel = ctx.cancels(stop);
-            if cancel {
-                (status, failure, text.to_string())
-            } else {
-                (
-                    status,
-                    failure,
-                    format!("{text}; queue item {queue_id} left in Jenkins"),
-                )
-            }
+            (status, failure, text.to_string(), Some(stop))
         }
         Interrupt::Deadline => (
             StepStatus::TimedOut,
@@ -910,27 +975,65 @@ async fn stop_queued(
                     crate::duration::Dur(step.queue_timeout)
                 ),
             },
+            None,
         ),
     };
     let mut result = StepResult::new();
-    if !cancel {
-        return result.fail(status, failure, message);
+    if stop.is_some_and(|stop| !ctx.cancels(stop)) {
+        return result.fail(
+            StepStatus::Interrupted,
+            failure,
+            format!("{message}; queue item {queue_id} left in Jenkins"),
+        );
     }
+    let limit = ctx.stop_deadline();
     let client = ctx.client.clone();
-    let _ = client.cancel_queue_item(queue_id).await;
     ctx.event(Event::Note {
         step: Some(ctx.id()),
-        message: &format!("cancelled queue item {queue_id}"),
+        message: &format!("cancelling queue item {queue_id}"),
     });
-    // It may have started just before the cancel reached Jenkins.
-    if let Ok(item) = client.queue_item(queue_id).await
-        && let QueueState::Started { number, url, .. } = item.state
-    {
-        abort_build(ctx, &mut result, job, number).await;
-        result.number = Some(number);
-        result.url = Some(url);
+    let _ = tokio::time::timeout_at(limit, client.cancel_queue_item(queue_id)).await;
+    // Cancelled, or started just before the cancel reached Jenkins (then its build is stopped).
+    let confirmed = match tokio::time::timeout_at(limit, client.queue_item(queue_id)).await {
+        Ok(Ok(item)) => match item.state {
+            QueueState::Cancelled => {
+                result.result = Some("CANCELLED".to_string());
+                ctx.event(Event::Note {
+                    step: Some(ctx.id()),
+                    message: &format!("cancelled queue item {queue_id}"),
+                });
+                true
+            }
+            QueueState::Started { number, url, .. } => {
+                result.number = Some(number);
+                result.url = Some(url);
+                abort_build(ctx, &mut result, job, number, limit).await
+            }
+            _ => false,
+        },
+        _ => false,
+    };
+    if confirmed {
+        return result.fail(status, failure, message);
     }
-    result.fail(status, failure, message)
+    let unconfirmed = format!(
+        "{message}; Jenkins did not confirm that queue item {queue_id} was cancelled within {}, so it may still be queued",
+        crate::duration::Dur(ctx.stop_budget())
+    );
+    ctx.event(Event::Note {
+        step: Some(ctx.id()),
+        message: &unconfirmed,
+    });
+    result.fail(unconfirmed_status(status), failure, unconfirmed)
+}
+
+/// A stop that Jenkins did not confirm is never reported as cancelled: the item or build may
+/// still be there. A timeout stays a timeout.
+fn unconfirmed_status(status: StepStatus) -> StepStatus {
+    match status {
+        StepStatus::Cancelled => StepStatus::Interrupted,
+        other => other,
+    }
 }
 
 /// When a running build is likely to have ended: known when it was seen starting and its job
@@ -1029,39 +1132,55 @@ async fn stopped_build(
     step: &JobStep,
     interrupt: Interrupt,
 ) -> StepResult {
-    match interrupt {
-        Interrupt::Jenkins(e) => jenkins_failure(result, &e),
+    let (status, failure, message) = match interrupt {
+        Interrupt::Jenkins(e) => return jenkins_failure(result, &e),
         Interrupt::Stop(stop) => {
             let (status, failure, message) = stop_status(stop);
             if !ctx.cancels(stop) {
                 let message = format!("{message}; build #{number} left running in Jenkins");
-                return result.fail(status, failure, message);
+                return result.fail(StepStatus::Interrupted, failure, message);
             }
-            abort_build(ctx, &mut result, job, number).await;
-            result.fail(status, failure, message)
+            (status, failure, message.to_string())
         }
         Interrupt::Deadline => {
-            abort_build(ctx, &mut result, job, number).await;
             let limit = step.timeout.map(crate::duration::Dur).unwrap_or_default();
-            result.fail(
+            (
                 StepStatus::TimedOut,
                 Failure::Timeout,
                 format!("build #{number} ran past its timeout of {limit}; jrun stopped it"),
             )
         }
+    };
+    let limit = ctx.stop_deadline();
+    if abort_build(ctx, &mut result, job, number, limit).await {
+        return result.fail(status, failure, message);
     }
+    let unconfirmed = format!(
+        "{message}; Jenkins did not confirm that build #{number} ended within {}, so it may still be running",
+        crate::duration::Dur(ctx.stop_budget())
+    );
+    ctx.event(Event::Note {
+        step: Some(ctx.id()),
+        message: &unconfirmed,
+    });
+    result.fail(unconfirmed_status(status), failure, unconfirmed)
 }
 
-/// Stops a build this run started and waits, bounded, until Jenkins shows it ended, so the
-/// summary reports its real result.
-async fn abort_build(ctx: &mut StepContext, result: &mut StepResult, job: &str, number: u64) {
+/// Stops a build this run started and waits, until `limit` at most, for Jenkins to show it
+/// ended, so the summary reports its real result. Whether Jenkins showed that.
+async fn abort_build(
+    ctx: &mut StepContext,
+    result: &mut StepResult,
+    job: &str,
+    number: u64,
+    limit: Instant,
+) -> bool {
     let client = ctx.client.clone();
-    let _ = client.stop(job, number).await;
     ctx.event(Event::Note {
         step: Some(ctx.id()),
         message: &format!("stopping build #{number}"),
     });
-    let limit = Instant::now() + Duration::from_secs(30);
+    let _ = tokio::time::timeout_at(limit, client.stop(job, number)).await;
     let mut delays = Delays::new(Duration::from_millis(100), Duration::from_secs(2), 2.0);
     while Instant::now() < limit {
         if let Ok(Ok(build)) = tokio::time::timeout_at(limit, client.build(job, number)).await
@@ -1069,11 +1188,12 @@ async fn abort_build(ctx: &mut StepContext, result: &mut StepResult, job: &str, 
         {
             result.result = build.result.clone();
             result.build_duration_ms = u64::try_from(build.duration_ms).ok();
-            return;
+            return true;
         }
         let wake = (Instant::now() + ctx.time.real_duration(delays.next_delay())).min(limit);
         tokio::time::sleep_until(wake).await;
     }
+    false
 }
 
 fn finish(mut result: StepResult, build: &jenkins::Build, expect: &[ResultName]) -> StepResult {

@@ -17,6 +17,10 @@ pub enum StepStatus {
     Skipped,
     Cancelled,
     TimedOut,
+    /// Stopped by an interrupt without Jenkins confirming that its queue item or build ended:
+    /// it may still be queued or running (left so by `--no-cancel-on-interrupt`, or Jenkins
+    /// did not answer in time).
+    Interrupted,
 }
 
 impl StepStatus {
@@ -27,6 +31,7 @@ impl StepStatus {
             StepStatus::Skipped => "skipped",
             StepStatus::Cancelled => "cancelled",
             StepStatus::TimedOut => "timed_out",
+            StepStatus::Interrupted => "interrupted",
         }
     }
 }
