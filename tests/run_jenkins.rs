@@ -1200,3 +1200,22 @@ fn parallel_posts_refused_for_a_dropped_session_all_retry_with_one_fresh_crumb_a
     );
     assert_eq!(route_count(&stats, "GET crumb"), 2, "{}", stats["routes"]);
 }
+
+#[test]
+fn a_permalink_answered_with_a_build_it_cannot_point_at_is_an_unexpected_answer() {
+    let sb = common::sandbox(
+        "speed: 20\nquiet_period: 0s\njobs:\n  - path: a\n    history: [{result: SUCCESS}]\n",
+    );
+    // lastSuccessfulBuild never points at a failed build.
+    let proxy = common::Hostile::proxy(&sb.url(), |asked, answer| {
+        if asked.path() == "/job/a/lastSuccessfulBuild/api/json" {
+            return answer.edit_json(|build| build["result"] = json!("FAILURE"));
+        }
+        answer
+    });
+    let steps = "  - id: gate\n    await: {job: a, build: lastSuccessfulBuild, result: [FAILURE]}\n    timeout: 20s\n";
+    let (_dir, path) = pipeline_file(&pipeline(&impatient_block(&proxy.url()), steps));
+    let outcome = run_json(&path, &[]);
+    assert_unexpected_answer(&outcome);
+    assert!(outcome.stdout.contains("lastSuccessfulBuild"), "{outcome}");
+}

@@ -499,15 +499,12 @@ impl Client {
     pub async fn permalink(&self, job: &str, name: &str) -> Result<Option<Build>, Error> {
         let path = format!("{}{}/", job_path(job)?, encode_segment(name));
         let url = self.api_url(&path, BUILD_TREE);
-        self.get_json::<BuildJson>(&url)
-            .await?
-            .map(|b| {
-                Build::try_from(b).map_err(|message| Error::Decode {
-                    url: shown(&url).to_string(),
-                    message,
-                })
-            })
-            .transpose()
+        self.get_fitting(&url, |json: BuildJson| {
+            let build = Build::try_from(json).map_err(Unfit::Invalid)?;
+            permalink_fits(name, &build).map_err(Unfit::Contradicts)?;
+            Ok(build)
+        })
+        .await
     }
 
     /// Aborts a build. Jenkins answers 302 whether or not anything was running; the build
@@ -970,6 +967,35 @@ impl Client {
     }
 }
 
+/// Whether `build` can be what permalink `name` points at (Jenkins' `PermalinkProjectAction`:
+/// "successful" includes UNSTABLE, "unsuccessful" is anything but SUCCESS); names it does not
+/// know are not checked.
+fn permalink_fits(name: &str, build: &Build) -> Result<(), String> {
+    let result = build.result.as_deref();
+    let fits = match name {
+        "lastBuild" => true,
+        "lastCompletedBuild" => !build.building,
+        "lastSuccessfulBuild" => !build.building && matches!(result, Some("SUCCESS" | "UNSTABLE")),
+        "lastStableBuild" => !build.building && result == Some("SUCCESS"),
+        "lastFailedBuild" => !build.building && result == Some("FAILURE"),
+        "lastUnstableBuild" => !build.building && result == Some("UNSTABLE"),
+        "lastUnsuccessfulBuild" => !build.building && result.is_some_and(|r| r != "SUCCESS"),
+        _ => true,
+    };
+    if fits {
+        return Ok(());
+    }
+    let state = match (build.building, result) {
+        (true, _) => "still building".to_string(),
+        (false, Some(result)) => format!("finished {result}"),
+        (false, None) => "finished without a result".to_string(),
+    };
+    Err(format!(
+        "asked for {name}, got build #{} {state}",
+        build.number
+    ))
+}
+
 /// The cookies an answer sets, as one `Cookie` header value; cookies being deleted are left
 /// out. Their attributes do not matter: they are sent to this one server only.
 fn session_cookie(headers: &HeaderMap) -> Option<HeaderValue> {
@@ -1139,6 +1165,48 @@ mod tests {
         );
         assert!(cookie.is_sensitive());
         assert!(session_cookie(&HeaderMap::new()).is_none());
+    }
+
+    #[test]
+    fn permalinks_refuse_builds_they_cannot_point_at() {
+        let build = |building: bool, result: Option<&str>| Build {
+            number: 4,
+            url: String::new(),
+            building,
+            result: result.map(str::to_string),
+            timestamp_ms: 0,
+            duration_ms: 0,
+            estimated_duration_ms: None,
+            queue_id: None,
+        };
+        let fits = [
+            ("lastBuild", build(true, None)),
+            ("lastCompletedBuild", build(false, Some("ABORTED"))),
+            ("lastSuccessfulBuild", build(false, Some("UNSTABLE"))),
+            ("lastStableBuild", build(false, Some("SUCCESS"))),
+            ("lastFailedBuild", build(false, Some("FAILURE"))),
+            ("lastUnstableBuild", build(false, Some("UNSTABLE"))),
+            ("lastUnsuccessfulBuild", build(false, Some("NOT_BUILT"))),
+        ];
+        for (name, b) in &fits {
+            assert_eq!(permalink_fits(name, b), Ok(()), "{name}");
+        }
+        let contradictions = [
+            ("lastCompletedBuild", build(true, None)),
+            ("lastSuccessfulBuild", build(false, Some("FAILURE"))),
+            ("lastSuccessfulBuild", build(true, Some("SUCCESS"))),
+            ("lastStableBuild", build(false, Some("UNSTABLE"))),
+            ("lastFailedBuild", build(false, Some("SUCCESS"))),
+            ("lastUnstableBuild", build(false, Some("FAILURE"))),
+            ("lastUnsuccessfulBuild", build(false, Some("SUCCESS"))),
+        ];
+        for (name, b) in &contradictions {
+            let message = permalink_fits(name, b).expect_err(name);
+            assert!(
+                message.contains(name) && message.contains("#4"),
+                "{message}"
+            );
+        }
     }
 
     #[test]
