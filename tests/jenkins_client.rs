@@ -1355,3 +1355,42 @@ async fn a_folder_is_told_apart_from_a_job_and_an_unknown_class_is_an_unexpected
     }
     server.await.expect("server");
 }
+
+#[tokio::test]
+async fn a_list_of_recent_builds_out_of_order_or_too_long_is_an_unexpected_answer() {
+    let sb = sandbox("jobs:\n  - path: app\n    history: [{}, {}, {}]\n");
+    let c = client(&sb, token());
+    let newest: Vec<u64> = c
+        .recent_builds("app", 2)
+        .await
+        .expect("recent builds")
+        .iter()
+        .map(|b| b.number)
+        .collect();
+    assert_eq!(newest, vec![3, 2]);
+    let build =
+        |n: u32| format!(r#"{{"number":{n},"building":false,"result":"SUCCESS","queueId":{n}}}"#);
+    let out_of_order = format!(r#"{{"allBuilds":[{},{}]}}"#, build(2), build(3));
+    let too_long = format!(
+        r#"{{"allBuilds":[{},{},{}]}}"#,
+        build(3),
+        build(2),
+        build(1)
+    );
+    let json = "content-type: application/json\r\n";
+    let (url, server) = wire(vec![
+        answer("200 OK", json, &out_of_order),
+        answer("200 OK", json, &too_long),
+    ])
+    .await;
+    let c = Client::new(settings_for(&url, token())).expect("client");
+    for wanted in ["#2 comes before #3", "newest 2 builds, got 3"] {
+        match c.recent_builds("app", 2).await {
+            Err(e @ Error::Decode { .. }) => {
+                assert!(e.to_string().contains(wanted), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    server.await.expect("server");
+}

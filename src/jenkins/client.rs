@@ -471,27 +471,38 @@ impl Client {
     /// The job's newest `count` builds, newest first, in one read: cheaper than a read per
     /// build when several builds of one job are followed at once.
     pub async fn recent_builds(&self, job: &str, count: usize) -> Result<Vec<Build>, Error> {
-        let tree = format!("allBuilds[{BUILD_TREE}]{{0,{}}}", count.max(1));
+        let count = count.max(1);
+        let tree = format!("allBuilds[{BUILD_TREE}]{{0,{count}}}");
         let url = self.api_url(&job_path(job)?, &tree);
-        match self
-            .get_json::<super::types::FullBuildListJson>(&url)
-            .await?
-        {
-            Some(list) => list
-                .all_builds
-                .unwrap_or_default()
-                .into_iter()
-                .map(|b| {
-                    Build::try_from(b).map_err(|message| Error::Decode {
-                        url: shown(&url).to_string(),
-                        message,
-                    })
-                })
-                .collect(),
-            None => Err(Error::NotFound {
-                what: format!("job `{job}`"),
-            }),
-        }
+        // Not asked again when it contradicts the question: the caller reads each build on
+        // its own then, and those reads are checked and retried.
+        let answer = self
+            .get_fitting(&url, |list: super::types::FullBuildListJson| {
+                let builds = list
+                    .all_builds
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Build::try_from)
+                    .collect::<Result<Vec<Build>, String>>()
+                    .map_err(Unfit::Invalid)?;
+                if builds.len() > count {
+                    return Err(Unfit::Invalid(format!(
+                        "asked for the newest {count} builds, got {}",
+                        builds.len()
+                    )));
+                }
+                if let Some(pair) = builds.windows(2).find(|w| w[0].number <= w[1].number) {
+                    return Err(Unfit::Invalid(format!(
+                        "builds are listed newest first, yet #{} comes before #{}",
+                        pair[0].number, pair[1].number
+                    )));
+                }
+                Ok(builds)
+            })
+            .await?;
+        answer.ok_or_else(|| Error::NotFound {
+            what: format!("job `{job}`"),
+        })
     }
 
     /// A permalink such as `lastBuild` or `lastSuccessfulBuild`; None when the job has no
