@@ -1120,18 +1120,25 @@ fn a_job_answer_that_is_not_a_job_is_an_unexpected_answer_not_a_disabled_job() {
     for body in [json!({}), json!({"_class": "com.example.Weird"})] {
         let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
         let sent = body.clone();
-        let outcome = run_through(&sb, move |asked, answer| {
+        let proxy = common::Hostile::proxy(&sb.url(), move |asked, answer| {
             if asked.method == "GET" && asked.path() == "/job/a/api/json" {
                 return common::Answer::json(200, &sent);
             }
             answer
         });
-        assert_unexpected_answer(&outcome);
-        assert!(
-            !outcome.stdout.contains("disabled") && !outcome.stderr.contains("disabled"),
-            "{body}\n{outcome}"
-        );
-        assert!(!jrun_triggered(&sb, "a"), "{body}\n{outcome}");
+        let (_dir, path) = pipeline_file(&pipeline(&impatient_block(&proxy.url()), "  - job: a\n"));
+        let run = ["run", "--progress", "never", "--output", "json"];
+        for command in [&run[..], &["check"][..]] {
+            let mut cmd = jrun();
+            cmd.arg(command[0]).arg(&path).args(&command[1..]);
+            let outcome = Outcome::from(cmd.output().expect("jrun runs"));
+            assert_unexpected_answer(&outcome);
+            assert!(
+                !outcome.stdout.contains("disabled") && !outcome.stderr.contains("disabled"),
+                "{body} {command:?}\n{outcome}"
+            );
+        }
+        assert!(!jrun_triggered(&sb, "a"), "{body}");
     }
 }
 
