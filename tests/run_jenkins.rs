@@ -1199,12 +1199,10 @@ fn parallel_posts_refused_for_a_dropped_session_all_retry_with_one_fresh_crumb_a
     all.extend(jobs.iter().map(String::as_str));
     assert_one_build_each(&sb, &outcome, &all);
     let stats = stats(&sb);
-    assert_eq!(
-        route_count(&stats, "POST crumb_rejected"),
-        6,
-        "one refusal per parallel trigger, none of a fresh crumb\n{}",
-        stats["routes"]
-    );
+    // At most one refusal per parallel trigger (those sent before the new crumb was fetched),
+    // none of the new crumb.
+    let refused = route_count(&stats, "POST crumb_rejected");
+    assert!((2..=6).contains(&refused), "{}", stats["routes"]);
     assert_eq!(route_count(&stats, "GET crumb"), 2, "{}", stats["routes"]);
 }
 
