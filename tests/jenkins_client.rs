@@ -1271,3 +1271,126 @@ async fn request_stats_count_what_was_sent_and_received() {
     // tree= keeps every answer small.
     assert!(mine.bytes_received / mine.requests < 1024, "{mine:?}");
 }
+
+// ---- answers that contradict the question ----
+
+#[tokio::test]
+async fn a_build_whose_queue_id_is_another_items_is_not_taken_for_it() {
+    let sb = sandbox(APP);
+    let mut settings = settings_for(&sb.url(), token());
+    settings.unreachable_timeout = Duration::from_millis(500);
+    let c = Client::new(settings).expect("client");
+    let triggered = c
+        .trigger("app", &params(&[("VERSION", "1")]), true, None)
+        .await
+        .expect("trigger");
+    let number = started(&c, triggered.queue_id).await;
+    let ours = c
+        .build_of("app", number, triggered.queue_id)
+        .await
+        .expect("the build of our item");
+    assert_eq!(ours.queue_id, Some(triggered.queue_id));
+    let asked = Instant::now();
+    match c.build_of("app", number, triggered.queue_id + 1).await {
+        Err(Error::Decode { message, .. }) => {
+            assert!(message.contains(&format!("queue item {}", triggered.queue_id)));
+            assert!(message.contains(&format!("queue item {}", triggered.queue_id + 1)));
+        }
+        other => panic!("{other:?}"),
+    }
+    // Asked again within unreachable_timeout before giving up, and not for longer.
+    let waited = asked.elapsed();
+    assert!(
+        (Duration::from_millis(400)..Duration::from_secs(5)).contains(&waited),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test]
+async fn builds_that_claim_one_queue_item_are_neither_taken() {
+    let list = r#"{"_class":"hudson.model.FreeStyleProject","builds":[{"number":8,"queueId":41,"url":"u/8/"},{"number":7,"queueId":41,"url":"u/7/"}]}"#;
+    let (url, server) = wire(vec![answer(
+        "200 OK",
+        "content-type: application/json\r\n",
+        list,
+    )])
+    .await;
+    let c = Client::new(settings_for(&url, token())).expect("client");
+    match c.find_build_by_queue_id("app", 41).await {
+        Err(e @ Error::Decode { .. }) => {
+            let message = e.to_string();
+            assert!(message.starts_with("unexpected answer"), "{message}");
+            assert!(
+                message.contains("#8") && message.contains("#7"),
+                "{message}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    server.await.expect("server");
+}
+
+#[tokio::test]
+async fn a_folder_is_told_apart_from_a_job_and_an_unknown_class_is_an_unexpected_answer() {
+    let sb = sandbox("jobs:\n  - path: team/app\n");
+    let c = client(&sb, token());
+    let folder = c.job("team").await.expect("the folder");
+    assert!(folder.is_folder() && !folder.buildable, "{folder:?}");
+    let job = c.job("team/app").await.expect("the job");
+    assert!(!job.is_folder() && job.buildable, "{job:?}");
+    let (url, server) = wire(vec![answer(
+        "200 OK",
+        "content-type: application/json\r\n",
+        r#"{"_class":"com.example.Weird","fullName":"app"}"#,
+    )])
+    .await;
+    let c = Client::new(settings_for(&url, token())).expect("client");
+    match c.job("app").await {
+        Err(e @ Error::Decode { .. }) => {
+            let message = e.to_string();
+            assert!(message.contains("/job/app/api/json"), "{message}");
+            assert!(message.contains("com.example.Weird"), "{message}");
+        }
+        other => panic!("{other:?}"),
+    }
+    server.await.expect("server");
+}
+
+#[tokio::test]
+async fn a_list_of_recent_builds_out_of_order_or_too_long_is_an_unexpected_answer() {
+    let sb = sandbox("jobs:\n  - path: app\n    history: [{}, {}, {}]\n");
+    let c = client(&sb, token());
+    let newest: Vec<u64> = c
+        .recent_builds("app", 2)
+        .await
+        .expect("recent builds")
+        .iter()
+        .map(|b| b.number)
+        .collect();
+    assert_eq!(newest, vec![3, 2]);
+    let build =
+        |n: u32| format!(r#"{{"number":{n},"building":false,"result":"SUCCESS","queueId":{n}}}"#);
+    let out_of_order = format!(r#"{{"allBuilds":[{},{}]}}"#, build(2), build(3));
+    let too_long = format!(
+        r#"{{"allBuilds":[{},{},{}]}}"#,
+        build(3),
+        build(2),
+        build(1)
+    );
+    let json = "content-type: application/json\r\n";
+    let (url, server) = wire(vec![
+        answer("200 OK", json, &out_of_order),
+        answer("200 OK", json, &too_long),
+    ])
+    .await;
+    let c = Client::new(settings_for(&url, token())).expect("client");
+    for wanted in ["#2 comes before #3", "newest 2 builds, got 3"] {
+        match c.recent_builds("app", 2).await {
+            Err(e @ Error::Decode { .. }) => {
+                assert!(e.to_string().contains(wanted), "{e}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    server.await.expect("server");
+}

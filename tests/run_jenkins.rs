@@ -1217,3 +1217,180 @@ fn a_wrong_remote_trigger_token_fails_without_printing_it() {
     assert_eq!(triggers[0].status, 403);
     assert!(sandbox_builds(&sb, "release").is_empty());
 }
+
+// ---- answers that contradict the question, or are not Jenkins' ----
+
+/// A `jenkins:` block that talks to `url` (a proxy in front of a sandbox) with alice's API
+/// token, giving up on a Jenkins that keeps answering wrongly after one second.
+fn impatient_block(url: &str) -> String {
+    format!("jenkins:\n  url: {url}\n  user: {USER}\n  token: {TOKEN}\n  unreachable_timeout: 1s\n")
+}
+
+/// Runs one `job: a` step through a proxy whose `rewrite` changes the sandbox's answers.
+fn run_through(
+    sb: &Sandbox,
+    rewrite: impl Fn(&common::Asked, common::Answer) -> common::Answer + Send + Sync + 'static,
+) -> Outcome {
+    let proxy = common::Hostile::proxy(&sb.url(), rewrite);
+    let (_dir, path) = pipeline_file(&pipeline(&impatient_block(&proxy.url()), "  - job: a\n"));
+    run_json(&path, &[])
+}
+
+fn assert_unexpected_answer(outcome: &Outcome) {
+    outcome.assert_code(3);
+    assert!(
+        outcome.stdout.contains("unexpected answer")
+            || outcome.stderr.contains("unexpected answer"),
+        "{outcome}"
+    );
+}
+
+#[test]
+fn a_build_answer_with_another_number_is_retried_then_an_unexpected_answer() {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = reads.clone();
+    let outcome = run_through(&sb, move |asked, answer| {
+        if asked.method == "GET" && asked.path() == "/job/a/1/api/json" {
+            counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return answer.edit_json(|build| build["number"] = json!(7));
+        }
+        answer
+    });
+    assert_unexpected_answer(&outcome);
+    assert!(outcome.stdout.contains("#7"), "{outcome}");
+    assert!(
+        reads.load(std::sync::atomic::Ordering::Relaxed) >= 2,
+        "retried before giving up\n{outcome}"
+    );
+}
+
+#[test]
+fn a_queue_item_answer_with_another_id_is_an_unexpected_answer() {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let outcome = run_through(&sb, |asked, answer| {
+        if asked.method == "GET" && asked.path().starts_with("/queue/item/") {
+            return answer.edit_json(|item| {
+                let id = item["id"].as_u64().unwrap_or(0);
+                item["id"] = json!(id + 100);
+            });
+        }
+        answer
+    });
+    assert_unexpected_answer(&outcome);
+    assert!(
+        sandbox_builds(&sb, "a").len() <= 1,
+        "{:?}",
+        sandbox_builds(&sb, "a")
+    );
+}
+
+#[test]
+fn a_job_answer_that_is_not_a_job_is_an_unexpected_answer_not_a_disabled_job() {
+    for body in [json!({}), json!({"_class": "com.example.Weird"})] {
+        let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+        let sent = body.clone();
+        let proxy = common::Hostile::proxy(&sb.url(), move |asked, answer| {
+            if asked.method == "GET" && asked.path() == "/job/a/api/json" {
+                return common::Answer::json(200, &sent);
+            }
+            answer
+        });
+        let (_dir, path) = pipeline_file(&pipeline(&impatient_block(&proxy.url()), "  - job: a\n"));
+        let run = ["run", "--progress", "never", "--output", "json"];
+        for command in [&run[..], &["check"][..]] {
+            let mut cmd = jrun();
+            cmd.arg(command[0]).arg(&path).args(&command[1..]);
+            let outcome = Outcome::from(cmd.output().expect("jrun runs"));
+            assert_unexpected_answer(&outcome);
+            assert!(
+                !outcome.stdout.contains("disabled") && !outcome.stderr.contains("disabled"),
+                "{body} {command:?}\n{outcome}"
+            );
+        }
+        assert!(!jrun_triggered(&sb, "a"), "{body}");
+    }
+}
+
+#[test]
+fn a_result_jenkins_never_sends_is_an_unexpected_answer_not_a_failed_build() {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let outcome = run_through(&sb, |asked, answer| {
+        if asked.method == "GET" && asked.path().starts_with("/job/a/") {
+            return answer.edit_json(|build| {
+                if build["building"] == json!(false) && build["result"].is_string() {
+                    build["result"] = json!("WEIRD");
+                }
+            });
+        }
+        answer
+    });
+    assert_unexpected_answer(&outcome);
+    assert!(outcome.stdout.contains("WEIRD"), "{outcome}");
+}
+
+#[test]
+fn parallel_posts_refused_for_a_dropped_session_all_retry_with_one_fresh_crumb_and_its_cookie() {
+    let jobs: Vec<String> = (1..=6).map(|i| format!("p{i}")).collect();
+    let mut config = "speed: 10\nquiet_period: 0s\njobs:\n  - {path: first, kind: pipeline, builds: [{duration: 10s}]}\n".to_string();
+    for job in &jobs {
+        config.push_str(&format!("  - {{path: {job}, kind: pipeline}}\n"));
+    }
+    let sb = common::sandbox(&config);
+    // Every crumb refusal but the first comes back late, after the first POST's fresh crumb
+    // was fetched: each carries a Set-Cookie of a session of its own.
+    let refusals = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let proxy = common::Hostile::proxy(&sb.url(), move |asked, answer| {
+        if asked.method == "POST"
+            && answer.status == 403
+            && refusals.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0
+        {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        answer
+    });
+    let block = format!(
+        "jenkins:\n  url: {}\n  user: {USER}\n  password: {PASSWORD}\n  unreachable_timeout: 5s\n",
+        proxy.url()
+    );
+    let mut steps = "  - job: first\n  - parallel:\n".to_string();
+    for job in &jobs {
+        steps.push_str(&format!("      - job: {job}\n"));
+    }
+    let (_dir, path) = pipeline_file(&pipeline(&block, &steps));
+    let running = Running::start(&path, &[]);
+    common::wait_for(Duration::from_secs(20), "the first trigger", || {
+        jrun_triggered(&sb, "first").then_some(())
+    });
+    let answer = control(&sb, "POST", "sessions/invalidate", json!({}));
+    assert!(answer["invalidated"].as_u64() >= Some(1), "{answer}");
+    let outcome = running.finish(Duration::from_secs(60));
+    let mut all: Vec<&str> = vec!["first"];
+    all.extend(jobs.iter().map(String::as_str));
+    assert_one_build_each(&sb, &outcome, &all);
+    let stats = stats(&sb);
+    // At most one refusal per parallel trigger (those sent before the new crumb was fetched),
+    // none of the new crumb.
+    let refused = route_count(&stats, "POST crumb_rejected");
+    assert!((2..=6).contains(&refused), "{}", stats["routes"]);
+    assert_eq!(route_count(&stats, "GET crumb"), 2, "{}", stats["routes"]);
+}
+
+#[test]
+fn a_permalink_answered_with_a_build_it_cannot_point_at_is_an_unexpected_answer() {
+    let sb = common::sandbox(
+        "speed: 20\nquiet_period: 0s\njobs:\n  - path: a\n    history: [{result: SUCCESS}]\n",
+    );
+    // lastSuccessfulBuild never points at a failed build.
+    let proxy = common::Hostile::proxy(&sb.url(), |asked, answer| {
+        if asked.path() == "/job/a/lastSuccessfulBuild/api/json" {
+            return answer.edit_json(|build| build["result"] = json!("FAILURE"));
+        }
+        answer
+    });
+    let steps = "  - id: gate\n    await: {job: a, build: lastSuccessfulBuild, result: [FAILURE]}\n    timeout: 20s\n";
+    let (_dir, path) = pipeline_file(&pipeline(&impatient_block(&proxy.url()), steps));
+    let outcome = run_json(&path, &[]);
+    assert_unexpected_answer(&outcome);
+    assert!(outcome.stdout.contains("lastSuccessfulBuild"), "{outcome}");
+}

@@ -9,7 +9,8 @@ use std::time::Duration;
 use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use bytes::Bytes;
 use reqwest::header::{
-    AUTHORIZATION, CONTENT_TYPE, DATE, HeaderMap, HeaderName, HeaderValue, LOCATION,
+    AUTHORIZATION, CONTENT_TYPE, COOKIE, DATE, HeaderMap, HeaderName, HeaderValue, LOCATION,
+    SET_COOKIE,
 };
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
@@ -17,7 +18,7 @@ use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
 use super::date::parse_http_date;
-use super::error::{TransportError, is_oops_page, mentions_crumb, page_message};
+use super::error::{TransportError, is_oops_page, mentions_crumb, page_message, show_duration};
 use super::paths::{encode_segment, job_path, shown};
 use super::types::{
     Build, BuildJson, BuildListJson, BuildRef, CrumbJson, Job, JobJson, QueueItem, QueueItemJson,
@@ -41,8 +42,11 @@ const MIN_DELAY: Duration = Duration::from_millis(100);
 /// ...to here, jitter included.
 const MAX_DELAY: Duration = Duration::from_secs(5);
 
+/// How many times one POST is sent again after refusals that blame its crumb.
+const CRUMB_RETRIES: usize = 3;
+
 /// A client for one Jenkins controller. Cloning is cheap and shares the connection pool, the
-/// cookie store, the crumb and the cap on requests in flight.
+/// crumb with its session cookie, and the cap on requests in flight.
 #[derive(Clone)]
 pub struct Client {
     pub(crate) inner: Arc<Inner>,
@@ -56,6 +60,9 @@ pub(crate) struct Inner {
     auth_header: Option<HeaderValue>,
     limiter: Semaphore,
     crumb: Mutex<CrumbCache>,
+    /// The session cookie of the current crumb, sent with reads so that they stay in the
+    /// session the crumb is bound to instead of opening one each.
+    cookie: SyncMutex<Option<HeaderValue>>,
     /// Set once a POST with "API token" credentials was refused for want of a crumb: the
     /// secret is really a password, so later POSTs fetch the crumb first.
     token_needs_crumb: AtomicBool,
@@ -87,10 +94,15 @@ impl Reply {
     }
 }
 
+/// A crumb and the session cookie its issuer answered with: Jenkins binds a crumb to its
+/// session, so the two are only ever sent together. No cookie jar is shared between requests,
+/// because a refused POST's answer sets a cookie of a new session that would otherwise replace
+/// the one a crumb fetched meanwhile belongs to.
 #[derive(Clone)]
 pub(crate) struct Crumb {
     field: HeaderName,
     value: HeaderValue,
+    cookie: Option<HeaderValue>,
     generation: u64,
 }
 
@@ -113,6 +125,23 @@ impl CrumbCache {
             _ => None,
         }
     }
+}
+
+/// Which session a request goes in.
+#[derive(Clone, Copy)]
+enum Session {
+    /// The current crumb's.
+    Current,
+    /// None, so that the server opens a new one (a crumb fetch).
+    New,
+}
+
+/// Why an answer does not fit the question it was asked.
+pub(crate) enum Unfit {
+    /// It is about something else than what was asked (another build, another item): retried.
+    Contradicts(String),
+    /// It holds something Jenkins never sends: not retried.
+    Invalid(String),
 }
 
 /// How long to keep trying while the server fails: the failure window starts with the first
@@ -239,7 +268,6 @@ impl Client {
             builder = builder.danger_accept_invalid_certs(true);
         }
         let http = builder
-            .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
             .timeout(attempt_timeout(&settings))
@@ -264,6 +292,7 @@ impl Client {
                     state: CrumbState::Unknown,
                     generation: 0,
                 }),
+                cookie: SyncMutex::new(None),
                 token_needs_crumb: AtomicBool::new(false),
                 session: SyncMutex::new(None),
                 restarts: AtomicU64::new(0),
@@ -314,7 +343,10 @@ impl Client {
     pub async fn job(&self, job: &str) -> Result<Job, Error> {
         let url = self.api_url(&job_path(job)?, JOB_TREE);
         match self.get_json::<JobJson>(&url).await? {
-            Some(found) => Ok(found.into_job(job)),
+            Some(found) => found.into_job(job).map_err(|message| Error::Decode {
+                url: shown(&url).to_string(),
+                message,
+            }),
             None => Err(Error::NotFound {
                 what: format!("job `{job}`"),
             }),
@@ -323,8 +355,21 @@ impl Client {
 
     pub async fn queue_item(&self, id: u64) -> Result<QueueItem, Error> {
         let url = self.api_url(&format!("queue/item/{id}/"), QUEUE_ITEM_TREE);
-        match self.get_json::<QueueItemJson>(&url).await? {
-            Some(item) => Ok(item.into_item()),
+        let answer = self
+            .get_fitting(&url, |item: QueueItemJson| {
+                let item = item.into_item();
+                if item.id == id {
+                    Ok(item)
+                } else {
+                    Err(Unfit::Contradicts(format!(
+                        "asked for queue item {id}, got queue item {}",
+                        item.id
+                    )))
+                }
+            })
+            .await?;
+        match answer {
+            Some(item) => Ok(item),
             None => Err(Error::NotFound {
                 what: format!("queue item {id}"),
             }),
@@ -348,57 +393,116 @@ impl Client {
             .await?
             .ok_or_else(not_found)?;
         let builds = list.builds.unwrap_or_default();
-        let find = |builds: &[super::types::BuildStubJson]| {
-            builds
-                .iter()
-                .find(|b| b.queue_id == Some(queue_id))
-                .map(|b| BuildRef {
+        // One queue item becomes at most one build: a list that says otherwise is not
+        // Jenkins' own, and neither build is adopted.
+        let find = |url: &str, builds: &[super::types::BuildStubJson]| {
+            let mut found = builds.iter().filter(|b| b.queue_id == Some(queue_id));
+            match (found.next(), found.next()) {
+                (Some(a), Some(b)) => Err(Error::Decode {
+                    url: shown(url).to_string(),
+                    message: format!(
+                        "builds #{} and #{} both claim queue item {queue_id}",
+                        a.number, b.number
+                    ),
+                }),
+                (found, _) => Ok(found.map(|b| BuildRef {
                     number: b.number,
                     url: b.url.clone().unwrap_or_default(),
-                })
+                })),
+            }
         };
-        if let Some(found) = find(&builds) {
+        let builds_url = self.api_url(&path, BUILDS_TREE);
+        if let Some(found) = find(&builds_url, &builds)? {
             return Ok(Some(found));
         }
         if builds.len() < BUILDS_LIMIT {
             return Ok(None);
         }
-        let all: BuildListJson = self
-            .get_json(&self.api_url(&path, ALL_BUILDS_TREE))
-            .await?
-            .ok_or_else(not_found)?;
-        Ok(find(&all.all_builds.unwrap_or_default()))
+        let all_url = self.api_url(&path, ALL_BUILDS_TREE);
+        let all: BuildListJson = self.get_json(&all_url).await?.ok_or_else(not_found)?;
+        find(&all_url, &all.all_builds.unwrap_or_default())
     }
 
+    /// Build `number` of `job`. An answer about another build is retried like a transient
+    /// failure, then is an unexpected answer ([`Error::Decode`]).
     pub async fn build(&self, job: &str, number: u64) -> Result<Build, Error> {
+        self.build_checked(job, number, None).await
+    }
+
+    /// Build `number` of `job`, which queue item `queue_id` became: like [`Client::build`],
+    /// and an answer whose `queueId` is another item's is not this build either. A recorded
+    /// build is checked this way before it is trusted again.
+    pub async fn build_of(&self, job: &str, number: u64, queue_id: u64) -> Result<Build, Error> {
+        self.build_checked(job, number, Some(queue_id)).await
+    }
+
+    async fn build_checked(
+        &self,
+        job: &str,
+        number: u64,
+        queue_id: Option<u64>,
+    ) -> Result<Build, Error> {
         let url = self.api_url(&format!("{}{number}/", job_path(job)?), BUILD_TREE);
-        match self.get_json::<BuildJson>(&url).await? {
-            Some(build) => Ok(build.into()),
-            None => Err(Error::NotFound {
-                what: format!("build #{number} of job `{job}`"),
-            }),
-        }
+        let answer = self
+            .get_fitting(&url, |json: BuildJson| {
+                let build = Build::try_from(json).map_err(Unfit::Invalid)?;
+                if build.number != number {
+                    return Err(Unfit::Contradicts(format!(
+                        "asked for build #{number}, got build #{}",
+                        build.number
+                    )));
+                }
+                match (queue_id, build.queue_id) {
+                    (Some(ours), Some(theirs)) if theirs != ours => {
+                        Err(Unfit::Contradicts(format!(
+                            "build #{number} was expected to come from queue item {ours}, \
+                             Jenkins says it came from queue item {theirs}"
+                        )))
+                    }
+                    _ => Ok(build),
+                }
+            })
+            .await?;
+        answer.ok_or_else(|| Error::NotFound {
+            what: format!("build #{number} of job `{job}`"),
+        })
     }
 
     /// The job's newest `count` builds, newest first, in one read: cheaper than a read per
     /// build when several builds of one job are followed at once.
     pub async fn recent_builds(&self, job: &str, count: usize) -> Result<Vec<Build>, Error> {
-        let tree = format!("allBuilds[{BUILD_TREE}]{{0,{}}}", count.max(1));
+        let count = count.max(1);
+        let tree = format!("allBuilds[{BUILD_TREE}]{{0,{count}}}");
         let url = self.api_url(&job_path(job)?, &tree);
-        match self
-            .get_json::<super::types::FullBuildListJson>(&url)
-            .await?
-        {
-            Some(list) => Ok(list
-                .all_builds
-                .unwrap_or_default()
-                .into_iter()
-                .map(Build::from)
-                .collect()),
-            None => Err(Error::NotFound {
-                what: format!("job `{job}`"),
-            }),
-        }
+        // Not asked again when it contradicts the question: the caller reads each build on
+        // its own then, and those reads are checked and retried.
+        let answer = self
+            .get_fitting(&url, |list: super::types::FullBuildListJson| {
+                let builds = list
+                    .all_builds
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(Build::try_from)
+                    .collect::<Result<Vec<Build>, String>>()
+                    .map_err(Unfit::Invalid)?;
+                if builds.len() > count {
+                    return Err(Unfit::Invalid(format!(
+                        "asked for the newest {count} builds, got {}",
+                        builds.len()
+                    )));
+                }
+                if let Some(pair) = builds.windows(2).find(|w| w[0].number <= w[1].number) {
+                    return Err(Unfit::Invalid(format!(
+                        "builds are listed newest first, yet #{} comes before #{}",
+                        pair[0].number, pair[1].number
+                    )));
+                }
+                Ok(builds)
+            })
+            .await?;
+        answer.ok_or_else(|| Error::NotFound {
+            what: format!("job `{job}`"),
+        })
     }
 
     /// A permalink such as `lastBuild` or `lastSuccessfulBuild`; None when the job has no
@@ -406,7 +510,12 @@ impl Client {
     pub async fn permalink(&self, job: &str, name: &str) -> Result<Option<Build>, Error> {
         let path = format!("{}{}/", job_path(job)?, encode_segment(name));
         let url = self.api_url(&path, BUILD_TREE);
-        Ok(self.get_json::<BuildJson>(&url).await?.map(Build::from))
+        self.get_fitting(&url, |json: BuildJson| {
+            let build = Build::try_from(json).map_err(Unfit::Invalid)?;
+            permalink_fits(name, &build).map_err(Unfit::Contradicts)?;
+            Ok(build)
+        })
+        .await
     }
 
     /// Aborts a build. Jenkins answers 302 whether or not anything was running; the build
@@ -452,12 +561,34 @@ impl Client {
     }
 
     /// One attempt, holding one of the server's in-flight permits for exactly its duration.
+    /// A POST with a crumb carries that crumb's session cookie; anything else carries the
+    /// current crumb's.
     pub(crate) async fn send(
         &self,
         method: Method,
         url: &str,
         body: Option<Vec<u8>>,
         crumb: Option<&Crumb>,
+    ) -> Result<Reply, TransportError> {
+        let cookie = match crumb {
+            Some(crumb) => crumb.cookie.clone(),
+            None => self
+                .inner
+                .cookie
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+        };
+        self.send_with(method, url, body, crumb, cookie).await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+        crumb: Option<&Crumb>,
+        cookie: Option<HeaderValue>,
     ) -> Result<Reply, TransportError> {
         let _permit = self
             .inner
@@ -478,6 +609,9 @@ impl Client {
         }
         if let Some(crumb) = crumb {
             request = request.header(crumb.field.clone(), crumb.value.clone());
+        }
+        if let Some(cookie) = cookie {
+            request = request.header(COOKIE, cookie);
         }
         if let Some(body) = body {
             // Always a body on POST, even an empty one: some proxies want a Content-Length.
@@ -558,9 +692,24 @@ impl Client {
     /// answer, 404 included, is returned for the caller to interpret.
     pub(crate) async fn read(&self, url: &str) -> Result<Reply, Error> {
         let mut patience = Patience::new(self.inner.settings.unreachable_timeout);
+        self.read_patiently(url, &mut patience, Session::Current)
+            .await
+    }
+
+    /// [`Client::read`] within a failure window the caller may share with its own retries.
+    async fn read_patiently(
+        &self,
+        url: &str,
+        patience: &mut Patience,
+        session: Session,
+    ) -> Result<Reply, Error> {
         loop {
             let started = Instant::now();
-            let failure = match self.send(Method::GET, url, None, None).await {
+            let sent = match session {
+                Session::Current => self.send(Method::GET, url, None, None).await,
+                Session::New => self.send_with(Method::GET, url, None, None, None).await,
+            };
+            let failure = match sent {
                 Ok(reply) if retryable_read(reply.status) => describe_status("GET", url, &reply),
                 Ok(reply) => return Ok(reply),
                 Err(e) if e.transient => format!("GET {}: {}", shown(url), e.message),
@@ -573,6 +722,47 @@ impl Client {
             };
             if let Err(after) = patience.failed(started).await {
                 return Err(self.unreachable(after, failure));
+            }
+        }
+    }
+
+    /// A GET of JSON that must fit the question, `fit` says whether it does: an answer that
+    /// contradicts it (another build's number, another item's id) is waited out like a
+    /// transient failure, since a proxy or a load balancer in a bad moment can give one, and
+    /// is an unexpected answer once the server has answered so for `unreachable_timeout`. It
+    /// is never handed on. None on 404.
+    pub(crate) async fn get_fitting<T: DeserializeOwned, R>(
+        &self,
+        url: &str,
+        fit: impl Fn(T) -> Result<R, Unfit>,
+    ) -> Result<Option<R>, Error> {
+        let mut patience = Patience::new(self.inner.settings.unreachable_timeout);
+        loop {
+            let started = Instant::now();
+            let reply = self
+                .read_patiently(url, &mut patience, Session::Current)
+                .await?;
+            let json = match reply.status.as_u16() {
+                200 => decode::<T>(url, &reply)?,
+                404 => return Ok(None),
+                _ => return Err(self.status_error("GET", url, &reply)),
+            };
+            let contradiction = match fit(json) {
+                Ok(fits) => return Ok(Some(fits)),
+                Err(Unfit::Invalid(message)) => {
+                    return Err(Error::Decode {
+                        url: shown(url).to_string(),
+                        message,
+                    });
+                }
+                Err(Unfit::Contradicts(message)) => message,
+            };
+            tracing::debug!("GET {}: {contradiction}", logged_url(url));
+            if let Err(after) = patience.failed(started).await {
+                return Err(Error::Decode {
+                    url: shown(url).to_string(),
+                    message: format!("{contradiction} (answered so for {})", show_duration(after)),
+                });
             }
         }
     }
@@ -590,27 +780,43 @@ impl Client {
         }
     }
 
-    /// One POST with whatever crumb the credentials need; a 403 that blames the crumb gets a
-    /// fresh crumb and exactly one repeat (the crumb is bound to a session Jenkins may have
-    /// dropped, e.g. on restart). A transport failure is handed back for the caller to judge.
+    /// One POST with whatever crumb the credentials need. A 403 that blames the crumb (bound
+    /// to a session Jenkins may have dropped, e.g. on restart) is repeated with the current
+    /// crumb when another POST already replaced the refused one, else with one fetched for it;
+    /// a crumb fetched for this POST and refused at once ends it, and so do `CRUMB_RETRIES`
+    /// repeats. A transport failure is handed back for the caller to judge.
     pub(crate) async fn post(
         &self,
         url: &str,
         body: Vec<u8>,
     ) -> Result<Result<Reply, TransportError>, Error> {
-        let crumb = self.crumb_for_post().await?;
-        let first = self
-            .send(Method::POST, url, Some(body.clone()), crumb.as_ref())
-            .await;
-        match first {
-            Ok(reply) if reply.status == StatusCode::FORBIDDEN && mentions_crumb(&reply.body) => {
-                self.inner.token_needs_crumb.store(true, Ordering::Relaxed);
-                match self.refresh_crumb(crumb.as_ref()).await? {
-                    Some(fresh) => Ok(self.send(Method::POST, url, Some(body), Some(&fresh)).await),
-                    None => Ok(Ok(reply)),
-                }
+        let mut crumb = self.crumb_for_post().await?;
+        let mut fetched_for_this = false;
+        let mut repeats = 0;
+        loop {
+            let reply = match self
+                .send(Method::POST, url, Some(body.clone()), crumb.as_ref())
+                .await
+            {
+                Ok(reply) => reply,
+                Err(e) => return Ok(Err(e)),
+            };
+            let blames_crumb = reply.status == StatusCode::FORBIDDEN && mentions_crumb(&reply.body);
+            if !blames_crumb {
+                return Ok(Ok(reply));
             }
-            other => Ok(other),
+            self.inner.token_needs_crumb.store(true, Ordering::Relaxed);
+            if fetched_for_this || repeats == CRUMB_RETRIES {
+                return Ok(Ok(reply));
+            }
+            repeats += 1;
+            match self.refresh_crumb(crumb.as_ref()).await? {
+                Some((current, fetched)) => {
+                    crumb = Some(current);
+                    fetched_for_this = fetched;
+                }
+                None => return Ok(Ok(reply)),
+            }
         }
     }
 
@@ -646,15 +852,15 @@ impl Client {
         // Held across the fetch so that concurrent first POSTs share one crumb.
         let mut cache = self.inner.crumb.lock().await;
         if matches!(cache.state, CrumbState::Unknown) {
-            let generation = cache.generation + 1;
-            cache.state = self.fetch_crumb(generation).await?;
-            cache.generation = generation;
+            self.renew_crumb(&mut cache).await?;
         }
         Ok(cache.current())
     }
 
-    /// Replaces the crumb `used` was refused with, unless another task already did.
-    async fn refresh_crumb(&self, used: Option<&Crumb>) -> Result<Option<Crumb>, Error> {
+    /// The crumb to repeat a POST refused with `used` with, and whether it was fetched just
+    /// now: the current one when another POST already replaced `used`, else a new one. The
+    /// lock makes it one fetch at a time, however many POSTs were refused together.
+    async fn refresh_crumb(&self, used: Option<&Crumb>) -> Result<Option<(Crumb, bool)>, Error> {
         let mut cache = self.inner.crumb.lock().await;
         let stale = match (&cache.state, used) {
             (CrumbState::Issued(current), Some(used)) => current.generation == used.generation,
@@ -662,16 +868,28 @@ impl Client {
             (CrumbState::Unknown | CrumbState::Disabled, _) => true,
         };
         if stale {
-            let generation = cache.generation + 1;
-            cache.state = self.fetch_crumb(generation).await?;
-            cache.generation = generation;
+            self.renew_crumb(&mut cache).await?;
         }
-        Ok(cache.current())
+        Ok(cache.current().map(|crumb| (crumb, stale)))
     }
 
+    async fn renew_crumb(&self, cache: &mut CrumbCache) -> Result<(), Error> {
+        let generation = cache.generation + 1;
+        cache.state = self.fetch_crumb(generation).await?;
+        cache.generation = generation;
+        let cookie = cache.current().and_then(|crumb| crumb.cookie);
+        *self.inner.cookie.lock().unwrap_or_else(|e| e.into_inner()) = cookie;
+        Ok(())
+    }
+
+    /// Asked without a session cookie, so that Jenkins answers with a new session and the
+    /// crumb bound to it, and the two are known to belong together.
     async fn fetch_crumb(&self, generation: u64) -> Result<CrumbState, Error> {
         let url = self.api_url("crumbIssuer/", CRUMB_TREE);
-        let reply = self.read(&url).await?;
+        let mut patience = Patience::new(self.inner.settings.unreachable_timeout);
+        let reply = self
+            .read_patiently(&url, &mut patience, Session::New)
+            .await?;
         match reply.status.as_u16() {
             200 => {
                 let json: CrumbJson = decode(&url, &reply)?;
@@ -686,6 +904,7 @@ impl Client {
                 Ok(CrumbState::Issued(Crumb {
                     field,
                     value,
+                    cookie: session_cookie(&reply.headers),
                     generation,
                 }))
             }
@@ -757,6 +976,61 @@ impl Client {
             },
         }
     }
+}
+
+/// Whether `build` can be what permalink `name` points at (Jenkins' `PermalinkProjectAction`:
+/// "successful" includes UNSTABLE, "unsuccessful" is anything but SUCCESS); names it does not
+/// know are not checked.
+fn permalink_fits(name: &str, build: &Build) -> Result<(), String> {
+    let result = build.result.as_deref();
+    let fits = match name {
+        "lastBuild" => true,
+        "lastCompletedBuild" => !build.building,
+        "lastSuccessfulBuild" => !build.building && matches!(result, Some("SUCCESS" | "UNSTABLE")),
+        "lastStableBuild" => !build.building && result == Some("SUCCESS"),
+        "lastFailedBuild" => !build.building && result == Some("FAILURE"),
+        "lastUnstableBuild" => !build.building && result == Some("UNSTABLE"),
+        "lastUnsuccessfulBuild" => !build.building && result.is_some_and(|r| r != "SUCCESS"),
+        _ => true,
+    };
+    if fits {
+        return Ok(());
+    }
+    let state = match (build.building, result) {
+        (true, _) => "still building".to_string(),
+        (false, Some(result)) => format!("finished {result}"),
+        (false, None) => "finished without a result".to_string(),
+    };
+    Err(format!(
+        "asked for {name}, got build #{} {state}",
+        build.number
+    ))
+}
+
+/// The cookies an answer sets, as one `Cookie` header value; cookies being deleted are left
+/// out. Their attributes do not matter: they are sent to this one server only.
+fn session_cookie(headers: &HeaderMap) -> Option<HeaderValue> {
+    let pairs: Vec<&str> = headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter(|cookie| {
+            let lower = cookie.to_ascii_lowercase();
+            !lower.contains("max-age=0") && !lower.contains("expires=thu, 01 jan 1970")
+        })
+        .filter_map(|cookie| cookie.split(';').next())
+        .map(str::trim)
+        .filter(|pair| {
+            pair.split_once('=')
+                .is_some_and(|(name, _)| !name.is_empty())
+        })
+        .collect();
+    if pairs.is_empty() {
+        return None;
+    }
+    let mut value = HeaderValue::from_str(&pairs.join("; ")).ok()?;
+    value.set_sensitive(true);
+    Some(value)
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(url: &str, reply: &Reply) -> Result<T, Error> {
@@ -883,6 +1157,67 @@ mod tests {
             "https://****@ci.example.com/jenkins"
         );
         assert_eq!(redact_userinfo("https://ci/x?token=t"), "https://ci/x");
+    }
+
+    #[test]
+    fn a_crumbs_cookie_is_every_cookie_its_answer_sets_without_attributes() {
+        let mut headers = HeaderMap::new();
+        for cookie in [
+            "JSESSIONID.1a2b3c4d=node0abc; Path=/; HttpOnly",
+            "AWSALB=sticky; Expires=Fri, 01 Jan 2100 00:00:00 GMT; Path=/",
+            "old=gone; Max-Age=0",
+        ] {
+            headers.append(SET_COOKIE, HeaderValue::from_static(cookie));
+        }
+        let cookie = session_cookie(&headers).expect("a cookie");
+        assert_eq!(
+            cookie.to_str().expect("text"),
+            "JSESSIONID.1a2b3c4d=node0abc; AWSALB=sticky"
+        );
+        assert!(cookie.is_sensitive());
+        assert!(session_cookie(&HeaderMap::new()).is_none());
+    }
+
+    #[test]
+    fn permalinks_refuse_builds_they_cannot_point_at() {
+        let build = |building: bool, result: Option<&str>| Build {
+            number: 4,
+            url: String::new(),
+            building,
+            result: result.map(str::to_string),
+            timestamp_ms: 0,
+            duration_ms: 0,
+            estimated_duration_ms: None,
+            queue_id: None,
+        };
+        let fits = [
+            ("lastBuild", build(true, None)),
+            ("lastCompletedBuild", build(false, Some("ABORTED"))),
+            ("lastSuccessfulBuild", build(false, Some("UNSTABLE"))),
+            ("lastStableBuild", build(false, Some("SUCCESS"))),
+            ("lastFailedBuild", build(false, Some("FAILURE"))),
+            ("lastUnstableBuild", build(false, Some("UNSTABLE"))),
+            ("lastUnsuccessfulBuild", build(false, Some("NOT_BUILT"))),
+        ];
+        for (name, b) in &fits {
+            assert_eq!(permalink_fits(name, b), Ok(()), "{name}");
+        }
+        let contradictions = [
+            ("lastCompletedBuild", build(true, None)),
+            ("lastSuccessfulBuild", build(false, Some("FAILURE"))),
+            ("lastSuccessfulBuild", build(true, Some("SUCCESS"))),
+            ("lastStableBuild", build(false, Some("UNSTABLE"))),
+            ("lastFailedBuild", build(false, Some("SUCCESS"))),
+            ("lastUnstableBuild", build(false, Some("FAILURE"))),
+            ("lastUnsuccessfulBuild", build(false, Some("SUCCESS"))),
+        ];
+        for (name, b) in &contradictions {
+            let message = permalink_fits(name, b).expect_err(name);
+            assert!(
+                message.contains(name) && message.contains("#4"),
+                "{message}"
+            );
+        }
     }
 
     #[test]

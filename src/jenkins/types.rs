@@ -21,6 +21,25 @@ pub struct Job {
     pub recent_durations_ms: Vec<i64>,
 }
 
+impl Job {
+    /// Whether the name is a folder (plain, multibranch or organization) rather than a job:
+    /// a mistake in the pipeline file, not a job that happens to be disabled.
+    pub fn is_folder(&self) -> bool {
+        is_folder_class(&self.class)
+    }
+}
+
+/// Folders of every kind: cloudbees-folder's `Folder`, branch-api's `OrganizationFolder`, and
+/// the `*MultiBranchProject`s, which export a `buildable` of their own (a scan) yet take no
+/// build parameters and never give a queue item for a build.
+fn is_folder_class(class: &str) -> bool {
+    let simple = class.rsplit(['.', '$']).next().unwrap_or(class);
+    simple.ends_with("Folder") || simple.ends_with("MultiBranchProject")
+}
+
+/// The results Jenkins' `hudson.model.Result` can take; anything else is not a Jenkins answer.
+pub(crate) const RESULTS: [&str; 5] = ["SUCCESS", "UNSTABLE", "FAILURE", "NOT_BUILT", "ABORTED"];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamDef {
     pub name: String,
@@ -168,7 +187,19 @@ pub(crate) fn value_text(value: &Value) -> Option<String> {
 }
 
 impl JobJson {
-    pub fn into_job(self, asked: &str) -> Job {
+    /// The job, or what makes the answer something other than a job or a folder: every item
+    /// has a `_class`, and every job (unlike other items) exports `buildable`.
+    pub fn into_job(self, asked: &str) -> Result<Job, String> {
+        let class = match self.class.as_deref() {
+            Some(class) if !class.trim().is_empty() => class.to_string(),
+            _ => return Err("expected a job, got JSON without a `_class`".to_string()),
+        };
+        let folder = is_folder_class(&class);
+        if self.buildable.is_none() && !folder {
+            return Err(format!(
+                "expected a job, got a `{class}`, which has no `buildable` and is not a folder"
+            ));
+        }
         let parameters = self
             .property
             .unwrap_or_default()
@@ -198,11 +229,12 @@ impl JobJson {
                 name: d.name,
             })
             .collect();
-        Job {
+        Ok(Job {
             full_name: self.full_name.unwrap_or_else(|| asked.to_string()),
-            buildable: self.buildable.unwrap_or(false),
+            // A multibranch project's `buildable` is about its scan, not about builds.
+            buildable: !folder && self.buildable.unwrap_or(false),
             parameters,
-            class: self.class.unwrap_or_default(),
+            class,
             estimated_duration_ms: self
                 .last_build
                 .and_then(|b| b.estimated_duration)
@@ -216,7 +248,7 @@ impl JobJson {
                 .filter(|b| matches!(b.result.as_deref(), Some("SUCCESS" | "UNSTABLE")))
                 .filter_map(|b| b.duration.filter(|ms| *ms > 0))
                 .collect(),
-        }
+        })
     }
 }
 
@@ -308,9 +340,21 @@ pub(crate) struct BuildJson {
     queue_id: Option<u64>,
 }
 
-impl From<BuildJson> for Build {
-    fn from(b: BuildJson) -> Build {
-        Build {
+impl TryFrom<BuildJson> for Build {
+    /// What makes the answer something Jenkins never sends.
+    type Error = String;
+
+    fn try_from(b: BuildJson) -> Result<Build, String> {
+        if let Some(result) = b.result.as_deref()
+            && !RESULTS.contains(&result)
+        {
+            return Err(format!(
+                "build #{} has the result `{result}`, which Jenkins does not have (it has {})",
+                b.number,
+                RESULTS.join(", ")
+            ));
+        }
+        Ok(Build {
             number: b.number,
             url: b.url.unwrap_or_default(),
             building: b.building,
@@ -320,7 +364,7 @@ impl From<BuildJson> for Build {
             // Jenkins says -1 when it has nothing to estimate from.
             estimated_duration_ms: b.estimated_duration.filter(|d| *d >= 0),
             queue_id: b.queue_id,
-        }
+        })
     }
 }
 
@@ -393,4 +437,67 @@ pub(crate) struct ActionJson {
     /// `userId` at all, and the difference matters.
     #[serde(default)]
     pub causes: Option<Vec<serde_json::Map<String, Value>>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(json: Value) -> Result<Job, String> {
+        serde_json::from_value::<JobJson>(json)
+            .expect("job JSON")
+            .into_job("asked")
+    }
+
+    #[test]
+    fn only_items_with_a_class_and_buildable_or_folders_are_jobs() {
+        assert!(job(serde_json::json!({})).is_err());
+        assert!(job(serde_json::json!({"_class": "", "buildable": true})).is_err());
+        let weird = job(serde_json::json!({"_class": "com.example.Weird"})).unwrap_err();
+        assert!(weird.contains("com.example.Weird"), "{weird}");
+        let plugin =
+            job(serde_json::json!({"_class": "com.example.OwnProject", "buildable": true}))
+                .expect("a job type of a plugin");
+        assert!(plugin.buildable && !plugin.is_folder());
+        let disabled = job(serde_json::json!({
+            "_class": "hudson.model.FreeStyleProject",
+            "buildable": false
+        }))
+        .expect("a disabled job");
+        assert!(!disabled.buildable && !disabled.is_folder());
+        for class in [
+            "com.cloudbees.hudson.plugins.folder.Folder",
+            "jenkins.branch.OrganizationFolder",
+            "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject",
+        ] {
+            // A multibranch project's `buildable` is about its branch scan.
+            let folder =
+                job(serde_json::json!({"_class": class, "buildable": true})).expect("a folder");
+            assert!(folder.is_folder() && !folder.buildable, "{class}");
+        }
+    }
+
+    #[test]
+    fn results_jenkins_never_sends_are_refused_and_its_own_are_kept() {
+        let build = |result: Value| {
+            Build::try_from(
+                serde_json::from_value::<BuildJson>(serde_json::json!({
+                    "number": 3,
+                    "building": false,
+                    "result": result,
+                }))
+                .expect("build JSON"),
+            )
+        };
+        for result in RESULTS {
+            assert_eq!(
+                build(Value::from(result)).expect(result).result.as_deref(),
+                Some(result)
+            );
+        }
+        assert_eq!(build(Value::Null).expect("no result yet").result, None);
+        let weird = build(Value::from("WEIRD")).unwrap_err();
+        assert!(weird.contains("WEIRD") && weird.contains("#3"), "{weird}");
+        assert!(build(Value::from("success")).is_err());
+    }
 }

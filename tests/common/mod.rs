@@ -211,3 +211,247 @@ impl Drop for Running {
         }
     }
 }
+
+/// A request as [`Hostile`] received it.
+#[derive(Debug, Clone)]
+pub struct Asked {
+    pub method: String,
+    /// Path and query, as sent.
+    pub target: String,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Asked {
+    /// The path without its query.
+    pub fn path(&self) -> &str {
+        self.target.split('?').next().unwrap_or_default()
+    }
+
+    pub fn query(&self) -> &str {
+        self.target.split_once('?').map_or("", |(_, q)| q)
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An answer [`Hostile`] sends: its own, or the one it got from upstream, changed or not.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub status: u16,
+    /// Without Content-Length, Transfer-Encoding or Connection, which are the server's own.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(status: u16, value: &Value) -> Answer {
+        Answer {
+            status,
+            headers: vec![(
+                "content-type".to_string(),
+                "application/json;charset=utf-8".to_string(),
+            )],
+            body: value.to_string().into_bytes(),
+        }
+    }
+
+    /// The body as JSON, if it is.
+    pub fn body_json(&self) -> Option<Value> {
+        serde_json::from_slice(&self.body).ok()
+    }
+
+    /// The same answer with its JSON body changed by `edit`; other answers pass unchanged.
+    pub fn edit_json(mut self, edit: impl FnOnce(&mut Value)) -> Answer {
+        if let Some(mut value) = self.body_json() {
+            edit(&mut value);
+            self.body = value.to_string().into_bytes();
+        }
+        self
+    }
+}
+
+type Respond = dyn Fn(&Asked) -> Answer + Send + Sync;
+
+/// A small hostile HTTP/1.1 server on 127.0.0.1: every request is answered by a function,
+/// which can make up an answer or pass the request on to a real server and change what comes
+/// back ([`Hostile::proxy`]). One request per connection, every read bounded; it stops when
+/// dropped.
+pub struct Hostile {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    accepting: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Hostile {
+    pub fn start(respond: impl Fn(&Asked) -> Answer + Send + Sync + 'static) -> Hostile {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let respond: Arc<Respond> = Arc::new(respond);
+        let stopping = stop.clone();
+        let accepting = std::thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        let respond = respond.clone();
+                        std::thread::spawn(move || serve_one(stream, &*respond));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Hostile {
+            addr,
+            stop,
+            accepting: Some(accepting),
+        }
+    }
+
+    /// A proxy in front of `upstream` (e.g. a sandbox's URL): each request is forwarded as it
+    /// came, and `rewrite` sees the answer before the client does.
+    pub fn proxy(
+        upstream: &str,
+        rewrite: impl Fn(&Asked, Answer) -> Answer + Send + Sync + 'static,
+    ) -> Hostile {
+        let upstream = upstream.trim_end_matches('/').to_string();
+        let http = Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client");
+        Hostile::start(move |asked| rewrite(asked, forward(&http, &upstream, asked)))
+    }
+
+    /// Its base URL, without a trailing slash.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for Hostile {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(accepting) = self.accepting.take() {
+            let _ = accepting.join();
+        }
+    }
+}
+
+fn forward(http: &Client, upstream: &str, asked: &Asked) -> Answer {
+    let method = reqwest::Method::from_bytes(asked.method.as_bytes()).expect("method");
+    let mut request = http.request(method, format!("{upstream}{}", asked.target));
+    for (name, value) in &asked.headers {
+        // Hop-by-hop, or worked out again by the client; no compression, so bodies can be
+        // rewritten.
+        if !matches!(
+            name.as_str(),
+            "host" | "connection" | "content-length" | "transfer-encoding" | "accept-encoding"
+        ) {
+            request = request.header(name.as_str(), value.as_str());
+        }
+    }
+    let response = match request.body(asked.body.clone()).send() {
+        Ok(response) => response,
+        Err(e) => {
+            return Answer {
+                status: 502,
+                headers: Vec::new(),
+                body: format!("upstream: {e}").into_bytes(),
+            };
+        }
+    };
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .filter(|(name, _)| {
+            !matches!(
+                name.as_str(),
+                "content-length" | "transfer-encoding" | "connection" | "content-encoding"
+            )
+        })
+        .map(|(name, value)| {
+            (
+                name.as_str().to_string(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = response.bytes().map(|b| b.to_vec()).unwrap_or_default();
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+fn serve_one(mut stream: std::net::TcpStream, respond: &Respond) {
+    use std::io::{Read, Write};
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let head_end = loop {
+        if let Some(at) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&chunk[..n]),
+        }
+    };
+    let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or_default().split(' ');
+    let method = first.next().unwrap_or_default().to_string();
+    let target = first.next().unwrap_or_default().to_string();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|line| line.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length = headers
+        .iter()
+        .find(|(n, _)| n == "content-length")
+        .and_then(|(_, v)| v.parse::<usize>().ok())
+        .unwrap_or(0);
+    while data.len() < head_end + length {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => data.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let asked = Asked {
+        method,
+        target,
+        headers,
+        body: data[head_end..head_end + length].to_vec(),
+    };
+    let answer = respond(&asked);
+    let reason = reqwest::StatusCode::from_u16(answer.status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Unknown");
+    let mut out = format!("HTTP/1.1 {} {reason}\r\n", answer.status);
+    for (name, value) in &answer.headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str(&format!(
+        "content-length: {}\r\nconnection: close\r\n\r\n",
+        answer.body.len()
+    ));
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&answer.body);
+    let _ = stream.write_all(&bytes);
+    let _ = stream.flush();
+}
