@@ -20,6 +20,7 @@ type Key = (String, String);
 
 struct Waiter {
     number: u64,
+    queue_id: Option<u64>,
     reply: oneshot::Sender<Result<Build, Error>>,
 }
 
@@ -77,13 +78,15 @@ impl BuildReads {
             .sum()
     }
 
-    /// Build `number` of `job`, read alone or folded with the reads of its siblings.
+    /// Build `number` of `job`, read alone or folded with the reads of its siblings. With
+    /// `queue_id`, an answer that another queue item became is not taken for it.
     pub async fn read(
         self: &Arc<Self>,
         client: &Client,
         server: &str,
         job: &str,
         number: u64,
+        queue_id: Option<u64>,
     ) -> Result<Build, Error> {
         let key = (server.to_string(), job.to_string());
         let (reply, answer) = oneshot::channel();
@@ -93,13 +96,17 @@ impl BuildReads {
                 None
             } else {
                 let waiters = state.pending.entry(key.clone()).or_default();
-                waiters.push(Waiter { number, reply });
+                waiters.push(Waiter {
+                    number,
+                    queue_id,
+                    reply,
+                });
                 Some(waiters.len() == 1)
             }
         };
         match starts_batch {
             // Alone: nothing to fold it with.
-            None => client.build(job, number).await,
+            None => read_one(client, job, number, queue_id).await,
             Some(first) => {
                 if first {
                     let reads = self.clone();
@@ -113,17 +120,30 @@ impl BuildReads {
                 match answer.await {
                     Ok(result) => result,
                     // The folded read was dropped (its runtime is ending): read alone.
-                    Err(_) => client.build(job, number).await,
+                    Err(_) => read_one(client, job, number, queue_id).await,
                 }
             }
         }
     }
 }
 
+async fn read_one(
+    client: &Client,
+    job: &str,
+    number: u64,
+    queue_id: Option<u64>,
+) -> Result<Build, Error> {
+    match queue_id {
+        Some(queue_id) => client.build_of(job, number, queue_id).await,
+        None => client.build(job, number).await,
+    }
+}
+
 async fn answer_all(client: &Client, job: &str, waiters: Vec<Waiter>) {
     if waiters.len() == 1 {
         for waiter in waiters {
-            let _ = waiter.reply.send(client.build(job, waiter.number).await);
+            let answer = read_one(client, job, waiter.number, waiter.queue_id).await;
+            let _ = waiter.reply.send(answer);
         }
         return;
     }
@@ -137,7 +157,8 @@ async fn answer_all(client: &Client, job: &str, waiters: Vec<Waiter>) {
             let client = client.clone();
             let job = job.to_string();
             tokio::spawn(async move {
-                let _ = waiter.reply.send(client.build(&job, waiter.number).await);
+                let answer = read_one(&client, &job, waiter.number, waiter.queue_id).await;
+                let _ = waiter.reply.send(answer);
             });
         }
         return;
@@ -152,10 +173,12 @@ async fn answer_all(client: &Client, job: &str, waiters: Vec<Waiter>) {
     };
     let by_number: HashMap<u64, Build> = builds.into_iter().map(|b| (b.number, b)).collect();
     for waiter in waiters {
-        let result = match by_number.get(&waiter.number) {
+        let fits = |b: &&Build| b.queue_id.is_none() || waiter.queue_id.is_none() || b.queue_id == waiter.queue_id;
+        let result = match by_number.get(&waiter.number).filter(fits) {
             Some(build) => Ok(build.clone()),
-            // Not among the newest: deleted, or pushed out by newer builds.
-            None => client.build(job, waiter.number).await,
+            // Not among the newest (deleted, or pushed out by newer builds), or not the build
+            // its queue item became: asked alone, where such an answer is refused.
+            None => read_one(client, job, waiter.number, waiter.queue_id).await,
         };
         let _ = waiter.reply.send(result);
     }

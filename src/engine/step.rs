@@ -564,6 +564,18 @@ async fn attempt_build(
     }
     let (number, url, seen) = if let Some((number, url)) = known_build {
         result.queue_id = known_queue;
+        // A recorded build is trusted again only if Jenkins still shows it as what the
+        // recorded queue item became (a deleted one is found lost by the polling).
+        if let Some(queue_id) = known_queue {
+            let check = client.build_of(job, number, queue_id);
+            match ctx.read(build_deadline, check).await {
+                Ok(_) | Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {}
+                Err(Interrupt::Jenkins(e)) => return jenkins_failure(result, &e),
+                Err(interrupt) => {
+                    return stopped_build(ctx, result, job, number, step, interrupt).await;
+                }
+            }
+        }
         (number, url, None)
     } else {
         // When this run sent the trigger, and when Jenkins answered it.
@@ -1098,7 +1110,7 @@ async fn poll_build(
         }
         let reads = ctx.reads.clone();
         let server = ctx.server.clone();
-        let read = reads.read(&client, &server, job, number);
+        let read = reads.read(&client, &server, job, number, result.queue_id);
         let interrupt = match ctx.read(deadline, read).await {
             Ok(build) => {
                 if !build.building {
