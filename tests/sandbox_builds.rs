@@ -901,6 +901,186 @@ fn a_malformed_tree_or_depth_is_a_500_page_not_a_crash() {
     assert_eq!(get_json(&c, &sb, "/job/m/1/api/json")["result"], "SUCCESS");
 }
 
+/// What jenkinsflow polls the root with: every job's last build and queue item, the same one
+/// folder down.
+const JOBS_STATUS_TREE: &str = "jobs[name,lastBuild[number,result,building],queueItem[why],jobs[name,lastBuild[number,result,building],queueItem[why]]]";
+
+#[test]
+fn a_root_tree_reaches_each_jobs_last_build_and_queue_item_and_the_jobs_of_folders() {
+    let sb = common::sandbox(
+        "speed: 100\nquiet_period: 0s\njobs:\n  - path: broken\n    history: [{result: FAILURE}]\n  - path: waits\n    quiet_period: 1h\n  - path: team/svc\n    kind: pipeline\n    history: [{}, {result: UNSTABLE}]\n",
+    );
+    let c = client();
+    assert_eq!(post(&c, &sb, "/job/waits/build").status(), 201);
+    let mut root = get_json(&c, &sb, &format!("/api/json?tree={JOBS_STATUS_TREE}"));
+    let why = root["jobs"][2]["queueItem"]["why"].take();
+    assert!(
+        why.as_str()
+            .is_some_and(|w| w.starts_with("In the quiet period. Expires in ")),
+        "{why}"
+    );
+    assert_eq!(
+        root,
+        json!({
+            "_class": "hudson.model.Hudson",
+            "jobs": [
+                {
+                    "_class": "hudson.model.FreeStyleProject",
+                    "name": "broken",
+                    "lastBuild": {"_class": "hudson.model.FreeStyleBuild", "number": 1, "result": "FAILURE", "building": false},
+                    "queueItem": null,
+                },
+                {
+                    "_class": "com.cloudbees.hudson.plugins.folder.Folder",
+                    "name": "team",
+                    "jobs": [{
+                        "_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob",
+                        "name": "svc",
+                        "lastBuild": {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": 2, "result": "UNSTABLE", "building": false},
+                        "queueItem": null,
+                    }],
+                },
+                {
+                    "_class": "hudson.model.FreeStyleProject",
+                    "name": "waits",
+                    "lastBuild": null,
+                    "queueItem": {"_class": "hudson.model.Queue$WaitingItem", "why": null},
+                },
+            ],
+        })
+    );
+    // A folder answers the same tree one level down.
+    let folder = get_json(
+        &c,
+        &sb,
+        "/job/team/api/json?tree=jobs[name,lastBuild[result]]",
+    );
+    assert_eq!(
+        folder["jobs"],
+        json!([{
+            "_class": "org.jenkinsci.plugins.workflow.job.WorkflowJob",
+            "name": "svc",
+            "lastBuild": {"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "result": "UNSTABLE"},
+        }])
+    );
+}
+
+#[test]
+fn the_root_at_depth_1_writes_each_job_whole_with_its_builds_as_number_and_url() {
+    let sb = common::sandbox(
+        "speed: 100\nquiet_period: 0s\njobs:\n  - path: alpha\n    history: [{}]\n  - path: team/inner\n",
+    );
+    let c = client();
+    let base = sb.url();
+    let shallow = get_json(&c, &sb, "/api/json");
+    let all_view =
+        json!({"_class": "hudson.model.AllView", "name": "all", "url": format!("{base}/")});
+    assert_eq!(shallow["views"], json!([all_view]));
+    assert_eq!(shallow["primaryView"], all_view);
+
+    let deep = get_json(&c, &sb, "/api/json?depth=1");
+    let alpha = &deep["jobs"][0];
+    assert_eq!(keys(alpha), FREESTYLE_JOB_KEYS);
+    let build = json!({"_class": "hudson.model.FreeStyleBuild", "number": 1, "url": format!("{base}/job/alpha/1/")});
+    assert_eq!(alpha["builds"], json!([build]));
+    assert_eq!(alpha["lastBuild"], build);
+    assert_eq!(alpha["lastFailedBuild"], Value::Null);
+    let team = &deep["jobs"][1];
+    assert_eq!(team["fullName"], "team");
+    assert_eq!(
+        team["jobs"],
+        json!([{"_class": "hudson.model.FreeStyleProject", "name": "inner", "url": format!("{base}/job/team/job/inner/"), "color": "notbuilt"}])
+    );
+    // Views list their jobs as the root does at depth 0.
+    let view = &deep["views"][0];
+    assert_eq!(
+        keys(view),
+        ["_class", "description", "jobs", "name", "property", "url"]
+    );
+    assert_eq!(view["jobs"], shallow["jobs"]);
+    assert_eq!(deep["primaryView"], *view);
+}
+
+#[test]
+fn a_negative_depth_shows_only_the_most_visible_properties() {
+    let sb =
+        common::sandbox("speed: 1000\nquiet_period: 0s\njobs:\n  - path: n\n    history: [{}]\n");
+    let c = client();
+    assert_eq!(
+        get_json(&c, &sb, "/job/n/api/json?depth=-1"),
+        json!({"_class": "hudson.model.FreeStyleProject", "name": "n", "url": format!("{}/job/n/", sb.url()), "color": "blue"})
+    );
+    assert_eq!(
+        get_json(&c, &sb, "/job/n/1/api/json?depth=-1"),
+        json!({"_class": "hudson.model.FreeStyleBuild", "number": 1, "url": format!("{}/job/n/1/", sb.url())})
+    );
+    assert_eq!(
+        get_json(&c, &sb, "/api/json?depth=-5"),
+        json!({"_class": "hudson.model.Hudson", "nodeName": ""})
+    );
+}
+
+#[test]
+fn a_tree_reaches_into_a_pipeline_runs_neighbours_and_its_executor() {
+    let sb = common::sandbox(
+        "speed: 100\nquiet_period: 0s\njobs:\n  - path: pipe\n    kind: pipeline\n    history: [{result: FAILURE, duration: 1h}]\n    builds: [{duration: 1h}]\n",
+    );
+    let c = client();
+    assert_eq!(start(&c, &sb, "/job/pipe/"), 2);
+    let run = get_json(
+        &c,
+        &sb,
+        "/job/pipe/2/api/json?tree=previousBuild[number,result,nextBuild[number]],executor[currentExecutable[number],idle,progress]",
+    );
+    // `nextBuild` and `previousBuild` are declared as `WorkflowRun`: no `_class` on them.
+    assert_eq!(
+        run["previousBuild"],
+        json!({"number": 1, "result": "FAILURE", "nextBuild": {"number": 2}})
+    );
+    let executor = &run["executor"];
+    assert_eq!(
+        (
+            &executor["_class"],
+            &executor["currentExecutable"],
+            &executor["idle"]
+        ),
+        (
+            &json!("hudson.model.OneOffExecutor"),
+            &json!({"_class": "org.jenkinsci.plugins.workflow.job.WorkflowRun", "number": 2}),
+            &json!(false)
+        )
+    );
+    let progress = executor["progress"].as_i64().expect("progress");
+    assert!((0..=99).contains(&progress), "{executor}");
+    // At depth 0 nothing of the executor is visible but its class.
+    assert_eq!(
+        get_json(&c, &sb, "/job/pipe/2/api/json")["executor"],
+        json!({"_class": "hudson.model.OneOffExecutor"})
+    );
+}
+
+#[test]
+fn a_tree_that_would_double_at_every_level_is_an_error_page_not_a_hang() {
+    let sb = common::sandbox(
+        "speed: 1000\nquiet_period: 0s\njobs:\n  - path: p\n    kind: pipeline\n    history: [{}, {}, {}]\n",
+    );
+    let c = client();
+    // Each run's `*` takes both `previousBuild` and `nextBuild`, and so on, 48 levels down.
+    let levels = 48;
+    let tree = format!("builds[{}*{}]", "*[".repeat(levels), "]".repeat(levels));
+    let started = std::time::Instant::now();
+    let response = get(&c, &sb, &format!("/job/p/api/json?tree={tree}"));
+    assert_eq!(response.status(), 500);
+    assert!(
+        header(&response, "content-type")
+            .unwrap_or_default()
+            .starts_with("text/html")
+    );
+    assert!(started.elapsed() < Duration::from_secs(60));
+    // And the sandbox is still there.
+    assert_eq!(get_json(&c, &sb, "/job/p/3/api/json")["result"], "SUCCESS");
+}
+
 #[test]
 fn a_narrow_tree_keeps_a_build_poll_well_under_200_bytes() {
     let sb = common::sandbox(

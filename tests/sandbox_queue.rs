@@ -873,6 +873,84 @@ fn a_waiting_item_shows_every_common_field_in_stapler_order() {
 }
 
 #[test]
+fn a_jobs_queue_item_shows_its_own_fields_but_neither_actions_nor_task_color() {
+    let sb =
+        sandbox("speed: 100\nquiet_period: 1h\njobs:\n  - path: p\n    parameters: [{name: X}]\n");
+    let c = client();
+    let id = queue_id(&post(&c, &sb, "/job/p/buildWithParameters?X=1"));
+    // One level down, `Queue.Item`'s own fields (visibility 999) show, `actions` (1) does not,
+    // and in its task two levels down only `name` and `url` (999) do, not `color` (2).
+    let job = get_json(&c, &sb, "/job/p/api/json");
+    let queued = &job["queueItem"];
+    assert_eq!(
+        keys(queued),
+        [
+            "_class",
+            "blocked",
+            "buildable",
+            "id",
+            "inQueueSince",
+            "params",
+            "stuck",
+            "task",
+            "url",
+            "why",
+            "timestamp"
+        ]
+    );
+    assert_eq!(queued["id"], id);
+    assert_eq!(
+        queued["task"],
+        json!({"_class": "hudson.model.FreeStyleProject", "name": "p", "url": format!("{}/job/p/", sb.url())})
+    );
+    // A tree names them, whatever their visibility.
+    let treed = get_json(
+        &c,
+        &sb,
+        "/job/p/api/json?tree=queueItem[actions[parameters[value]],task[color]]",
+    );
+    assert_eq!(
+        treed["queueItem"],
+        json!({
+            "_class": "hudson.model.Queue$WaitingItem",
+            "actions": [
+                {"_class": "hudson.model.ParametersAction", "parameters": [{"_class": "hudson.model.StringParameterValue", "value": "1"}]},
+                {"_class": "hudson.model.CauseAction"},
+            ],
+            "task": {"_class": "hudson.model.FreeStyleProject", "color": "notbuilt"},
+        })
+    );
+}
+
+#[test]
+fn the_queue_lists_items_with_their_actions_and_at_depth_1_each_task_whole() {
+    let sb = sandbox(
+        "speed: 100\nquiet_period: 1h\njobs:\n  - path: p\n    parameters: [{name: X}]\n    history: [{}]\n",
+    );
+    let c = client();
+    let id = queue_id(&post(&c, &sb, "/job/p/buildWithParameters?X=1"));
+    // `items` is inline: its items are at the queue's own level, so their actions show.
+    let queue = get_json(&c, &sb, "/queue/api/json");
+    assert_eq!(queue["items"][0]["actions"], item(&c, &sb, id)["actions"]);
+    assert_eq!(
+        keys(&queue["items"][0]["task"]),
+        ["_class", "name", "url", "color"]
+    );
+
+    let deep = get_json(&c, &sb, "/queue/api/json?depth=1");
+    let task = &deep["items"][0]["task"];
+    assert_eq!(task["fullName"], "p");
+    assert_eq!(task["nextBuildNumber"], 2);
+    assert_eq!(
+        task["lastBuild"],
+        json!({"_class": "hudson.model.FreeStyleBuild", "number": 1, "url": format!("{}/job/p/1/", sb.url())})
+    );
+    assert_eq!(task["queueItem"]["id"], id);
+    let item_deep = get_json(&c, &sb, &format!("/queue/item/{id}/api/json?depth=1"));
+    assert_eq!(item_deep["task"]["fullName"], "p");
+}
+
+#[test]
 fn a_non_concurrent_job_blocks_its_next_item_behind_the_running_build() {
     let sb = sandbox(&format!(
         "{FAST}executors: 3\njobs:\n  - path: unknown\n    builds: [{{duration: 10m}}]\n  - path: estimated\n    estimated_duration: 1h\n    builds: [{{duration: 10m}}]\n  - path: overdue\n    estimated_duration: 1s\n    builds: [{{duration: 10m}}]\n"

@@ -13,9 +13,9 @@ use serde_json::Value;
 
 use super::Shared;
 use super::config::{Anonymous, FaultScope, JobConfig, JobKind, ParamConfig, check_job_path};
-use super::json;
+use super::json::{self, Ctx};
 use super::model::{Cause, Model, Principal, TriggerRecord};
-use super::tree::Tree;
+use super::tree::{Budget, Pruner, Tree};
 use super::{control, pyapi};
 
 /// The service's error: hyper closes the connection without an answer, which is how the
@@ -459,14 +459,20 @@ fn format_of(name: &str) -> Option<Format> {
     }
 }
 
-/// Serves an exported bean: `tree=`, `pretty`, `jsonp`, and Jenkins' API headers.
-fn api(model: &Model, req: &Req, value: Value, format: Format) -> Reply {
-    api_shown(model, req, value, format).0
+/// Serves an exported bean: `tree=`, `depth=`, `pretty`, `jsonp`, and Jenkins' API headers.
+/// `render` writes the bean through the pruner that `tree` or `depth` make.
+fn api(model: &Model, req: &Req, render: impl FnOnce(Pruner) -> Value, format: Format) -> Reply {
+    api_shown(model, req, render, format).0
 }
 
-/// `api`, also handing back what the caller was shown (after `tree=`), or `None` when the
-/// answer was an error, so that routes can record what a client has seen.
-fn api_shown(model: &Model, req: &Req, value: Value, format: Format) -> (Reply, Option<Value>) {
+/// `api`, also handing back what the caller was shown, or `None` when the answer was an error,
+/// so that routes can record what a client has seen.
+fn api_shown(
+    model: &Model,
+    req: &Req,
+    render: impl FnOnce(Pruner) -> Value,
+    format: Format,
+) -> (Reply, Option<Value>) {
     if req.param("jsonp").is_some() {
         let reply = error_page(
             StatusCode::FORBIDDEN,
@@ -474,27 +480,27 @@ fn api_shown(model: &Model, req: &Req, value: Value, format: Format) -> (Reply, 
         );
         return (reply, None);
     }
-    // Stapler only reads `depth` when there is no `tree`, with `Integer.parseInt`.
-    if req.param("tree").is_none()
-        && req
-            .param("depth")
-            .is_some_and(|d| d.parse::<i32>().is_err())
-    {
+    let (depth, tree) = match depth_and_tree(req) {
+        Ok(v) => v,
+        Err(msg) => {
+            let reply = oops(model, StatusCode::INTERNAL_SERVER_ERROR, &msg);
+            return (reply, None);
+        }
+    };
+    let budget = Budget::new(Budget::PROPERTIES);
+    let pruner = match &tree {
+        Some(tree) => Pruner::named(tree, &budget),
+        None => Pruner::depth(depth, &budget),
+    };
+    let value = render(pruner);
+    if budget.exhausted() {
         let reply = oops(
             model,
             StatusCode::INTERNAL_SERVER_ERROR,
-            "javax.servlet.ServletException: Depth parameter must be a number",
+            "The sandbox does not write answers this large: ask for a narrower tree or depth",
         );
         return (reply, None);
     }
-    let value = match req.param("tree").map(Tree::parse) {
-        Some(Ok(tree)) => tree.prune(&value),
-        Some(Err(e)) => {
-            let reply = oops(model, StatusCode::INTERNAL_SERVER_ERROR, &e.to_string());
-            return (reply, None);
-        }
-        None => value,
-    };
     let mut reply = match format {
         Format::Json => {
             let body = if req.param("pretty").is_some() {
@@ -671,8 +677,12 @@ fn route(model: &mut Model, req: &Req) -> (&'static str, Reply) {
         ["api", fmt] => match format_of(fmt) {
             Some(f) => {
                 let base = base_url(model, req);
-                let value = json::root(model, &base, now);
-                ("root", api(model, req, value, f))
+                let cx = Ctx {
+                    model,
+                    base: &base,
+                    t: now,
+                };
+                ("root", api(model, req, |p| json::root(cx, p), f))
             }
             None => not_found(model),
         },
@@ -689,7 +699,7 @@ fn route(model: &mut Model, req: &Req) -> (&'static str, Reply) {
                     "name": name,
                     "toString": format!("{name}"),
                 });
-                ("whoami", api(model, req, value, f))
+                ("whoami", api(model, req, |p| p.plain(value), f))
             }
             None => not_found(model),
         },
@@ -711,8 +721,12 @@ fn route(model: &mut Model, req: &Req) -> (&'static str, Reply) {
         ["queue", "api", fmt] => match format_of(fmt) {
             Some(f) => {
                 let base = base_url(model, req);
-                let value = json::queue(model, &base, now);
-                ("queue", api(model, req, value, f))
+                let cx = Ctx {
+                    model,
+                    base: &base,
+                    t: now,
+                };
+                ("queue", api(model, req, |p| json::queue(cx, p), f))
             }
             None => not_found(model),
         },
@@ -739,7 +753,7 @@ fn user_route(model: &Model, req: &Req, name: Option<&str>, fmt: &str) -> (&'sta
         "id": name,
         "property": [],
     });
-    ("user", api(model, req, value, format))
+    ("user", api(model, req, |p| p.plain(value), format))
 }
 
 fn set_session_cookie(model: &Model, reply: &mut Reply, session: Option<&str>) {
@@ -828,7 +842,7 @@ fn crumb(
                 "crumb": crumb,
                 "crumbRequestField": "Jenkins-Crumb",
             });
-            ("crumb", api(model, req, value, format))
+            ("crumb", api(model, req, |p| p.plain(value), format))
         }
     }
 }
@@ -843,15 +857,10 @@ fn queue_item(
     let Ok(id) = id.parse::<u64>() else {
         return not_found(model);
     };
-    let base = base_url(model, req);
-    let value = if let Some(item) = model.queue.get(&id) {
-        json::queue_item(model, item, &base, now)
-    } else if let Some(left) = model.left.get(&id) {
-        let whole = depth_and_tree(req).is_ok_and(|(depth, tree)| tree.is_some() || depth >= 1);
-        json::left_item(model, left, &base, now, whole)
-    } else {
+    if !model.queue.contains_key(&id) && !model.left.contains_key(&id) {
         return ("queue_item", not_found(model).1);
-    };
+    }
+    let base = base_url(model, req);
     match rest {
         [] if model.at_least(2, 469) => (
             "queue_item",
@@ -865,7 +874,17 @@ fn queue_item(
         ),
         ["api", fmt] => match format_of(fmt) {
             Some(f) => {
-                let (reply, shown) = api_shown(model, req, value, f);
+                let cx = Ctx {
+                    model,
+                    base: &base,
+                    t: now,
+                };
+                let render = |p: Pruner| match (model.queue.get(&id), model.left.get(&id)) {
+                    (Some(item), _) => json::queue_item(cx, item, p),
+                    (None, Some(left)) => json::left_item(cx, left, p),
+                    (None, None) => Value::Null,
+                };
+                let (reply, shown) = api_shown(model, req, render, f);
                 if shown
                     .as_ref()
                     .and_then(|v| v.get("executable"))
@@ -952,8 +971,15 @@ fn job_route(
             [] => ("folder", html_page(model, StatusCode::OK, &folder.name, "")),
             ["api", fmt] => match format_of(fmt) {
                 Some(f) => {
-                    let value = json::folder(model, folder, &base, now);
-                    ("folder", api(model, req, value, f))
+                    let cx = Ctx {
+                        model,
+                        base: &base,
+                        t: now,
+                    };
+                    (
+                        "folder",
+                        api(model, req, |p| json::folder(cx, folder, p), f),
+                    )
                 }
                 None => not_found(model),
             },
@@ -967,24 +993,12 @@ fn job_route(
         [] => ("job_page", html_page(model, StatusCode::OK, &job.name, "")),
         ["api", fmt] => match format_of(fmt) {
             Some(f) => {
-                let (depth, tree) = match depth_and_tree(req) {
-                    Ok(v) => v,
-                    Err(msg) => {
-                        return ("job", oops(model, StatusCode::INTERNAL_SERVER_ERROR, &msg));
-                    }
+                let cx = Ctx {
+                    model,
+                    base: &base,
+                    t: now,
                 };
-                let want_builds = tree.as_ref().is_none_or(|t| t.selects("builds"));
-                let depth = if tree.is_some() { depth.max(1) } else { depth };
-                let mut value = json::job(model, job, &base, now, depth, want_builds);
-                if tree.as_ref().is_some_and(|t| t.selects("allBuilds"))
-                    && let Value::Object(map) = &mut value
-                {
-                    map.insert(
-                        "allBuilds".to_string(),
-                        json::all_builds(model, job, &base, now),
-                    );
-                }
-                let (reply, shown) = api_shown(model, req, value, f);
+                let (reply, shown) = api_shown(model, req, |p| json::job(cx, job, p), f);
                 if let Some(shown) = shown {
                     model.observe_done(&full_name, finished_builds_shown(&shown), now);
                 }
@@ -1035,20 +1049,19 @@ fn auto_create(model: &mut Model, req: &Req, full_name: &str, rest: &[&str]) {
     model.put_job(&config);
 }
 
-fn depth_and_tree(req: &Req) -> Result<(u32, Option<Tree>), String> {
+fn depth_and_tree(req: &Req) -> Result<(i32, Option<Tree>), String> {
     let tree = match req.param("tree") {
         None => None,
         Some(t) => Some(Tree::parse(t).map_err(|e| e.to_string())?),
     };
-    // A `tree` makes Stapler ignore `depth` entirely, even a malformed one; a negative depth
-    // parses and shows no more than depth 0 does.
+    // A `tree` makes Stapler ignore `depth` entirely, even a malformed one.
     let depth = match (req.param("depth"), &tree) {
         (Some(d), None) => d.parse::<i32>().map_err(|_| {
             "javax.servlet.ServletException: Depth parameter must be a number".to_string()
         })?,
         _ => 0,
     };
-    Ok((depth.max(0) as u32, tree))
+    Ok((depth, tree))
 }
 
 /// `delay`: a bare number is milliseconds; `sec`/`secs` means seconds (`TimeDuration`).
@@ -1344,8 +1357,12 @@ fn build_route(
                 let Some(build) = job.builds.get(&number) else {
                     return not_found(model);
                 };
-                let value = json::build(model, job, build, &base, now);
-                let (reply, shown) = api_shown(model, req, value, f);
+                let cx = Ctx {
+                    model,
+                    base: &base,
+                    t: now,
+                };
+                let (reply, shown) = api_shown(model, req, |p| json::build(cx, job, build, p), f);
                 if shown.as_ref().is_some_and(shows_finished) {
                     model.observe_done(full_name, [number], now);
                 }

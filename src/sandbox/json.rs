@@ -1,13 +1,21 @@
 //! Jenkins' JSON shapes for the objects of the model, with `_class` and Stapler's property
 //! order (superclass first, then alphabetical). `url` fields are absolute on the root URL.
+//!
+//! Every object is written property by property through a [`Pruner`], each property with the
+//! visibility its getter has in Jenkins (`@Exported(visibility = …)`, else the
+//! `defaultVisibility` of the declaring class's `@ExportedBean`, 1 unless noted). So `depth=`
+//! shows what Jenkins shows at that depth (the root lists its jobs as `name, url, color`
+//! because only those have a visibility of 2 or more), while `tree=` reaches every named
+//! property of every nested object, whatever its visibility.
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
 use super::config::{BuildResult, JobKind, ParamType};
 use super::model::{
-    Build, Cause, Folder, Job, LeftItem, Model, Node, ParamValue, QueueItem, Stage,
+    Build, Cause, Folder, Job, LeftItem, Model, Node, ParamDef, ParamValue, QueueItem, Stage,
 };
+use super::tree::Pruner;
 
 /// What `Util.rawEncode` leaves as is in a name segment.
 const RAW_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
@@ -38,12 +46,87 @@ pub fn item_url(base: &str, full_name: &str) -> String {
     format!("{base}{}", item_path(full_name))
 }
 
-fn obj(pairs: Vec<(&str, Value)>) -> Value {
-    let mut map = Map::new();
-    for (k, v) in pairs {
-        map.insert(k.to_string(), v);
+/// What every rendering reads: the model, the root URL and the instant.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub model: &'a Model,
+    pub base: &'a str,
+    pub t: i64,
+}
+
+/// The visibility of a property without one of its own in an `@ExportedBean` without a
+/// `defaultVisibility`.
+const DEFAULT: i32 = 1;
+
+/// One object being written: each property is offered to the pruner with its visibility and
+/// only computed when the pruner takes it, which also keeps objects that refer to each other
+/// (a build and its neighbours, a job and its queue item's task) from being written forever.
+struct Bean<'t> {
+    p: Pruner<'t>,
+    map: Map<String, Value>,
+}
+
+impl<'t> Bean<'t> {
+    /// `_class` is written whatever the pruner says; `None` where Stapler leaves it out because
+    /// the object's class is the property's declared type.
+    fn new(p: Pruner<'t>, class: Option<&str>) -> Bean<'t> {
+        let mut map = Map::new();
+        if let Some(class) = class {
+            map.insert("_class".to_string(), json!(class));
+        }
+        Bean { p, map }
     }
-    Value::Object(map)
+
+    /// A property whose value the sandbox holds as plain JSON.
+    fn put(mut self, name: &str, visibility: i32, value: impl FnOnce() -> Value) -> Self {
+        if let Some(child) = self.p.accept(name, visibility, false) {
+            self.map.insert(name.to_string(), child.plain(value()));
+        }
+        self
+    }
+
+    /// A property holding an object or a list of them, written with the pruner it gets.
+    fn nested(
+        mut self,
+        name: &str,
+        visibility: i32,
+        render: impl FnOnce(Pruner<'t>) -> Value,
+    ) -> Self {
+        if let Some(child) = self.p.accept(name, visibility, false) {
+            self.map.insert(name.to_string(), render(child));
+        }
+        self
+    }
+
+    /// `@Exported(inline = true)`: the objects in it count as being at this object's level.
+    fn inline(
+        mut self,
+        name: &str,
+        visibility: i32,
+        render: impl FnOnce(Pruner<'t>) -> Value,
+    ) -> Self {
+        if let Some(child) = self.p.accept(name, visibility, true) {
+            self.map.insert(name.to_string(), render(child));
+        }
+        self
+    }
+
+    fn done(self) -> Value {
+        Value::Object(self.map)
+    }
+}
+
+/// A list property: the tree's range picks the elements, each written with the same pruner.
+fn list<'t, T>(p: Pruner<'t>, items: &[T], each: impl Fn(Pruner<'t>, &T) -> Value) -> Value {
+    Value::Array(p.slice(items).iter().map(|item| each(p, item)).collect())
+}
+
+fn optional<'t, T>(
+    p: Pruner<'t>,
+    item: Option<T>,
+    render: impl FnOnce(Pruner<'t>, T) -> Value,
+) -> Value {
+    item.map_or(Value::Null, |item| render(p, item))
 }
 
 fn job_class(kind: JobKind) -> &'static str {
@@ -82,262 +165,270 @@ fn color(job: &Job, t: i64) -> String {
     }
 }
 
-/// `{_class, name, url, color}` as items appear in `jobs` lists and queue `task`s.
-pub fn item_stub(model: &Model, node: &Node, base: &str, t: i64) -> Value {
+/// A job or a folder, as `jobs` lists and queue items' `task` hold them.
+pub fn item(cx: Ctx, node: &Node, p: Pruner) -> Value {
     match node {
-        Node::Job(job) => obj(vec![
-            ("_class", json!(job_class(job.kind))),
-            ("name", json!(job.name)),
-            ("url", json!(item_url(base, &job.full_name))),
-            ("color", json!(color(job, t))),
-        ]),
-        Node::Folder(folder) => {
-            let _ = model;
-            obj(vec![
-                ("_class", json!(FOLDER_CLASS)),
-                ("name", json!(folder.name)),
-                ("url", json!(item_url(base, &folder.full_name))),
-            ])
-        }
+        Node::Job(j) => job(cx, j, p),
+        Node::Folder(f) => folder(cx, f, p),
     }
 }
 
-pub fn root(model: &Model, base: &str, t: i64) -> Value {
-    let jobs: Vec<Value> = model
-        .children("")
-        .into_iter()
-        .map(|n| item_stub(model, n, base, t))
-        .collect();
-    obj(vec![
-        ("_class", json!("hudson.model.Hudson")),
-        ("assignedLabels", json!([{"name": "built-in"}])),
-        ("mode", json!("NORMAL")),
-        (
-            "nodeDescription",
-            json!("the Jenkins controller's built-in node"),
-        ),
-        ("nodeName", json!("")),
-        ("numExecutors", json!(model.executors)),
-        ("description", Value::Null),
-        ("jobs", Value::Array(jobs)),
-        ("overallLoad", json!({})),
-        (
-            "primaryView",
-            json!({"_class": "hudson.model.AllView", "name": "all", "url": base}),
-        ),
-        ("quietDownReason", Value::Null),
-        ("quietingDown", json!(false)),
-        ("slaveAgentPort", json!(-1)),
-        (
-            "unlabeledLoad",
-            json!({"_class": "jenkins.model.UnlabeledLoadStatistics"}),
-        ),
-        ("url", json!(base)),
-        ("useCrumbs", json!(model.csrf)),
-        ("useSecurity", json!(true)),
-        (
-            "views",
-            json!([{"_class": "hudson.model.AllView", "name": "all", "url": base}]),
-        ),
-    ])
+fn items(cx: Ctx, folder: &str, p: Pruner) -> Value {
+    list(p, &cx.model.children(folder), |p, node| item(cx, node, p))
 }
 
-pub fn folder(model: &Model, folder: &Folder, base: &str, t: i64) -> Value {
-    let jobs: Vec<Value> = model
-        .children(&folder.full_name)
-        .into_iter()
-        .map(|n| item_stub(model, n, base, t))
-        .collect();
-    obj(vec![
-        ("_class", json!(FOLDER_CLASS)),
-        ("actions", json!([{}, {}])),
-        ("description", Value::Null),
-        ("displayName", json!(folder.name)),
-        ("displayNameOrNull", Value::Null),
-        ("fullDisplayName", json!(display_path(&folder.full_name))),
-        ("fullName", json!(folder.full_name)),
-        ("name", json!(folder.name)),
-        ("url", json!(item_url(base, &folder.full_name))),
-        ("healthReport", json!([])),
-        ("jobs", Value::Array(jobs)),
-        (
-            "primaryView",
-            json!({"_class": "hudson.model.AllView", "name": "All", "url": item_url(base, &folder.full_name)}),
-        ),
-        (
-            "views",
-            json!([{"_class": "hudson.model.AllView", "name": "All", "url": item_url(base, &folder.full_name)}]),
-        ),
-    ])
+/// The `AllView` of the root (`owner` empty) or of a folder.
+fn all_view(cx: Ctx, owner: &str, p: Pruner) -> Value {
+    let (name, url) = if owner.is_empty() {
+        ("all", cx.base.to_string())
+    } else {
+        ("All", item_url(cx.base, owner))
+    };
+    Bean::new(p, Some("hudson.model.AllView"))
+        .put("description", DEFAULT, || Value::Null)
+        .nested("jobs", DEFAULT, |p| items(cx, owner, p))
+        .put("name", 2, || json!(name))
+        .inline("property", DEFAULT, |_| json!([]))
+        .put("url", 2, || json!(url))
+        .done()
+}
+
+pub fn root(cx: Ctx, p: Pruner) -> Value {
+    let model = cx.model;
+    Bean::new(p, Some("hudson.model.Hudson"))
+        .put("assignedLabels", DEFAULT, || json!([{"name": "built-in"}]))
+        .put("mode", DEFAULT, || json!("NORMAL"))
+        .put("nodeDescription", DEFAULT, || {
+            json!("the Jenkins controller's built-in node")
+        })
+        .put("nodeName", 999, || json!(""))
+        .put("numExecutors", DEFAULT, || json!(model.executors))
+        .put("description", DEFAULT, || Value::Null)
+        .nested("jobs", DEFAULT, |p| items(cx, "", p))
+        .put("overallLoad", DEFAULT, || json!({}))
+        .nested("primaryView", DEFAULT, |p| all_view(cx, "", p))
+        .put("quietDownReason", DEFAULT, || Value::Null)
+        .put("quietingDown", DEFAULT, || json!(false))
+        .put("slaveAgentPort", DEFAULT, || json!(-1))
+        .put(
+            "unlabeledLoad",
+            DEFAULT,
+            || json!({"_class": "jenkins.model.UnlabeledLoadStatistics"}),
+        )
+        .put("url", DEFAULT, || json!(cx.base))
+        .put("useCrumbs", DEFAULT, || json!(model.csrf))
+        .put("useSecurity", DEFAULT, || json!(true))
+        .nested("views", DEFAULT, |p| {
+            list(p, &[()], |p, _| all_view(cx, "", p))
+        })
+        .done()
+}
+
+pub fn folder(cx: Ctx, folder: &Folder, p: Pruner) -> Value {
+    let full_name = folder.full_name.as_str();
+    Bean::new(p, Some(FOLDER_CLASS))
+        .put("actions", DEFAULT, || json!([{}, {}]))
+        .put("description", DEFAULT, || Value::Null)
+        .put("displayName", DEFAULT, || json!(folder.name))
+        .put("displayNameOrNull", DEFAULT, || Value::Null)
+        .put("fullDisplayName", DEFAULT, || {
+            json!(display_path(full_name))
+        })
+        .put("fullName", DEFAULT, || json!(full_name))
+        .put("name", 999, || json!(folder.name))
+        .put("url", 999, || json!(item_url(cx.base, full_name)))
+        .put("healthReport", DEFAULT, || json!([]))
+        .nested("jobs", DEFAULT, |p| items(cx, full_name, p))
+        .nested("primaryView", DEFAULT, |p| all_view(cx, full_name, p))
+        .nested("views", DEFAULT, |p| {
+            list(p, &[()], |p, _| all_view(cx, full_name, p))
+        })
+        .done()
 }
 
 fn display_path(full_name: &str) -> String {
     full_name.split('/').collect::<Vec<_>>().join(" » ")
 }
 
-fn param_value_json(name: &str, value: &ParamValue) -> Value {
-    match value {
-        ParamValue::Bool(b) => obj(vec![
-            ("_class", json!("hudson.model.BooleanParameterValue")),
-            ("name", json!(name)),
-            ("value", json!(b)),
-        ]),
+/// `ParameterValue` is an `@ExportedBean(defaultVisibility = 3)`; the values themselves have 4.
+fn param_value(name: &str, value: &ParamValue, p: Pruner) -> Value {
+    let (class, value) = match value {
+        ParamValue::Bool(b) => ("hudson.model.BooleanParameterValue", Some(json!(b))),
         ParamValue::Text {
             kind: ParamType::Password,
             ..
-        } => obj(vec![
-            ("_class", json!("hudson.model.PasswordParameterValue")),
-            ("name", json!(name)),
-        ]),
+        } => ("hudson.model.PasswordParameterValue", None),
         ParamValue::Text {
             kind: ParamType::Text,
             value,
-        } => obj(vec![
-            ("_class", json!("hudson.model.TextParameterValue")),
-            ("name", json!(name)),
-            ("value", json!(value)),
-        ]),
-        ParamValue::Text { value, .. } => obj(vec![
-            ("_class", json!("hudson.model.StringParameterValue")),
-            ("name", json!(name)),
-            ("value", json!(value)),
-        ]),
+        } => ("hudson.model.TextParameterValue", Some(json!(value))),
+        ParamValue::Text { value, .. } => ("hudson.model.StringParameterValue", Some(json!(value))),
+    };
+    let bean = Bean::new(p, Some(class)).put("name", 3, || json!(name));
+    match value {
+        Some(value) => bean.put("value", 4, || value),
+        None => bean,
     }
+    .done()
 }
 
-fn cause_json(cause: &Cause) -> Value {
+/// Causes export everything with visibility 3.
+fn cause(cause: &Cause, p: Pruner) -> Value {
     match cause {
-        Cause::User(user) => obj(vec![
-            ("_class", json!("hudson.model.Cause$UserIdCause")),
-            ("shortDescription", json!(cause.short_description())),
-            ("userId", json!(user)),
-            ("userName", json!(user.as_deref().unwrap_or("anonymous"))),
-        ]),
-        Cause::Remote { addr, note } => obj(vec![
-            ("_class", json!("hudson.model.Cause$RemoteCause")),
-            ("shortDescription", json!(cause.short_description())),
-            ("addr", json!(addr)),
-            ("note", json!(note)),
-        ]),
+        Cause::User(user) => Bean::new(p, Some("hudson.model.Cause$UserIdCause"))
+            .put("shortDescription", 3, || json!(cause.short_description()))
+            .put("userId", 3, || json!(user))
+            .put("userName", 3, || {
+                json!(user.as_deref().unwrap_or("anonymous"))
+            })
+            .done(),
+        Cause::Remote { addr, note } => Bean::new(p, Some("hudson.model.Cause$RemoteCause"))
+            .put("shortDescription", 3, || json!(cause.short_description()))
+            .put("addr", 3, || json!(addr))
+            .put("note", 3, || json!(note))
+            .done(),
     }
 }
 
 /// Folds repeated causes the way `CauseAction` counts them.
-fn causes_json(causes: &[Cause]) -> Vec<Value> {
+fn distinct_causes(causes: &[Cause]) -> Vec<&Cause> {
     let mut seen: Vec<&Cause> = Vec::new();
     for cause in causes {
         if !seen.contains(&cause) {
             seen.push(cause);
         }
     }
-    seen.into_iter().map(cause_json).collect()
+    seen
 }
 
-fn actions(params: &Option<Vec<(String, ParamValue)>>, causes: &[Cause]) -> Vec<Value> {
+enum Action<'a> {
+    Parameters(&'a [(String, ParamValue)]),
+    Causes(&'a [Cause]),
+    /// An action the caller may not see, which serialises as an empty object.
+    Hidden,
+}
+
+fn action(action: &Action, p: Pruner) -> Value {
+    match action {
+        Action::Parameters(params) => Bean::new(p, Some("hudson.model.ParametersAction"))
+            .nested("parameters", 2, |p| {
+                list(p, params, |p, (name, value)| param_value(name, value, p))
+            })
+            .done(),
+        Action::Causes(causes) => Bean::new(p, Some("hudson.model.CauseAction"))
+            .nested("causes", 2, |p| {
+                list(p, &distinct_causes(causes), |p, c| cause(c, p))
+            })
+            .done(),
+        Action::Hidden => json!({}),
+    }
+}
+
+fn actions<'a>(
+    params: &'a Option<Vec<(String, ParamValue)>>,
+    causes: &'a [Cause],
+) -> Vec<Action<'a>> {
     let mut actions = Vec::new();
     if let Some(params) = params {
-        actions.push(obj(vec![
-            ("_class", json!("hudson.model.ParametersAction")),
-            (
-                "parameters",
-                Value::Array(params.iter().map(|(n, v)| param_value_json(n, v)).collect()),
-            ),
-        ]));
+        actions.push(Action::Parameters(params));
     }
-    actions.push(obj(vec![
-        ("_class", json!("hudson.model.CauseAction")),
-        ("causes", Value::Array(causes_json(causes))),
-    ]));
+    actions.push(Action::Causes(causes));
     actions
-}
-
-fn build_stub(job: &Job, build: &Build, base: &str) -> Value {
-    obj(vec![
-        ("_class", json!(build_class(job.kind))),
-        ("number", json!(build.number)),
-        ("url", json!(build_url(base, job, build.number))),
-    ])
 }
 
 pub fn build_url(base: &str, job: &Job, number: u32) -> String {
     format!("{}{}/", item_url(base, &job.full_name), number)
 }
 
-pub fn build(model: &Model, job: &Job, build: &Build, base: &str, t: i64) -> Value {
-    let status = build.status(t);
-    let mut actions = actions(&build.params, &build.causes);
-    // Actions the caller may not see serialise as empty objects.
-    actions.push(json!({}));
-    actions.push(json!({}));
-    let mut pairs = vec![
-        ("_class", json!(build_class(job.kind))),
-        ("actions", Value::Array(actions)),
-        ("artifacts", json!([])),
-        ("building", json!(status.building)),
-        ("description", Value::Null),
-        ("displayName", json!(format!("#{}", build.number))),
-        ("duration", json!(status.duration_ms)),
-        ("estimatedDuration", json!(job.estimated_duration(t))),
-        (
-            "executor",
+pub fn build(cx: Ctx, job: &Job, build: &Build, p: Pruner) -> Value {
+    build_as(cx, job, build, p, true)
+}
+
+/// `with_class` is false where the property's declared type is the build's own class
+/// (`WorkflowRun.nextBuild`), so Stapler writes no `_class`.
+fn build_as(cx: Ctx, job: &Job, b: &Build, p: Pruner, with_class: bool) -> Value {
+    let t = cx.t;
+    let status = b.status(t);
+    let class = with_class.then(|| build_class(job.kind));
+    let bean = Bean::new(p, class)
+        .nested("actions", DEFAULT, |p| {
+            let mut all = actions(&b.params, &b.causes);
+            all.push(Action::Hidden);
+            all.push(Action::Hidden);
+            list(p, &all, |p, a| action(a, p))
+        })
+        .put("artifacts", DEFAULT, || json!([]))
+        .put("building", DEFAULT, || json!(status.building))
+        .put("description", DEFAULT, || Value::Null)
+        .put("displayName", DEFAULT, || json!(format!("#{}", b.number)))
+        .put("duration", DEFAULT, || json!(status.duration_ms))
+        .put("estimatedDuration", DEFAULT, || {
+            json!(job.estimated_duration(t))
+        })
+        .nested("executor", DEFAULT, |p| {
             if status.building {
-                match job.kind {
-                    JobKind::Pipeline => json!({"_class": "hudson.model.OneOffExecutor"}),
-                    JobKind::Freestyle => json!({"_class": "hudson.model.Executor"}),
-                }
+                executor(cx, job, b, p)
             } else {
                 Value::Null
-            },
-        ),
-        (
-            "fullDisplayName",
-            json!(format!(
-                "{} #{}",
-                display_path(&job.full_name),
-                build.number
-            )),
-        ),
-        ("id", json!(build.number.to_string())),
-        ("inProgress", json!(status.in_progress)),
-        ("keepLog", json!(false)),
-        ("number", json!(build.number)),
-        ("queueId", json!(build.queue_id)),
-        ("result", json!(status.result.map(|r| r.name()))),
-        ("timestamp", json!(build.start)),
-        ("url", json!(build_url(base, job, build.number))),
-    ];
+            }
+        })
+        .put("fullDisplayName", DEFAULT, || {
+            json!(format!("{} #{}", display_path(&job.full_name), b.number))
+        })
+        .put("id", DEFAULT, || json!(b.number.to_string()))
+        .put("inProgress", DEFAULT, || json!(status.in_progress))
+        .put("keepLog", DEFAULT, || json!(false))
+        .put("number", 2, || json!(b.number))
+        .put("queueId", DEFAULT, || json!(b.queue_id))
+        .put("result", DEFAULT, || json!(status.result.map(|r| r.name())))
+        .put("timestamp", DEFAULT, || json!(b.start))
+        .put("url", 2, || json!(build_url(cx.base, job, b.number)));
     match job.kind {
-        JobKind::Freestyle => {
-            pairs.push(("builtOn", json!("")));
-            pairs.push((
+        JobKind::Freestyle => bean
+            .put("builtOn", DEFAULT, || json!(""))
+            .put(
                 "changeSet",
-                json!({"_class": "hudson.scm.EmptyChangeLogSet", "items": [], "kind": null}),
-            ));
-            pairs.push(("culprits", json!([])));
-        }
+                DEFAULT,
+                || json!({"_class": "hudson.scm.EmptyChangeLogSet", "items": [], "kind": null}),
+            )
+            .put("culprits", DEFAULT, || json!([])),
         JobKind::Pipeline => {
-            let next = job.builds.range(build.number + 1..).next();
-            let prev = job.builds.range(..build.number).next_back();
-            pairs.push(("changeSets", json!([])));
-            pairs.push(("culprits", json!([])));
-            pairs.push((
-                "nextBuild",
-                next.map_or(
-                    Value::Null,
-                    |(n, _)| json!({"number": n, "url": build_url(base, job, *n)}),
-                ),
-            ));
-            pairs.push((
-                "previousBuild",
-                prev.map_or(
-                    Value::Null,
-                    |(n, _)| json!({"number": n, "url": build_url(base, job, *n)}),
-                ),
-            ));
+            let next = job.builds.range(b.number + 1..).next().map(|(_, b)| b);
+            let prev = job.builds.range(..b.number).next_back().map(|(_, b)| b);
+            bean.put("changeSets", DEFAULT, || json!([]))
+                .put("culprits", DEFAULT, || json!([]))
+                .nested("nextBuild", DEFAULT, |p| {
+                    optional(p, next, |p, n| build_as(cx, job, n, p, false))
+                })
+                .nested("previousBuild", DEFAULT, |p| {
+                    optional(p, prev, |p, n| build_as(cx, job, n, p, false))
+                })
         }
     }
-    let _ = model;
-    obj(pairs)
+    .done()
+}
+
+/// The executor of a running build. `Executor.getProgress`: -1 without an estimate, else the
+/// elapsed share of it in percent, never above 99.
+fn executor(cx: Ctx, job: &Job, b: &Build, p: Pruner) -> Value {
+    let class = match job.kind {
+        JobKind::Pipeline => "hudson.model.OneOffExecutor",
+        JobKind::Freestyle => "hudson.model.Executor",
+    };
+    Bean::new(p, Some(class))
+        .nested("currentExecutable", DEFAULT, |p| build(cx, job, b, p))
+        .put("idle", DEFAULT, || json!(false))
+        .put("likelyStuck", DEFAULT, || json!(false))
+        .put("number", DEFAULT, || json!(0))
+        .put("progress", DEFAULT, || {
+            let estimate = job.estimated_duration(cx.t);
+            if estimate <= 0 {
+                json!(-1)
+            } else {
+                json!(((cx.t - b.start).max(0) * 100 / estimate).min(99))
+            }
+        })
+        .done()
 }
 
 /// The permalinks of `Job.getDynamic`, newest matching build.
@@ -368,7 +459,8 @@ const PERMALINKS: [&str; 7] = [
     "lastUnsuccessfulBuild",
 ];
 
-fn param_definition(def: &super::model::ParamDef) -> Value {
+/// `ParameterDefinition` is an `@ExportedBean(defaultVisibility = 3)`.
+fn param_definition(def: &ParamDef, p: Pruner) -> Value {
     let (class, ty) = match def.kind {
         ParamType::String => (
             "hudson.model.StringParameterDefinition",
@@ -391,101 +483,91 @@ fn param_definition(def: &super::model::ParamDef) -> Value {
             "PasswordParameterDefinition",
         ),
     };
-    let mut pairs = vec![
-        ("_class", json!(class)),
-        (
-            "defaultParameterValue",
-            param_value_json(&def.name, &def.default),
-        ),
-        ("description", json!(def.description)),
-        ("name", json!(def.name)),
-        ("type", json!(ty)),
-    ];
+    let bean = Bean::new(p, Some(class))
+        .nested("defaultParameterValue", 3, |p| {
+            param_value(&def.name, &def.default, p)
+        })
+        .put("description", 3, || json!(def.description))
+        .put("name", 3, || json!(def.name))
+        .put("type", 3, || json!(ty));
     if def.kind == ParamType::Choice {
-        pairs.push(("choices", json!(def.choices)));
+        bean.put("choices", 3, || json!(def.choices))
+    } else {
+        bean
     }
-    obj(pairs)
+    .done()
 }
 
-/// Job JSON. `depth` 0 shows nested builds as `{number, url}` stubs; 1 shows them whole.
-/// `builds` is only rendered when `want_builds` (the tree selects it, or there is no tree).
-pub fn job(model: &Model, job: &Job, base: &str, t: i64, depth: u32, want_builds: bool) -> Value {
-    let nested = |b: &Build| {
-        if depth >= 1 {
-            build(model, job, b, base, t)
-        } else {
-            build_stub(job, b, base)
-        }
-    };
-    let builds: Vec<Value> = if want_builds {
-        job.builds.values().rev().take(100).map(nested).collect()
-    } else {
-        Vec::new()
-    };
-    let first = job.builds.values().next();
-    let property = if job.is_parameterized() {
-        json!([{
-            "_class": "hudson.model.ParametersDefinitionProperty",
-            "parameterDefinitions": job.params.iter().map(param_definition).collect::<Vec<_>>(),
-        }])
-    } else {
-        json!([])
-    };
-    let queue_item = model
-        .queue
-        .values()
-        .find(|i| i.job == job.full_name)
-        .map_or(Value::Null, |i| queue_item(model, i, base, t));
-    let mut pairs = vec![
-        ("_class", json!(job_class(job.kind))),
-        ("actions", json!([{}, {}])),
-        ("description", json!(job.description)),
-        ("displayName", json!(job.name)),
-        ("displayNameOrNull", Value::Null),
-        ("fullDisplayName", json!(display_path(&job.full_name))),
-        ("fullName", json!(job.full_name)),
-        ("name", json!(job.name)),
-        ("url", json!(item_url(base, &job.full_name))),
-        ("buildable", json!(!job.disabled)),
-        ("builds", Value::Array(builds)),
-        ("color", json!(color(job, t))),
-        ("firstBuild", first.map_or(Value::Null, nested)),
-        ("healthReport", json!([])),
-        ("inQueue", json!(!queue_item.is_null())),
-        ("keepDependencies", json!(false)),
-    ];
+/// `ParametersDefinitionProperty` is an `@ExportedBean(defaultVisibility = 2)`.
+fn parameters_property(job: &Job, p: Pruner) -> Value {
+    Bean::new(p, Some("hudson.model.ParametersDefinitionProperty"))
+        .nested("parameterDefinitions", 2, |p| {
+            list(p, &job.params, |p, def| param_definition(def, p))
+        })
+        .done()
+}
+
+/// Job JSON. `builds` holds the newest 100; `allBuilds` (visibility -2) every build, which only
+/// a tree or a depth of 3 or more shows.
+pub fn job(cx: Ctx, job: &Job, p: Pruner) -> Value {
+    let (model, base, t) = (cx.model, cx.base, cx.t);
+    let nested = |p: Pruner, b: &Build| build(cx, job, b, p);
+    let queue_item_of = model.queue.values().find(|i| i.job == job.full_name);
+    let mut bean = Bean::new(p, Some(job_class(job.kind)))
+        .put("actions", DEFAULT, || json!([{}, {}]))
+        .put("description", DEFAULT, || json!(job.description))
+        .put("displayName", DEFAULT, || json!(job.name))
+        .put("displayNameOrNull", DEFAULT, || Value::Null)
+        .put("fullDisplayName", DEFAULT, || {
+            json!(display_path(&job.full_name))
+        })
+        .put("fullName", DEFAULT, || json!(job.full_name))
+        .put("name", 999, || json!(job.name))
+        .put("url", 999, || json!(item_url(base, &job.full_name)))
+        .nested("allBuilds", -2, |p| {
+            let all: Vec<&Build> = job.builds.values().rev().collect();
+            list(p, &all, |p, b| nested(p, b))
+        })
+        .put("buildable", DEFAULT, || json!(!job.disabled))
+        .nested("builds", DEFAULT, |p| {
+            let newest: Vec<&Build> = job.builds.values().rev().take(100).collect();
+            list(p, &newest, |p, b| nested(p, b))
+        })
+        .put("color", 2, || json!(color(job, t)))
+        .nested("firstBuild", DEFAULT, |p| {
+            optional(p, job.builds.values().next(), nested)
+        })
+        .put("healthReport", DEFAULT, || json!([]))
+        .put("inQueue", DEFAULT, || json!(queue_item_of.is_some()))
+        .put("keepDependencies", DEFAULT, || json!(false));
     for name in PERMALINKS {
-        let value = permalink(job, name, t)
-            .flatten()
-            .map_or(Value::Null, nested);
-        pairs.push((name, value));
+        bean = bean.nested(name, DEFAULT, |p| {
+            optional(p, permalink(job, name, t).flatten(), nested)
+        });
     }
-    pairs.push(("nextBuildNumber", json!(job.next_build_number)));
-    pairs.push(("property", property));
-    pairs.push(("queueItem", queue_item));
-    pairs.push(("concurrentBuild", json!(job.concurrent)));
-    pairs.push(("disabled", json!(job.disabled)));
+    let bean = bean
+        .put("nextBuildNumber", DEFAULT, || json!(job.next_build_number))
+        .inline("property", DEFAULT, |p| {
+            if job.is_parameterized() {
+                list(p, &[()], |p, _| parameters_property(job, p))
+            } else {
+                json!([])
+            }
+        })
+        .nested("queueItem", DEFAULT, |p| {
+            optional(p, queue_item_of, |p, i| queue_item(cx, i, p))
+        })
+        .put("concurrentBuild", DEFAULT, || json!(job.concurrent))
+        .put("disabled", DEFAULT, || json!(job.disabled));
     match job.kind {
-        JobKind::Freestyle => {
-            pairs.push(("downstreamProjects", json!([])));
-            pairs.push(("labelExpression", Value::Null));
-            pairs.push(("scm", json!({"_class": "hudson.scm.NullSCM"})));
-            pairs.push(("upstreamProjects", json!([])));
-        }
-        JobKind::Pipeline => pairs.push(("resumeBlocked", json!(false))),
+        JobKind::Freestyle => bean
+            .put("downstreamProjects", DEFAULT, || json!([]))
+            .put("labelExpression", DEFAULT, || Value::Null)
+            .put("scm", DEFAULT, || json!({"_class": "hudson.scm.NullSCM"}))
+            .put("upstreamProjects", DEFAULT, || json!([])),
+        JobKind::Pipeline => bean.put("resumeBlocked", DEFAULT, || json!(false)),
     }
-    obj(pairs)
-}
-
-/// Renders `allBuilds`, which Jenkins only shows when a tree asks for it.
-pub fn all_builds(model: &Model, job: &Job, base: &str, t: i64) -> Value {
-    Value::Array(
-        job.builds
-            .values()
-            .rev()
-            .map(|b| build(model, job, b, base, t))
-            .collect(),
-    )
+    .done()
 }
 
 fn params_text(params: &Option<Vec<(String, ParamValue)>>) -> String {
@@ -496,13 +578,6 @@ fn params_text(params: &Option<Vec<(String, ParamValue)>>) -> String {
         .collect()
 }
 
-fn task(model: &Model, name: &str, base: &str, t: i64) -> Value {
-    model
-        .nodes
-        .get(name)
-        .map_or(Value::Null, |node| item_stub(model, node, base, t))
-}
-
 /// What distinguishes the stages of a queue item in its JSON.
 struct ItemShape {
     class: &'static str,
@@ -511,50 +586,44 @@ struct ItemShape {
     why: Value,
 }
 
-fn common_item_fields(
-    model: &Model,
-    item: &QueueItem,
-    shape: ItemShape,
-    base: &str,
-    t: i64,
-) -> Vec<(&'static str, Value)> {
-    vec![
-        ("_class", json!(shape.class)),
-        ("actions", Value::Array(actions(&item.params, &item.causes))),
-        ("blocked", json!(shape.blocked)),
-        ("buildable", json!(shape.buildable)),
-        ("id", json!(item.id)),
-        ("inQueueSince", json!(item.in_queue_since)),
-        ("params", json!(params_text(&item.params))),
-        ("stuck", json!(false)),
-        ("task", task(model, &item.job, base, t)),
-        ("url", json!(format!("queue/item/{}/", item.id))),
-        ("why", shape.why),
-    ]
+/// `Queue.Item` is an `@ExportedBean(defaultVisibility = 999)`, so its own properties show at
+/// every depth; `actions` comes from `Actionable`, with the default visibility.
+fn item_bean<'t>(cx: Ctx, item: &QueueItem, shape: ItemShape, p: Pruner<'t>) -> Bean<'t> {
+    Bean::new(p, Some(shape.class))
+        .nested("actions", DEFAULT, |p| {
+            list(p, &actions(&item.params, &item.causes), |p, a| action(a, p))
+        })
+        .put("blocked", 999, || json!(shape.blocked))
+        .put("buildable", 999, || json!(shape.buildable))
+        .put("id", 999, || json!(item.id))
+        .put("inQueueSince", 999, || json!(item.in_queue_since))
+        .put("params", 999, || json!(params_text(&item.params)))
+        .put("stuck", 999, || json!(false))
+        .nested("task", 999, |p| {
+            optional(p, cx.model.nodes.get(&item.job), |p, node| {
+                self::item(cx, node, p)
+            })
+        })
+        .put("url", 999, || json!(format!("queue/item/{}/", item.id)))
+        .put("why", 999, || shape.why)
 }
 
 /// A live queue item in its current stage.
-pub fn queue_item(model: &Model, item: &QueueItem, base: &str, t: i64) -> Value {
-    let mut pairs = match model.stage(item, t) {
+pub fn queue_item(cx: Ctx, item: &QueueItem, p: Pruner) -> Value {
+    let t = cx.t;
+    match cx.model.stage(item, t) {
         Stage::Waiting => {
             let left = (item.due - t).max(0);
-            let mut p = common_item_fields(
-                model,
-                item,
-                ItemShape {
-                    class: "hudson.model.Queue$WaitingItem",
-                    blocked: false,
-                    buildable: false,
-                    why: json!(format!(
-                        "In the quiet period. Expires in {}",
-                        time_span(left)
-                    )),
-                },
-                base,
-                t,
-            );
-            p.push(("timestamp", json!(item.due)));
-            p
+            let shape = ItemShape {
+                class: "hudson.model.Queue$WaitingItem",
+                blocked: false,
+                buildable: false,
+                why: json!(format!(
+                    "In the quiet period. Expires in {}",
+                    time_span(left)
+                )),
+            };
+            item_bean(cx, item, shape, p).put("timestamp", 999, || json!(item.due))
         }
         Stage::Blocked { running, eta } => {
             let eta = match eta {
@@ -562,79 +631,66 @@ pub fn queue_item(model: &Model, item: &QueueItem, base: &str, t: i64) -> Value 
                 // `Executor.getEstimatedRemainingTime` gives "N/A" through the same message.
                 None => " (ETA: N/A)".to_string(),
             };
-            let mut p = common_item_fields(
-                model,
-                item,
-                ItemShape {
-                    class: "hudson.model.Queue$BlockedItem",
-                    blocked: true,
-                    buildable: false,
-                    why: json!(format!(
-                        "Build #{} is already in progress{eta}",
-                        group_thousands(running)
-                    )),
-                },
-                base,
-                t,
-            );
-            p.push(("buildableStartMilliseconds", json!(item.due)));
-            p
+            let shape = ItemShape {
+                class: "hudson.model.Queue$BlockedItem",
+                blocked: true,
+                buildable: false,
+                why: json!(format!(
+                    "Build #{} is already in progress{eta}",
+                    group_thousands(running)
+                )),
+            };
+            item_bean(cx, item, shape, p).put("buildableStartMilliseconds", 999, || json!(item.due))
         }
         Stage::Buildable => {
-            let mut p = common_item_fields(
-                model,
-                item,
-                ItemShape {
-                    class: "hudson.model.Queue$BuildableItem",
-                    blocked: false,
-                    buildable: true,
-                    why: json!("Waiting for next available executor"),
-                },
-                base,
-                t,
-            );
-            p.push(("buildableStartMilliseconds", json!(item.due)));
-            p.push(("pending", json!(false)));
-            p
+            let shape = ItemShape {
+                class: "hudson.model.Queue$BuildableItem",
+                blocked: false,
+                buildable: true,
+                why: json!("Waiting for next available executor"),
+            };
+            item_bean(cx, item, shape, p)
+                .put("buildableStartMilliseconds", 999, || json!(item.due))
+                .put("pending", 999, || json!(false))
         }
-    };
-    pairs.shrink_to_fit();
-    obj(pairs)
+    }
+    .done()
 }
 
-/// A left item. Its `executable` is a stub of the build, unless `whole`: Stapler writes the
-/// build with its own model, so a `tree=` (or a depth) reaches any of the build's fields.
-pub fn left_item(model: &Model, left: &LeftItem, base: &str, t: i64, whole: bool) -> Value {
-    let mut pairs = common_item_fields(
-        model,
-        &left.item,
-        ItemShape {
-            class: "hudson.model.Queue$LeftItem",
-            blocked: false,
-            buildable: false,
-            why: Value::Null,
-        },
-        base,
-        t,
-    );
-    pairs.push(("cancelled", json!(left.cancelled)));
-    let executable = match (left.executable, model.job(&left.item.job)) {
-        (Some(number), Some(job)) if t >= left.executable_visible_at => {
-            match job.builds.get(&number) {
-                Some(b) if whole => build(model, job, b, base, t),
-                _ => {
-                    let class = build_class(job.kind);
-                    json!({"_class": class, "number": number, "url": build_url(base, job, number)})
+/// A left item. Its `executable` is the build, which at depth 0 shows its `number` and `url`
+/// only (visibility 2 one level down), while a tree or a depth reaches any of its fields.
+pub fn left_item(cx: Ctx, left: &LeftItem, p: Pruner) -> Value {
+    let shape = ItemShape {
+        class: "hudson.model.Queue$LeftItem",
+        blocked: false,
+        buildable: false,
+        why: Value::Null,
+    };
+    let visible = cx.t >= left.executable_visible_at;
+    let executable = left
+        .executable
+        .filter(|_| visible)
+        .and_then(|number| cx.model.job(&left.item.job).map(|job| (job, number)));
+    item_bean(cx, &left.item, shape, p)
+        .put("cancelled", 999, || json!(left.cancelled))
+        .nested("executable", 999, |p| {
+            optional(p, executable, |p, (job, number)| {
+                match job.builds.get(&number) {
+                    Some(b) => build(cx, job, b, p),
+                    // A build deleted since is still named by the item.
+                    None => Bean::new(p, Some(build_class(job.kind)))
+                        .put("number", 2, || json!(number))
+                        .put("url", 2, || json!(build_url(cx.base, job, number)))
+                        .done(),
                 }
-            }
-        }
-        _ => Value::Null,
-    };
-    pairs.push(("executable", executable));
-    obj(pairs)
+            })
+        })
+        .done()
 }
 
-pub fn queue(model: &Model, base: &str, t: i64) -> Value {
+pub fn queue(cx: Ctx, p: Pruner) -> Value {
+    let model = cx.model;
+    let t = cx.t;
     let mut staged: Vec<(u8, &QueueItem)> = model
         .queue
         .values()
@@ -657,15 +713,12 @@ pub fn queue(model: &Model, base: &str, t: i64) -> Value {
             }
         })
     });
-    let items: Vec<Value> = staged
-        .into_iter()
-        .map(|(_, i)| queue_item(model, i, base, t))
-        .collect();
-    obj(vec![
-        ("_class", json!("hudson.model.Queue")),
-        ("discoverableItems", json!([])),
-        ("items", Value::Array(items)),
-    ])
+    Bean::new(p, Some("hudson.model.Queue"))
+        .inline("discoverableItems", DEFAULT, |_| json!([]))
+        .inline("items", DEFAULT, |p| {
+            list(p, &staged, |p, (_, i)| queue_item(cx, i, p))
+        })
+        .done()
 }
 
 /// `Util.getTimeSpanString`: the biggest unit, plus the next one while the biggest is below 10;

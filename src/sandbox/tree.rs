@@ -4,6 +4,12 @@
 //! fields. Real Jenkins prunes while it serialises its model objects; the
 //! sandbox renders full JSON first and prunes the `Value` afterwards, so the
 //! result has to look exactly like what Jenkins would have produced.
+//!
+//! The model's own objects are not pruned afterwards: they are written through a [`Pruner`],
+//! which decides property by property, as Stapler's `TreePruner` does, so that a `tree=` or a
+//! `depth=` can reach into nested objects that a fixed rendering would cut short.
+
+use std::cell::Cell;
 
 use serde_json::{Map, Value};
 
@@ -61,13 +67,6 @@ impl Tree {
             Value::Array(items) => Value::Array(items.iter().map(|v| self.prune(v)).collect()),
             other => other.clone(),
         }
-    }
-
-    /// Whether the top level selects the given field name (lets a renderer
-    /// skip expensive fields).
-    pub fn selects(&self, name: &str) -> bool {
-        // `_class` survives every prune, so a renderer must always produce it.
-        name == CLASS || self.lookup(name).is_some()
     }
 
     fn lookup(&self, name: &str) -> Option<&Node> {
@@ -133,12 +132,129 @@ fn stub(value: &Value) -> Value {
 }
 
 impl Range {
-    fn slice(self, items: &[Value]) -> &[Value] {
+    fn slice<T>(self, items: &[T]) -> &[T] {
         let len = items.len();
         let start = self.start.min(len);
         // A reversed range is empty rather than an error, as in Stapler.
         let end = self.end.map_or(len, |e| e.min(len)).max(start);
         &items[start..end]
+    }
+}
+
+/// Stapler's `TreePruner`: asked before each property is written whether to write it, and
+/// what prunes the property's own value in turn.
+#[derive(Debug, Clone, Copy)]
+pub struct Pruner<'t> {
+    how: How<'t>,
+    budget: &'t Budget,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum How<'t> {
+    /// `tree=` (`NamedPathPruner`): by name only, whatever the property's visibility.
+    Named {
+        tree: &'t Tree,
+        range: Option<Range>,
+    },
+    /// `depth=` (`TreePruner.ByDepth`): a property is written when its `@Exported` visibility
+    /// is at least this level, which goes up by one per nested object, but not through an
+    /// inline property.
+    Depth(i64),
+}
+
+/// What a leaf of a tree selects inside an object: nothing but its `_class`.
+static NOTHING: Tree = Tree { nodes: Vec::new() };
+
+/// Beyond this `depth=` every property is visible anyway; capping it bounds the recursion
+/// through objects that refer to each other (a build's executor and its current build).
+const MAX_DEPTH_PARAM: i32 = 32;
+
+/// Bounds the properties one answer may write. Stapler has no such bound, but a wildcard tree
+/// through `previousBuild` and `nextBuild` doubles at every level; past this the sandbox
+/// answers with an error instead of exhausting memory.
+#[derive(Debug)]
+pub struct Budget(Cell<usize>);
+
+impl Budget {
+    pub const PROPERTIES: usize = 1_000_000;
+
+    pub fn new(properties: usize) -> Budget {
+        Budget(Cell::new(properties))
+    }
+
+    pub fn exhausted(&self) -> bool {
+        self.0.get() == 0
+    }
+
+    fn spend(&self) -> bool {
+        match self.0.get() {
+            0 => false,
+            left => {
+                self.0.set(left - 1);
+                true
+            }
+        }
+    }
+}
+
+impl<'t> Pruner<'t> {
+    pub fn named(tree: &'t Tree, budget: &'t Budget) -> Pruner<'t> {
+        Pruner {
+            how: How::Named { tree, range: None },
+            budget,
+        }
+    }
+
+    /// `ByDepth(1 - depth)`, as `ResponseImpl.serveExposedBean` starts it: at depth 0 the top
+    /// object's properties need visibility 1, those of objects nested in it 2, and so on; a
+    /// negative depth shows less than depth 0.
+    pub fn depth(depth: i32, budget: &'t Budget) -> Pruner<'t> {
+        Pruner {
+            how: How::Depth(1 - i64::from(depth.min(MAX_DEPTH_PARAM))),
+            budget,
+        }
+    }
+
+    /// The pruner for the value of property `name`, or `None` when it is not written.
+    pub fn accept(self, name: &str, visibility: i32, inline: bool) -> Option<Pruner<'t>> {
+        let how = match self.how {
+            How::Named { tree, .. } => {
+                let node = tree.lookup(name)?;
+                How::Named {
+                    tree: node.children.as_ref().unwrap_or(&NOTHING),
+                    range: node.range,
+                }
+            }
+            How::Depth(level) if i64::from(visibility) < level => return None,
+            How::Depth(_) if inline => self.how,
+            How::Depth(level) => How::Depth(level + 1),
+        };
+        self.budget.spend().then_some(Pruner {
+            how,
+            budget: self.budget,
+        })
+    }
+
+    /// The part of a list value that the tree's range `{N,M}` selects.
+    pub fn slice<T>(self, items: &[T]) -> &[T] {
+        match self.how {
+            How::Named {
+                range: Some(range), ..
+            } => range.slice(items),
+            _ => items,
+        }
+    }
+
+    /// For values the sandbox holds as plain JSON rather than as objects with visibilities:
+    /// a tree prunes them by name, a depth leaves them whole.
+    pub fn plain(self, value: Value) -> Value {
+        match (self.how, value) {
+            (How::Named { tree, .. }, Value::Array(items)) => {
+                Value::Array(self.slice(&items).iter().map(|v| tree.prune(v)).collect())
+            }
+            (How::Named { tree, .. }, value) => tree.prune(&value),
+            (How::Depth(_), value) => value,
+        }
     }
 }
 
@@ -328,6 +444,98 @@ mod tests {
                 .map(|i| json!({"_class": "hudson.model.FreeStyleBuild", "number": i, "result": "SUCCESS"}))
                 .collect(),
         )
+    }
+
+    fn accepted(p: Pruner, props: &[(&str, i32, bool)]) -> Vec<String> {
+        props
+            .iter()
+            .filter(|(name, visibility, inline)| p.accept(name, *visibility, *inline).is_some())
+            .map(|(name, ..)| name.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn depth_0_takes_visibility_1_on_top_and_one_more_per_nested_level() {
+        let budget = Budget::new(Budget::PROPERTIES);
+        let top = Pruner::depth(0, &budget);
+        let props = [
+            ("name", 999, false),
+            ("color", 2, false),
+            ("fullName", 1, false),
+        ];
+        assert_eq!(accepted(top, &props), ["name", "color", "fullName"]);
+        let nested = top.accept("jobs", 1, false).expect("jobs");
+        assert_eq!(accepted(nested, &props), ["name", "color"]);
+        let deeper = nested.accept("name", 999, false).expect("name");
+        assert_eq!(accepted(deeper, &props), ["name"]);
+        // `allBuilds` has visibility -2: only from depth 3 on.
+        assert!(top.accept("allBuilds", -2, false).is_none());
+        let depth_3 = Pruner::depth(3, &budget);
+        assert!(depth_3.accept("allBuilds", -2, false).is_some());
+    }
+
+    #[test]
+    fn an_inline_property_keeps_its_objects_at_the_same_level() {
+        let budget = Budget::new(Budget::PROPERTIES);
+        let top = Pruner::depth(0, &budget);
+        let inline = top.accept("items", 1, true).expect("items");
+        assert!(inline.accept("actions", 1, false).is_some());
+        let nested = top.accept("queueItem", 1, false).expect("queueItem");
+        assert!(nested.accept("actions", 1, false).is_none());
+    }
+
+    #[test]
+    fn a_negative_depth_raises_the_bar_on_top() {
+        let budget = Budget::new(Budget::PROPERTIES);
+        let p = Pruner::depth(-1, &budget);
+        assert!(p.accept("color", 2, false).is_some());
+        assert!(p.accept("fullName", 1, false).is_none());
+        let very = Pruner::depth(i32::MIN, &budget);
+        assert!(very.accept("name", 999, false).is_none());
+        let huge = Pruner::depth(i32::MAX, &budget);
+        assert!(huge.accept("allBuilds", -2, false).is_some());
+    }
+
+    #[test]
+    fn a_named_pruner_ignores_visibility_and_carries_the_subtree_and_range() {
+        let budget = Budget::new(Budget::PROPERTIES);
+        let tree = Tree::parse("allBuilds[number]{1,2},jobs").expect("valid");
+        let p = Pruner::named(&tree, &budget);
+        assert!(p.accept("views", 999, false).is_none());
+        let builds = p.accept("allBuilds", -2, false).expect("named");
+        assert_eq!(builds.slice(&[0, 1, 2, 3]), [1]);
+        assert!(builds.accept("number", 2, false).is_some());
+        assert!(builds.accept("url", 2, false).is_none());
+        // A leaf selects nothing inside an object but its class.
+        let jobs = p.accept("jobs", 1, false).expect("named");
+        assert!(jobs.accept("name", 999, false).is_none());
+        assert_eq!(
+            jobs.plain(json!([job("a")])),
+            json!([{"_class": "hudson.model.FreeStyleProject"}])
+        );
+    }
+
+    #[test]
+    fn plain_values_are_whole_under_a_depth_and_pruned_under_a_tree() {
+        let budget = Budget::new(Budget::PROPERTIES);
+        let value = json!([{"_class": "L", "name": "built-in", "x": 1}, {"name": "other"}]);
+        assert_eq!(Pruner::depth(0, &budget).plain(value.clone()), value);
+        let tree = Tree::parse("labels[name]{1,}").expect("valid");
+        let labels = Pruner::named(&tree, &budget)
+            .accept("labels", 1, false)
+            .expect("named");
+        assert_eq!(labels.plain(value), json!([{"name": "other"}]));
+    }
+
+    #[test]
+    fn a_spent_budget_accepts_nothing_more() {
+        let budget = Budget::new(2);
+        let p = Pruner::depth(5, &budget);
+        assert!(p.accept("a", 1, false).is_some());
+        assert!(!budget.exhausted());
+        assert!(p.accept("b", 1, false).is_some());
+        assert!(budget.exhausted());
+        assert!(p.accept("c", 999, false).is_none());
     }
 
     #[test]
@@ -694,24 +902,6 @@ mod tests {
     }
 
     #[test]
-    fn selects_reports_top_level_names_only() {
-        let tree = Tree::parse("jobs[name,builds],mode").expect("valid");
-        assert!(tree.selects("jobs"));
-        assert!(tree.selects("mode"));
-        assert!(!tree.selects("name"));
-        assert!(!tree.selects("builds"));
-        assert!(!tree.selects("views"));
-    }
-
-    #[test]
-    fn selects_honours_wildcard_and_class() {
-        assert!(Tree::parse("*").expect("valid").selects("anything"));
-        let empty = Tree::parse("").expect("valid");
-        assert!(!empty.selects("jobs"));
-        assert!(empty.selects("_class"));
-    }
-
-    #[test]
     fn top_level_array_prunes_each_element_and_primitives_pass_through() {
         let tree = Tree::parse("name").expect("valid");
         assert_eq!(
@@ -839,7 +1029,6 @@ mod tests {
         for expr in fixed {
             if let Ok(tree) = Tree::parse(expr) {
                 let _ = tree.prune(&sample);
-                let _ = tree.selects(expr);
             }
         }
         // Every string up to four symbols over an alphabet of all the

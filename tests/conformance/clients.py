@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Conformance check: drive two popular Python Jenkins clients, unmodified,
+"""Conformance check: drive three popular Python Jenkins clients, unmodified,
 against a running `jrun sandbox` (started by run.sh with sandbox.yaml).
 
-The clients are python-jenkins and jenkinsapi (exact versions pinned in
-requirements.txt).  Nothing in them is patched; the only instrumentation is a
+The clients are python-jenkins, jenkinsapi and jenkinsflow (exact versions
+pinned in requirements.txt).  Nothing in them is patched; the only instrumentation is a
 wrapper around requests.Session.send that records every HTTP exchange so a
 failing check can print the exact requests and the answers they got.
 
@@ -13,6 +13,8 @@ Exit status: 0 if every check passed, 1 otherwise, 2 on bad usage.
 """
 
 import argparse
+import contextlib
+import io
 import signal
 import sys
 import time
@@ -297,12 +299,125 @@ def check_ja_token_plain(url):
     return jenkinsapi_flow(url, TOKEN, "plain", None, None)
 
 
+# --------------------------------------------------------------------------
+# jenkinsflow flows (its REST mode, jenkinsflow.jenkins_api.JenkinsApi)
+#
+# jenkinsflow follows its builds by polling the root with one tree, e.g.
+# jobs[name,lastBuild[number,result,building],queueItem[why],jobs[...]], so
+# it only sees them finish when nested jobs are written as Jenkins writes them.
+
+FLOW_POLL_INTERVAL = 0.1
+
+
+def builds_of(url, secret, job_path):
+    """Every build of a job, oldest first, read with plain requests."""
+    resp = requests.get(
+        url.rstrip("/") + job_path + "api/json",
+        params={"tree": "allBuilds[number,result,building,timestamp,duration,"
+                        "actions[parameters[name,value]]]"},
+        auth=(USER, secret), timeout=10)
+    expect(resp.status_code == 200, "GET %s answered %d" % (job_path, resp.status_code))
+    return list(reversed(resp.json().get("allBuilds") or []))
+
+
+def run_flow(flow):
+    """Runs flow() with jenkinsflow's progress report captured; returns the
+    report, or raises CheckFailed with it when the flow raised."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        try:
+            flow()
+        except Exception as exc:
+            exc.flow_report = out.getvalue()
+            raise
+    return out.getvalue()
+
+
+def check_jf_serial_with_parallel(url):
+    from jenkinsflow.flow import serial
+    from jenkinsflow.jenkins_api import JenkinsApi
+
+    api = JenkinsApi(url, username=USER, password=PASSWORD)
+
+    def flow():
+        with serial(api, timeout=25, report_interval=1,
+                    poll_interval=FLOW_POLL_INTERVAL) as ctrl:
+            ctrl.invoke("flow-first", GREETING=TRICKY)
+            with ctrl.parallel(timeout=20) as par:
+                par.invoke("flow-left")
+                par.invoke("flows/right")
+            ctrl.invoke("flow-last")
+
+    try:
+        run_flow(flow)
+    except Exception as exc:
+        raise CheckFailed("the flow raised %s: %s\n    jenkinsflow said:\n%s"
+                          % (type(exc).__name__, exc,
+                             _short(getattr(exc, "flow_report", ""), 1500)))
+    ran = {}
+    for name, path in [("first", "/job/flow-first/"), ("left", "/job/flow-left/"),
+                       ("right", "/job/flows/job/right/"), ("last", "/job/flow-last/")]:
+        builds = builds_of(url, PASSWORD, path)
+        expect(len(builds) == 1, "%s ran %d times, expected once" % (path, len(builds)))
+        build = builds[0]
+        expect(build.get("building") is False and build.get("result") == "SUCCESS",
+               "%s #1 is %r" % (path, build))
+        ran[name] = (build["timestamp"], build["timestamp"] + build["duration"])
+    expect(params_of(builds_of(url, PASSWORD, "/job/flow-first/")[0]) == {"GREETING": TRICKY},
+           "flow-first did not get GREETING")
+    expect(ran["first"][1] <= min(ran["left"][0], ran["right"][0]),
+           "the parallel part started before flow-first ended: %r" % ran)
+    expect(ran["left"][0] < ran["right"][1] and ran["right"][0] < ran["left"][1],
+           "flow-left and flows/right did not run at the same time: %r" % ran)
+    expect(max(ran["left"][1], ran["right"][1]) <= ran["last"][0],
+           "flow-last started before the parallel part ended: %r" % ran)
+    return "first, then left || flows/right, then last: all SUCCESS"
+
+
+def check_jf_failing_job(url):
+    from jenkinsflow.flow import serial
+    from jenkinsflow.flow_exceptions import FailedChildJobException
+    from jenkinsflow.jenkins_api import JenkinsApi
+
+    api = JenkinsApi(url, username=USER, password=TOKEN)
+
+    def flow():
+        with serial(api, timeout=20, report_interval=1,
+                    poll_interval=FLOW_POLL_INTERVAL) as ctrl:
+            ctrl.invoke("flow-fail")
+            ctrl.invoke("flow-after")
+
+    try:
+        report = run_flow(flow)
+    except FailedChildJobException as exc:
+        expect("flow-fail" in str(exc), "the failure names another job: %s" % exc)
+        report = exc.flow_report
+    except Exception as exc:
+        raise CheckFailed("the flow raised %s, expected FailedChildJobException: %s"
+                          "\n    jenkinsflow said:\n%s"
+                          % (type(exc).__name__, exc,
+                             _short(getattr(exc, "flow_report", ""), 1500)))
+    else:
+        raise CheckFailed("the flow passed although flow-fail failed; jenkinsflow said:\n%s"
+                          % _short(report, 1500))
+    failed = builds_of(url, TOKEN, "/job/flow-fail/")
+    expect(len(failed) == 1 and failed[0].get("result") == "FAILURE",
+           "flow-fail builds: %r" % failed)
+    expect("FAILURE" in report, "jenkinsflow never reported the FAILURE:\n%s"
+           % _short(report, 1500))
+    after = builds_of(url, TOKEN, "/job/flow-after/")
+    expect(after == [], "flow-after ran after the failure: %r" % after)
+    return "flow-fail FAILURE raised FailedChildJobException; flow-after not run"
+
+
 CHECKS = [
     ("python-jenkins: API token, parameterized job 'params'", check_pj_token_params),
     ("python-jenkins: API token, folder job 'team folder/sub job'", check_pj_token_folder),
     ("python-jenkins: password + crumb, job 'plain'", check_pj_password_crumb),
     ("jenkinsapi: password + crumb, invoke 'params' with parameters", check_ja_password_params),
     ("jenkinsapi: API token, invoke 'plain'", check_ja_token_plain),
+    ("jenkinsflow: password + crumb, serial flow with a parallel part", check_jf_serial_with_parallel),
+    ("jenkinsflow: API token, a failing job fails the flow", check_jf_failing_job),
 ]
 
 

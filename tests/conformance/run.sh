@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Conformance check: run two popular Python Jenkins clients, unmodified
-# (python-jenkins and jenkinsapi, versions pinned in requirements.txt),
+# Conformance check: run three popular Python Jenkins clients, unmodified
+# (python-jenkins, jenkinsapi and jenkinsflow, versions pinned in requirements.txt),
 # against `jrun sandbox` started with sandbox.yaml.
 #
 # Usage: tests/conformance/run.sh        (from anywhere)
@@ -16,7 +16,7 @@ cd "$root"
 target="${CARGO_TARGET_DIR:-target}"
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
 venv="$target/conformance-venv"
-nchecks=5
+nchecks=7
 
 die() {
     echo "conformance: $*" >&2
