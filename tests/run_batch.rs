@@ -518,3 +518,157 @@ fn a_journal_of_the_earlier_format_is_checked_on_what_it_recorded_and_still_resu
     let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(summary["steps"][0]["result"], "SUCCESS", "{summary}");
 }
+
+// ---- interrupts and deadlines, with a Jenkins that stops answering ----
+
+/// A job step and a job that stays queued, against `url`, with a short unreachable_timeout so
+/// that the stop budget (at most 30 s, less for such a server) is short.
+fn running_and_queued(url: &str, unreachable: &str) -> String {
+    format!(
+        "name: stops\njenkins:\n  url: {url}\n  user: {}\n  token: {}\n  unreachable_timeout: {unreachable}\n\
+         defaults:\n  poll: {{initial: 20ms, max: 100ms}}\nsteps:\n  - parallel:\n      - {{id: run, job: running}}\n      - {{id: wait, job: waiting}}\n",
+        common::USER,
+        common::TOKEN
+    )
+}
+
+const STOPS_SANDBOX: &str = "speed: 10\nquiet_period: 0s\njobs:\n  - {path: running, kind: pipeline, builds: [{duration: 1h}]}\n  - {path: waiting, kind: pipeline, quiet_period: 1h}\n";
+
+fn started_and_queued(sb: &jrun::sandbox::Sandbox) {
+    wait_for(
+        Duration::from_secs(10),
+        "one running build and one queued item",
+        || {
+            let running = builds(sb)
+                .iter()
+                .any(|b| b["job"] == "running" && b["building"] == true);
+            let queued = sb.with_model(|m| m.queue.values().any(|i| i.job == "waiting"));
+            (running && queued).then_some(())
+        },
+    );
+}
+
+fn report_steps(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).expect("the report was written");
+    let report: serde_json::Value = serde_json::from_str(&text).expect("JSON report");
+    report["steps"].as_array().cloned().unwrap_or_default()
+}
+
+#[test]
+fn sigterm_when_jenkins_has_gone_away_exits_within_the_stop_budget_and_claims_no_cancel() {
+    let sb = common::sandbox(STOPS_SANDBOX);
+    let (dir, path) = pipeline_file(&running_and_queued(&sb.url(), "2s"));
+    let report = dir.path().join("report.json");
+    let run = common::Running::start(&path, &["--report", report.to_str().unwrap()]);
+    started_and_queued(&sb);
+    // Jenkins goes away: nothing it was asked to cancel or stop can be confirmed.
+    drop(sb);
+    let began = std::time::Instant::now();
+    run.signal("TERM");
+    let output = run.finish(Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    // The budget here is the server's unreachable_timeout of 2 s; 30 s is only a hang guard.
+    assert!(began.elapsed() < Duration::from_secs(20), "{stderr}");
+    for step in report_steps(&report) {
+        assert_eq!(step["status"], "interrupted", "{step}\n{stderr}");
+        assert!(
+            step["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("did not confirm")),
+            "{step}"
+        );
+    }
+    assert!(!stderr.contains("cancelled queue item"), "{stderr}");
+}
+
+#[test]
+fn a_second_sigterm_exits_at_once_and_still_writes_the_report_and_junit() {
+    let sb = common::sandbox(STOPS_SANDBOX);
+    // A long budget: only the second signal can end this run soon.
+    let (dir, path) = pipeline_file(&running_and_queued(&sb.url(), "60s"));
+    let report = dir.path().join("report.json");
+    let junit = dir.path().join("junit.xml");
+    let run = common::Running::start(
+        &path,
+        &[
+            "--report",
+            report.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ],
+    );
+    started_and_queued(&sb);
+    // Once jrun has seen its build start, it knows the number.
+    let number = wait_for(Duration::from_secs(10), "jrun to see its build", || {
+        builds(&sb)
+            .iter()
+            .find(|b| b["job"] == "running" && !b["observed_started_ms"].is_null())
+            .and_then(|b| b["number"].as_u64())
+    });
+    std::thread::sleep(Duration::from_millis(200));
+    drop(sb);
+    run.signal("TERM");
+    std::thread::sleep(Duration::from_millis(300));
+    let began = std::time::Instant::now();
+    run.signal("TERM");
+    let output = run.finish(Duration::from_secs(20));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(143), "{stderr}");
+    assert!(began.elapsed() < Duration::from_secs(10), "{stderr}");
+    let steps = report_steps(&report);
+    let run_step = steps.iter().find(|s| s["id"] == "run").unwrap();
+    assert_eq!(run_step["status"], "interrupted", "{run_step}");
+    assert_eq!(
+        run_step["number"], number,
+        "what it knew is kept: {run_step}"
+    );
+    assert!(std::fs::read_to_string(&junit).is_ok_and(|x| x.contains("<testsuite")));
+}
+
+#[test]
+fn the_run_timeout_bounds_the_job_reads_of_a_silent_server() {
+    // Accepts connections and never answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (_dir, path) = pipeline_file(&running_and_queued(&url, "60s"));
+    let began = std::time::Instant::now();
+    jrun()
+        .arg(&path)
+        .args(["--progress", "never", "--timeout", "1s"])
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .code(4)
+        .stderr(predicates::str::contains("--timeout was reached"));
+    assert!(began.elapsed() < Duration::from_secs(15));
+    drop(listener);
+}
+
+#[test]
+fn the_run_timeout_bounds_a_build_read_that_jenkins_stops_answering() {
+    let sb = common::sandbox(STOPS_SANDBOX);
+    let silent = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let hush = silent.clone();
+    let proxy = common::Hostile::proxy(&sb.url(), move |_, answer| {
+        if hush.load(std::sync::atomic::Ordering::SeqCst) {
+            // Bounded: the proxy thread gives up on its own after a while.
+            std::thread::sleep(Duration::from_secs(20));
+        }
+        answer
+    });
+    // Jenkins is given up on only after 6 s, so the run's deadline comes first.
+    let (_dir, path) = pipeline_file(&running_and_queued(&proxy.url(), "6s"));
+    let run = common::Running::start(&path, &["--timeout", "2s", "--output", "json"]);
+    started_and_queued(&sb);
+    silent.store(true, std::sync::atomic::Ordering::SeqCst);
+    let began = std::time::Instant::now();
+    let output = run.finish(Duration::from_secs(40));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    // The deadline, then at most the stop budget (6 s here); 40 s is a hang guard.
+    assert!(began.elapsed() < Duration::from_secs(15), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for step in summary["steps"].as_array().unwrap() {
+        assert_eq!(step["status"], "timed_out", "{step}");
+    }
+}

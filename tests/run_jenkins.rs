@@ -1394,3 +1394,59 @@ fn a_permalink_answered_with_a_build_it_cannot_point_at_is_an_unexpected_answer(
     assert_unexpected_answer(&outcome);
     assert!(outcome.stdout.contains("lastSuccessfulBuild"), "{outcome}");
 }
+
+#[test]
+fn a_folder_named_as_the_job_is_refused_as_a_folder_before_anything_is_triggered() {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: team/app}]\n");
+    let (_dir, path) = pipeline_file(&pipeline(&jenkins_block(&sb), "  - job: team\n"));
+    let outcome = run_json(&path, &[]);
+    outcome.assert_code(2);
+    assert!(
+        outcome
+            .stderr
+            .contains("`team` is a folder in Jenkins, not a job"),
+        "{outcome}"
+    );
+    assert!(!outcome.stderr.contains("disabled"), "{outcome}");
+}
+
+#[test]
+fn resume_does_not_trust_a_recorded_build_that_jenkins_shows_as_another_items() {
+    // jrun is killed once it has recorded its build; on resume, Jenkins' answer for that
+    // build names another queue item: it is not the build this run started.
+    let sb = common::sandbox(
+        "speed: 20\nquiet_period: 0s\njobs: [{path: a, kind: pipeline, builds: [{duration: 2s}]}]\n",
+    );
+    let lie = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let lying = lie.clone();
+    let proxy = common::Hostile::proxy(&sb.url(), move |asked, answer| {
+        if lying.load(std::sync::atomic::Ordering::SeqCst)
+            && asked.method == "GET"
+            && asked.path() == "/job/a/1/api/json"
+        {
+            return answer.edit_json(|build| build["queueId"] = json!(999));
+        }
+        answer
+    });
+    let (dir, path) = pipeline_file(&pipeline(&impatient_block(&proxy.url()), "  - job: a\n"));
+    let journal = dir.path().join("run.journal");
+    let killed = jrun()
+        .arg(&path)
+        .args(["--progress", "never", "--journal"])
+        .arg(&journal)
+        .env("JRUN_TEST_CRASH_AFTER", "started")
+        .output()
+        .expect("jrun runs");
+    assert_eq!(killed.status.code(), Some(137), "{killed:?}");
+    lie.store(true, std::sync::atomic::Ordering::SeqCst);
+    let resumed = Outcome::from(
+        jrun()
+            .arg("resume")
+            .arg(&journal)
+            .args(["--progress", "never", "--output", "json"])
+            .output()
+            .expect("jrun runs"),
+    );
+    assert_unexpected_answer(&resumed);
+    assert!(resumed.stderr.contains("999"), "{resumed}");
+}

@@ -201,6 +201,16 @@ pub async fn check(
         let StepKind::Job(job_step) = &step.kind else {
             continue;
         };
+        if info.is_folder() {
+            problem(
+                index,
+                format!(
+                    "{}`{job}` is a folder in Jenkins, not a job: name a job inside it (folders are separated by /)",
+                    place(&pipeline.file, template)
+                ),
+            );
+            continue;
+        }
         if !info.buildable {
             problem(
                 index,

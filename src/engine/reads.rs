@@ -173,7 +173,9 @@ async fn answer_all(client: &Client, job: &str, waiters: Vec<Waiter>) {
     };
     let by_number: HashMap<u64, Build> = builds.into_iter().map(|b| (b.number, b)).collect();
     for waiter in waiters {
-        let fits = |b: &&Build| b.queue_id.is_none() || waiter.queue_id.is_none() || b.queue_id == waiter.queue_id;
+        let fits = |b: &&Build| {
+            b.queue_id.is_none() || waiter.queue_id.is_none() || b.queue_id == waiter.queue_id
+        };
         let result = match by_number.get(&waiter.number).filter(fits) {
             Some(build) => Ok(build.clone()),
             // Not among the newest (deleted, or pushed out by newer builds), or not the build

@@ -394,6 +394,13 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
         }
         Err(interrupt) => return interrupted(ctx, result, interrupt, step.timeout),
     };
+    if info.is_folder() {
+        let message = format!(
+            "{}`{job}` is a folder in Jenkins, not a job: name a job inside it (folders are separated by /)",
+            ctx.place(&step.job)
+        );
+        return result.fail(StepStatus::Failed, Failure::Invalid, message);
+    }
     if !info.buildable {
         let message = format!(
             "{}job `{job}` is disabled in Jenkins, so it cannot be triggered",

@@ -181,6 +181,16 @@ impl Running {
         Running(Some(cmd.spawn().expect("jrun starts")))
     }
 
+    /// Sends a signal (`TERM`, `INT`) to the running jrun.
+    pub fn signal(&self, name: &str) {
+        let child = self.0.as_ref().expect("running");
+        let sent = std::process::Command::new("kill")
+            .args([format!("-{name}"), child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success(), "kill -{name} failed");
+    }
+
     /// Waits for the exit, at most `limit`; a jrun that hangs fails the test.
     pub fn finish(mut self, limit: Duration) -> std::process::Output {
         let deadline = Instant::now() + limit;
