@@ -1199,6 +1199,32 @@ fn verbose_logs_every_request_with_its_tree_and_no_secret() {
 }
 
 #[test]
+fn verbose_says_a_build_without_estimate_is_read_by_backoff_instead_of_an_empty_list() {
+    // A job that never built has no estimate, so there is no instant to read its build at.
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\njobs: [{path: fresh, builds: [{duration: 1s}]}]\n",
+    );
+    let (_dir, path) = pipeline_file(&pipeline(&jenkins_block(&sb), "  - job: fresh\n"));
+    let output = jrun()
+        .arg(&path)
+        .args(["--progress", "never", "-v"])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .expect("jrun runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("#1 of fresh started within"))
+        .unwrap_or_else(|| panic!("no line about when to read the build:\n{stderr}"));
+    assert!(
+        line.contains("no estimate yet: reads back off from poll.initial"),
+        "{line}"
+    );
+    assert!(!line.contains("read it  ms"), "{line}");
+}
+
+#[test]
 fn a_wrong_remote_trigger_token_fails_without_printing_it() {
     let sb = common::sandbox(TOKEN_JOB);
     let (_dir, path) = pipeline_file(&pipeline(&jenkins_block(&sb), TOKEN_STEP));

@@ -634,15 +634,16 @@ async fn attempt_build(
             attempt.estimate,
             i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
         );
+        let plan = if offsets.is_empty() {
+            "no estimate yet: reads back off from poll.initial".to_string()
+        } else {
+            let offsets: Vec<String> = offsets.iter().map(i64::to_string).collect();
+            format!("read it {} ms after that", offsets.join(", "))
+        };
         tracing::debug!(
-            "{}: #{number} of {job} started within {} ms; read it {} ms after that",
+            "{}: #{number} of {job} started within {} ms; {plan}",
             ctx.id(),
             window.as_millis(),
-            offsets
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
         );
         let typical = attempt
             .estimate
