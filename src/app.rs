@@ -704,11 +704,17 @@ fn start_sandbox(
             .context("cannot start the sandbox")
             .map_err(|e| Failure::new(ExitStatus::Jenkins, e))?,
     );
+    // Steps that call one job may pass it different parameters: the job takes them all.
+    let mut wanted: Vec<(String, Vec<String>)> = Vec::new();
     for step in &pipeline.steps {
         let (template, params): (_, Vec<String>) = match &step.kind {
             StepKind::Job(job) => (
                 &job.job,
-                job.params.iter().map(|(n, _)| n.clone()).collect(),
+                job.params
+                    .iter()
+                    .map(|(n, _)| n.clone())
+                    .chain(job.trigger_id.clone())
+                    .collect(),
             ),
             StepKind::Await(gate) => (&gate.job, Vec::new()),
         };
@@ -718,6 +724,21 @@ fn start_sandbox(
         if declared.contains(&name) || crate::sandbox::config::check_job_path(&name).is_err() {
             continue;
         }
+        let index = match wanted.iter().position(|(n, _)| *n == name) {
+            Some(index) => index,
+            None => {
+                wanted.push((name, Vec::new()));
+                wanted.len() - 1
+            }
+        };
+        let known = &mut wanted[index].1;
+        for param in params {
+            if !known.contains(&param) {
+                known.push(param);
+            }
+        }
+    }
+    for (name, params) in wanted {
         let mut job = JobConfig::new(name);
         job.kind = crate::sandbox::config::JobKind::Pipeline;
         job.parameters = params

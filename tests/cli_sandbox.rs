@@ -157,3 +157,43 @@ fn verbose_and_quiet_together_exit_2() {
         .code(2)
         .stderr(predicate::str::contains("--quiet"));
 }
+
+#[test]
+fn a_rehearsal_job_takes_the_parameters_of_every_step_that_calls_it() {
+    // Two steps call `deploy` with different parameters, the second also with a trigger id:
+    // the job the sandbox creates must accept all of them, or the second trigger is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("two-calls.yaml");
+    std::fs::write(
+        &pipeline,
+        "name: two-calls\nsteps:\n  - id: eu\n    job: deploy\n    params: {REGION: eu}\n  - id: canary\n    job: deploy\n    params: {REGION: us, CANARY: \"true\"}\n    trigger_id: JRUN_ID\n",
+    )
+    .unwrap();
+    let config = dir.path().join("sandbox.yaml");
+    std::fs::write(&config, "speed: 100\nquiet_period: 0s\n").unwrap();
+    let output = jrun()
+        .arg("--sandbox")
+        .arg("--sandbox-config")
+        .arg(&config)
+        .arg(&pipeline)
+        .args(["--progress", "never", "--output", "json"])
+        .env("NO_COLOR", "1")
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    for id in ["eu", "canary"] {
+        let step = summary["steps"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["id"] == id))
+            .unwrap_or_else(|| panic!("no step {id}:\n{stdout}"));
+        assert_eq!(step["status"], "passed", "{stdout}");
+    }
+}

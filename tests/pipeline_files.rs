@@ -620,6 +620,55 @@ steps:
 }
 
 #[test]
+fn an_if_expression_of_vars_only_that_is_neither_true_nor_false_is_refused_offline() {
+    let text = "name: x\nvars: {v: 1, go: \"true\"}\nsteps:\n  - job: a\n  - job: b\n    if: \"{{vars.v}}\"\n";
+    let (line, column, message) = only_error(text);
+    assert_eq!((line, column), (6, 9), "{message}");
+    assert!(
+        message.contains("rendered `1`, which is neither true nor false"),
+        "{message}"
+    );
+    // One that renders true or false, or that reads what only the run knows, loads.
+    load("name: x\nvars: {go: \"true\"}\nsteps:\n  - job: a\n    if: \"{{vars.go}}\"\n").unwrap();
+    load("name: x\nvars: {v: 1}\nsteps:\n  - job: a\n    if: \"{{eq vars.v 1}}\"\n").unwrap();
+    load("name: x\nsteps:\n  - id: a\n    job: a\n  - job: b\n    if: \"{{steps.a.number}}\"\n")
+        .unwrap();
+    // `--set` decides it too.
+    pipeline::load_str(
+        "name: x\nvars: {v: maybe}\nsteps:\n  - job: a\n    if: \"{{vars.v}}\"\n",
+        Path::new("test.yaml"),
+        &[("v".to_string(), "false".to_string())],
+    )
+    .unwrap();
+}
+
+#[test]
+fn validate_and_plan_exit_2_at_an_if_of_vars_that_renders_neither_true_nor_false() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("odd-if.yaml");
+    std::fs::write(
+        &path,
+        "name: odd-if\njenkins: {url: \"http://127.0.0.1:9\"}\nvars: {v: 1}\nsteps:\n  - job: a\n  - job: b\n    if: \"{{vars.v}}\"\n",
+    )
+    .unwrap();
+    for command in ["validate", "plan"] {
+        let output = assert_cmd::Command::new(env!("CARGO_BIN_EXE_jrun"))
+            .arg(command)
+            .arg(&path)
+            .env("NO_COLOR", "1")
+            .timeout(Duration::from_secs(30))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("odd-if.yaml:7:9") && stderr.contains("neither true nor false"),
+            "{command}: {stderr}"
+        );
+    }
+}
+
+#[test]
 fn an_if_expression_loads_as_a_template_condition() {
     let p = load(
         "name: x\nsteps:\n  - id: build\n    job: build\n  - id: retest\n    job: test\n    if: \"{{eq steps.build.result 'UNSTABLE'}}\"\n",

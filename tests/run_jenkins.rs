@@ -1086,6 +1086,65 @@ fn a_build_deleted_while_followed_ends_its_step_as_lost() {
     assert!(!jrun_triggered(&sb, "after"));
 }
 
+#[test]
+fn a_queue_item_forgotten_before_its_build_exists_is_followed_to_that_build() {
+    // The item leaves the queue, is forgotten at once, and its build is created 3 s (sandbox
+    // time) later: between the two, the item answers 404 and no build has its queue id yet.
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\nleft_item_ttl: 0s\nbuild_creation_delay: 3s\njobs: [{path: slow-start, builds: [{duration: 1s}]}]\n",
+    );
+    let text = pipeline(&jenkins_block(&sb), "  - job: slow-start\n");
+    let (_dir, path) = pipeline_file(&text);
+    let outcome = run_json(&path, &[]);
+    outcome.assert_code(0);
+    let step = outcome.step("slow-start");
+    assert_eq!(step["status"], "passed", "{outcome}");
+    assert_eq!(step["number"], 1, "{outcome}");
+    assert_eq!(step["result"], "SUCCESS", "{outcome}");
+    assert_eq!(sb.triggers().len(), 1, "{:?}", sb.triggers());
+}
+
+#[test]
+fn a_queue_item_that_never_gets_a_build_ends_lost_only_after_the_search_bound() {
+    // Its build would be created an hour after the item left, long after jrun gives up:
+    // jrun keeps looking for 30 s of pipeline time (0.3 s at this speed), then says `lost`.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("sandbox.yaml");
+    std::fs::write(
+        &config,
+        "speed: 100\nquiet_period: 0s\nleft_item_ttl: 0s\nbuild_creation_delay: 1h\n",
+    )
+    .expect("config written");
+    let (_pdir, path) = pipeline_file(
+        "name: never-built\ndefaults:\n  poll: {initial: 1s, max: 5s}\nsteps:\n  - job: limbo\n  - job: after\n",
+    );
+    let output = jrun()
+        .arg(&path)
+        .arg("--sandbox")
+        .arg("--sandbox-config")
+        .arg(&config)
+        .args(["--progress", "never", "--output", "json"])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .expect("jrun runs");
+    let outcome = Outcome::from(output);
+    outcome.assert_code(1);
+    let step = outcome.step("limbo");
+    assert_eq!(step["status"], "failed", "{outcome}");
+    assert_eq!(step["failure"], "lost", "{outcome}");
+    assert!(
+        step["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("lost: queue item"),
+        "{outcome}"
+    );
+    let waited = step["duration_ms"].as_u64().expect("duration_ms");
+    assert!(waited >= 30_000, "lost after {waited} ms\n{outcome}");
+    assert!(waited < 60_000, "lost after {waited} ms\n{outcome}");
+    assert_eq!(outcome.step("after")["status"], "skipped", "{outcome}");
+}
+
 // ---- what jrun asks for, and how much at once ----
 
 #[test]
@@ -1196,6 +1255,32 @@ fn verbose_logs_every_request_with_its_tree_and_no_secret() {
     for secret in [TRIGGER_TOKEN, "r3mote", common::TOKEN] {
         assert!(!stderr.contains(secret), "{secret} shown:\n{stderr}");
     }
+}
+
+#[test]
+fn verbose_says_a_build_without_estimate_is_read_by_backoff_instead_of_an_empty_list() {
+    // A job that never built has no estimate, so there is no instant to read its build at.
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\njobs: [{path: fresh, builds: [{duration: 1s}]}]\n",
+    );
+    let (_dir, path) = pipeline_file(&pipeline(&jenkins_block(&sb), "  - job: fresh\n"));
+    let output = jrun()
+        .arg(&path)
+        .args(["--progress", "never", "-v"])
+        .timeout(Duration::from_secs(30))
+        .output()
+        .expect("jrun runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let line = stderr
+        .lines()
+        .find(|l| l.contains("#1 of fresh started within"))
+        .unwrap_or_else(|| panic!("no line about when to read the build:\n{stderr}"));
+    assert!(
+        line.contains("no estimate yet: reads back off from poll.initial"),
+        "{line}"
+    );
+    assert!(!line.contains("read it  ms"), "{line}");
 }
 
 #[test]

@@ -1146,6 +1146,56 @@ fn a_left_item_shows_no_executable_during_the_executable_delay() {
 }
 
 #[test]
+fn during_the_build_creation_delay_a_left_item_has_no_executable_and_the_job_no_build() {
+    let sb =
+        sandbox("speed: 2\nquiet_period: 0s\nbuild_creation_delay: 1s\njobs:\n  - path: plain\n");
+    let c = client();
+    let response = post(&c, &sb, "/job/plain/build");
+    let id = queue_id(&response);
+    let before = now(&sb);
+    let left = item(&c, &sb, id);
+    assert_eq!(left["_class"], "hudson.model.Queue$LeftItem", "{left}");
+    assert_eq!(left["cancelled"], false, "{left}");
+    assert_eq!(left["executable"], Value::Null, "{left}");
+    let job = get_json(&c, &sb, "/job/plain/api/json?tree=lastBuild[number]");
+    if now(&sb) < before + 1_000 {
+        assert_eq!(
+            job["lastBuild"],
+            Value::Null,
+            "a build before the delay: {job}"
+        );
+    }
+    let number = wait_for(LIMIT, "the build to be created", || {
+        item(&c, &sb, id)["executable"]["number"].as_u64()
+    });
+    let build = build_json(&c, &sb, "/job/plain/", number);
+    assert_eq!(build["queueId"], id, "{build}");
+    let left_at = left["inQueueSince"].as_i64().unwrap();
+    assert!(
+        build["timestamp"].as_i64().unwrap() >= left_at + 1_000,
+        "created before the delay: {build} {left}"
+    );
+}
+
+#[test]
+fn a_build_created_after_its_left_item_was_forgotten_still_carries_its_queue_id() {
+    let sb = sandbox(
+        "speed: 2\nquiet_period: 0s\nleft_item_ttl: 0s\nbuild_creation_delay: 1s\njobs:\n  - path: plain\n",
+    );
+    let c = client();
+    let response = post(&c, &sb, "/job/plain/build");
+    let id = queue_id(&response);
+    assert_eq!(item_status(&c, &sb, id), 404);
+    let build = wait_for(LIMIT, "the build to be created", || {
+        let builds = get_json(&c, &sb, "/job/plain/api/json?tree=builds[number,queueId]");
+        builds["builds"].as_array().and_then(|b| b.first().cloned())
+    });
+    assert_eq!(build["queueId"], id, "{build}");
+    // Forgotten for good: the build does not bring its left item back.
+    assert_eq!(item_status(&c, &sb, id), 404);
+}
+
+#[test]
 fn left_items_expire_after_their_ttl_and_then_answer_404() {
     let sb =
         sandbox("speed: 1000\nquiet_period: 0s\nleft_item_ttl: 300s\njobs:\n  - path: plain\n");

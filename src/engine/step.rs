@@ -728,15 +728,16 @@ async fn attempt_build(
             attempt.estimate,
             i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
         );
+        let plan = if offsets.is_empty() {
+            "no estimate yet: reads back off from poll.initial".to_string()
+        } else {
+            let offsets: Vec<String> = offsets.iter().map(i64::to_string).collect();
+            format!("read it {} ms after that", offsets.join(", "))
+        };
         tracing::debug!(
-            "{}: #{number} of {job} started within {} ms; read it {} ms after that",
+            "{}: #{number} of {job} started within {} ms; {plan}",
             ctx.id(),
             window.as_millis(),
-            offsets
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(", ")
         );
         let typical = attempt
             .estimate
@@ -813,6 +814,14 @@ pub fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
         .map(|(_, k)| k)
 }
 
+/// How long, in pipeline time, jrun keeps looking for a build by its queue id once the queue
+/// item answers 404 before naming one. Jenkins creates the build a moment after the item
+/// leaves the queue, and a controller that forgets left items (a restart, a short retention)
+/// answers 404 in between; a busy controller can take seconds there. Thirty seconds covers
+/// that with a wide margin and still lets `retry: {on: [lost]}` act soon on a build that will
+/// never exist. The step's deadline bounds it too.
+const LOST_AFTER: Duration = Duration::from_secs(30);
+
 /// Follows the queue item to its build; never guesses with `lastBuild`.
 ///
 /// Besides the build, it tells between which two instants the build started, when that is
@@ -835,7 +844,8 @@ async fn follow_queue(
         poll.factor,
     );
     let mut last_why: Option<String> = None;
-    let mut misses = 0;
+    // Since when neither the item nor a build with its queue id could be found.
+    let mut missing_since: Option<Instant> = None;
     let client = ctx.client.clone();
     // The first look is not jittered: it decides how well the build's start is known.
     let mut wait_for: Option<Duration> = Some(poll.initial.min(FIRST_QUEUE_LOOK));
@@ -856,7 +866,11 @@ async fn follow_queue(
             }
         }
         let mut next = delays.next_delay();
-        match ctx.read(deadline, client.queue_item(queue_id)).await {
+        let answer = ctx.read(deadline, client.queue_item(queue_id)).await;
+        if answer.is_ok() {
+            missing_since = None;
+        }
+        match answer {
             Ok(item) => match item.state {
                 // It started between the previous answer and this one.
                 QueueState::Started {
@@ -920,8 +934,9 @@ async fn follow_queue(
                 {
                     Ok(Some(build)) => return Ok((build.number, build.url, None)),
                     Ok(None) => {
-                        misses += 1;
-                        if misses >= 3 {
+                        let since = *missing_since.get_or_insert_with(Instant::now);
+                        let missing = ctx.time.pipeline_duration(since.elapsed());
+                        if missing >= LOST_AFTER {
                             let lost = StepResult {
                                 lost: true,
                                 ..StepResult::new()
@@ -930,10 +945,13 @@ async fn follow_queue(
                                 StepStatus::Failed,
                                 Failure::Result,
                                 format!(
-                                    "lost: queue item {queue_id} vanished and no build of `{job}` has that queue id"
+                                    "lost: queue item {queue_id} vanished and no build of `{job}` has had that queue id for {} s",
+                                    LOST_AFTER.as_secs()
                                 ),
                             )));
                         }
+                        // The last look comes when the time is up, not a backoff step later.
+                        next = next.min(LOST_AFTER - missing);
                     }
                     Err(interrupt) => {
                         return Err(Box::new(

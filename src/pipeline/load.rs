@@ -16,7 +16,7 @@ use super::model::{
     AwaitStep, Condition, DEFAULT_SERVER, JobStep, MatrixCell, Pipeline, Poll, ResultName, Retry,
     ServerSpec, Step, StepKind,
 };
-use super::render::{StepAccess, Template, TemplateCache};
+use super::render::{RenderContext, StepAccess, Template, TemplateCache};
 use super::{Diagnostic, PipelineError, suggest};
 use crate::duration::Dur;
 
@@ -327,6 +327,10 @@ impl<'a> Lowering<'a> {
         let Some(order) = order else {
             return Err(self.report.into_error());
         };
+        if !self.report.is_clean() {
+            return Err(self.report.into_error());
+        }
+        self.check_offline_conditions(&built, &vars);
         if !self.report.is_clean() {
             return Err(self.report.into_error());
         }
@@ -1338,6 +1342,39 @@ impl<'a> Lowering<'a> {
                 for problem in template.check_refs(vars, Some(&access), ids, keys) {
                     self.report.at_pos(pos_of(template), problem);
                 }
+            }
+        }
+    }
+}
+
+impl Lowering<'_> {
+    /// An `if:` expression that reads only `vars` and `pipeline.name` renders now what it
+    /// will render in the run: one that is neither true nor false is refused before anything
+    /// runs, not after the steps before it have.
+    fn check_offline_conditions(
+        &mut self,
+        built: &[Option<(Step, Option<MatrixPlan>)>],
+        vars: &BTreeMap<String, Value>,
+    ) {
+        let ctx = RenderContext {
+            vars: vars.clone(),
+            pipeline_name: self.doc.name.clone(),
+            ..RenderContext::default()
+        };
+        for (step, _) in built.iter().flatten() {
+            let Some(template) = step.condition.expr() else {
+                continue;
+            };
+            if !template.is_offline() {
+                continue;
+            }
+            let problem = match template.render(&ctx) {
+                Ok(rendered) => Condition::truth(&rendered).err(),
+                Err(err) => Some(err.to_string()),
+            };
+            if let Some(problem) = problem {
+                self.report
+                    .at_pos(pos_of(template), format!("step `{}`: {problem}", step.id));
             }
         }
     }

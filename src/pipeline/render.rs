@@ -316,6 +316,14 @@ impl Template {
         keys
     }
 
+    /// Whether it reads nothing but `vars` and `pipeline.name`, which are settled before
+    /// anything runs, so that rendering it now gives what the run would.
+    pub fn is_offline(&self) -> bool {
+        self.refs
+            .iter()
+            .all(|r| matches!(classify(&r.segs), Ok(Root::Vars(_) | Root::Pipeline)))
+    }
+
     #[cfg(test)]
     pub(crate) fn refs(&self) -> &[VarRef] {
         &self.refs

@@ -26,6 +26,9 @@ pub struct SandboxConfig {
     pub left_item_ttl: Dur,
     /// How long a left item shows `executable: null` before the build is attached to it.
     pub executable_delay: Dur,
+    /// How long after a ready item leaves the queue its build is created. Meanwhile the left
+    /// item shows no executable and the job no build, as in Jenkins between the two.
+    pub build_creation_delay: Dur,
     /// How long a build keeps running after a stop request before it shows ABORTED.
     pub abort_delay: Dur,
     /// The Jenkins version to impersonate; behaviours that changed between versions follow it.
@@ -56,6 +59,7 @@ impl Default for SandboxConfig {
             auto_create: false,
             left_item_ttl: Dur::from_secs(300),
             executable_delay: Dur::ZERO,
+            build_creation_delay: Dur::ZERO,
             abort_delay: Dur::from_millis(200),
             version: "2.528.3".to_string(),
             root_url: None,

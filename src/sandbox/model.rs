@@ -372,6 +372,7 @@ pub struct Model {
     pub quiet_period_ms: i64,
     pub left_ttl_ms: i64,
     pub executable_delay_ms: i64,
+    pub build_creation_delay_ms: i64,
     pub abort_delay_ms: i64,
     pub restart_forgets_queue: bool,
     pub console_notes: bool,
@@ -380,6 +381,8 @@ pub struct Model {
     pub nodes: HashMap<String, Node>,
     pub queue: BTreeMap<u64, QueueItem>,
     pub left: HashMap<u64, LeftItem>,
+    /// Items that left the queue and whose builds do not exist yet, with when they will.
+    creating: Vec<(i64, QueueItem)>,
     next_queue_id: u64,
     running: Vec<(String, u32)>,
     sim_time: i64,
@@ -425,6 +428,7 @@ impl Model {
             quiet_period_ms: ms(config.quiet_period),
             left_ttl_ms: ms(config.left_item_ttl),
             executable_delay_ms: ms(config.executable_delay),
+            build_creation_delay_ms: ms(config.build_creation_delay),
             abort_delay_ms: ms(config.abort_delay),
             restart_forgets_queue: config.restart_forgets_queue,
             console_notes: config.console_notes,
@@ -436,6 +440,7 @@ impl Model {
             nodes: HashMap::new(),
             queue: BTreeMap::new(),
             left: HashMap::new(),
+            creating: Vec::new(),
             next_queue_id: 1,
             running: Vec::new(),
             sim_time: now,
@@ -587,10 +592,12 @@ impl Model {
                 .filter(|e| *e > t)
                 .min();
             let restart_end = (self.restart_until > t).then_some(self.restart_until);
+            let next_creation = self.creating.iter().map(|(at, _)| *at).filter(|at| *at > t);
             match next_due
                 .into_iter()
                 .chain(next_end)
                 .chain(restart_end)
+                .chain(next_creation)
                 .min()
             {
                 Some(next) if next <= now => self.sim_time = next,
@@ -615,6 +622,13 @@ impl Model {
         if t < self.restart_until {
             return;
         }
+        let (due, later) = std::mem::take(&mut self.creating)
+            .into_iter()
+            .partition(|(at, _)| *at <= t);
+        self.creating = later;
+        for (_, item) in due {
+            self.create_build(item, t);
+        }
         let ready: Vec<u64> = self
             .queue
             .values()
@@ -632,7 +646,8 @@ impl Model {
                 }
                 continue;
             };
-            if !job.concurrent && job.running_build(t).is_some() {
+            let creating = self.creating.iter().any(|(_, i)| i.job == item.job);
+            if !job.concurrent && (job.running_build(t).is_some() || creating) {
                 continue;
             }
             let disabled = job.disabled;
@@ -647,14 +662,42 @@ impl Model {
                 self.leave(item, t, false, None);
                 continue;
             }
-            self.start_build(item, t);
+            if self.build_creation_delay_ms > 0 {
+                // It has its executor but no build yet: a left item without executable.
+                let at = t + self.build_creation_delay_ms;
+                self.creating.push((at, item.clone()));
+                self.leave(item, t, false, None);
+            } else {
+                self.start_build(item, t);
+            }
+        }
+    }
+
+    /// The build of an item that left the queue earlier. Its left item, while Jenkins still
+    /// keeps it, now names the build; one already forgotten stays forgotten.
+    fn create_build(&mut self, item: QueueItem, t: i64) {
+        let id = item.id;
+        let kept = self.left.remove(&id).map(|left| left.left_at);
+        self.start_build(item, t);
+        match kept {
+            Some(left_at) => {
+                if let Some(left) = self.left.get_mut(&id) {
+                    left.left_at = left_at;
+                }
+            }
+            None => {
+                self.left.remove(&id);
+            }
         }
     }
 
     fn busy_executors(&self) -> usize {
+        let creating = self.creating.iter().map(|(_, item)| &item.job);
         self.running
             .iter()
-            .filter(|(job, _)| self.job(job).is_some_and(|j| j.kind == JobKind::Freestyle))
+            .map(|(job, _)| job)
+            .chain(creating)
+            .filter(|job| self.job(job).is_some_and(|j| j.kind == JobKind::Freestyle))
             .count()
     }
 
@@ -868,6 +911,8 @@ impl Model {
         self.cookie_name = format!("JSESSIONID.{}", random_hex(&mut self.rng, 8));
         self.sessions.clear();
         self.left.clear();
+        // Builds not created yet die with the controller: their items are gone for good.
+        self.creating.clear();
         if self.restart_forgets_queue {
             self.queue.clear();
         }
