@@ -9,13 +9,14 @@ use crate::duration::Dur;
 const EXIT_CODES: &str = "\
 Exit codes:
   0    every step passed
-  1    a step ended with a result it did not expect (the pipeline failed)
+  1    a step ended with a result it did not expect, or its build was lost or
+       ambiguous (the pipeline failed)
   2    invalid input: command line, pipeline file, template, unknown job or parameter
   3    Jenkins could not be used: unreachable after retries, authentication, unexpected answers
   4    a timeout was reached
   5    another run holds the lock
-  130  interrupted by SIGINT (after cancelling what it started)
-  143  stopped by SIGTERM (after cancelling what it started)
+  130  interrupted by SIGINT (after cancelling what it started, at most 30 s)
+  143  stopped by SIGTERM (after cancelling what it started, at most 30 s)
 When several apply, the first in this order wins: 130/143, 2, 5, 3, 4, 1, 0.
 
 Credentials come from the pipeline's `jenkins:` block, else JENKINS_URL, JENKINS_USER_ID and
