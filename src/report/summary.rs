@@ -94,7 +94,7 @@ pub struct StepSummary {
     pub failure: Option<FailureKind>,
     /// With `failure: ambiguous`: the queue items and builds that could each be the one this
     /// step triggered.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
 }
 
