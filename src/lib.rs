@@ -5,6 +5,7 @@ pub mod cli;
 pub mod duration;
 pub mod engine;
 pub mod exit;
+pub mod files;
 pub mod jenkins;
 pub mod lock;
 pub mod pipeline;

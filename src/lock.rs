@@ -1,8 +1,11 @@
 //! `--lock FILE`: an OS file lock, so two runs from cron never overlap. The kernel releases it
 //! when the process dies, however it dies, so a crash leaves no stale lock behind.
+//!
+//! Lock files often sit in /tmp under root's crontab, so the file is opened as
+//! [`crate::files::open_plain`] does: never through a link, created 0600.
 
 use std::fs::{File, OpenOptions, TryLockError};
-use std::io::Write;
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -18,6 +21,8 @@ pub enum LockError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Unsafe(#[from] crate::files::FileError),
 }
 
 /// Holds the lock until dropped.
@@ -29,16 +34,9 @@ pub struct Lock {
 /// Takes the lock, waiting up to `wait` for another run to release it.
 pub fn acquire(path: &Path, wait: Option<Duration>) -> Result<Lock, LockError> {
     let shown = path.display().to_string();
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .map_err(|source| LockError::Open {
-            path: shown.clone(),
-            source,
-        })?;
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    let mut file = crate::files::open_plain(path, &mut options, "the lock file")?;
     let deadline = wait.map(|w| Instant::now() + w);
     loop {
         match file.try_lock() {
@@ -48,9 +46,14 @@ pub fn acquire(path: &Path, wait: Option<Duration>) -> Result<Lock, LockError> {
                     std::thread::sleep(Duration::from_millis(100));
                     continue;
                 }
-                let holder = std::fs::read_to_string(path)
+                // From the file already opened, not by its name again: the name may have been
+                // replaced by a link since.
+                let mut text = String::new();
+                let holder = file
+                    .rewind()
+                    .and_then(|()| (&file).take(256).read_to_string(&mut text))
                     .ok()
-                    .map(|t| t.trim().to_string())
+                    .map(|_| text.trim().to_string())
                     .filter(|t| !t.is_empty());
                 return Err(LockError::Held {
                     path: shown,

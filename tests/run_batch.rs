@@ -672,3 +672,142 @@ fn the_run_timeout_bounds_a_build_read_that_jenkins_stops_answering() {
         assert_eq!(step["status"], "timed_out", "{step}");
     }
 }
+
+// ---- the files jrun writes: never through a link, owner-only ----
+
+const QUICK_SANDBOX: &str = "speed: 20\nquiet_period: 0s\njobs: [{path: quick, builds: [{duration: 1s, result: SUCCESS}]}]\n";
+
+/// A one-step pipeline that passes in a fraction of a second against `sb`.
+fn quick_pipeline(sb: &jrun::sandbox::Sandbox) -> (tempfile::TempDir, PathBuf) {
+    pipeline_file(&format!(
+        "name: quick\n{}defaults:\n  poll: {{initial: 20ms, max: 100ms}}\nsteps:\n  - {{id: q, job: quick}}\n",
+        common::jenkins_block(sb)
+    ))
+}
+
+/// `jrun <pipeline> <flag> <state>` is refused with exit 2 naming `state`, before anything
+/// is triggered.
+fn assert_refused(
+    sb: &jrun::sandbox::Sandbox,
+    pipeline: &Path,
+    flag: &str,
+    state: &Path,
+    why: &str,
+) {
+    let out = jrun()
+        .arg(pipeline)
+        .args(["--progress", "never", flag])
+        .arg(state)
+        .timeout(Duration::from_secs(20))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{flag} {}: {stderr}",
+        state.display()
+    );
+    assert!(
+        stderr.contains(&state.display().to_string()) && stderr.contains(why),
+        "{flag}: {stderr}"
+    );
+    assert!(stderr.contains("use a plain file"), "{stderr}");
+    assert!(sb.triggers().is_empty(), "{flag}: {:?}", sb.triggers());
+}
+
+/// A link to a victim file, a dangling link, and a hard link to the victim: none is written
+/// through, and the dangling link's target is never created.
+fn links_are_refused(flag: &str) {
+    let sb = common::sandbox(QUICK_SANDBOX);
+    let (dir, pipeline) = quick_pipeline(&sb);
+    let victim = dir.path().join("victim.txt");
+    std::fs::write(&victim, "precious\n").unwrap();
+    let to_victim = dir.path().join("to-victim");
+    std::os::unix::fs::symlink(&victim, &to_victim).unwrap();
+    assert_refused(&sb, &pipeline, flag, &to_victim, "is a symbolic link");
+    let nowhere = dir.path().join("nowhere");
+    let dangling = dir.path().join("dangling");
+    std::os::unix::fs::symlink(&nowhere, &dangling).unwrap();
+    assert_refused(&sb, &pipeline, flag, &dangling, "is a symbolic link");
+    let hard = dir.path().join("hard");
+    std::fs::hard_link(&victim, &hard).unwrap();
+    assert_refused(&sb, &pipeline, flag, &hard, "has other hard links");
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(
+        std::fs::symlink_metadata(&nowhere).is_err(),
+        "{flag} created the target of a dangling link"
+    );
+}
+
+#[test]
+fn a_lock_file_that_is_a_link_is_refused_and_its_target_never_written() {
+    links_are_refused("--lock");
+}
+
+#[test]
+fn a_journal_that_is_a_link_is_refused_and_its_target_never_written() {
+    links_are_refused("--journal");
+}
+
+#[test]
+fn resume_refuses_a_journal_that_is_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("run.journal");
+    std::fs::write(
+        &real,
+        "{\"event\":\"run_started\",\"pipeline\":\"x\",\"file\":\"/elsewhere/x.yaml\",\"set\":[],\"run_id\":\"r\",\"started_at\":\"t\"}\n",
+    )
+    .unwrap();
+    let link = dir.path().join("link.journal");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    jrun()
+        .arg("resume")
+        .arg(&link)
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains(link.display().to_string()))
+        .stderr(predicates::str::contains("is a symbolic link"));
+}
+
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn the_lock_journal_report_and_junit_are_readable_by_their_owner_only() {
+    let sb = common::sandbox(QUICK_SANDBOX);
+    let (dir, pipeline) = quick_pipeline(&sb);
+    let file = |name: &str| dir.path().join(name);
+    // A report left by an earlier run readable by all is replaced by an owner-only one.
+    std::fs::write(file("run.json"), "{}").unwrap();
+    std::fs::set_permissions(
+        file("run.json"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    jrun()
+        .arg(&pipeline)
+        .args(["--progress", "never", "--lock"])
+        .arg(file("run.lock"))
+        .arg("--journal")
+        .arg(file("run.journal"))
+        .arg("--report")
+        .arg(file("run.json"))
+        .arg("--junit")
+        .arg(file("run.xml"))
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .success();
+    for name in ["run.lock", "run.journal", "run.json", "run.xml"] {
+        assert_eq!(mode(&file(name)), 0o600, "{name}");
+    }
+    let journal = std::fs::read_to_string(file("run.journal")).unwrap();
+    assert!(journal.contains("\"run_finished\""), "{journal}");
+}

@@ -1535,3 +1535,94 @@ fn resume_does_not_trust_a_recorded_build_that_jenkins_shows_as_another_items() 
     assert_unexpected_answer(&resumed);
     assert!(resumed.stderr.contains("999"), "{resumed}");
 }
+
+// ---- secret and CA files ----
+
+/// What a secret or CA file must not be, with what the refusal says: /dev/zero, a FIFO
+/// nobody writes to, a folder, and a regular file one byte over `limit`.
+fn unusable_files(dir: &Path, limit: usize) -> Vec<(std::path::PathBuf, String)> {
+    let fifo = dir.join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    let big = dir.join("big");
+    std::fs::write(&big, "a".repeat(limit + 1)).unwrap();
+    let limit_text = if limit >= 1024 * 1024 {
+        format!("{} MiB", limit / (1024 * 1024))
+    } else {
+        format!("{} KiB", limit / 1024)
+    };
+    vec![
+        ("/dev/zero".into(), "is not a regular file".to_string()),
+        (fifo, "is not a regular file".to_string()),
+        (dir.join("folder"), "is not a regular file".to_string()),
+        (big, format!("is larger than {limit_text}")),
+    ]
+}
+
+/// Runs a one-step pipeline whose `jenkins:` block ends with `field: <file>` for each unusable
+/// file: each is refused with exit 2 naming the field and the file, and nothing is triggered.
+fn secret_files_are_refused(field: &str, extra: &str, limit: usize) {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("folder")).unwrap();
+    for (file, why) in unusable_files(dir.path(), limit) {
+        let block = format!(
+            "jenkins:\n  url: {}\n  user: {USER}\n{extra}  {field}: {}\n  unreachable_timeout: 5s\n",
+            sb.url(),
+            file.display()
+        );
+        let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: a\n"));
+        let output = jrun()
+            .arg(&path)
+            .args(["--progress", "never"])
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        let outcome = Outcome::from(output);
+        outcome.assert_code(2);
+        for part in [
+            format!("jenkins.{field}"),
+            file.display().to_string(),
+            why.clone(),
+        ] {
+            assert!(outcome.stderr.contains(&part), "{part}\n{outcome}");
+        }
+        assert!(sb.triggers().is_empty(), "{:?}", sb.triggers());
+    }
+}
+
+#[test]
+fn a_token_file_that_is_not_a_small_regular_file_is_refused_with_exit_2() {
+    secret_files_are_refused("token_file", "", 64 * 1024);
+}
+
+#[test]
+fn a_password_file_that_is_not_a_small_regular_file_is_refused_with_exit_2() {
+    secret_files_are_refused("password_file", "", 64 * 1024);
+}
+
+#[test]
+fn a_ca_file_that_is_not_a_regular_file_under_1_mib_is_refused_with_exit_2() {
+    secret_files_are_refused("ca_file", &format!("  token: {TOKEN}\n"), 1024 * 1024);
+}
+
+#[test]
+fn a_netrc_that_is_not_a_small_regular_file_is_refused_and_dev_null_turns_it_off() {
+    let sb = common::sandbox("speed: 20\nanonymous: build\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("folder")).unwrap();
+    let (_dir, path) = pipeline_file(&pipeline(&url_only_block(&sb), "  - job: a\n"));
+    for (file, why) in unusable_files(dir.path(), 64 * 1024) {
+        let outcome = run_json(&path, &[("NETRC", file.to_str().unwrap())]);
+        outcome.assert_code(2);
+        assert!(
+            outcome.stderr.contains(&file.display().to_string()) && outcome.stderr.contains(&why),
+            "{why}\n{outcome}"
+        );
+        assert!(sb.triggers().is_empty(), "{:?}", sb.triggers());
+    }
+    // No netrc: jrun is anonymous, which this sandbox lets build.
+    let outcome = run_json(&path, &[("NETRC", "/dev/null")]);
+    assert_one_build_each(&sb, &outcome, &["a"]);
+    assert_eq!(sb.triggers()[0].user, None);
+}

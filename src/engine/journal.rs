@@ -6,6 +6,9 @@
 //! resumed run knows a trigger may have reached Jenkins and looks for it in the queue and the
 //! job's recent builds before it would trigger again.
 //!
+//! Every record is synced to the disk before jrun goes on, and the file is refused when it is
+//! a link: jrun writes it (created 0600, it holds parameters) wherever `--journal` points.
+//!
 //! A journal also says which pipeline it belongs to and, for each step it started, what that
 //! step sent to Jenkins: a resumed run refuses to attach a build to a step that would now be
 //! defined differently, or to trigger again a step that was renamed after its build ran.
@@ -19,6 +22,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::step::{Failure, StepResult};
+use crate::files::{FileError, open_plain};
 use crate::pipeline::{
     DEFAULT_SERVER, JobStep, Pipeline, RenderContext, RunFacts, StepFacts, StepKind,
 };
@@ -194,6 +198,23 @@ pub enum JournalError {
     },
     #[error("{path} is empty or does not start a run: it is not a jrun journal")]
     NoRun { path: String },
+    #[error(transparent)]
+    Unsafe(#[from] FileError),
+}
+
+const WHAT: &str = "the journal";
+
+/// Makes a new journal's name durable with its records: on a crashed machine, a file whose
+/// folder entry was never written is lost whatever was synced into it. Some file systems
+/// cannot sync a folder; the records are still synced there.
+fn sync_folder(path: &Path) {
+    let folder = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    if let Ok(dir) = File::open(folder) {
+        let _ = dir.sync_all();
+    }
 }
 
 pub struct Journal {
@@ -208,14 +229,10 @@ pub struct Journal {
 impl Journal {
     /// Opens the journal for appending, creating it.
     pub fn open(path: &Path) -> Result<Journal, JournalError> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|source| JournalError::Open {
-                path: path.display().to_string(),
-                source,
-            })?;
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        let file = open_plain(path, &mut options, WHAT)?;
+        sync_folder(path);
         let crash_after =
             std::env::var("JRUN_TEST_CRASH_AFTER")
                 .ok()
@@ -233,12 +250,13 @@ impl Journal {
 
     /// Starts the file afresh (a new run in a journal of a finished one).
     pub fn truncate(path: &Path) -> Result<(), JournalError> {
-        File::create(path)
-            .map(|_| ())
-            .map_err(|source| JournalError::Open {
-                path: path.display().to_string(),
-                source,
-            })
+        let mut options = OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        let file = open_plain(path, &mut options, WHAT)?;
+        file.sync_data().map_err(|source| JournalError::Write {
+            path: path.display().to_string(),
+            source,
+        })
     }
 
     /// A point between two records where the test hook may also stop the process (e.g.
@@ -256,13 +274,14 @@ impl Journal {
         }
     }
 
-    /// Appends one record. It is in the kernel's hands when this returns, so it survives
-    /// the process being killed.
+    /// Appends one record. It is on the disk when this returns (`sync_data`), so it survives
+    /// the process being killed and the machine crashing: resume relies on every record.
     pub fn record(&self, record: &Record) -> Result<(), JournalError> {
         let mut line = serde_json::to_string(record).unwrap_or_default();
         line.push('\n');
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.write_all(line.as_bytes())
+            .and_then(|()| file.sync_data())
             .map_err(|source| JournalError::Write {
                 path: self.path.display().to_string(),
                 source,
@@ -313,10 +332,8 @@ pub struct StepReplay {
 
 pub fn read(path: &Path) -> Result<Replay, JournalError> {
     let shown = path.display().to_string();
-    let file = File::open(path).map_err(|source| JournalError::Open {
-        path: shown.clone(),
-        source,
-    })?;
+    // Refused through a link as when writing: a resumed run appends to the file it read.
+    let file = open_plain(path, OpenOptions::new().read(true), WHAT)?;
     let mut replay: Option<Replay> = None;
     let lines: Vec<String> = BufReader::new(file)
         .lines()

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::files::{CA_LIMIT, FileError, SECRET_LIMIT};
 use crate::jenkins::{Auth, Secret, ServerSettings, Tls};
 use crate::pipeline::{RenderContext, ServerSpec, Template};
 
@@ -50,10 +51,21 @@ fn expand(path: &str, env: &Environment<'_>) -> PathBuf {
     }
 }
 
+/// The text of a secret or CA file, refused unless it is a regular file of at most `limit`.
+fn read_capped(path: &Path, limit: u64, what: &str) -> Result<Vec<u8>, ServerError> {
+    crate::files::read_capped(path, limit, what).map_err(|e| match e {
+        FileError::Io { source, .. } => {
+            ServerError(format!("cannot read {what} {}: {source}", path.display()))
+        }
+        other => ServerError(other.to_string()),
+    })
+}
+
 fn read_secret_file(path: &str, env: &Environment<'_>, what: &str) -> Result<String, ServerError> {
     let expanded = expand(path, env);
-    let text = std::fs::read_to_string(&expanded)
-        .map_err(|e| ServerError(format!("cannot read {what} {}: {e}", expanded.display())))?;
+    let bytes = read_capped(&expanded, SECRET_LIMIT, what)?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ServerError(format!("{what} {} is not UTF-8 text", expanded.display())))?;
     let secret = text.trim().to_string();
     if secret.is_empty() {
         return Err(ServerError(format!(
@@ -148,7 +160,7 @@ pub fn resolve(
                 if from_env { " or JENKINS_USER_ID" } else { "" }
             )));
         }
-        (user, None, None) => match netrc(&url, env) {
+        (user, None, None) => match netrc(&url, env)? {
             Some((login, password)) => Auth::Token {
                 user: user.unwrap_or(login),
                 token: Secret::new(password),
@@ -185,12 +197,7 @@ fn ca_file(
         return Ok(None);
     };
     let expanded = expand(&path, env);
-    let pem = std::fs::read(&expanded).map_err(|e| {
-        ServerError(format!(
-            "cannot read {block}.ca_file {}: {e}",
-            expanded.display()
-        ))
-    })?;
+    let pem = read_capped(&expanded, CA_LIMIT, &format!("{block}.ca_file"))?;
     Ok(Some((
         format!("{block}.ca_file {}", expanded.display()),
         pem,
@@ -198,21 +205,32 @@ fn ca_file(
 }
 
 /// `login` and `password` of the `~/.netrc` entry for the URL's host (or `default`).
-fn netrc(url: &str, env: &Environment<'_>) -> Option<(String, String)> {
-    let path = env
+/// A netrc that cannot be opened is no netrc, as before there were limits; one that is not a
+/// regular file or is too large is an error. `NETRC=/dev/null` turns it off.
+fn netrc(url: &str, env: &Environment<'_>) -> Result<Option<(String, String)>, ServerError> {
+    let Some(path) = env
         .var("NETRC")
         .map(PathBuf::from)
-        .or_else(|| env.home.as_ref().map(|h| h.join(".netrc")))?;
-    let text = std::fs::read_to_string(Path::new(&path)).ok()?;
+        .or_else(|| env.home.as_ref().map(|h| h.join(".netrc")))
+    else {
+        return Ok(None);
+    };
+    if path == Path::new("/dev/null") {
+        return Ok(None);
+    }
+    let bytes = match crate::files::read_capped(&path, SECRET_LIMIT, "the netrc file") {
+        Ok(bytes) => bytes,
+        Err(FileError::Io { .. }) => return Ok(None),
+        Err(other) => return Err(ServerError(other.to_string())),
+    };
+    let text = String::from_utf8_lossy(&bytes);
     let host = url
         .split("://")
-        .nth(1)?
-        .split(['/', ':', '?'])
-        .next()?
-        .rsplit('@')
-        .next()?
-        .to_ascii_lowercase();
-    parse_netrc(&text, &host)
+        .nth(1)
+        .and_then(|rest| rest.split(['/', ':', '?']).next())
+        .and_then(|authority| authority.rsplit('@').next())
+        .map(str::to_ascii_lowercase);
+    Ok(host.and_then(|host| parse_netrc(&text, &host)))
 }
 
 fn parse_netrc(text: &str, host: &str) -> Option<(String, String)> {

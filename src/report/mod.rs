@@ -206,7 +206,7 @@ pub fn write_files(
 /// Fails early, before a run, when a report could not be written at its end.
 pub fn check_writable(path: &std::path::Path) -> std::io::Result<()> {
     let tmp = temp_path(path);
-    std::fs::write(&tmp, "")
+    write_new(&tmp, "")
         .and_then(|()| std::fs::remove_file(&tmp))
         .map_err(|e| std::io::Error::new(e.kind(), format!("cannot write {}: {e}", path.display())))
 }
@@ -219,10 +219,23 @@ fn temp_path(path: &std::path::Path) -> std::path::PathBuf {
     path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
 }
 
+/// Writes a file that must not exist yet, 0600: reports hold the run's parameters and
+/// messages. A name that exists (a link someone put there to have jrun write elsewhere) is
+/// removed first — that removes the link, never its target — and if it is back, refused.
+fn write_new(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let _ = std::fs::remove_file(path);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(text.as_bytes())
+}
+
 /// Writes through a temporary file and a rename, so a reader never sees half a report.
 fn write_file(path: &std::path::Path, text: &str) -> std::io::Result<()> {
     let tmp = temp_path(path);
-    std::fs::write(&tmp, text)
+    write_new(&tmp, text)
         .and_then(|()| std::fs::rename(&tmp, path))
         .map_err(|e| {
             let _ = std::fs::remove_file(&tmp);
