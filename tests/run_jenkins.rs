@@ -1760,3 +1760,25 @@ fn a_log_read_of_more_than_8_mib_is_shown_in_part_and_following_goes_on_from_jen
         outcome.stderr.len()
     );
 }
+
+#[test]
+fn a_build_answer_padded_past_8_mib_is_refused_at_once_though_it_is_valid_json() {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = reads.clone();
+    let outcome = run_through(&sb, move |asked, mut answer| {
+        if asked.method == "GET" && asked.path() == "/job/a/1/api/json" {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Whitespace after the value: still the build's JSON, only too big.
+            answer.body.extend(std::iter::repeat_n(b' ', 9 << 20));
+        }
+        answer
+    });
+    assert_unexpected_answer(&outcome);
+    assert!(outcome.stdout.contains("larger than 8 MiB"), "{outcome}");
+    assert_eq!(
+        reads.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "not asked again\n{outcome}"
+    );
+}
