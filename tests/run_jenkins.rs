@@ -1626,3 +1626,265 @@ fn a_netrc_that_is_not_a_small_regular_file_is_refused_and_dev_null_turns_it_off
     assert_one_build_each(&sb, &outcome, &["a"]);
     assert_eq!(sb.triggers()[0].user, None);
 }
+
+// ---- hostile answers ----
+
+/// Well under the 128 MiB a host running jrun from cron can be expected to spare.
+const PEAK_RSS_LIMIT_KIB: u64 = 64 * 1024;
+
+/// Runs one `job: a` step against `hostile`, standing in for Jenkins, with `-v` so that every
+/// request jrun sent shows on stderr.
+fn run_against(hostile: &common::Hostile) -> Outcome {
+    let (_dir, path) = pipeline_file(&pipeline(&impatient_block(&hostile.url()), "  - job: a\n"));
+    let output = jrun()
+        .arg(&path)
+        .args(["--progress", "never", "--output", "json", "-v"])
+        .output()
+        .expect("jrun runs");
+    Outcome::from(output)
+}
+
+/// The same, measuring jrun's peak memory.
+fn run_measured_against(hostile: &common::Hostile) -> common::Measured {
+    let (_dir, path) = pipeline_file(&pipeline(&impatient_block(&hostile.url()), "  - job: a\n"));
+    let path = path.to_str().expect("a UTF-8 temporary path");
+    let args = [path, "--progress", "never", "-v"];
+    common::run_measured("measured_child", &args, Duration::from_secs(60))
+}
+
+/// Not a test: the fresh process that `common::run_measured` starts jrun from.
+#[test]
+#[ignore = "started by common::run_measured"]
+fn measured_child() {
+    common::measured_child();
+}
+
+/// How many answers to the job read `-v` logged.
+fn job_reads(stderr: &str) -> usize {
+    stderr
+        .lines()
+        .filter(|l| l.contains("GET ") && l.contains("/job/a/api/json") && l.contains(" -> "))
+        .count()
+}
+
+#[track_caller]
+fn assert_too_large(measured: &common::Measured) {
+    assert_eq!(measured.code, 3, "{measured:#?}");
+    assert!(
+        measured.stderr.contains("unexpected answer")
+            && measured.stderr.contains("larger than 8 MiB"),
+        "{measured:#?}"
+    );
+    assert!(!measured.stderr.contains("disabled"), "{measured:#?}");
+    assert!(
+        measured.peak_rss_kib < PEAK_RSS_LIMIT_KIB,
+        "peak RSS {} KiB\n{measured:#?}",
+        measured.peak_rss_kib
+    );
+    assert_eq!(
+        job_reads(&measured.stderr),
+        1,
+        "not asked again\n{measured:#?}"
+    );
+}
+
+#[test]
+fn a_2_gib_job_answer_is_an_unexpected_answer_read_once_in_bounded_memory() {
+    let hostile = common::Hostile::huge(2 << 30);
+    assert_too_large(&run_measured_against(&hostile));
+}
+
+#[test]
+fn a_gzip_bomb_is_an_unexpected_answer_not_a_disabled_job_in_bounded_memory() {
+    let hostile = common::Hostile::gzip_bomb();
+    assert!(common::gzip_bomb().len() < 2 << 20);
+    assert_too_large(&run_measured_against(&hostile));
+}
+
+#[test]
+fn a_never_ending_chunked_answer_is_cut_off_as_too_large() {
+    let hostile = common::Hostile::endless_chunks();
+    let started = Instant::now();
+    let outcome = run_against(&hostile);
+    assert_unexpected_answer(&outcome);
+    assert!(outcome.stderr.contains("larger than 8 MiB"), "{outcome}");
+    assert_eq!(job_reads(&outcome.stderr), 1, "{outcome}");
+    assert!(started.elapsed() < Duration::from_secs(30), "{outcome}");
+}
+
+#[test]
+fn a_login_page_where_json_was_asked_is_an_unexpected_answer() {
+    let hostile = common::Hostile::start(|_| common::Answer::login_page());
+    let outcome = run_against(&hostile);
+    assert_unexpected_answer(&outcome);
+    assert!(
+        outcome.stderr.contains("expected JSON, got text/html")
+            && outcome.stderr.contains("Sign in"),
+        "{outcome}"
+    );
+}
+
+#[test]
+fn wrongly_typed_truncated_non_utf8_or_doubled_json_is_an_unexpected_answer() {
+    let cases = [
+        ("wrong types", common::Answer::wrong_types()),
+        ("truncated", common::Answer::truncated_json()),
+        ("invalid UTF-8", common::Answer::invalid_utf8()),
+        ("duplicate keys", common::Answer::duplicate_keys()),
+    ];
+    for (what, answer) in cases {
+        let hostile = common::Hostile::start(move |_| answer.clone());
+        let outcome = run_against(&hostile);
+        assert_eq!(outcome.code, 3, "{what}\n{outcome}");
+        assert!(
+            outcome.stderr.contains("unexpected answer"),
+            "{what}\n{outcome}"
+        );
+        assert!(
+            !outcome.stderr.contains("panicked") && !outcome.stderr.contains("disabled"),
+            "{what}\n{outcome}"
+        );
+    }
+}
+
+#[test]
+fn a_redirect_to_another_host_is_not_followed_and_that_host_is_never_asked() {
+    let (elsewhere, asked) = common::Hostile::counting();
+    let target = format!("{}/job/a/api/json", elsewhere.url());
+    let hostile = common::Hostile::start(move |_| common::Answer::redirect(&target));
+    let outcome = run_against(&hostile);
+    outcome.assert_code(3);
+    assert!(
+        outcome.stderr.contains("HTTP 302") && outcome.stderr.contains("redirected to"),
+        "{outcome}"
+    );
+    assert_eq!(
+        asked.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "{outcome}"
+    );
+}
+
+#[test]
+fn a_server_that_never_answers_is_given_up_on_within_its_unreachable_timeout() {
+    let hostile = common::Hostile::silent();
+    let started = Instant::now();
+    let outcome = run_against(&hostile);
+    outcome.assert_code(3);
+    assert!(outcome.stderr.contains("no answer within"), "{outcome}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{outcome}");
+}
+
+#[test]
+fn a_slowloris_sending_headers_a_byte_at_a_time_is_given_up_on_in_bounded_time() {
+    let hostile = common::Hostile::slow_headers();
+    let started = Instant::now();
+    let outcome = run_against(&hostile);
+    outcome.assert_code(3);
+    assert!(outcome.stderr.contains("unreachable"), "{outcome}");
+    assert!(started.elapsed() < Duration::from_secs(20), "{outcome}");
+}
+
+#[test]
+fn an_http_1_0_answer_is_read_to_the_end_of_its_connection() {
+    // A disabled job, so that a run stops at its check: the answer was read and understood.
+    let job =
+        json!({"_class": "hudson.model.FreeStyleProject", "fullName": "a", "buildable": false});
+    let hostile = common::Hostile::http10(common::Answer::json(200, &job));
+    let outcome = run_against(&hostile);
+    outcome.assert_code(2);
+    assert!(outcome.stderr.contains("job `a` is disabled"), "{outcome}");
+}
+
+#[test]
+fn a_log_read_of_more_than_8_mib_is_shown_in_part_and_following_goes_on_from_jenkins_offset() {
+    let sb = common::sandbox(
+        "quiet_period: 0s\njobs:\n  - path: a\n    builds: [{duration: 3s, log: [\"first line\", \"second line\", \"third line\"]}]\n",
+    );
+    let flooded = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flooding = flooded.clone();
+    let proxy = common::Hostile::proxy(&sb.url(), move |asked, mut answer| {
+        if asked.path().ends_with("/logText/progressiveText")
+            && answer.body.windows(10).any(|w| w == b"first line")
+            && !flooding.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            // X-Text-Size stays the sandbox's: the flood is not in the log's offsets.
+            answer.body.extend(std::iter::repeat_n(b'x', 12 << 20));
+            answer.body.extend_from_slice(b"\r\n");
+        }
+        answer
+    });
+    let (_dir, path) = pipeline_file(&pipeline(&impatient_block(&proxy.url()), "  - job: a\n"));
+    let output = jrun()
+        .arg(&path)
+        .args(["--progress", "never", "--follow"])
+        .output()
+        .expect("jrun runs");
+    let outcome = Outcome::from(output);
+    outcome.assert_code(0);
+    assert!(
+        flooded.load(std::sync::atomic::Ordering::SeqCst),
+        "{outcome}"
+    );
+    let lines: Vec<&str> = outcome.stderr.lines().collect();
+    for wanted in ["a | first line", "a | second line", "a | third line"] {
+        assert_eq!(
+            lines.iter().filter(|l| **l == wanted).count(),
+            1,
+            "{wanted}\n{}",
+            outcome
+                .stderr
+                .lines()
+                .filter(|l| l.len() < 200)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    assert!(
+        outcome
+            .stderr
+            .contains("more than 8 MiB arrived in one read")
+    );
+    assert!(
+        outcome.stderr.len() < 9 << 20,
+        "{} bytes",
+        outcome.stderr.len()
+    );
+}
+
+#[test]
+fn a_build_answer_padded_past_8_mib_is_refused_at_once_though_it_is_valid_json() {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let reads = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = reads.clone();
+    let outcome = run_through(&sb, move |asked, mut answer| {
+        if asked.method == "GET" && asked.path() == "/job/a/1/api/json" {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // Whitespace after the value: still the build's JSON, only too big.
+            answer.body.extend(std::iter::repeat_n(b' ', 9 << 20));
+        }
+        answer
+    });
+    assert_unexpected_answer(&outcome);
+    assert!(outcome.stdout.contains("larger than 8 MiB"), "{outcome}");
+    assert_eq!(
+        reads.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "not asked again\n{outcome}"
+    );
+}
+
+#[test]
+fn a_trigger_answered_201_with_a_body_past_the_cap_is_still_followed_to_its_build() {
+    // The status and Location say a build was queued; the body cannot unsay it.
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let proxy = common::Hostile::proxy(&sb.url(), |asked, mut answer| {
+        if asked.method == "POST" && asked.path().ends_with("/build") {
+            answer.body = vec![b' '; 9 << 20];
+        }
+        answer
+    });
+    let (_dir, path) = pipeline_file(&pipeline(&impatient_block(&proxy.url()), "  - job: a\n"));
+    let outcome = run_json(&path, &[]);
+    assert_one_build_each(&sb, &outcome, &["a"]);
+}

@@ -54,6 +54,19 @@ pub async fn follow(
             }
         };
         emit(&reporter, &step, lines.push(&chunk.text));
+        if chunk.cut {
+            // The text goes on from elsewhere: the line cut off is not joined to it.
+            emit(&reporter, &step, lines.finish());
+            let message = format!(
+                "console log of #{number}: more than {} arrived in one read; the rest of it \
+                 is skipped and following goes on after it",
+                crate::jenkins::MAX_BODY_SHOWN
+            );
+            reporter.event(Event::Note {
+                step: Some(&step),
+                message: &message,
+            });
+        }
         if !chunk.more {
             emit(&reporter, &step, lines.finish());
             return;

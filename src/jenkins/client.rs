@@ -45,6 +45,13 @@ const MAX_DELAY: Duration = Duration::from_secs(5);
 /// How many times one POST is sent again after refusals that blame its crumb.
 const CRUMB_RETRIES: usize = 3;
 
+/// The most of one answer's body jrun holds, counted after decompression: `tree=`-filtered
+/// answers are a few KiB, so anything near this is not Jenkins' answer to the question (a
+/// proxy's download, a gzip bomb) and is refused without being read further or asked again.
+pub(crate) const MAX_BODY: usize = 8 * 1024 * 1024;
+/// [`MAX_BODY`] as messages and the README say it.
+pub const MAX_BODY_SHOWN: &str = "8 MiB";
+
 /// A client for one Jenkins controller. Cloning is cheap and shares the connection pool, the
 /// crumb with its session cookie, and the cap on requests in flight.
 #[derive(Clone)]
@@ -74,11 +81,15 @@ pub(crate) struct Inner {
     bytes: AtomicU64,
 }
 
-/// An HTTP answer, body read in full (Jenkins' `tree=`-filtered answers are small).
+/// An HTTP answer, its body read up to [`MAX_BODY`].
 pub(crate) struct Reply {
     pub status: StatusCode,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// The body went on past [`MAX_BODY`]: `body` is its first `MAX_BODY` bytes and the rest
+    /// was never read. Only a log read may use such an answer; for anything else it is
+    /// [`too_large`].
+    pub cut: bool,
     pub received: Instant,
     /// The server's clock from the `Date` header, in epoch milliseconds.
     pub date_ms: Option<i64>,
@@ -634,8 +645,7 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         self.observe_session(&headers);
-        let body = response
-            .bytes()
+        let (body, cut) = read_capped(response)
             .await
             .map_err(|e| TransportError::body(e, self.attempt_timeout()))?;
         if let Some((method, url)) = &logged {
@@ -663,6 +673,7 @@ impl Client {
             status,
             headers,
             body,
+            cut,
             received,
             date_ms,
         })
@@ -691,12 +702,23 @@ impl Client {
     /// A GET that waits out transient failures for up to `unreachable_timeout`; any other
     /// answer, 404 included, is returned for the caller to interpret.
     pub(crate) async fn read(&self, url: &str) -> Result<Reply, Error> {
+        let reply = self.read_cut(url).await?;
+        if reply.cut {
+            return Err(too_large(url));
+        }
+        Ok(reply)
+    }
+
+    /// [`Client::read`] of something whose first [`MAX_BODY`] bytes are of use on their own
+    /// (a log): an answer past that is handed on with `cut` set.
+    pub(crate) async fn read_cut(&self, url: &str) -> Result<Reply, Error> {
         let mut patience = Patience::new(self.inner.settings.unreachable_timeout);
         self.read_patiently(url, &mut patience, Session::Current)
             .await
     }
 
-    /// [`Client::read`] within a failure window the caller may share with its own retries.
+    /// [`Client::read_cut`] within a failure window the caller may share with its own retries.
+    /// A cut answer is never retried: asking again would only fetch as much again.
     async fn read_patiently(
         &self,
         url: &str,
@@ -710,6 +732,7 @@ impl Client {
                 Session::New => self.send_with(Method::GET, url, None, None, None).await,
             };
             let failure = match sent {
+                Ok(reply) if reply.cut => return Ok(reply),
                 Ok(reply) if retryable_read(reply.status) => describe_status("GET", url, &reply),
                 Ok(reply) => return Ok(reply),
                 Err(e) if e.transient => format!("GET {}: {}", shown(url), e.message),
@@ -742,6 +765,9 @@ impl Client {
             let reply = self
                 .read_patiently(url, &mut patience, Session::Current)
                 .await?;
+            if reply.cut {
+                return Err(too_large(url));
+            }
             let json = match reply.status.as_u16() {
                 200 => decode::<T>(url, &reply)?,
                 404 => return Ok(None),
@@ -798,6 +824,14 @@ impl Client {
                 .send(Method::POST, url, Some(body.clone()), crumb.as_ref())
                 .await
             {
+                // A trigger's answer is its status and `Location`: its body, however large,
+                // does not change that a build was queued, which must still be followed.
+                Ok(reply)
+                    if reply.cut
+                        && !matches!(reply.status, StatusCode::CREATED | StatusCode::SEE_OTHER) =>
+                {
+                    return Err(too_large(url));
+                }
                 Ok(reply) => reply,
                 Err(e) => return Ok(Err(e)),
             };
@@ -890,6 +924,9 @@ impl Client {
         let reply = self
             .read_patiently(&url, &mut patience, Session::New)
             .await?;
+        if reply.cut {
+            return Err(too_large(&url));
+        }
         match reply.status.as_u16() {
             200 => {
                 let json: CrumbJson = decode(&url, &reply)?;
@@ -1031,6 +1068,33 @@ fn session_cookie(headers: &HeaderMap) -> Option<HeaderValue> {
     let mut value = HeaderValue::from_str(&pairs.join("; ")).ok()?;
     value.set_sensitive(true);
     Some(value)
+}
+
+/// The body of `response`, up to [`MAX_BODY`] bytes after decompression, and whether there
+/// was more. Read chunk by chunk, as reqwest inflates them, so that neither a huge answer nor
+/// a small one that inflates to a huge one is ever held whole.
+async fn read_capped(mut response: reqwest::Response) -> Result<(Bytes, bool), reqwest::Error> {
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await? {
+        let room = MAX_BODY - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body.freeze(), true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body.freeze(), false))
+}
+
+/// An answer past [`MAX_BODY`] where the whole answer is needed.
+pub(crate) fn too_large(url: &str) -> Error {
+    Error::Decode {
+        url: shown(url).to_string(),
+        message: format!(
+            "the answer is larger than {MAX_BODY_SHOWN}, more than Jenkins ever sends to \
+             jrun's questions; it was not read further"
+        ),
+    }
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(url: &str, reply: &Reply) -> Result<T, Error> {
@@ -1218,6 +1282,35 @@ mod tests {
                 "{message}"
             );
         }
+    }
+
+    fn answer(body: Vec<u8>) -> reqwest::Response {
+        reqwest::Response::from(http::Response::new(body))
+    }
+
+    #[tokio::test]
+    async fn bodies_are_read_up_to_the_cap_and_said_to_be_cut_past_it() {
+        let (body, cut) = read_capped(answer(vec![b'x'; MAX_BODY]))
+            .await
+            .expect("read");
+        assert_eq!((body.len(), cut), (MAX_BODY, false));
+        let (body, cut) = read_capped(answer(vec![b'x'; MAX_BODY + 1]))
+            .await
+            .expect("read");
+        assert_eq!((body.len(), cut), (MAX_BODY, true));
+        let (body, cut) = read_capped(answer(b"{}".to_vec())).await.expect("read");
+        assert_eq!((&body[..], cut), (&b"{}"[..], false));
+    }
+
+    #[test]
+    fn a_too_large_answer_is_an_unexpected_answer_that_says_the_cap() {
+        let message = too_large("https://ci/job/a/api/json?tree=x").to_string();
+        assert!(
+            message.starts_with("unexpected answer from https://ci/job/a/api/json")
+                && message.contains("larger than 8 MiB"),
+            "{message}"
+        );
+        assert_eq!(MAX_BODY, 8 << 20);
     }
 
     #[test]

@@ -18,12 +18,17 @@ pub struct LogChunk {
     pub next: u64,
     /// `X-More-Data: true`: the build is still writing its log.
     pub more: bool,
+    /// Jenkins sent more than jrun holds of one answer (8 MiB) in this one read: `text` is its
+    /// beginning, the rest is skipped, and `next` is still where Jenkins' answer ended.
+    pub cut: bool,
 }
 
 impl Client {
     /// The console log from raw byte offset `start`, which must be 0 or a `next` this method
     /// returned: any other offset may land inside a ConsoleNote. Transient failures are retried
-    /// like every other read.
+    /// like every other read. One read holds at most 8 MiB of text: a log that grew by more
+    /// since the last read is shown up to there and goes on from the offset Jenkins gave,
+    /// since raw offsets (ConsoleNotes, CRLF) cannot be worked out from the text.
     pub async fn progressive_text(
         &self,
         job: &str,
@@ -35,7 +40,7 @@ impl Client {
             self.inner.base,
             job_path(job)?
         );
-        let reply = self.read(&url).await?;
+        let reply = self.read_cut(&url).await?;
         match reply.status.as_u16() {
             200 => {}
             404 => {
@@ -55,7 +60,12 @@ impl Client {
             })?;
         let more = header("x-more-data").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
         let text = plain_text(&String::from_utf8_lossy(&reply.body));
-        Ok(LogChunk { text, next, more })
+        Ok(LogChunk {
+            text,
+            next,
+            more,
+            cut: reply.cut,
+        })
     }
 }
 

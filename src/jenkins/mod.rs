@@ -14,7 +14,7 @@ mod settings;
 mod trigger;
 mod types;
 
-pub use client::Client;
+pub use client::{Client, MAX_BODY_SHOWN};
 pub use error::Error;
 pub use log::LogChunk;
 pub use paths::job_path;

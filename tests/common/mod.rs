@@ -465,3 +465,390 @@ fn serve_one(mut stream: std::net::TcpStream, respond: &Respond) {
     let _ = stream.write_all(&bytes);
     let _ = stream.flush();
 }
+
+// ---- hostile modes: answers no Jenkins gives, some of them too big to build in memory ----
+
+/// The body of a job answer as Jenkins starts it, for modes that go wrong after a good start.
+const JOB_START: &str =
+    "{\"_class\":\"hudson.model.FreeStyleProject\",\"fullName\":\"a\",\"description\":\"";
+
+impl Answer {
+    /// An SSO proxy's or Jenkins' own login form, with 200, where JSON was asked for.
+    pub fn login_page() -> Answer {
+        Answer {
+            status: 200,
+            headers: vec![(
+                "content-type".to_string(),
+                "text/html;charset=utf-8".to_string(),
+            )],
+            body: b"<!DOCTYPE html><html><head><title>Sign in [Jenkins]</title></head><body>\
+                    <form method=\"post\" action=\"j_spring_security_check\">\
+                    <input name=\"j_username\"><input name=\"j_password\" type=\"password\">\
+                    <button>Sign in</button></form></body></html>"
+                .to_vec(),
+        }
+    }
+
+    /// JSON of the right shape whose values have the wrong types.
+    pub fn wrong_types() -> Answer {
+        Answer::json_text(
+            "{\"_class\":\"hudson.model.FreeStyleProject\",\"fullName\":\"a\",\"buildable\":\"yes\",\
+             \"property\":{},\"builds\":\"none\"}",
+        )
+    }
+
+    /// A job answer that stops in the middle, its length announced honestly.
+    pub fn truncated_json() -> Answer {
+        Answer::json_text("{\"_class\":\"hudson.model.FreeStyleProject\",\"fullName\":\"a\",\"buil")
+    }
+
+    /// A job answer whose name is not UTF-8.
+    pub fn invalid_utf8() -> Answer {
+        let mut answer = Answer::json_text(
+            "{\"_class\":\"hudson.model.FreeStyleProject\",\"buildable\":true,\"fullName\":\"a",
+        );
+        answer.body.extend_from_slice(b"\xff\xfe\xc3\x28\"}");
+        answer
+            .body
+            .extend_from_slice(b"\xff\xfe\xc3\x28\",\"buildable\":true}");
+        answer
+    }
+
+    /// A job answer that says `buildable` twice, differently.
+    pub fn duplicate_keys() -> Answer {
+        Answer::json_text(
+            "{\"_class\":\"hudson.model.FreeStyleProject\",\"fullName\":\"a\",\
+             \"buildable\":true,\"buildable\":false,\"property\":[]}",
+        )
+    }
+
+    /// A 302 to `to`, with an empty body.
+    pub fn redirect(to: &str) -> Answer {
+        Answer {
+            status: 302,
+            headers: vec![("location".to_string(), to.to_string())],
+            body: Vec::new(),
+        }
+    }
+
+    fn json_text(text: &str) -> Answer {
+        Answer {
+            status: 200,
+            headers: vec![(
+                "content-type".to_string(),
+                "application/json;charset=utf-8".to_string(),
+            )],
+            body: text.as_bytes().to_vec(),
+        }
+    }
+}
+
+type Serve = dyn Fn(&mut std::net::TcpStream) + Send + Sync;
+
+impl Hostile {
+    /// A server that, once a request's head has arrived, writes whatever `serve` writes on the
+    /// connection (or nothing), then closes it.
+    pub fn raw(serve: impl Fn(&mut std::net::TcpStream) + Send + Sync + 'static) -> Hostile {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("address");
+        let stop = Arc::new(AtomicBool::new(false));
+        let serve: Arc<Serve> = Arc::new(serve);
+        let stopping = stop.clone();
+        let accepting = std::thread::spawn(move || {
+            while !stopping.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        let serve = serve.clone();
+                        std::thread::spawn(move || {
+                            if read_head(&mut stream) {
+                                serve(&mut stream);
+                            }
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        Hostile {
+            addr,
+            stop,
+            accepting: Some(accepting),
+        }
+    }
+
+    /// Answers every request with 200 and a JSON body of `size` bytes that starts like a job
+    /// and goes on with spaces, made up as it is sent; it stops when the client hangs up.
+    pub fn huge(size: u64) -> Hostile {
+        Hostile::raw(move |stream| {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json;charset=utf-8\r\n\
+                 content-length: {size}\r\nconnection: close\r\n\r\n{JOB_START}"
+            );
+            let mut left = size.saturating_sub(JOB_START.len() as u64);
+            let block = [b' '; 64 * 1024];
+            if write_all(stream, head.as_bytes()) {
+                while left > 0 {
+                    let n = left.min(block.len() as u64) as usize;
+                    if !write_all(stream, &block[..n]) {
+                        return;
+                    }
+                    left -= n as u64;
+                }
+            }
+        })
+    }
+
+    /// Answers every request with 200 and about 1 MiB of gzip that inflates to 1 GiB.
+    pub fn gzip_bomb() -> Hostile {
+        Hostile::raw(|stream| {
+            let bomb = gzip_bomb();
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json;charset=utf-8\r\n\
+                 content-encoding: gzip\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                bomb.len()
+            );
+            let _ = write_all(stream, head.as_bytes()) && write_all(stream, bomb);
+        })
+    }
+
+    /// Accepts connections and reads requests, and never answers; a connection is held for
+    /// at most a minute.
+    pub fn silent() -> Hostile {
+        Hostile::raw(|_stream| std::thread::sleep(Duration::from_secs(60)))
+    }
+
+    /// A slowloris: sends an answer's head one byte every 100 ms, without ever ending it
+    /// (for at most a minute).
+    pub fn slow_headers() -> Hostile {
+        Hostile::raw(|stream| {
+            let mut head = b"HTTP/1.1 200 OK\r\n".to_vec();
+            for i in 0..600 {
+                head.extend_from_slice(format!("x-slow-{i}: {i}\r\n").as_bytes());
+            }
+            for byte in head {
+                if !write_all(stream, &[byte]) {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    }
+
+    /// Answers 200 with a chunked body that starts like a job and never ends (until the
+    /// client hangs up, or after a minute).
+    pub fn endless_chunks() -> Hostile {
+        Hostile::raw(|stream| {
+            let head = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json;charset=utf-8\r\n\
+                 transfer-encoding: chunked\r\n\r\n{:x}\r\n{JOB_START}\r\n",
+                JOB_START.len()
+            );
+            let chunk = format!("{:x}\r\n{}\r\n", 4096, " ".repeat(4096));
+            let deadline = Instant::now() + Duration::from_secs(60);
+            if write_all(stream, head.as_bytes()) {
+                while Instant::now() < deadline && write_all(stream, chunk.as_bytes()) {}
+            }
+        })
+    }
+
+    /// Answers every request with `answer` the way an HTTP/1.0 server does: no length, the
+    /// body ends where the connection does.
+    pub fn http10(answer: Answer) -> Hostile {
+        Hostile::raw(move |stream| {
+            let mut out = format!("HTTP/1.0 {} Whatever\r\n", answer.status).into_bytes();
+            for (name, value) in &answer.headers {
+                out.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+            }
+            out.extend_from_slice(b"\r\n");
+            out.extend_from_slice(&answer.body);
+            let _ = write_all(stream, &out);
+        })
+    }
+
+    /// A server that answers every request 404 and counts them.
+    pub fn counting() -> (Hostile, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = count.clone();
+        let hostile = Hostile::start(move |_| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Answer {
+                status: 404,
+                headers: Vec::new(),
+                body: Vec::new(),
+            }
+        });
+        (hostile, count)
+    }
+}
+
+/// Reads a request up to the end of its head (GETs and jrun's POSTs have small bodies, left
+/// unread); false if the client went away or took over 10 s.
+fn read_head(stream: &mut std::net::TcpStream) -> bool {
+    use std::io::Read;
+    let _ = stream.set_nonblocking(false);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = stream.set_write_timeout(Some(Duration::from_secs(10)));
+    let mut data = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !data.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => data.extend_from_slice(&chunk[..n]),
+        }
+        if data.len() > 1 << 20 {
+            return false;
+        }
+    }
+    true
+}
+
+/// False once the client has gone.
+fn write_all(stream: &mut std::net::TcpStream, bytes: &[u8]) -> bool {
+    use std::io::Write;
+    stream.write_all(bytes).is_ok()
+}
+
+/// gzip of 1 GiB of zeros (about 1 MiB), compressed once per test binary.
+pub fn gzip_bomb() -> &'static [u8] {
+    static BOMB: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    BOMB.get_or_init(|| {
+        use std::io::Write;
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        let zeros = vec![0u8; 1 << 20];
+        for _ in 0..1024 {
+            encoder.write_all(&zeros).expect("compress");
+        }
+        encoder.finish().expect("compress")
+    })
+}
+
+/// How a child jrun ended, and the most memory it ever held.
+#[derive(Debug)]
+pub struct Measured {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    /// Peak resident set size (`ru_maxrss`), in KiB.
+    pub peak_rss_kib: u64,
+}
+
+const MEASURED_ARGS: &str = "JRUN_TEST_MEASURED_ARGS";
+const MEASURED_OUT: &str = "JRUN_TEST_MEASURED_OUT";
+
+/// Runs jrun with `args` to its end, at most `limit`, and measures its peak RSS.
+///
+/// Linux charges a child with the peak RSS of the process it was spawned from (the memory
+/// map it replaced at `exec` counts), and this test process holds whatever its parallel
+/// tests hold. So jrun is started from a fresh copy of this test binary running only
+/// `helper`, an ignored test that calls [`measured_child`]: that small process waits for
+/// jrun with `wait4`, which reports jrun's own peak.
+pub fn run_measured(helper: &str, args: &[&str], limit: Duration) -> Measured {
+    let out = tempfile::tempdir().expect("tempdir");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            helper,
+            "--exact",
+            "--ignored",
+            "--test-threads=1",
+            "--quiet",
+        ])
+        .env(MEASURED_ARGS, args.join("\u{1f}"))
+        .env(MEASURED_OUT, out.path())
+        .env("JRUN_TEST_MEASURED_LIMIT_MS", limit.as_millis().to_string())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the test binary starts");
+    let deadline = Instant::now() + limit + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the measuring helper did not exit");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let read = |name: &str| std::fs::read_to_string(out.path().join(name)).unwrap_or_default();
+    let measured = Measured {
+        code: read("code").trim().parse().unwrap_or(-1),
+        stdout: read("stdout"),
+        stderr: read("stderr"),
+        peak_rss_kib: read("peak").trim().parse().unwrap_or(u64::MAX),
+    };
+    assert!(
+        status.success(),
+        "the measuring helper failed ({status}): {measured:#?}"
+    );
+    measured
+}
+
+/// The measuring side of [`run_measured`]; does nothing unless started by it.
+pub fn measured_child() {
+    let (Ok(args), Some(out)) = (std::env::var(MEASURED_ARGS), std::env::var_os(MEASURED_OUT))
+    else {
+        return;
+    };
+    let out = std::path::PathBuf::from(out);
+    let limit = std::env::var("JRUN_TEST_MEASURED_LIMIT_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::from_secs(60), Duration::from_millis);
+    let stdout = std::fs::File::create(out.join("stdout")).expect("stdout file");
+    let stderr = std::fs::File::create(out.join("stderr")).expect("stderr file");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jrun"));
+    for var in [
+        "JENKINS_URL",
+        "JENKINS_USER_ID",
+        "JENKINS_API_TOKEN",
+        "JENKINS_PASSWORD",
+        "NETRC",
+        MEASURED_ARGS,
+        MEASURED_OUT,
+    ] {
+        cmd.env_remove(var);
+    }
+    // Reaped by `wait4` below, which gives the rusage `Child::wait` does not.
+    #[allow(clippy::zombie_processes)]
+    let child = cmd
+        .env("NO_COLOR", "1")
+        .env("HOME", std::env::temp_dir())
+        .args(args.split('\u{1f}'))
+        .stdin(std::process::Stdio::null())
+        .stdout(stdout)
+        .stderr(stderr)
+        .spawn()
+        .expect("jrun starts");
+    let pid = child.id() as libc::pid_t;
+    let deadline = Instant::now() + limit;
+    let mut status = 0;
+    // SAFETY: all zeroes is a valid rusage, for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    loop {
+        // SAFETY: `pid` is this process's own child, not reaped yet; the pointers are valid.
+        let reaped = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+        assert!(reaped >= 0, "wait4 failed");
+        if reaped == pid {
+            break;
+        }
+        // A jrun that hangs is killed, and its code (-1) tells the test.
+        if Instant::now() >= deadline {
+            // SAFETY: signals our own child, which has not been reaped yet.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let code = if libc::WIFEXITED(status) {
+        libc::WEXITSTATUS(status)
+    } else {
+        -1
+    };
+    std::fs::write(out.join("code"), code.to_string()).expect("code file");
+    std::fs::write(out.join("peak"), usage.ru_maxrss.to_string()).expect("peak file");
+}
