@@ -1888,3 +1888,48 @@ fn a_trigger_answered_201_with_a_body_past_the_cap_is_still_followed_to_its_buil
     let outcome = run_json(&path, &[]);
     assert_one_build_each(&sb, &outcome, &["a"]);
 }
+
+#[test]
+fn control_characters_from_a_server_never_reach_the_terminal() {
+    // A queue item's `why` and an error page that try to clear the screen, ring the bell and
+    // break a line in two.
+    let evil = "\u{1b}[2J\u{1b}[31mEVIL\u{7}\r\nforged line\u{1b}]0;title\u{7}";
+    let sb = common::sandbox("speed: 1\nquiet_period: 1s\njobs: [{path: a}, {path: b}]\n");
+    let why = evil.to_string();
+    let proxy = common::Hostile::proxy(&sb.url(), move |asked, answer| {
+        if asked.method == "GET" && asked.path().starts_with("/queue/item/") {
+            return answer.edit_json(|item| {
+                if item["why"].is_string() {
+                    item["why"] = json!(why.clone());
+                }
+            });
+        }
+        if asked.method == "POST" && asked.path().starts_with("/job/b/") {
+            return common::Answer {
+                status: 409,
+                headers: vec![("content-type".into(), "text/plain".into())],
+                body: format!("refused: {why}").into_bytes(),
+            };
+        }
+        answer
+    });
+    let (_dir, path) = pipeline_file(&pipeline(
+        &impatient_block(&proxy.url()),
+        "  - job: a\n  - job: b\n",
+    ));
+    let outcome = run_json(&path, &[]);
+    assert_ne!(outcome.code, 0, "{outcome}");
+    for text in [&outcome.stdout, &outcome.stderr] {
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\r'),
+            "{:?} {:?}", outcome.stdout, outcome.stderr
+        );
+        assert!(
+            !text.lines().any(|l| l.starts_with("forged line")),
+            "a server's text broke a line in two\n{outcome}"
+        );
+    }
+    // Both texts were shown, cleaned: the test saw what it means to check.
+    assert!(outcome.stderr.contains("EVIL"), "{outcome}");
+    assert!(outcome.stderr.contains("refused"), "{outcome}");
+}
