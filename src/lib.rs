@@ -8,6 +8,7 @@ pub mod exit;
 pub mod jenkins;
 pub mod lock;
 pub mod pipeline;
+pub mod redact;
 pub mod report;
 pub mod sandbox;
 

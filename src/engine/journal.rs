@@ -259,7 +259,7 @@ impl Journal {
     /// Appends one record. It is in the kernel's hands when this returns, so it survives
     /// the process being killed.
     pub fn record(&self, record: &Record) -> Result<(), JournalError> {
-        let mut line = serde_json::to_string(record).unwrap_or_default();
+        let mut line = crate::redact::to_json_line(record);
         line.push('\n');
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.write_all(line.as_bytes())
