@@ -235,9 +235,10 @@ pub(crate) const QUOTED_CHARS: usize = 300;
 
 /// `text` from a server as an error message quotes it: control characters as spaces, so it
 /// can neither redraw a terminal nor break a line, and cut to [`QUOTED_CHARS`] with `…` and
-/// the size of the whole answer (`total` bytes).
+/// the size of the whole answer (`total` bytes). Secrets are masked before the cut: a secret
+/// cut in two would no longer be recognised where the message is printed.
 pub(crate) fn quoted(text: &str, total: usize) -> String {
-    let clean: String = text
+    let clean: String = crate::redact::redact(text)
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
