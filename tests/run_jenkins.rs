@@ -1564,8 +1564,20 @@ struct Echoes {
 /// in front of a sandbox that answers `case` with an echo, with every output jrun has: the JSON
 /// summary, `-v`, `--report`, `--junit` and `--journal`.
 fn run_echoing(jenkins: impl Fn(&str) -> String, case: EchoCase) -> Echoes {
+    run_echoing_job(jenkins, "{path: a}", "  - job: a\n", &[], case)
+}
+
+/// [`run_echoing`] with the sandbox's job `a` declared as `job`, the pipeline's `steps` and
+/// jrun's environment `env`.
+fn run_echoing_job(
+    jenkins: impl Fn(&str) -> String,
+    job: &str,
+    steps: &str,
+    env: &[(&str, &str)],
+    case: EchoCase,
+) -> Echoes {
     use std::sync::{Arc, Mutex};
-    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let sb = common::sandbox(&format!("speed: 20\nquiet_period: 0s\njobs: [{job}]\n"));
     let seen = Arc::new(Mutex::new(Vec::<String>::new()));
     let echoed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let (seeing, echoing) = (seen.clone(), echoed.clone());
@@ -1587,9 +1599,13 @@ fn run_echoing(jenkins: impl Fn(&str) -> String, case: EchoCase) -> Echoes {
         }
         answer
     });
-    let (dir, path) = pipeline_file(&pipeline(&jenkins(&proxy.url()), "  - job: a\n"));
+    let (dir, path) = pipeline_file(&pipeline(&jenkins(&proxy.url()), steps));
     let files = ["report.json", "junit.xml", "run.journal"].map(|name| dir.path().join(name));
-    let output = jrun()
+    let mut cmd = jrun();
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let output = cmd
         .arg(&path)
         .args(["--progress", "never", "--output", "json", "-v", "--report"])
         .arg(&files[0])
@@ -1750,4 +1766,35 @@ fn a_password_and_its_crumb_echoed_in_a_403_crumb_page_are_masked_in_every_strea
     );
     echoes.assert_hides(PASSWORD);
     echoes.assert_masked_echo();
+}
+
+#[test]
+fn a_remote_trigger_token_echoed_in_a_409_answer_is_masked_in_every_stream_and_file() {
+    let echoes = run_echoing_job(
+        impatient_block,
+        "{path: a, token: \"r3mote&secret=+42\"}",
+        "  - job: a\n    token: \"{{env.TRIGGER_TOKEN}}\"\n",
+        &[("TRIGGER_TOKEN", TRIGGER_TOKEN)],
+        EchoCase {
+            status: 409,
+            message: "conflict",
+            form: common::Echo::Html,
+            answers: is_trigger,
+        },
+    );
+    echoes.outcome.assert_code(3);
+    echoes.assert_hides(TOKEN);
+    echoes.assert_masked_echo();
+    let encoded: String = form_urlencoded::byte_serialize(TRIGGER_TOKEN.as_bytes()).collect();
+    for secret in [TRIGGER_TOKEN, encoded.as_str(), "r3mote"] {
+        for (name, text) in [
+            ("stdout", &echoes.outcome.stdout),
+            ("stderr", &echoes.outcome.stderr),
+        ]
+        .into_iter()
+        .chain(echoes.files.iter().map(|(n, t)| (n.as_str(), t)))
+        {
+            assert!(!text.contains(secret), "`{secret}` is in {name}:\n{text}");
+        }
+    }
 }
