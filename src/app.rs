@@ -63,13 +63,15 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> ExitStatus {
     }
 }
 
-/// The one printer of error chains.
+/// The one printer of error chains. A cause may quote a server's answer, and so a secret.
 pub fn print_error(error: &anyhow::Error) {
-    let mut stderr = std::io::stderr().lock();
-    let _ = writeln!(stderr, "error: {error}");
+    let mut text = format!("error: {error}\n");
     for cause in error.chain().skip(1) {
-        let _ = writeln!(stderr, "  caused by: {cause}");
+        text.push_str(&format!("  caused by: {cause}\n"));
     }
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(crate::redact::redact(&text).as_bytes());
 }
 
 /// With `-v`, jrun's debug events go to stderr as timestamped lines.
@@ -82,7 +84,7 @@ fn log_requests(verbose: bool) {
     use tracing_subscriber::util::SubscriberInitExt;
     // Only jrun's own events: the HTTP stack's connection chatter says nothing about Jenkins.
     let lines = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(|| RedactingStderr)
         .with_target(false)
         .with_level(false)
         .with_ansi(false)
@@ -92,14 +94,38 @@ fn log_requests(verbose: bool) {
     let _ = tracing_subscriber::registry().with(lines).try_init();
 }
 
+/// Stderr for `-v` lines, with every registered secret masked: a logged answer or error may
+/// quote one. The formatter hands over each line whole, in one `write`.
+struct RedactingStderr;
+
+impl Write for RedactingStderr {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        std::io::stderr()
+            .lock()
+            .write_all(crate::redact::redact(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        std::io::stderr().flush()
+    }
+}
+
 /// Something the user may want to know, that is not a problem.
 fn print_note(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "note: {message}");
+    let line = format!("note: {message}\n");
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(crate::redact::redact(&line).as_bytes());
 }
 
 /// Something the user should know that does not stop the run.
 fn print_warning(message: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "warning: {message}");
+    let line = format!("warning: {message}\n");
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(crate::redact::redact(&line).as_bytes());
 }
 
 fn dispatch(cli: Cli) -> Result<ExitStatus, Failure> {
@@ -288,6 +314,7 @@ fn connect(
                     spec.max_in_flight.unwrap_or(servers::DEFAULT_MAX_IN_FLIGHT);
             }
             settings.name = name.clone();
+            settings.register_secrets();
             clients.insert(
                 name,
                 jenkins::Client::new(settings).map_err(Failure::invalid)?,
@@ -311,6 +338,7 @@ fn connect(
         let default = name == pipeline::DEFAULT_SERVER;
         let mut settings =
             servers::resolve(&name, spec, ctx, &environment, default).map_err(Failure::invalid)?;
+        settings.register_secrets();
         if insecure && settings.url.starts_with("https://") {
             settings.tls.insecure = true;
             print_warning(&format!(

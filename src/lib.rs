@@ -9,6 +9,7 @@ pub mod files;
 pub mod jenkins;
 pub mod lock;
 pub mod pipeline;
+pub mod redact;
 pub mod report;
 pub mod sandbox;
 

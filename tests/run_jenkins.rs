@@ -1922,7 +1922,9 @@ fn control_characters_from_a_server_never_reach_the_terminal() {
     for text in [&outcome.stdout, &outcome.stderr] {
         assert!(
             !text.contains('\u{1b}') && !text.contains('\u{7}') && !text.contains('\r'),
-            "{:?} {:?}", outcome.stdout, outcome.stderr
+            "{:?} {:?}",
+            outcome.stdout,
+            outcome.stderr
         );
         assert!(
             !text.lines().any(|l| l.starts_with("forged line")),
@@ -1932,4 +1934,267 @@ fn control_characters_from_a_server_never_reach_the_terminal() {
     // Both texts were shown, cleaned: the test saw what it means to check.
     assert!(outcome.stderr.contains("EVIL"), "{outcome}");
     assert!(outcome.stderr.contains("refused"), "{outcome}");
+}
+
+// ---- secrets echoed by servers ----
+
+/// Which requests an echoing proxy answers with an echo of themselves.
+type Echoed = fn(&common::Asked) -> bool;
+
+/// One case: the answer's status, the message it starts with, its form, and which requests
+/// get it.
+struct EchoCase {
+    status: u16,
+    message: &'static str,
+    form: common::Echo,
+    answers: Echoed,
+}
+
+/// What a run through an echoing proxy left behind: its streams, the files it wrote, the
+/// secrets it held (crumbs and session cookies as the proxy saw them go by) and how many
+/// answers echoed a request.
+struct Echoes {
+    outcome: Outcome,
+    files: Vec<(String, String)>,
+    seen: Vec<String>,
+    echoed: usize,
+}
+
+/// Runs `job: a` with the `jenkins:` block `jenkins` makes for the proxy's URL, through a proxy
+/// in front of a sandbox that answers `case` with an echo, with every output jrun has: the JSON
+/// summary, `-v`, `--report`, `--junit` and `--journal`.
+fn run_echoing(jenkins: impl Fn(&str) -> String, case: EchoCase) -> Echoes {
+    run_echoing_job(jenkins, "{path: a}", "  - job: a\n", &[], case)
+}
+
+/// [`run_echoing`] with the sandbox's job `a` declared as `job`, the pipeline's `steps` and
+/// jrun's environment `env`.
+fn run_echoing_job(
+    jenkins: impl Fn(&str) -> String,
+    job: &str,
+    steps: &str,
+    env: &[(&str, &str)],
+    case: EchoCase,
+) -> Echoes {
+    use std::sync::{Arc, Mutex};
+    let sb = common::sandbox(&format!("speed: 20\nquiet_period: 0s\njobs: [{job}]\n"));
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let echoed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (seeing, echoing) = (seen.clone(), echoed.clone());
+    let proxy = common::Hostile::proxy(&sb.url(), move |asked, answer| {
+        let mut held = seeing.lock().unwrap();
+        if let Some(crumb) = asked.header("jenkins-crumb") {
+            held.push(crumb.to_string());
+        }
+        if let Some(cookies) = asked.header("cookie") {
+            for pair in cookies.split(';') {
+                if let Some((_, value)) = pair.split_once('=') {
+                    held.push(value.trim().to_string());
+                }
+            }
+        }
+        if (case.answers)(asked) {
+            echoing.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return common::Answer::echoing(case.status, case.message, asked, case.form);
+        }
+        answer
+    });
+    let (dir, path) = pipeline_file(&pipeline(&jenkins(&proxy.url()), steps));
+    let files = ["report.json", "junit.xml", "run.journal"].map(|name| dir.path().join(name));
+    let mut cmd = jrun();
+    for (name, value) in env {
+        cmd.env(name, value);
+    }
+    let output = cmd
+        .arg(&path)
+        .args(["--progress", "never", "--output", "json", "-v", "--report"])
+        .arg(&files[0])
+        .arg("--junit")
+        .arg(&files[1])
+        .arg("--journal")
+        .arg(&files[2])
+        .output()
+        .expect("jrun runs");
+    let files = files
+        .iter()
+        .map(|file| {
+            let text = std::fs::read_to_string(file)
+                .unwrap_or_else(|e| panic!("{} was not written: {e}", file.display()));
+            (file.display().to_string(), text)
+        })
+        .collect();
+    let seen = seen.lock().unwrap().clone();
+    Echoes {
+        outcome: Outcome::from(output),
+        files,
+        seen,
+        echoed: echoed.load(std::sync::atomic::Ordering::Relaxed),
+    }
+}
+
+impl Echoes {
+    /// No stream and no file holds `secret`, the base64 of `user:secret` (bare or as the
+    /// `Authorization` value), or any crumb or cookie value the run sent.
+    fn assert_hides(&self, secret: &str) {
+        use base64::Engine as _;
+        let pair = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{secret}"));
+        let mut secrets = vec![
+            secret.to_string(),
+            format!("{USER}:{secret}"),
+            format!("Basic {pair}"),
+            pair.trim_end_matches('=').to_string(),
+        ];
+        secrets.extend(self.seen.iter().cloned());
+        // A message cut in the middle of a secret must not show its start either.
+        let starts: Vec<String> = secrets
+            .iter()
+            .filter(|s| s.chars().count() > 12)
+            .map(|s| s.chars().take(12).collect())
+            .collect();
+        secrets.extend(starts);
+        let mut texts = vec![
+            ("stdout".to_string(), self.outcome.stdout.clone()),
+            ("stderr".to_string(), self.outcome.stderr.clone()),
+        ];
+        texts.extend(self.files.iter().cloned());
+        for secret in &secrets {
+            for (name, text) in &texts {
+                assert!(
+                    !text.contains(secret.as_str()),
+                    "`{secret}` is in {name}:\n{text}\n{}",
+                    self.outcome
+                );
+            }
+        }
+    }
+
+    /// The echo reached jrun's messages, masked: without this, a run that never quoted the
+    /// answer would prove nothing.
+    fn assert_masked_echo(&self) {
+        assert!(
+            self.echoed > 0,
+            "no answer echoed a request\n{}",
+            self.outcome
+        );
+        let mut texts = vec![
+            ("stdout", &self.outcome.stdout),
+            ("stderr", &self.outcome.stderr),
+        ];
+        texts.extend(self.files.iter().map(|(name, text)| (name.as_str(), text)));
+        for (name, text) in texts {
+            assert!(
+                text.contains("you sent") && text.contains("****"),
+                "{name} does not show the masked echo:\n{text}\n{}",
+                self.outcome
+            );
+        }
+    }
+}
+
+fn is_trigger(asked: &common::Asked) -> bool {
+    asked.method == "POST" && asked.path() == "/job/a/build"
+}
+
+#[test]
+fn api_tokens_echoed_in_401_409_and_500_answers_are_masked_in_every_stream_and_file() {
+    let cases = [
+        // jrun quotes no 401 answer; it must stay so.
+        EchoCase {
+            status: 401,
+            message: "unauthorized",
+            form: common::Echo::Text,
+            answers: |asked| asked.method == "GET",
+        },
+        EchoCase {
+            status: 409,
+            message: "conflict",
+            form: common::Echo::Json,
+            answers: is_trigger,
+        },
+        EchoCase {
+            status: 409,
+            message: "conflict",
+            form: common::Echo::Text,
+            answers: is_trigger,
+        },
+        EchoCase {
+            status: 500,
+            message: "server error",
+            form: common::Echo::Json,
+            answers: |asked| asked.path() == "/job/a/1/api/json",
+        },
+        EchoCase {
+            status: 500,
+            message: "server error",
+            form: common::Echo::Html,
+            answers: |asked| asked.path().starts_with("/queue/item/"),
+        },
+    ];
+    for case in cases {
+        let (status, what) = (case.status, format!("{} {:?}", case.status, case.form));
+        let echoes = run_echoing(impatient_block, case);
+        assert_eq!(echoes.outcome.code, 3, "{what}\n{}", echoes.outcome);
+        echoes.assert_hides(TOKEN);
+        if status == 401 {
+            assert!(echoes.echoed > 0, "{what}\n{}", echoes.outcome);
+        } else {
+            echoes.assert_masked_echo();
+        }
+    }
+}
+
+#[test]
+fn a_password_and_its_crumb_echoed_in_a_403_crumb_page_are_masked_in_every_stream_and_file() {
+    let echoes = run_echoing(
+        |url| {
+            format!(
+                "jenkins:\n  url: {url}\n  user: {USER}\n  password: {PASSWORD}\n  unreachable_timeout: 1s\n"
+            )
+        },
+        EchoCase {
+            status: 403,
+            message: "No valid crumb was included in the request",
+            form: common::Echo::Html,
+            answers: is_trigger,
+        },
+    );
+    echoes.outcome.assert_code(3);
+    assert!(
+        echoes.seen.len() >= 2,
+        "a crumb and its cookie went by: {:?}",
+        echoes.seen
+    );
+    echoes.assert_hides(PASSWORD);
+    echoes.assert_masked_echo();
+}
+
+#[test]
+fn a_remote_trigger_token_echoed_in_a_409_answer_is_masked_in_every_stream_and_file() {
+    let echoes = run_echoing_job(
+        impatient_block,
+        "{path: a, token: \"r3mote&secret=+42\"}",
+        "  - job: a\n    token: \"{{env.TRIGGER_TOKEN}}\"\n",
+        &[("TRIGGER_TOKEN", TRIGGER_TOKEN)],
+        EchoCase {
+            status: 409,
+            message: "conflict",
+            form: common::Echo::Html,
+            answers: is_trigger,
+        },
+    );
+    echoes.outcome.assert_code(3);
+    echoes.assert_hides(TOKEN);
+    echoes.assert_masked_echo();
+    let encoded: String = form_urlencoded::byte_serialize(TRIGGER_TOKEN.as_bytes()).collect();
+    for secret in [TRIGGER_TOKEN, encoded.as_str(), "r3mote"] {
+        for (name, text) in [
+            ("stdout", &echoes.outcome.stdout),
+            ("stderr", &echoes.outcome.stderr),
+        ]
+        .into_iter()
+        .chain(echoes.files.iter().map(|(n, t)| (n.as_str(), t)))
+        {
+            assert!(!text.contains(secret), "`{secret}` is in {name}:\n{text}");
+        }
+    }
 }

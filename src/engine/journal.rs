@@ -277,7 +277,7 @@ impl Journal {
     /// Appends one record. It is on the disk when this returns (`sync_data`), so it survives
     /// the process being killed and the machine crashing: resume relies on every record.
     pub fn record(&self, record: &Record) -> Result<(), JournalError> {
-        let mut line = serde_json::to_string(record).unwrap_or_default();
+        let mut line = crate::redact::to_json_line(record);
         line.push('\n');
         let mut file = self.file.lock().unwrap_or_else(|e| e.into_inner());
         file.write_all(line.as_bytes())
@@ -578,7 +578,8 @@ fn param_changes(was: &[(String, String)], now: &[(String, String)], skip: &[&st
         .collect();
     for (name, before) in &old {
         match new.get(name) {
-            Some(after) if after == before => {}
+            // The journal holds values with jrun's secrets masked.
+            Some(after) if after == before || crate::redact::redact(after) == *before => {}
             Some(after) => changes.push(format!("parameter {name} {before:?} -> {after:?}")),
             None => changes.push(format!("parameter {name} {before:?} was removed")),
         }

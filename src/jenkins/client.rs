@@ -930,6 +930,7 @@ impl Client {
         match reply.status.as_u16() {
             200 => {
                 let json: CrumbJson = decode(&url, &reply)?;
+                crate::redact::register(&json.crumb);
                 let bad = |what: &str| Error::Decode {
                     url: shown(&url).to_string(),
                     message: format!("the crumb issuer sent an unusable {what}"),
@@ -1061,6 +1062,11 @@ fn session_cookie(headers: &HeaderMap) -> Option<HeaderValue> {
             pair.split_once('=')
                 .is_some_and(|(name, _)| !name.is_empty())
         })
+        .inspect(|pair| {
+            if let Some((_, value)) = pair.split_once('=') {
+                crate::redact::register(value);
+            }
+        })
         .collect();
     if pairs.is_empty() {
         return None;
@@ -1101,7 +1107,8 @@ pub(crate) fn decode<T: DeserializeOwned>(url: &str, reply: &Reply) -> Result<T,
     serde_json::from_slice(&reply.body).map_err(|e| {
         let content_type = reply.header(CONTENT_TYPE).unwrap_or("no content type");
         let message = if content_type.contains("json") {
-            e.to_string()
+            // serde quotes the offending value, which can be anything the server sent.
+            super::error::quoted(&e.to_string(), reply.body.len())
         } else {
             // A login page of an SSO proxy, typically.
             format!(

@@ -225,7 +225,31 @@ pub(crate) fn page_message(body: &[u8], status: u16) -> String {
                 .unwrap_or("no message")
                 .to_string()
         });
-    truncate(message.trim(), 300)
+    quoted(message.trim(), body.len())
+}
+
+/// The most of a server's text an error message quotes, in characters, what says it was cut
+/// included: enough for any message Jenkins writes, and a server that sends a whole page (or
+/// echoes a request) does not flood the terminal, the report or the journal.
+pub(crate) const QUOTED_CHARS: usize = 300;
+
+/// `text` from a server as an error message quotes it: control characters as spaces, so it
+/// can neither redraw a terminal nor break a line, and cut to [`QUOTED_CHARS`] with `…` and
+/// the size of the whole answer (`total` bytes). Secrets are masked before the cut: a secret
+/// cut in two would no longer be recognised where the message is printed.
+pub(crate) fn quoted(text: &str, total: usize) -> String {
+    let clean: String = crate::redact::redact(text)
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    let clean = clean.trim();
+    if clean.chars().count() <= QUOTED_CHARS {
+        return clean.to_string();
+    }
+    let tail = format!("… ({total} bytes in all)");
+    let keep = QUOTED_CHARS.saturating_sub(tail.chars().count());
+    let cut: String = clean.chars().take(keep).collect();
+    format!("{}{tail}", cut.trim_end())
 }
 
 /// Whether the body is Jenkins' own "Oops!" page, i.e. Jenkins processed the request and an
@@ -309,14 +333,6 @@ fn unescape(text: &str) -> String {
         .replace("&amp;", "&")
 }
 
-fn truncate(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let cut: String = text.chars().take(max).collect();
-    format!("{cut}…")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -361,5 +377,19 @@ mod tests {
     fn long_messages_are_cut() {
         let long = "x".repeat(1000);
         assert!(page_message(long.as_bytes(), 500).chars().count() <= 301);
+    }
+
+    #[test]
+    fn quoted_text_is_cut_with_the_answer_size_and_loses_control_characters() {
+        let page = format!("<title>{}</title>", "y".repeat(5000));
+        let message = page_message(page.as_bytes(), 500);
+        assert_eq!(message.chars().count(), QUOTED_CHARS, "{message}");
+        assert!(message.ends_with("… (5015 bytes in all)"), "{message}");
+        assert!(message.starts_with("yyyy"), "{message}");
+        assert_eq!(quoted("a\u{1b}[2Jb\rc", 9), "a [2Jb c");
+        assert_eq!(
+            page_message(b"refused\x07 \x1b]0;owned\x07", 409),
+            "refused   ]0;owned"
+        );
     }
 }

@@ -107,6 +107,18 @@ pub struct Tls {
 }
 
 impl ServerSettings {
+    /// Registers every secret these settings carry for redaction (`crate::redact`), so that
+    /// no server echoing one gets it printed or written. Any other secret a server block
+    /// comes to carry (a custom header's value, a bearer token) is registered here too.
+    pub fn register_secrets(&self) {
+        match &self.auth {
+            Auth::Anonymous => {}
+            Auth::Token { user, token: s } | Auth::Password { user, password: s } => {
+                crate::redact::register_credentials(user, s.expose());
+            }
+        }
+    }
+
     /// Settings with the documented defaults: 8 requests in flight, 10 s to connect, 30 s per
     /// request, 2 minutes of patience with an unreachable server.
     pub fn new(name: impl Into<String>, url: impl Into<String>, auth: Auth) -> ServerSettings {

@@ -46,6 +46,9 @@ impl<'a> Wanted<'a> {
         token: Option<&str>,
         trigger_id: Option<&'a str>,
     ) -> Result<Wanted<'a>, Error> {
+        if let Some(token) = token {
+            crate::redact::register(token);
+        }
         let id = match trigger_id {
             Some(name) => {
                 let value = params

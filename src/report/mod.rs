@@ -160,15 +160,18 @@ impl Reporter {
     }
 
     pub fn event(&self, event: Event<'_>) {
-        match self.progress {
+        if self.progress == Progress::Quiet {
+            return;
+        }
+        redacted(&event, |event| match self.progress {
             Progress::Quiet => {}
-            Progress::Plain => plain::print(&event),
+            Progress::Plain => plain::print(event),
             Progress::Bars => {
                 if let Some(bars) = &self.bars {
-                    bars.lock().unwrap_or_else(|e| e.into_inner()).show(&event);
+                    bars.lock().unwrap_or_else(|e| e.into_inner()).show(event);
                 }
             }
-        }
+        });
     }
 
     /// Prints the summary to stdout, after clearing any bars.
@@ -177,14 +180,85 @@ impl Reporter {
         if let Some(bars) = &self.bars {
             bars.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
+        let summary = summary.redacted();
         let text = match self.format {
-            Format::Text => summary::text(summary, self.color),
-            Format::Json => summary::json(summary),
+            Format::Text => summary::text(&summary, self.color),
+            Format::Json => summary::json(&summary),
         };
         use std::io::Write;
         let mut out = std::io::stdout().lock();
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
+    }
+}
+
+/// `event` with every registered secret masked in its texts, handed to `show`: whatever the
+/// engine reports (a Jenkins message, a build URL, a line of a build's log) may quote one.
+fn redacted(event: &Event<'_>, show: impl FnOnce(&Event<'_>)) {
+    use crate::redact::redact as r;
+    match *event {
+        Event::RunStarted { pipeline, steps } => show(&Event::RunStarted {
+            pipeline: &r(pipeline),
+            steps,
+        }),
+        Event::Queued {
+            step,
+            job,
+            queue_id,
+        } => show(&Event::Queued {
+            step: &r(step),
+            job: &r(job),
+            queue_id,
+        }),
+        Event::Waiting { step, why } => show(&Event::Waiting {
+            step: &r(step),
+            why: &r(why),
+        }),
+        Event::Started {
+            step,
+            number,
+            url,
+            estimated_ms,
+        } => show(&Event::Started {
+            step: &r(step),
+            number,
+            url: &r(url),
+            estimated_ms,
+        }),
+        Event::Finished {
+            step,
+            status,
+            result,
+            number,
+            duration_ms,
+            message,
+        } => {
+            let result = result.map(r);
+            let message = message.map(r);
+            show(&Event::Finished {
+                step: &r(step),
+                status,
+                result: result.as_deref(),
+                number,
+                duration_ms,
+                message: message.as_deref(),
+            })
+        }
+        Event::Skipped { step, reason } => show(&Event::Skipped {
+            step: &r(step),
+            reason: &r(reason),
+        }),
+        Event::Note { step, message } => {
+            let step = step.map(r);
+            show(&Event::Note {
+                step: step.as_deref(),
+                message: &r(message),
+            })
+        }
+        Event::Log { step, line } => show(&Event::Log {
+            step: &r(step),
+            line: &r(line),
+        }),
     }
 }
 
@@ -194,11 +268,12 @@ pub fn write_files(
     report: Option<&std::path::Path>,
     junit: Option<&std::path::Path>,
 ) -> std::io::Result<()> {
+    let summary = summary.redacted();
     if let Some(path) = report {
-        write_file(path, &summary::json(summary))?;
+        write_file(path, &summary::json(&summary))?;
     }
     if let Some(path) = junit {
-        write_file(path, &junit::render(summary))?;
+        write_file(path, &junit::render(&summary))?;
     }
     Ok(())
 }

@@ -113,6 +113,51 @@ pub struct Summary {
     pub steps: Vec<StepSummary>,
 }
 
+impl Summary {
+    /// The summary with every registered secret masked in its texts, as it is shown and
+    /// written: a step's message may quote what a server answered.
+    pub fn redacted(&self) -> Summary {
+        use crate::redact::redact_owned;
+        let r = |text: &mut String| *text = redact_owned(std::mem::take(text));
+        let mut summary = self.clone();
+        // Named field by field, so that a text field added later cannot be forgotten here.
+        let Summary {
+            pipeline,
+            status: _,
+            exit_code: _,
+            started_at,
+            duration_ms: _,
+            steps,
+        } = &mut summary;
+        r(pipeline);
+        r(started_at);
+        for step in steps {
+            let StepSummary {
+                id,
+                job,
+                server,
+                status: _,
+                result,
+                number: _,
+                url,
+                queue_id: _,
+                attempts: _,
+                duration_ms: _,
+                message,
+                failure: _,
+                candidates,
+            } = step;
+            r(id);
+            r(server);
+            for text in [job, result, url, message].into_iter().flatten() {
+                r(text);
+            }
+            candidates.iter_mut().for_each(r);
+        }
+        summary
+    }
+}
+
 /// The JSON Schema of the report, generated from the same types.
 pub fn schema_text() -> String {
     let generator = schemars::generate::SchemaSettings::draft07().into_generator();

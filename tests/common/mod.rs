@@ -852,3 +852,64 @@ pub fn measured_child() {
     std::fs::write(out.join("code"), code.to_string()).expect("code file");
     std::fs::write(out.join("peak"), usage.ru_maxrss.to_string()).expect("peak file");
 }
+
+// ---- answers that echo the request, credentials included ----
+
+/// How [`Answer::echoing`] writes a request back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Echo {
+    /// One line of plain text.
+    Text,
+    /// A servlet container's error page, the echo in its title and heading.
+    Html,
+    /// A JSON object whose first field holds the echo.
+    Json,
+}
+
+impl Asked {
+    /// The request as a careless server or proxy quotes it back: its target, every header
+    /// (Authorization, crumb and cookie included) and the Basic credentials decoded.
+    pub fn echo(&self) -> String {
+        use base64::Engine as _;
+        let mut parts = vec![format!("{} {}", self.method, self.target)];
+        // Decoded first, so that even a message cut short quotes the raw secret.
+        if let Some(encoded) = self
+            .header("authorization")
+            .and_then(|v| v.strip_prefix("Basic "))
+            && let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded)
+        {
+            parts.push(format!("credentials {}", String::from_utf8_lossy(&decoded)));
+        }
+        for (name, value) in &self.headers {
+            parts.push(format!("{name}: {value}"));
+        }
+        parts.join("; ")
+    }
+}
+
+impl Answer {
+    /// An error answer with `status` whose body starts with `message` and then quotes the
+    /// request back ([`Asked::echo`]), in the form `echo` says.
+    pub fn echoing(status: u16, message: &str, asked: &Asked, echo: Echo) -> Answer {
+        let quoted = format!("{message}; you sent {}", asked.echo());
+        let (content_type, body) = match echo {
+            Echo::Text => ("text/plain;charset=utf-8", format!("{quoted}\n")),
+            Echo::Html => (
+                "text/html;charset=utf-8",
+                format!(
+                    "<html><head><title>Error {status} {quoted}</title></head><body>\
+                     <h2>HTTP ERROR {status} {quoted}</h2></body></html>"
+                ),
+            ),
+            Echo::Json => (
+                "application/json;charset=utf-8",
+                serde_json::json!({"message": quoted, "status": status}).to_string(),
+            ),
+        };
+        Answer {
+            status,
+            headers: vec![("content-type".to_string(), content_type.to_string())],
+            body: body.into_bytes(),
+        }
+    }
+}
