@@ -1186,3 +1186,37 @@ fn a_bad_duration_is_reported_at_its_value() {
          10s, 5m, 2h or 1m30s)"
     );
 }
+
+/// Runs `f` on its own thread and fails when it has not finished within `limit`: a guard
+/// against hangs, generous enough for a debug build on a busy machine, not a timing check.
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(value) => value,
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the worker sends before it ends"),
+        },
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("still running after {limit:?}")
+        }
+    }
+}
+
+#[test]
+fn deep_bracket_nesting_is_refused_at_the_bracket_past_the_limit() {
+    // 128 KB of `[`: the parser alone would spend seconds on it, quadratically.
+    for (open, close) in [("[", "]"), ("{a: ", "}")] {
+        let text = format!(
+            "name: x\nsteps: [{{job: a}}]\nvars:\n  deep: {}1{}\n",
+            open.repeat(64_000 / open.len()),
+            close.repeat(64_000 / open.len())
+        );
+        let (line, column, message) = within(Duration::from_secs(60), move || only_error(&text));
+        assert_eq!((line, column), (4, 9 + 64 * open.len()), "{message}");
+        assert!(message.contains("nest more than 64 deep"), "{message}");
+    }
+}

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::depth;
 use super::file::{
     ConditionFile, JenkinsFile, MatrixFile, PipelineFile, PollFile, RetryFile, StepFile,
 };
@@ -73,6 +74,18 @@ pub(crate) fn load_text(
     if is_blank(text) {
         report
             .general("the file is empty; a pipeline needs at least `name:` and a list of `steps:`");
+        return Err(report.into_error());
+    }
+    // Before parsing: the parser's time grows with the square of this depth.
+    if let Err(pos) = depth::check(text) {
+        report.at_pos(
+            Some(pos),
+            format!(
+                "collections in brackets (`[...]`, `{{...}}`) nest more than {} deep here; \
+                 a pipeline file needs only a few levels",
+                depth::MAX_FLOW_DEPTH
+            ),
+        );
         return Err(report.into_error());
     }
     let doc: PipelineFile = match yaml_serde::from_str(text) {
