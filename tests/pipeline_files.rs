@@ -1220,3 +1220,45 @@ fn deep_bracket_nesting_is_refused_at_the_bracket_past_the_limit() {
         assert!(message.contains("nest more than 64 deep"), "{message}");
     }
 }
+
+#[test]
+fn aliases_that_expand_the_file_past_its_budget_are_refused_where_they_are_read() {
+    // 2 KB of text that reads as 160,000 values; every copy of `vars` would hold them all.
+    let text = format!(
+        "name: x\nsteps: [{{job: a}}]\nvars:\n  row: &row [{}]\n  table: [{}]\n",
+        vec!["x"; 400].join(","),
+        vec!["*row"; 400].join(",")
+    );
+    let (line, column, message) = within(Duration::from_secs(60), move || only_error(&text));
+    assert_eq!(line, 4, "{message}");
+    assert!(column > 14, "{message}");
+    assert!(
+        message.starts_with("YAML aliases (`*name`) expand the file past "),
+        "{message}"
+    );
+}
+
+#[test]
+fn too_many_alias_expansions_are_reported_at_the_repeated_value() {
+    let mut text = String::from("name: x\nsteps: [{job: a}]\nvars:\n  a0: &a0 []\n");
+    for level in 1..9 {
+        let refs = vec![format!("*a{}", level - 1); 10].join(", ");
+        text.push_str(&format!("  a{level}: &a{level} [{refs}]\n"));
+    }
+    let (line, column, message) = within(Duration::from_secs(60), move || only_error(&text));
+    assert_eq!((line, column), (4, 7), "{message}");
+    assert!(message.contains("followed too many times"), "{message}");
+}
+
+#[test]
+fn a_second_document_is_reported_at_the_marker_that_starts_it() {
+    for (text, line) in [
+        ("name: x\nsteps: [{job: a}]\n---\nname: y\n", 3),
+        ("name: x\nsteps: [{job: a}]\n---\n", 3),
+        ("---\nname: x\nsteps: [{job: a}]\n...\n---\nb: 1\n", 5),
+    ] {
+        let (at, column, message) = only_error(text);
+        assert_eq!((at, column), (line, 1), "{text}: {message}");
+        assert!(message.contains("remove the extra `---`"), "{message}");
+    }
+}

@@ -12,7 +12,7 @@ use super::file::{
     ConditionFile, JenkinsFile, MatrixFile, PipelineFile, PollFile, RetryFile, StepFile,
 };
 use super::graph::{self, NodeSet};
-use super::locate::{self, Pos, Spans, YamlPath};
+use super::locate::{self, Expansion, Pos, Spans, YamlPath};
 use super::model::{
     AwaitStep, Condition, DEFAULT_SERVER, JobStep, MatrixCell, Pipeline, Poll, ResultName, Retry,
     ServerSpec, Step, StepKind,
@@ -29,6 +29,10 @@ const DEFAULT_AWAIT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Most cells one `matrix:` step may expand into.
 pub(crate) const MAX_MATRIX_CELLS: usize = 256;
+
+/// How many values YAML aliases may add to a file, beyond one per byte of its text (which no
+/// file without aliases reaches).
+const MAX_ALIAS_VALUES: usize = 100_000;
 
 /// Most retries a step may ask for.
 const MAX_RETRIES: u32 = 100;
@@ -88,6 +92,31 @@ pub(crate) fn load_text(
         );
         return Err(report.into_error());
     }
+    // Only an alias (`*name`) can make the document larger than its text.
+    if text.contains('*') {
+        let budget = MAX_ALIAS_VALUES + text.len();
+        let refused = match locate::expansion(text, budget) {
+            Ok(()) => None,
+            Err(Expansion::TooManyValues(pos)) => Some((
+                pos,
+                format!(
+                    "YAML aliases (`*name`) expand the file past {budget} values while reading \
+                     this one (at most {MAX_ALIAS_VALUES} more than the file has bytes); repeat \
+                     fewer values"
+                ),
+            )),
+            Err(Expansion::TooManyAliases(pos)) => Some((
+                pos,
+                "YAML aliases (`*name`) are followed too many times while reading this value; \
+                 repeat fewer values"
+                    .to_string(),
+            )),
+        };
+        if let Some((pos, message)) = refused {
+            report.at_pos(Some(pos), message);
+            return Err(report.into_error());
+        }
+    }
     let doc: PipelineFile = match yaml_serde::from_str(text) {
         Ok(doc) => doc,
         Err(err) => {
@@ -116,11 +145,15 @@ fn is_blank(text: &str) -> bool {
 /// shows it), and what to do where serde's words are not enough.
 fn syntax_diagnostic(origin: &Path, text: &str, err: &yaml_serde::Error) -> Diagnostic {
     let location = err.location();
+    let mut message = strip_location(&err.to_string());
     let (line, column) = match &location {
         Some(l) => (Some(l.line()), Some(l.column())),
+        None if message.contains("more than one document") => match locate::second_document(text) {
+            Some(pos) => (Some(pos.line), Some(pos.column)),
+            None => (None, None),
+        },
         None => (None, None),
     };
-    let mut message = strip_location(&err.to_string());
     if let Some(field) = unknown_field(&message) {
         if field == "<<" {
             message.push_str(
