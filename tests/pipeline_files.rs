@@ -1262,3 +1262,75 @@ fn a_second_document_is_reported_at_the_marker_that_starts_it() {
         assert!(message.contains("remove the extra `---`"), "{message}");
     }
 }
+
+/// Four nested loops over a 100-item list: under 500 bytes that would render a 1 GB parameter.
+fn each_bomb(prefix: &str) -> String {
+    let items: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+    format!(
+        "name: x\nvars:\n  l: [{}]\nsteps:\n  - job: a\n    params:\n      P: \"{prefix}\
+         {{{{#each vars.l}}}}{{{{#each ../vars.l}}}}{{{{#each ../../vars.l}}}}\
+         {{{{#each ../../../vars.l}}}}xxxxxxxxxx{{{{/each}}}}{{{{/each}}}}{{{{/each}}}}\
+         {{{{/each}}}}\"\n",
+        items.join(",")
+    )
+}
+
+#[test]
+fn a_template_of_vars_that_would_render_too_much_is_refused_at_load_with_its_place() {
+    let (line, column, message) = within(Duration::from_secs(60), || only_error(&each_bomb("")));
+    assert_eq!((line, column), (7, 10), "{message}");
+    assert!(message.starts_with("steps[0].params.P: its `{{#each}}` blocks would render "));
+    assert!(
+        message.contains("more than the 1000000 allowed"),
+        "{message}"
+    );
+
+    let big = format!(
+        "name: x\nvars:\n  big: {}\n  l: [{}]\nsteps:\n  - job: a\n    params:\n      \
+         P: \"{{{{#each vars.l}}}}{{{{../vars.big}}}}{{{{/each}}}}\"\n",
+        "x".repeat(100_000),
+        vec!["1"; 20].join(",")
+    );
+    let (line, column, message) = within(Duration::from_secs(60), move || only_error(&big));
+    assert_eq!((line, column), (8, 10), "{message}");
+    assert!(message.contains("renders more than 1 MiB"), "{message}");
+}
+
+#[test]
+fn a_template_that_also_reads_env_is_bounded_when_it_renders() {
+    let pipeline = load(&each_bomb("{{env.HOME}}")).expect("loads: env is only known at run time");
+    let ctx = RenderContext {
+        vars: pipeline.vars.clone(),
+        env: BTreeMap::from([("HOME".to_string(), "/root".to_string())]),
+        ..RenderContext::default()
+    };
+    let StepKind::Job(job) = &pipeline.steps[0].kind else {
+        panic!("a job step")
+    };
+    let param = job.params[0].1.clone();
+    let err = within(Duration::from_secs(60), move || param.render(&ctx)).unwrap_err();
+    assert_eq!((err.line, err.column), (Some(7), Some(10)), "{err}");
+    assert!(
+        err.message.contains("more than the 1000000 allowed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn validate_exits_2_naming_the_file_line_and_column_of_a_template_bomb() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.yaml");
+    std::fs::write(&path, each_bomb("")).unwrap();
+    let output = assert_cmd::Command::new(env!("CARGO_BIN_EXE_jrun"))
+        .arg("validate")
+        .arg(&path)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:7:10: steps[0].params.P", path.display())),
+        "{stderr}"
+    );
+}

@@ -377,6 +377,11 @@ impl<'a> Lowering<'a> {
             return Err(self.report.into_error());
         }
         self.check_offline_conditions(&built, &vars);
+        let server_templates: Vec<&Template> = server
+            .templates()
+            .chain(servers.values().flat_map(ServerSpec::templates))
+            .collect();
+        self.check_offline_values(&server_templates, &built, &vars);
         if !self.report.is_clean() {
             return Err(self.report.into_error());
         }
@@ -1421,6 +1426,46 @@ impl Lowering<'_> {
             if let Some(problem) = problem {
                 self.report
                     .at_pos(pos_of(template), format!("step `{}`: {problem}", step.id));
+            }
+        }
+    }
+}
+
+impl Lowering<'_> {
+    /// Renders every value whose template reads only what is settled before the run (vars,
+    /// the pipeline's name), so that what would stop the run there, such as a value past the
+    /// size or work bounds, is found now. Conditions are rendered by
+    /// [`Lowering::check_offline_conditions`].
+    fn check_offline_values(
+        &mut self,
+        server_templates: &[&Template],
+        built: &[Option<(Step, Option<MatrixPlan>)>],
+        vars: &BTreeMap<String, Value>,
+    ) {
+        let ctx = RenderContext {
+            vars: vars.clone(),
+            pipeline_name: self.doc.name.clone(),
+            ..RenderContext::default()
+        };
+        let step_templates = built.iter().flatten().flat_map(|(step, _)| {
+            let condition = step.condition.expr();
+            step.templates()
+                .filter(move |t| !condition.is_some_and(|c| std::ptr::eq(c, *t)))
+        });
+        // A 1,000-step file repeats the same few templates; each renders the same everywhere.
+        let mut rendered: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for template in server_templates.iter().copied().chain(step_templates) {
+            if template.is_literal() || !template.is_offline() {
+                continue;
+            }
+            if rendered.contains(template.source()) {
+                continue;
+            }
+            match template.render(&ctx) {
+                Ok(_) => {
+                    rendered.insert(template.source());
+                }
+                Err(err) => self.report.at_pos(pos_of(template), err.to_string()),
             }
         }
     }
