@@ -1334,3 +1334,203 @@ fn validate_exits_2_naming_the_file_line_and_column_of_a_template_bomb() {
         "{stderr}"
     );
 }
+
+/// What every file must get from the loader, whatever its bytes: an answer within a bounded
+/// time, never a panic; either a pipeline (exit 0) or diagnostics (exit 2), each with its
+/// place in the file.
+fn assert_loads_or_locates(bytes: Vec<u8>) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join("mutant.yaml");
+    std::fs::write(&path, &bytes).map_err(|e| e.to_string())?;
+    let outcome = within(Duration::from_secs(60), move || pipeline::load(&path, &[]));
+    let Err(err) = outcome else {
+        return Ok(());
+    };
+    if err.diagnostics.is_empty() {
+        return Err("an error without diagnostics".to_string());
+    }
+    for d in &err.diagnostics {
+        let summary = d.message.starts_with("and ") && d.message.contains("more problem(s)");
+        if d.line.is_none() && !summary {
+            return Err(format!("no line in `{d}`"));
+        }
+        if d.message.is_empty() || d.message.contains("jrun-locate") {
+            return Err(format!("an odd message in `{d}`"));
+        }
+    }
+    Ok(())
+}
+
+/// One change to a file's bytes; places are fractions of the length, so that they fit any
+/// file the earlier changes left.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Flip(proptest::sample::Index, u8),
+    Delete(proptest::sample::Index, usize),
+    DuplicateLine(proptest::sample::Index),
+    Insert(proptest::sample::Index, &'static str),
+    /// `[` or `{` repeated at one place and its closing bracket at a later one.
+    Nest(
+        proptest::sample::Index,
+        proptest::sample::Index,
+        usize,
+        bool,
+    ),
+}
+
+const INSERTIONS: &[&str] = &[
+    "[",
+    "]",
+    "{",
+    "}",
+    "'",
+    "\"",
+    "{{",
+    "}}",
+    "&a ",
+    "*a",
+    "\t",
+    "\n",
+    "- ",
+    ": ",
+    "#",
+    "|",
+    "---\n",
+    "\\",
+    ",",
+    "? ",
+    "!x ",
+    "{{#each vars.l}}",
+    "{{/each}}",
+    "{{else}}",
+    "\u{feff}",
+    "\r",
+    "   ",
+    "{{vars.",
+    "*a, *a, *a",
+    "&a [x, x, x, x]",
+];
+
+fn mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (any::<proptest::sample::Index>(), 0u8..8).prop_map(|(at, bit)| Mutation::Flip(at, bit)),
+        (any::<proptest::sample::Index>(), 1usize..40).prop_map(|(at, n)| Mutation::Delete(at, n)),
+        any::<proptest::sample::Index>().prop_map(Mutation::DuplicateLine),
+        (
+            any::<proptest::sample::Index>(),
+            proptest::sample::select(INSERTIONS)
+        )
+            .prop_map(|(at, what)| Mutation::Insert(at, what)),
+        (
+            any::<proptest::sample::Index>(),
+            any::<proptest::sample::Index>(),
+            1usize..200,
+            any::<bool>()
+        )
+            .prop_map(|(a, b, depth, square)| Mutation::Nest(a, b, depth, square)),
+    ]
+}
+
+fn mutate(mut bytes: Vec<u8>, mutation: &Mutation) -> Vec<u8> {
+    let place = |at: &proptest::sample::Index, bytes: &Vec<u8>| at.index(bytes.len() + 1);
+    match mutation {
+        Mutation::Flip(at, bit) if !bytes.is_empty() => {
+            let i = at.index(bytes.len());
+            bytes[i] ^= 1 << bit;
+        }
+        Mutation::Flip(..) => {}
+        Mutation::Delete(at, len) => {
+            let from = place(at, &bytes);
+            let to = (from + len).min(bytes.len());
+            bytes.drain(from..to);
+        }
+        Mutation::DuplicateLine(at) => {
+            let i = place(at, &bytes).min(bytes.len());
+            let start = bytes[..i]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            let end = bytes[i..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(bytes.len(), |p| i + p + 1);
+            let line = bytes[start..end].to_vec();
+            bytes.splice(end..end, line);
+        }
+        Mutation::Insert(at, what) => {
+            let i = place(at, &bytes);
+            bytes.splice(i..i, what.bytes());
+        }
+        Mutation::Nest(a, b, depth, square) => {
+            let (open, close) = if *square { (b'[', b']') } else { (b'{', b'}') };
+            let (mut i, mut j) = (place(a, &bytes), place(b, &bytes));
+            if i > j {
+                std::mem::swap(&mut i, &mut j);
+            }
+            bytes.splice(j..j, std::iter::repeat_n(close, *depth));
+            bytes.splice(i..i, std::iter::repeat_n(open, *depth));
+        }
+    }
+    bytes
+}
+
+#[test]
+fn mutated_example_pipelines_load_or_fail_with_a_place_in_bounded_time() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+    let examples: Vec<Vec<u8>> = ["release", "nightly", "rollout"]
+        .iter()
+        .map(|name| std::fs::read(root().join(format!("pipelines/{name}.yaml"))).unwrap())
+        .collect();
+    // 256 cases unless PROPTEST_CASES says otherwise; nothing is written into the tree.
+    let config = Config {
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let strategy = (
+        0..examples.len(),
+        proptest::collection::vec(mutation(), 1..6),
+    );
+    let outcome = runner.run(&strategy, |(example, mutations)| {
+        let bytes = mutations.iter().fold(examples[example].clone(), mutate);
+        assert_loads_or_locates(bytes).map_err(TestCaseError::fail)
+    });
+    if let Err(err) = outcome {
+        panic!("{err}");
+    }
+}
+
+#[test]
+fn the_known_bombs_load_or_fail_with_a_place_in_bounded_time() {
+    let nest = |open: &str, close: &str| {
+        format!(
+            "name: x\nsteps: [{{job: a}}]\nvars:\n  a: {}1{}\n",
+            open.repeat(64_000),
+            close.repeat(64_000)
+        )
+    };
+    let mut laughs = String::from("name: x\nsteps: [{job: a}]\nvars:\n  a0: &a0 [x, x, x, x]\n");
+    for level in 1..10 {
+        let refs = vec![format!("*a{}", level - 1); 10].join(", ");
+        laughs.push_str(&format!("  a{level}: &a{level} [{refs}]\n"));
+    }
+    let wide = format!(
+        "name: x\nsteps: [{{job: a}}]\nvars:\n  r: &r [{}]\n  t: [{}]\n",
+        vec!["x"; 3000].join(","),
+        vec!["*r"; 3000].join(",")
+    );
+    for text in [
+        nest("[", "]"),
+        nest("{a: ", "}"),
+        nest("- ", ""),
+        each_bomb(""),
+        each_bomb("{{#each vars.l}}"),
+        laughs,
+        wide,
+        String::new(),
+    ] {
+        assert_loads_or_locates(text.into_bytes()).unwrap();
+    }
+}

@@ -76,8 +76,10 @@ pub(crate) fn load_text(
         dropped: 0,
     };
     if is_blank(text) {
-        report
-            .general("the file is empty; a pipeline needs at least `name:` and a list of `steps:`");
+        report.at_pos(
+            Some(Pos { line: 1, column: 1 }),
+            "the file is empty; a pipeline needs at least `name:` and a list of `steps:`",
+        );
         return Err(report.into_error());
     }
     // Before parsing: the parser's time grows with the square of this depth.
