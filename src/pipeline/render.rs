@@ -42,7 +42,7 @@ pub struct Template {
     secret: bool,
     compiled: Option<Arc<handlebars::Template>>,
     refs: Arc<[VarRef]>,
-    loops: Arc<[Loop]>,
+    work: Arc<Work>,
 }
 
 /// A path the template reads from the top-level context, e.g. `vars.version`.
@@ -97,7 +97,15 @@ pub(crate) struct TemplateCache {
 pub(crate) struct Compiled {
     template: Arc<handlebars::Template>,
     refs: Arc<[VarRef]>,
-    loops: Arc<[Loop]>,
+    work: Arc<Work>,
+}
+
+/// What rendering a template costs, in terms of the values it renders over.
+#[derive(Debug, Default)]
+struct Work {
+    loops: Vec<Loop>,
+    /// `eq`/`ne` calls of the whole template (see [`comparisons`]).
+    compares: u64,
 }
 
 /// One `{{#each}}` block of a template, for bounding the work of rendering it.
@@ -107,6 +115,9 @@ struct Loop {
     parent: Option<usize>,
     /// Elements its body renders per round, nested ones included.
     weight: u64,
+    /// `eq`/`ne` calls in its body, nested ones included: each compares two values, which
+    /// costs up to their size.
+    compares: u64,
     /// What it loops over, when that is a path from the top-level context (`vars.regions`);
     /// `None` when it reads the current item of another block.
     over: Option<Vec<String>>,
@@ -115,8 +126,8 @@ struct Loop {
 /// Largest text one template value may render to.
 pub const MAX_RENDERED_BYTES: usize = 1 << 20;
 
-/// Most work rendering one template value may take, counted as elements rendered: what
-/// nested `{{#each}}` blocks multiply.
+/// Most work rendering one template value may take, counted in elements rendered and values
+/// compared: what nested `{{#each}}` blocks multiply.
 pub const MAX_RENDER_WORK: u64 = 1_000_000;
 
 /// What is wrong with a template, before it is tied to a field.
@@ -201,10 +212,14 @@ fn compile_source(source: &str) -> Result<Compiled, Problems> {
     if !walker.problems.is_empty() {
         return Err(Problems::Shape(walker.problems));
     }
+    let work = Work {
+        loops: walker.loops,
+        compares: comparisons(&compiled),
+    };
     Ok(Compiled {
         template: Arc::new(compiled),
         refs: Arc::from(walker.refs),
-        loops: Arc::from(walker.loops),
+        work: Arc::new(work),
     })
 }
 
@@ -237,7 +252,7 @@ impl Template {
             secret,
             compiled: None,
             refs: Arc::from(Vec::new()),
-            loops: Arc::from(Vec::new()),
+            work: Arc::default(),
         };
         if template.is_literal() {
             return Ok(template);
@@ -255,7 +270,7 @@ impl Template {
             Ok(compiled) => {
                 template.compiled = Some(compiled.template);
                 template.refs = compiled.refs;
-                template.loops = compiled.loops;
+                template.work = compiled.work;
                 Ok(template)
             }
             Err(Problems::Syntax { at, why }) => Err(vec![format!(
@@ -443,9 +458,9 @@ impl Template {
         let work = self.work(&data);
         if work > MAX_RENDER_WORK {
             return Err(self.error(format!(
-                "its `{{{{#each}}}}` blocks would render {work} elements over these values, \
-                 more than the {MAX_RENDER_WORK} allowed; loop over shorter lists or nest fewer \
-                 loops"
+                "rendering it over these values would take {work} steps (its `{{{{#each}}}}` \
+                 loops and `eq`/`ne` comparisons), more than the {MAX_RENDER_WORK} allowed; \
+                 loop over shorter lists, nest fewer loops or compare smaller values"
             )));
         }
         let data = handlebars::Context::from(data);
@@ -467,12 +482,14 @@ impl Template {
     /// context counts that value's length; one over the current item of another block counts
     /// the longest list or mapping in `data`.
     fn work(&self, data: &Value) -> u64 {
-        if self.loops.is_empty() {
+        let Work { loops, compares } = &*self.work;
+        if loops.is_empty() && *compares == 0 {
             return 0;
         }
+        // What one comparison may cost: two values as large as everything the template sees.
+        let compare = if *compares > 0 { nodes(data) } else { 0 };
         let longest = std::cell::OnceCell::new();
-        let rounds: Vec<u64> = self
-            .loops
+        let rounds: Vec<u64> = loops
             .iter()
             .map(|l| {
                 let len = match &l.over {
@@ -483,15 +500,16 @@ impl Template {
                 (len as u64).max(1)
             })
             .collect();
-        let mut total = 0u64;
-        for (i, l) in self.loops.iter().enumerate() {
+        let mut total = compares.saturating_mul(compare);
+        for (i, l) in loops.iter().enumerate() {
             let mut times = rounds[i];
             let mut parent = l.parent;
             while let Some(p) = parent {
                 times = times.saturating_mul(rounds[p]);
-                parent = self.loops[p].parent;
+                parent = loops[p].parent;
             }
-            total = total.saturating_add(times.saturating_mul(l.weight));
+            let round = l.weight.saturating_add(l.compares.saturating_mul(compare));
+            total = total.saturating_add(times.saturating_mul(round));
         }
         total
     }
@@ -697,6 +715,59 @@ fn longest_container(value: &Value) -> usize {
         }
     }
     longest
+}
+
+/// How many values `value` holds, itself included.
+fn nodes(value: &Value) -> u64 {
+    let mut count = 0u64;
+    let mut todo = vec![value];
+    while let Some(value) = todo.pop() {
+        count += 1;
+        match value {
+            Value::Array(items) => todo.extend(items),
+            Value::Object(map) => todo.extend(map.values()),
+            _ => {}
+        }
+    }
+    count
+}
+
+/// How many `eq` and `ne` calls a template makes once through, nested blocks included. A
+/// comparison with a literal (`eq this "eu"`) costs no more than the literal's size, and is
+/// not counted.
+fn comparisons(template: &handlebars::Template) -> u64 {
+    fn call(ht: &HelperTemplate) -> u64 {
+        let compares = matches!(&ht.name, Parameter::Name(name) if name == "eq" || name == "ne");
+        let literal = ht.params.iter().any(|p| matches!(p, Parameter::Literal(_)));
+        let own = u64::from(compares && !literal);
+        own + ht
+            .params
+            .iter()
+            .chain(ht.hash.values())
+            .map(param)
+            .sum::<u64>()
+            + ht.template.as_ref().map_or(0, comparisons)
+            + ht.inverse.as_ref().map_or(0, comparisons)
+    }
+    fn param(p: &Parameter) -> u64 {
+        match p {
+            Parameter::Subexpression(sub) => match sub.element.as_ref() {
+                TemplateElement::Expression(ht) | TemplateElement::HtmlExpression(ht) => call(ht),
+                _ => 0,
+            },
+            _ => 0,
+        }
+    }
+    template
+        .elements
+        .iter()
+        .map(|element| match element {
+            TemplateElement::HelperBlock(ht)
+            | TemplateElement::Expression(ht)
+            | TemplateElement::HtmlExpression(ht) => call(ht),
+            _ => 0,
+        })
+        .sum()
 }
 
 /// How many elements a template renders once through, nested blocks included.
@@ -1009,9 +1080,12 @@ impl Walker {
             let over = ht.params.first().and_then(|param| self.rooted(param));
             let weight =
                 1 + ht.template.as_ref().map_or(0, weight) + ht.inverse.as_ref().map_or(0, weight);
+            let compares = ht.template.as_ref().map_or(0, comparisons)
+                + ht.inverse.as_ref().map_or(0, comparisons);
             self.loops.push(Loop {
                 parent: self.open_loops.last().copied(),
                 weight,
+                compares,
                 over,
             });
             self.open_loops.push(self.loops.len() - 1);
@@ -1652,6 +1726,28 @@ mod tests {
         assert!(t.render(&ctx).unwrap_err().message.contains("allowed"));
         let fine = compile("{{#each vars.rows}}{{#each this}}x{{/each}}{{/each}}").unwrap();
         assert_eq!(fine.render(&ctx).unwrap().len(), 1001);
+    }
+
+    #[test]
+    fn comparisons_of_large_values_count_their_size() {
+        let mut ctx = with_list(1000);
+        ctx.vars.insert(
+            "big".to_string(),
+            Value::from((0..10_000).collect::<Vec<_>>()),
+        );
+        let each_compares =
+            compile("{{#each vars.l}}{{#if (eq ../vars.big ../vars.big)}}y{{/if}}{{/each}}")
+                .unwrap();
+        assert!(
+            each_compares
+                .render(&ctx)
+                .unwrap_err()
+                .message
+                .contains("allowed")
+        );
+        let literal_compares =
+            compile("{{#each vars.l}}{{#if (eq this 3)}}y{{/if}}{{/each}}").unwrap();
+        assert_eq!(literal_compares.render(&ctx).unwrap(), "y");
     }
 
     #[test]
