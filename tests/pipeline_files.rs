@@ -1186,3 +1186,354 @@ fn a_bad_duration_is_reported_at_its_value() {
          10s, 5m, 2h or 1m30s)"
     );
 }
+
+/// Runs `f` on its own thread and fails when it has not finished within `limit`: a guard
+/// against hangs, generous enough for a debug build on a busy machine, not a timing check.
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let worker = std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(value) => value,
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => match worker.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => unreachable!("the worker sends before it ends"),
+        },
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            panic!("still running after {limit:?}")
+        }
+    }
+}
+
+#[test]
+fn deep_bracket_nesting_is_refused_at_the_bracket_past_the_limit() {
+    // 128 KB of `[`: the parser alone would spend seconds on it, quadratically.
+    for (open, close) in [("[", "]"), ("{a: ", "}")] {
+        let text = format!(
+            "name: x\nsteps: [{{job: a}}]\nvars:\n  deep: {}1{}\n",
+            open.repeat(64_000 / open.len()),
+            close.repeat(64_000 / open.len())
+        );
+        let (line, column, message) = within(Duration::from_secs(60), move || only_error(&text));
+        assert_eq!((line, column), (4, 9 + 64 * open.len()), "{message}");
+        assert!(message.contains("nest more than 64 deep"), "{message}");
+    }
+}
+
+#[test]
+fn aliases_that_expand_the_file_past_its_budget_are_refused_where_they_are_read() {
+    // 2 KB of text that reads as 160,000 values; every copy of `vars` would hold them all.
+    let text = format!(
+        "name: x\nsteps: [{{job: a}}]\nvars:\n  row: &row [{}]\n  table: [{}]\n",
+        vec!["x"; 400].join(","),
+        vec!["*row"; 400].join(",")
+    );
+    let (line, column, message) = within(Duration::from_secs(60), move || only_error(&text));
+    assert_eq!(line, 4, "{message}");
+    assert!(column > 14, "{message}");
+    assert!(
+        message.starts_with("YAML aliases (`*name`) expand the file past "),
+        "{message}"
+    );
+}
+
+#[test]
+fn too_many_alias_expansions_are_reported_at_the_repeated_value() {
+    let mut text = String::from("name: x\nsteps: [{job: a}]\nvars:\n  a0: &a0 []\n");
+    for level in 1..9 {
+        let refs = vec![format!("*a{}", level - 1); 10].join(", ");
+        text.push_str(&format!("  a{level}: &a{level} [{refs}]\n"));
+    }
+    let (line, column, message) = within(Duration::from_secs(60), move || only_error(&text));
+    assert_eq!((line, column), (4, 7), "{message}");
+    assert!(message.contains("followed too many times"), "{message}");
+}
+
+#[test]
+fn a_second_document_is_reported_at_the_marker_that_starts_it() {
+    for (text, line) in [
+        ("name: x\nsteps: [{job: a}]\n---\nname: y\n", 3),
+        ("name: x\nsteps: [{job: a}]\n---\n", 3),
+        ("---\nname: x\nsteps: [{job: a}]\n...\n---\nb: 1\n", 5),
+    ] {
+        let (at, column, message) = only_error(text);
+        assert_eq!((at, column), (line, 1), "{text}: {message}");
+        assert!(message.contains("remove the extra `---`"), "{message}");
+    }
+}
+
+/// Four nested loops over a 100-item list: under 500 bytes that would render a 1 GB parameter.
+fn each_bomb(prefix: &str) -> String {
+    let items: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+    format!(
+        "name: x\nvars:\n  l: [{}]\nsteps:\n  - job: a\n    params:\n      P: \"{prefix}\
+         {{{{#each vars.l}}}}{{{{#each ../vars.l}}}}{{{{#each ../../vars.l}}}}\
+         {{{{#each ../../../vars.l}}}}xxxxxxxxxx{{{{/each}}}}{{{{/each}}}}{{{{/each}}}}\
+         {{{{/each}}}}\"\n",
+        items.join(",")
+    )
+}
+
+#[test]
+fn a_template_of_vars_that_would_render_too_much_is_refused_at_load_with_its_place() {
+    let (line, column, message) = within(Duration::from_secs(60), || only_error(&each_bomb("")));
+    assert_eq!((line, column), (7, 10), "{message}");
+    assert!(
+        message.starts_with("steps[0].params.P: rendering it over these values would take "),
+        "{message}"
+    );
+    assert!(
+        message.contains("more than the 1000000 allowed"),
+        "{message}"
+    );
+
+    let big = format!(
+        "name: x\nvars:\n  big: {}\n  l: [{}]\nsteps:\n  - job: a\n    params:\n      \
+         P: \"{{{{#each vars.l}}}}{{{{../vars.big}}}}{{{{/each}}}}\"\n",
+        "x".repeat(100_000),
+        vec!["1"; 20].join(",")
+    );
+    let (line, column, message) = within(Duration::from_secs(60), move || only_error(&big));
+    assert_eq!((line, column), (8, 10), "{message}");
+    assert!(message.contains("renders more than 1 MiB"), "{message}");
+}
+
+#[test]
+fn a_template_that_also_reads_env_is_bounded_when_it_renders() {
+    let pipeline = load(&each_bomb("{{env.HOME}}")).expect("loads: env is only known at run time");
+    let ctx = RenderContext {
+        vars: pipeline.vars.clone(),
+        env: BTreeMap::from([("HOME".to_string(), "/root".to_string())]),
+        ..RenderContext::default()
+    };
+    let StepKind::Job(job) = &pipeline.steps[0].kind else {
+        panic!("a job step")
+    };
+    let param = job.params[0].1.clone();
+    let err = within(Duration::from_secs(60), move || param.render(&ctx)).unwrap_err();
+    assert_eq!((err.line, err.column), (Some(7), Some(10)), "{err}");
+    assert!(
+        err.message.contains("more than the 1000000 allowed"),
+        "{err}"
+    );
+}
+
+#[test]
+fn validate_exits_2_naming_the_file_line_and_column_of_a_template_bomb() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bomb.yaml");
+    std::fs::write(&path, each_bomb("")).unwrap();
+    let output = assert_cmd::Command::new(env!("CARGO_BIN_EXE_jrun"))
+        .arg("validate")
+        .arg(&path)
+        .timeout(Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:7:10: steps[0].params.P", path.display())),
+        "{stderr}"
+    );
+}
+
+/// What every file must get from the loader, whatever its bytes: an answer within a bounded
+/// time, never a panic; either a pipeline (exit 0) or diagnostics (exit 2), each with its
+/// place in the file.
+fn assert_loads_or_locates(bytes: Vec<u8>) -> Result<(), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join("mutant.yaml");
+    std::fs::write(&path, &bytes).map_err(|e| e.to_string())?;
+    let outcome = within(Duration::from_secs(60), move || pipeline::load(&path, &[]));
+    let Err(err) = outcome else {
+        return Ok(());
+    };
+    if err.diagnostics.is_empty() {
+        return Err("an error without diagnostics".to_string());
+    }
+    for d in &err.diagnostics {
+        let summary = d.message.starts_with("and ") && d.message.contains("more problem(s)");
+        if d.line.is_none() && !summary {
+            return Err(format!("no line in `{d}`"));
+        }
+        if d.message.is_empty() || d.message.contains("jrun-locate") {
+            return Err(format!("an odd message in `{d}`"));
+        }
+    }
+    Ok(())
+}
+
+/// One change to a file's bytes; places are fractions of the length, so that they fit any
+/// file the earlier changes left.
+#[derive(Debug, Clone)]
+enum Mutation {
+    Flip(proptest::sample::Index, u8),
+    Delete(proptest::sample::Index, usize),
+    DuplicateLine(proptest::sample::Index),
+    Insert(proptest::sample::Index, &'static str),
+    /// `[` or `{` repeated at one place and its closing bracket at a later one.
+    Nest(
+        proptest::sample::Index,
+        proptest::sample::Index,
+        usize,
+        bool,
+    ),
+}
+
+const INSERTIONS: &[&str] = &[
+    "[",
+    "]",
+    "{",
+    "}",
+    "'",
+    "\"",
+    "{{",
+    "}}",
+    "&a ",
+    "*a",
+    "\t",
+    "\n",
+    "- ",
+    ": ",
+    "#",
+    "|",
+    "---\n",
+    "\\",
+    ",",
+    "? ",
+    "!x ",
+    "{{#each vars.l}}",
+    "{{/each}}",
+    "{{else}}",
+    "\u{feff}",
+    "\r",
+    "   ",
+    "{{vars.",
+    "*a, *a, *a",
+    "&a [x, x, x, x]",
+];
+
+fn mutation() -> impl proptest::strategy::Strategy<Value = Mutation> {
+    use proptest::prelude::*;
+    prop_oneof![
+        (any::<proptest::sample::Index>(), 0u8..8).prop_map(|(at, bit)| Mutation::Flip(at, bit)),
+        (any::<proptest::sample::Index>(), 1usize..40).prop_map(|(at, n)| Mutation::Delete(at, n)),
+        any::<proptest::sample::Index>().prop_map(Mutation::DuplicateLine),
+        (
+            any::<proptest::sample::Index>(),
+            proptest::sample::select(INSERTIONS)
+        )
+            .prop_map(|(at, what)| Mutation::Insert(at, what)),
+        (
+            any::<proptest::sample::Index>(),
+            any::<proptest::sample::Index>(),
+            1usize..200,
+            any::<bool>()
+        )
+            .prop_map(|(a, b, depth, square)| Mutation::Nest(a, b, depth, square)),
+    ]
+}
+
+fn mutate(mut bytes: Vec<u8>, mutation: &Mutation) -> Vec<u8> {
+    let place = |at: &proptest::sample::Index, bytes: &Vec<u8>| at.index(bytes.len() + 1);
+    match mutation {
+        Mutation::Flip(at, bit) if !bytes.is_empty() => {
+            let i = at.index(bytes.len());
+            bytes[i] ^= 1 << bit;
+        }
+        Mutation::Flip(..) => {}
+        Mutation::Delete(at, len) => {
+            let from = place(at, &bytes);
+            let to = (from + len).min(bytes.len());
+            bytes.drain(from..to);
+        }
+        Mutation::DuplicateLine(at) => {
+            let i = place(at, &bytes).min(bytes.len());
+            let start = bytes[..i]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+            let end = bytes[i..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(bytes.len(), |p| i + p + 1);
+            let line = bytes[start..end].to_vec();
+            bytes.splice(end..end, line);
+        }
+        Mutation::Insert(at, what) => {
+            let i = place(at, &bytes);
+            bytes.splice(i..i, what.bytes());
+        }
+        Mutation::Nest(a, b, depth, square) => {
+            let (open, close) = if *square { (b'[', b']') } else { (b'{', b'}') };
+            let (mut i, mut j) = (place(a, &bytes), place(b, &bytes));
+            if i > j {
+                std::mem::swap(&mut i, &mut j);
+            }
+            bytes.splice(j..j, std::iter::repeat_n(close, *depth));
+            bytes.splice(i..i, std::iter::repeat_n(open, *depth));
+        }
+    }
+    bytes
+}
+
+#[test]
+fn mutated_example_pipelines_load_or_fail_with_a_place_in_bounded_time() {
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+    let examples: Vec<Vec<u8>> = ["release", "nightly", "rollout"]
+        .iter()
+        .map(|name| std::fs::read(root().join(format!("pipelines/{name}.yaml"))).unwrap())
+        .collect();
+    // 256 cases unless PROPTEST_CASES says otherwise; nothing is written into the tree.
+    let config = Config {
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let mut runner = TestRunner::new(config);
+    let strategy = (
+        0..examples.len(),
+        proptest::collection::vec(mutation(), 1..6),
+    );
+    let outcome = runner.run(&strategy, |(example, mutations)| {
+        let bytes = mutations.iter().fold(examples[example].clone(), mutate);
+        assert_loads_or_locates(bytes).map_err(TestCaseError::fail)
+    });
+    if let Err(err) = outcome {
+        panic!("{err}");
+    }
+}
+
+#[test]
+fn the_known_bombs_load_or_fail_with_a_place_in_bounded_time() {
+    let nest = |open: &str, close: &str| {
+        format!(
+            "name: x\nsteps: [{{job: a}}]\nvars:\n  a: {}1{}\n",
+            open.repeat(64_000),
+            close.repeat(64_000)
+        )
+    };
+    let mut laughs = String::from("name: x\nsteps: [{job: a}]\nvars:\n  a0: &a0 [x, x, x, x]\n");
+    for level in 1..10 {
+        let refs = vec![format!("*a{}", level - 1); 10].join(", ");
+        laughs.push_str(&format!("  a{level}: &a{level} [{refs}]\n"));
+    }
+    let wide = format!(
+        "name: x\nsteps: [{{job: a}}]\nvars:\n  r: &r [{}]\n  t: [{}]\n",
+        vec!["x"; 3000].join(","),
+        vec!["*r"; 3000].join(",")
+    );
+    for text in [
+        nest("[", "]"),
+        nest("{a: ", "}"),
+        nest("- ", ""),
+        each_bomb(""),
+        each_bomb("{{#each vars.l}}"),
+        laughs,
+        wide,
+        String::new(),
+    ] {
+        assert_loads_or_locates(text.into_bytes()).unwrap();
+    }
+}

@@ -7,11 +7,12 @@ use std::time::Duration;
 
 use serde_json::Value;
 
+use super::depth;
 use super::file::{
     ConditionFile, JenkinsFile, MatrixFile, PipelineFile, PollFile, RetryFile, StepFile,
 };
 use super::graph::{self, NodeSet};
-use super::locate::{self, Pos, Spans, YamlPath};
+use super::locate::{self, Expansion, Pos, Spans, YamlPath};
 use super::model::{
     AwaitStep, Condition, DEFAULT_SERVER, JobStep, MatrixCell, Pipeline, Poll, ResultName, Retry,
     ServerSpec, Step, StepKind,
@@ -28,6 +29,10 @@ const DEFAULT_AWAIT_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Most cells one `matrix:` step may expand into.
 pub(crate) const MAX_MATRIX_CELLS: usize = 256;
+
+/// How many values YAML aliases may add to a file, beyond one per byte of its text (which no
+/// file without aliases reaches).
+const MAX_ALIAS_VALUES: usize = 100_000;
 
 /// Most retries a step may ask for.
 const MAX_RETRIES: u32 = 100;
@@ -71,9 +76,48 @@ pub(crate) fn load_text(
         dropped: 0,
     };
     if is_blank(text) {
-        report
-            .general("the file is empty; a pipeline needs at least `name:` and a list of `steps:`");
+        report.at_pos(
+            Some(Pos { line: 1, column: 1 }),
+            "the file is empty; a pipeline needs at least `name:` and a list of `steps:`",
+        );
         return Err(report.into_error());
+    }
+    // Before parsing: the parser's time grows with the square of this depth.
+    if let Err(pos) = depth::check(text) {
+        report.at_pos(
+            Some(pos),
+            format!(
+                "collections in brackets (`[...]`, `{{...}}`) nest more than {} deep here; \
+                 a pipeline file needs only a few levels",
+                depth::MAX_FLOW_DEPTH
+            ),
+        );
+        return Err(report.into_error());
+    }
+    // Only an alias (`*name`) can make the document larger than its text.
+    if text.contains('*') {
+        let budget = MAX_ALIAS_VALUES + text.len();
+        let refused = match locate::expansion(text, budget) {
+            Ok(()) => None,
+            Err(Expansion::TooManyValues(pos)) => Some((
+                pos,
+                format!(
+                    "YAML aliases (`*name`) expand the file past {budget} values while reading \
+                     this one (at most {MAX_ALIAS_VALUES} more than the file has bytes); repeat \
+                     fewer values"
+                ),
+            )),
+            Err(Expansion::TooManyAliases(pos)) => Some((
+                pos,
+                "YAML aliases (`*name`) are followed too many times while reading this value; \
+                 repeat fewer values"
+                    .to_string(),
+            )),
+        };
+        if let Some((pos, message)) = refused {
+            report.at_pos(Some(pos), message);
+            return Err(report.into_error());
+        }
     }
     let doc: PipelineFile = match yaml_serde::from_str(text) {
         Ok(doc) => doc,
@@ -103,11 +147,15 @@ fn is_blank(text: &str) -> bool {
 /// shows it), and what to do where serde's words are not enough.
 fn syntax_diagnostic(origin: &Path, text: &str, err: &yaml_serde::Error) -> Diagnostic {
     let location = err.location();
+    let mut message = strip_location(&err.to_string());
     let (line, column) = match &location {
         Some(l) => (Some(l.line()), Some(l.column())),
+        None if message.contains("more than one document") => match locate::second_document(text) {
+            Some(pos) => (Some(pos.line), Some(pos.column)),
+            None => (None, None),
+        },
         None => (None, None),
     };
-    let mut message = strip_location(&err.to_string());
     if let Some(field) = unknown_field(&message) {
         if field == "<<" {
             message.push_str(
@@ -331,6 +379,11 @@ impl<'a> Lowering<'a> {
             return Err(self.report.into_error());
         }
         self.check_offline_conditions(&built, &vars);
+        let server_templates: Vec<&Template> = server
+            .templates()
+            .chain(servers.values().flat_map(ServerSpec::templates))
+            .collect();
+        self.check_offline_values(&server_templates, &built, &vars);
         if !self.report.is_clean() {
             return Err(self.report.into_error());
         }
@@ -1375,6 +1428,46 @@ impl Lowering<'_> {
             if let Some(problem) = problem {
                 self.report
                     .at_pos(pos_of(template), format!("step `{}`: {problem}", step.id));
+            }
+        }
+    }
+}
+
+impl Lowering<'_> {
+    /// Renders every value whose template reads only what is settled before the run (vars,
+    /// the pipeline's name), so that what would stop the run there, such as a value past the
+    /// size or work bounds, is found now. Conditions are rendered by
+    /// [`Lowering::check_offline_conditions`].
+    fn check_offline_values(
+        &mut self,
+        server_templates: &[&Template],
+        built: &[Option<(Step, Option<MatrixPlan>)>],
+        vars: &BTreeMap<String, Value>,
+    ) {
+        let ctx = RenderContext {
+            vars: vars.clone(),
+            pipeline_name: self.doc.name.clone(),
+            ..RenderContext::default()
+        };
+        let step_templates = built.iter().flatten().flat_map(|(step, _)| {
+            let condition = step.condition.expr();
+            step.templates()
+                .filter(move |t| !condition.is_some_and(|c| std::ptr::eq(c, *t)))
+        });
+        // A 1,000-step file repeats the same few templates; each renders the same everywhere.
+        let mut rendered: std::collections::HashSet<&str> = std::collections::HashSet::new();
+        for template in server_templates.iter().copied().chain(step_templates) {
+            if template.is_literal() || !template.is_offline() {
+                continue;
+            }
+            if rendered.contains(template.source()) {
+                continue;
+            }
+            match template.render(&ctx) {
+                Ok(_) => {
+                    rendered.insert(template.source());
+                }
+                Err(err) => self.report.at_pos(pos_of(template), err.to_string()),
             }
         }
     }

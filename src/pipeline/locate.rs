@@ -246,6 +246,148 @@ impl<'de> Visitor<'de> for Descend<'_> {
     }
 }
 
+/// Why [`expansion`] refused the text, and where it was reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expansion {
+    /// Aliases expand the document to more than the budget of values.
+    TooManyValues(Pos),
+    /// yaml_serde's own limit on how often aliases may be followed.
+    TooManyAliases(Pos),
+}
+
+/// Reads the whole document, following aliases as every reader of it does, and fails at the
+/// value where the count of values read passes `budget`. Aliases can multiply a small text
+/// into billions of values; this bounds what the readers after it (the typed parse, which
+/// copies `vars` into memory, and [`Spans`]) can be made to do. A document that cannot be
+/// read counts as fine here: the typed parse reports why.
+pub fn expansion(text: &str, budget: usize) -> Result<(), Expansion> {
+    let seen = Cell::new(0usize);
+    let outcome = Count {
+        seen: &seen,
+        budget,
+    }
+    .deserialize(yaml_serde::Deserializer::from_str(text));
+    let Err(err) = outcome else {
+        return Ok(());
+    };
+    if let Some(pos) = caught(&err) {
+        return Err(Expansion::TooManyValues(pos));
+    }
+    if err.to_string().contains("repetition limit exceeded") {
+        // That error has no place: read again and stop at the last value read before it.
+        let again = Cell::new(0usize);
+        let before = seen.get().saturating_sub(1);
+        let place = Count {
+            seen: &again,
+            budget: before,
+        }
+        .deserialize(yaml_serde::Deserializer::from_str(text))
+        .err()
+        .and_then(|err| caught(&err));
+        return Err(Expansion::TooManyAliases(
+            place.unwrap_or(Pos { line: 1, column: 1 }),
+        ));
+    }
+    Ok(())
+}
+
+/// Counts every value it reads, and fails on purpose on the first one past the budget.
+#[derive(Clone, Copy)]
+struct Count<'c> {
+    seen: &'c Cell<usize>,
+    budget: usize,
+}
+
+impl Count<'_> {
+    fn tick<E: de::Error>(self) -> Result<(), E> {
+        let seen = self.seen.get() + 1;
+        self.seen.set(seen);
+        if seen > self.budget {
+            Err(E::custom(SENTINEL))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Count<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Count<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any node")
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_none<E: de::Error>(self) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.tick()?;
+        while seq.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.tick()?;
+        while map.next_key_seed(self)?.is_some() {
+            map.next_value_seed(self)?;
+        }
+        Ok(())
+    }
+    // A tagged node (`!name value`): its value is read like any other.
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<(), A::Error> {
+        self.tick()?;
+        let (_, variant) = data.variant::<IgnoredAny>()?;
+        de::VariantAccess::newtype_variant_seed(variant, self)
+    }
+}
+
+/// Where the second document of the text starts, for a file that holds more than one.
+pub fn second_document(text: &str) -> Option<Pos> {
+    let mut documents = yaml_serde::Deserializer::from_str(text);
+    documents.next()?;
+    let second = documents.next()?;
+    let root = match second.deserialize_any(Target) {
+        Ok(()) => return None,
+        Err(err) => caught(&err)?,
+    };
+    // The marker that ends the first document is what to remove; an empty second document
+    // has its root only at the end of the text.
+    let marker = text
+        .lines()
+        .take(root.line)
+        .enumerate()
+        .filter(|(_, line)| line.starts_with("---") || line.starts_with("..."))
+        .last();
+    Some(marker.map_or(root, |(index, _)| Pos {
+        line: index + 1,
+        column: 1,
+    }))
+}
+
 /// A mapping key as text; `None` for keys that are themselves mappings or sequences.
 struct KeyText(Option<String>);
 

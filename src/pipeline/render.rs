@@ -42,6 +42,7 @@ pub struct Template {
     secret: bool,
     compiled: Option<Arc<handlebars::Template>>,
     refs: Arc<[VarRef]>,
+    work: Arc<Work>,
 }
 
 /// A path the template reads from the top-level context, e.g. `vars.version`.
@@ -96,7 +97,38 @@ pub(crate) struct TemplateCache {
 pub(crate) struct Compiled {
     template: Arc<handlebars::Template>,
     refs: Arc<[VarRef]>,
+    work: Arc<Work>,
 }
+
+/// What rendering a template costs, in terms of the values it renders over.
+#[derive(Debug, Default)]
+struct Work {
+    loops: Vec<Loop>,
+    /// `eq`/`ne` calls of the whole template (see [`comparisons`]).
+    compares: u64,
+}
+
+/// One `{{#each}}` block of a template, for bounding the work of rendering it.
+#[derive(Debug, Clone)]
+struct Loop {
+    /// The `{{#each}}` this one sits in, as an index into the template's loops.
+    parent: Option<usize>,
+    /// Elements its body renders per round, nested ones included.
+    weight: u64,
+    /// `eq`/`ne` calls in its body, nested ones included: each compares two values, which
+    /// costs up to their size.
+    compares: u64,
+    /// What it loops over, when that is a path from the top-level context (`vars.regions`);
+    /// `None` when it reads the current item of another block.
+    over: Option<Vec<String>>,
+}
+
+/// Largest text one template value may render to.
+pub const MAX_RENDERED_BYTES: usize = 1 << 20;
+
+/// Most work rendering one template value may take, counted in elements rendered and values
+/// compared: what nested `{{#each}}` blocks multiply.
+pub const MAX_RENDER_WORK: u64 = 1_000_000;
 
 /// What is wrong with a template, before it is tied to a field.
 #[derive(Clone)]
@@ -180,9 +212,14 @@ fn compile_source(source: &str) -> Result<Compiled, Problems> {
     if !walker.problems.is_empty() {
         return Err(Problems::Shape(walker.problems));
     }
+    let work = Work {
+        loops: walker.loops,
+        compares: comparisons(&compiled),
+    };
     Ok(Compiled {
         template: Arc::new(compiled),
         refs: Arc::from(walker.refs),
+        work: Arc::new(work),
     })
 }
 
@@ -215,6 +252,7 @@ impl Template {
             secret,
             compiled: None,
             refs: Arc::from(Vec::new()),
+            work: Arc::default(),
         };
         if template.is_literal() {
             return Ok(template);
@@ -232,6 +270,7 @@ impl Template {
             Ok(compiled) => {
                 template.compiled = Some(compiled.template);
                 template.refs = compiled.refs;
+                template.work = compiled.work;
                 Ok(template)
             }
             Err(Problems::Syntax { at, why }) => Err(vec![format!(
@@ -416,11 +455,63 @@ impl Template {
             "run": { "id": ctx.run.id, "started_at": ctx.run.started_at },
             "pipeline": { "name": ctx.pipeline_name },
         });
+        let work = self.work(&data);
+        if work > MAX_RENDER_WORK {
+            return Err(self.error(format!(
+                "rendering it over these values would take {work} steps (its `{{{{#each}}}}` \
+                 loops and `eq`/`ne` comparisons), more than the {MAX_RENDER_WORK} allowed; \
+                 loop over shorter lists, nest fewer loops or compare smaller values"
+            )));
+        }
         let data = handlebars::Context::from(data);
         let mut rc = handlebars::RenderContext::new(None);
-        compiled
-            .renders(&REGISTRY, &data, &mut rc)
-            .map_err(|err| self.error(describe_render_error(&err)))
+        let mut out = Bounded::default();
+        match compiled.render(&REGISTRY, &data, &mut rc, &mut out) {
+            Ok(()) => Ok(out.text),
+            Err(_) if out.full => Err(self.error(format!(
+                "it renders more than {} MiB, the most one value may hold; loop over shorter \
+                 lists or nest fewer loops",
+                MAX_RENDERED_BYTES >> 20
+            ))),
+            Err(err) => Err(self.error(describe_render_error(&err))),
+        }
+    }
+
+    /// At most how many elements rendering over `data` takes: each loop's body weight times
+    /// the rounds of it and of every loop around it. A loop over a path from the top-level
+    /// context counts that value's length; one over the current item of another block counts
+    /// the longest list or mapping in `data`.
+    fn work(&self, data: &Value) -> u64 {
+        let Work { loops, compares } = &*self.work;
+        if loops.is_empty() && *compares == 0 {
+            return 0;
+        }
+        // What one comparison may cost: two values as large as everything the template sees.
+        let compare = if *compares > 0 { nodes(data) } else { 0 };
+        let longest = std::cell::OnceCell::new();
+        let rounds: Vec<u64> = loops
+            .iter()
+            .map(|l| {
+                let len = match &l.over {
+                    Some(segs) => lookup(data, segs).map_or(0, container_len),
+                    None => *longest.get_or_init(|| longest_container(data)),
+                };
+                // An empty loop still renders its `{{else}}` once.
+                (len as u64).max(1)
+            })
+            .collect();
+        let mut total = compares.saturating_mul(compare);
+        for (i, l) in loops.iter().enumerate() {
+            let mut times = rounds[i];
+            let mut parent = l.parent;
+            while let Some(p) = parent {
+                times = times.saturating_mul(rounds[p]);
+                parent = loops[p].parent;
+            }
+            let round = l.weight.saturating_add(l.compares.saturating_mul(compare));
+            total = total.saturating_add(times.saturating_mul(round));
+        }
+        total
     }
 
     fn error(&self, message: String) -> RenderError {
@@ -574,6 +665,128 @@ fn describe_render_error(err: &handlebars::RenderError) -> String {
         }
         reason => reason.to_string(),
     }
+}
+
+/// Rendered text that refuses to grow past [`MAX_RENDERED_BYTES`]: the write that would pass
+/// it fails, which stops the rendering.
+#[derive(Default)]
+struct Bounded {
+    text: String,
+    full: bool,
+}
+
+impl handlebars::Output for Bounded {
+    fn write(&mut self, seg: &str) -> Result<(), std::io::Error> {
+        if self.text.len() + seg.len() > MAX_RENDERED_BYTES {
+            self.full = true;
+            return Err(std::io::Error::other("the rendered value is too large"));
+        }
+        self.text.push_str(seg);
+        Ok(())
+    }
+}
+
+fn lookup<'v>(data: &'v Value, segs: &[String]) -> Option<&'v Value> {
+    segs.iter().try_fold(data, |value, seg| match value {
+        Value::Object(map) => map.get(seg),
+        Value::Array(items) => items.get(seg.parse::<usize>().ok()?),
+        _ => None,
+    })
+}
+
+fn container_len(value: &Value) -> usize {
+    match value {
+        Value::Array(items) => items.len(),
+        Value::Object(map) => map.len(),
+        _ => 0,
+    }
+}
+
+/// The length of the longest list or mapping anywhere in `value`.
+fn longest_container(value: &Value) -> usize {
+    let mut longest = 0;
+    let mut todo = vec![value];
+    while let Some(value) = todo.pop() {
+        longest = longest.max(container_len(value));
+        match value {
+            Value::Array(items) => todo.extend(items),
+            Value::Object(map) => todo.extend(map.values()),
+            _ => {}
+        }
+    }
+    longest
+}
+
+/// How many values `value` holds, itself included.
+fn nodes(value: &Value) -> u64 {
+    let mut count = 0u64;
+    let mut todo = vec![value];
+    while let Some(value) = todo.pop() {
+        count += 1;
+        match value {
+            Value::Array(items) => todo.extend(items),
+            Value::Object(map) => todo.extend(map.values()),
+            _ => {}
+        }
+    }
+    count
+}
+
+/// How many `eq` and `ne` calls a template makes once through, nested blocks included. A
+/// comparison with a literal (`eq this "eu"`) costs no more than the literal's size, and is
+/// not counted.
+fn comparisons(template: &handlebars::Template) -> u64 {
+    fn call(ht: &HelperTemplate) -> u64 {
+        let compares = matches!(&ht.name, Parameter::Name(name) if name == "eq" || name == "ne");
+        let literal = ht.params.iter().any(|p| matches!(p, Parameter::Literal(_)));
+        let own = u64::from(compares && !literal);
+        own + ht
+            .params
+            .iter()
+            .chain(ht.hash.values())
+            .map(param)
+            .sum::<u64>()
+            + ht.template.as_ref().map_or(0, comparisons)
+            + ht.inverse.as_ref().map_or(0, comparisons)
+    }
+    fn param(p: &Parameter) -> u64 {
+        match p {
+            Parameter::Subexpression(sub) => match sub.element.as_ref() {
+                TemplateElement::Expression(ht) | TemplateElement::HtmlExpression(ht) => call(ht),
+                _ => 0,
+            },
+            _ => 0,
+        }
+    }
+    template
+        .elements
+        .iter()
+        .map(|element| match element {
+            TemplateElement::HelperBlock(ht)
+            | TemplateElement::Expression(ht)
+            | TemplateElement::HtmlExpression(ht) => call(ht),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// How many elements a template renders once through, nested blocks included.
+fn weight(template: &handlebars::Template) -> u64 {
+    template
+        .elements
+        .iter()
+        .map(|element| match element {
+            TemplateElement::HelperBlock(ht) => {
+                1 + ht.params.len() as u64
+                    + ht.template.as_ref().map_or(0, weight)
+                    + ht.inverse.as_ref().map_or(0, weight)
+            }
+            TemplateElement::Expression(ht) | TemplateElement::HtmlExpression(ht) => {
+                1 + ht.params.len() as u64
+            }
+            _ => 1,
+        })
+        .sum()
 }
 
 /// What a path from the top-level context names, or why it names nothing.
@@ -745,6 +958,9 @@ struct Walker {
     problems: Vec<String>,
     /// The blocks that change the context (`each`, `with`), innermost last; `true` for `each`.
     frames: Vec<bool>,
+    loops: Vec<Loop>,
+    /// Indices in `loops` of the `each` blocks around the current element, innermost last.
+    open_loops: Vec<usize>,
 }
 
 impl Walker {
@@ -859,9 +1075,24 @@ impl Walker {
         {
             self.problem(format!("`{name}` has no block parameters (`as |x|`)"));
         }
-        let changes_context = name == "each" || name == "with";
+        let is_loop = name == "each";
+        if is_loop {
+            let over = ht.params.first().and_then(|param| self.rooted(param));
+            let weight =
+                1 + ht.template.as_ref().map_or(0, weight) + ht.inverse.as_ref().map_or(0, weight);
+            let compares = ht.template.as_ref().map_or(0, comparisons)
+                + ht.inverse.as_ref().map_or(0, comparisons);
+            self.loops.push(Loop {
+                parent: self.open_loops.last().copied(),
+                weight,
+                compares,
+                over,
+            });
+            self.open_loops.push(self.loops.len() - 1);
+        }
+        let changes_context = is_loop || name == "with";
         if changes_context {
-            self.frames.push(name == "each");
+            self.frames.push(is_loop);
         }
         if let Some(template) = &ht.template {
             self.template(template);
@@ -869,10 +1100,31 @@ impl Walker {
         if changes_context {
             self.frames.pop();
         }
+        if is_loop {
+            self.open_loops.pop();
+        }
         // `{{else}}` of a loop or `with` renders in the outer context.
         if let Some(inverse) = &ht.inverse {
             self.template(inverse);
         }
+    }
+
+    /// The path from the top-level context that `param` reads, if it reads one.
+    fn rooted(&self, param: &Parameter) -> Option<Vec<String>> {
+        let Parameter::Path(Path::Relative((segs, _))) = param else {
+            return None;
+        };
+        let (root_seg, up_seg) = &*RULED;
+        let (mut rooted, mut ups, mut names) = (false, 0usize, Vec::new());
+        for seg in segs {
+            match seg {
+                PathSeg::Named(name) => names.push(name.clone()),
+                seg if Some(seg) == root_seg.as_ref() => rooted = true,
+                seg if Some(seg) == up_seg.as_ref() => ups += 1,
+                _ => return None,
+            }
+        }
+        (rooted || ups == self.frames.len()).then_some(names)
     }
 
     fn path(&mut self, path: &Path) {
@@ -1436,6 +1688,79 @@ mod tests {
             nesting("{{#if (eq (len vars.a) 2)}}{{#each x}}{{/each}}{{/if}}"),
             2
         );
+    }
+
+    fn with_list(len: usize) -> RenderContext {
+        let mut ctx = context();
+        ctx.vars
+            .insert("l".to_string(), Value::from((0..len).collect::<Vec<_>>()));
+        ctx
+    }
+
+    #[test]
+    fn nested_loops_whose_work_would_pass_the_bound_are_refused_before_rendering() {
+        let two = compile("{{#each vars.l}}{{#each ../vars.l}}x{{/each}}{{/each}}").unwrap();
+        assert_eq!(two.render(&with_list(100)).unwrap().len(), 10_000);
+        let four = compile(
+            "{{#each vars.l}}{{#each ../vars.l}}{{#each ../../vars.l}}{{#each ../../../vars.l}}\
+             x{{/each}}{{/each}}{{/each}}{{/each}}",
+        )
+        .unwrap();
+        let err = four.render(&with_list(100)).unwrap_err();
+        assert!(
+            err.message.contains("more than the 1000000 allowed"),
+            "{err}"
+        );
+        // The same template over a short list is fine: the bound counts the values.
+        assert_eq!(four.render(&with_list(3)).unwrap(), "x".repeat(81));
+    }
+
+    #[test]
+    fn loops_over_the_current_item_count_the_longest_list() {
+        let mut ctx = with_list(2);
+        ctx.vars.insert(
+            "rows".to_string(),
+            serde_json::json!([(0..1000).collect::<Vec<_>>(), [1]]),
+        );
+        let t = compile("{{#each vars.rows}}{{#each this}}{{#each ../../vars.rows}}{{#each this}}x{{/each}}{{/each}}{{/each}}{{/each}}").unwrap();
+        assert!(t.render(&ctx).unwrap_err().message.contains("allowed"));
+        let fine = compile("{{#each vars.rows}}{{#each this}}x{{/each}}{{/each}}").unwrap();
+        assert_eq!(fine.render(&ctx).unwrap().len(), 1001);
+    }
+
+    #[test]
+    fn comparisons_of_large_values_count_their_size() {
+        let mut ctx = with_list(1000);
+        ctx.vars.insert(
+            "big".to_string(),
+            Value::from((0..10_000).collect::<Vec<_>>()),
+        );
+        let each_compares =
+            compile("{{#each vars.l}}{{#if (eq ../vars.big ../vars.big)}}y{{/if}}{{/each}}")
+                .unwrap();
+        assert!(
+            each_compares
+                .render(&ctx)
+                .unwrap_err()
+                .message
+                .contains("allowed")
+        );
+        let literal_compares =
+            compile("{{#each vars.l}}{{#if (eq this 3)}}y{{/if}}{{/each}}").unwrap();
+        assert_eq!(literal_compares.render(&ctx).unwrap(), "y");
+    }
+
+    #[test]
+    fn a_value_that_renders_past_one_mib_stops_rendering_with_an_error() {
+        let mut ctx = with_list(20);
+        ctx.vars
+            .insert("big".to_string(), Value::from("x".repeat(100_000)));
+        let t = compile("{{#each vars.l}}{{../vars.big}}{{/each}}").unwrap();
+        let err = t.render(&ctx).unwrap_err();
+        assert!(err.message.contains("renders more than 1 MiB"), "{err}");
+        ctx.vars
+            .insert("l".to_string(), Value::from((0..10).collect::<Vec<_>>()));
+        assert_eq!(t.render(&ctx).unwrap().len(), 1_000_000);
     }
 
     #[test]
