@@ -1537,3 +1537,79 @@ fn the_known_bombs_load_or_fail_with_a_place_in_bounded_time() {
         assert_loads_or_locates(text.into_bytes()).unwrap();
     }
 }
+
+// ---- inputs that found nothing wrong, kept so they stay that way ----
+
+#[test]
+fn a_billion_laughs_file_is_refused_at_a_place_without_expanding_it() {
+    let mut text = String::from("name: x\nvars:\n  l0: &l0 \"lol\"\n");
+    for level in 1..=9 {
+        let prev = level - 1;
+        let refs = vec![format!("*l{prev}"); 10].join(", ");
+        text.push_str(&format!("  l{level}: &l{level} [{refs}]\n"));
+    }
+    text.push_str("steps: [{job: a}]\n");
+    let began = std::time::Instant::now();
+    let diagnostics = errors(&text);
+    assert!(began.elapsed() < Duration::from_secs(10), "hang guard");
+    assert!(
+        diagnostics.iter().all(|d| d.line.is_some()),
+        "{diagnostics:#?}"
+    );
+}
+
+#[test]
+fn duplicate_keys_are_refused_at_the_second_one_however_deep() {
+    for (text, line) in [
+        ("name: x\nvars:\n  a: 1\n  a: 2\nsteps: [{job: a}]\n", 4),
+        (
+            "name: x\nvars:\n  a: {b: 1, c: [{d: 1, d: 2}]}\nsteps: [{job: a}]\n",
+            3,
+        ),
+        ("name: x\nvars:\n  1: x\n  \"1\": y\nsteps: [{job: a}]\n", 4),
+        ("name: x\nsteps:\n  - job: a\n    params: {A: 1, A: 2}\n", 4),
+    ] {
+        let diagnostics = errors(text);
+        let d = &diagnostics[0];
+        assert_eq!(d.line, Some(line), "{text}: {diagnostics:#?}");
+        assert!(d.message.contains("twice"), "{d}");
+    }
+}
+
+#[test]
+fn ten_thousand_parallel_members_load_in_bounded_time() {
+    let mut text = String::from("name: wide\nsteps:\n  - parallel:\n");
+    for i in 0..10_000 {
+        text.push_str(&format!("      - {{id: s{i}, job: a}}\n"));
+    }
+    let began = std::time::Instant::now();
+    let pipeline = load(&text).expect("a wide file is valid");
+    assert_eq!(pipeline.steps.len(), 10_000);
+    assert!(began.elapsed() < Duration::from_secs(20), "hang guard");
+}
+
+#[test]
+fn huge_numbers_and_odd_durations_are_refused_at_their_place() {
+    for (value, line) in [
+        ("timeout: 99999999999999999999999h", 4),
+        ("timeout: -5s", 4),
+        ("timeout: 5x", 4),
+        ("timeout: \"\"", 4),
+        ("retry: {max: 18446744073709551616}", 4),
+        ("max_parallel: 1e400", 4),
+        ("poll: {initial: 1s, max: 1s, factor: 1e400}", 4),
+    ] {
+        let text = format!("name: x\nsteps:\n  - job: a\n    {value}\n    matrix: {{R: [a]}}\n");
+        let diagnostics = errors(&text);
+        assert!(
+            diagnostics.iter().any(|d| d.line == Some(line)),
+            "{value}: {diagnostics:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_pipeline_file_that_never_ends_is_refused_past_its_cap() {
+    let err = pipeline::load(Path::new("/dev/zero"), &[]).unwrap_err();
+    assert!(err.to_string().contains("larger than 16 MiB"), "{err}");
+}

@@ -214,8 +214,11 @@ impl StepContext {
         }
     }
 
+    /// A template rendered with what the run knows now; an error says where it is written.
     fn render(&self, template: &crate::pipeline::Template) -> Result<String, String> {
-        template.render(&self.render).map_err(|e| e.to_string())
+        template
+            .render(&self.render)
+            .map_err(|e| format!("{}{e}", self.place(template)))
     }
 
     /// `file:line:column: ` of a value in the pipeline file, so that a job or parameter

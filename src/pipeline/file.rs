@@ -11,7 +11,7 @@ use std::fmt;
 
 use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::model::{AwaitBuild, DEFAULT_SERVER, ResultName, RetryOn};
 use crate::duration::Dur;
@@ -35,7 +35,8 @@ pub struct PipelineFile {
     pub servers: Option<ServersFile>,
     /// Values for templates (`{{vars.version}}`). Any YAML value, nested mappings included.
     /// `--set key=value` replaces a top-level var with a string.
-    pub vars: Option<serde_json::Map<String, serde_json::Value>>,
+    #[schemars(with = "Option<serde_json::Map<String, serde_json::Value>>")]
+    pub vars: Option<VarsFile>,
     /// Settings that apply to every step that does not set them itself.
     pub defaults: Option<DefaultsFile>,
     /// The steps, run in list order unless they say `needs:`. An entry is a job step
@@ -724,6 +725,136 @@ impl<'de> Visitor<'de> for ScalarText {
 
     fn visit_none<E: de::Error>(self) -> Result<String, E> {
         Ok(String::new())
+    }
+}
+
+/// `vars:` as JSON for the templates. YAML lets a parser keep either of two equal keys, so a
+/// key given twice in any mapping, however deep, is an error at the second one rather than a
+/// silent choice.
+#[derive(Debug, Default)]
+pub struct VarsFile(pub serde_json::Map<String, serde_json::Value>);
+
+impl<'de> Deserialize<'de> for VarsFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match deserializer.deserialize_map(UniqueValue)? {
+            serde_json::Value::Object(map) => Ok(VarsFile(map)),
+            _ => Err(de::Error::custom(
+                "vars must be a mapping of names to values, like `vars: { version: \"2.4.0\" }`",
+            )),
+        }
+    }
+}
+
+/// Any YAML value, as JSON, refusing a mapping key given twice.
+struct UniqueValue;
+
+impl<'de> DeserializeSeed<'de> for UniqueValue {
+    type Value = serde_json::Value;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueValue {
+    type Value = serde_json::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(v.into())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        Ok(serde_json::Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element_seed(UniqueValue)? {
+            items.push(item);
+        }
+        Ok(items.into())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        let mut seen = HashSet::new();
+        let twice = |key: &str| format!("`{key}` is given twice in this mapping; keep one of them");
+        while let Some(key) = map.next_key_seed(AnyKey(NewKey {
+            seen: &seen,
+            twice: &twice,
+        }))? {
+            let value = map.next_value_seed(UniqueValue)?;
+            seen.insert(key.clone());
+            out.insert(key, value);
+        }
+        Ok(out.into())
+    }
+}
+
+/// A mapping key of `vars:`, which YAML lets be a number or a boolean too: as text.
+struct AnyKey<'a>(NewKey<'a>);
+
+impl<'de> DeserializeSeed<'de> for AnyKey<'_> {
+    type Value = String;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<String, D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for AnyKey<'_> {
+    type Value = String;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a name")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+        self.0.visit_str(v)
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+        self.0.visit_str(&v.to_string())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+        self.0.visit_str(&v.to_string())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+        self.0.visit_str(&v.to_string())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+        self.0.visit_str(&v.to_string())
     }
 }
 

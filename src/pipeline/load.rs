@@ -419,7 +419,7 @@ impl<'a> Lowering<'a> {
     fn vars(&mut self, overrides: &[(String, String)]) -> BTreeMap<String, Value> {
         let root = YamlPath::root().key("vars");
         let mut vars = BTreeMap::new();
-        for (key, value) in self.doc.vars.iter().flatten() {
+        for (key, value) in self.doc.vars.iter().flat_map(|v| &v.0) {
             let mut value = value.clone();
             self.keep_float_text(&mut value, &root.key(key));
             vars.insert(key.clone(), value);

@@ -25,9 +25,30 @@ pub use model::{
 };
 pub use render::{HELPERS, RenderContext, RenderError, RunFacts, STEP_FACTS, StepFacts, Template};
 
+/// The largest pipeline file jrun reads: far more than any real pipeline, and little enough
+/// that `jrun /dev/zero` ends with an error rather than with all of memory.
+pub const MAX_PIPELINE_FILE: u64 = 16 << 20;
+
+/// The file's bytes, refusing one larger than `MAX_PIPELINE_FILE` (read through a cap, so a
+/// device or a pipe that never ends is refused too).
+fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)?
+        .take(MAX_PIPELINE_FILE + 1)
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_PIPELINE_FILE {
+        return Err(std::io::Error::other(format!(
+            "it is larger than {} MiB, which no pipeline needs; is it the right file?",
+            MAX_PIPELINE_FILE >> 20
+        )));
+    }
+    Ok(bytes)
+}
+
 /// Reads and validates the pipeline file at `path`; `overrides` are `--set key=value` pairs.
 pub fn load(path: &Path, overrides: &[(String, String)]) -> Result<Pipeline, PipelineError> {
-    let bytes = std::fs::read(path).map_err(|err| {
+    let bytes = read_bounded(path).map_err(|err| {
         let what = match err.kind() {
             std::io::ErrorKind::NotFound => "no such file; check the path".to_string(),
             std::io::ErrorKind::PermissionDenied => {
