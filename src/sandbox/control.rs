@@ -10,10 +10,10 @@ use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Shared;
 use super::config::{Faults, JobConfig, check_job_path};
-use super::http::{Reply, Req, response};
 use super::model::{Cause, Model, ParamValue, TriggerRecord};
+use super::shared::Shared;
+use super::wire::{Reply, Req, response};
 
 pub const PREFIX: &str = "/__sandbox/";
 

@@ -6,19 +6,31 @@
 //! It shares no code with jrun's Jenkins client on purpose: a shared JSON type or URL helper
 //! would let one misunderstanding of Jenkins pass both sides' tests.
 
+mod api;
+mod auth;
+mod builds;
 pub mod clock;
 pub mod config;
+mod console;
 mod control;
+mod faults;
 mod http;
+mod jobs;
 mod json;
 mod log;
 pub mod model;
+mod pages;
 mod pyapi;
+mod queue;
+
+mod routes;
+mod shared;
 mod tree;
+mod triggers;
+mod wire;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use hyper_util::rt::TokioIo;
@@ -27,18 +39,7 @@ use tokio::sync::oneshot;
 pub use config::{Faults, JobConfig, SandboxConfig};
 pub use model::{Model, TriggerRecord};
 
-pub(crate) struct Shared {
-    model: Mutex<Model>,
-    in_flight: AtomicUsize,
-    max_in_flight: AtomicUsize,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Model> {
-        // A panic while holding the lock must not take the whole sandbox down with it.
-        self.model.lock().unwrap_or_else(|e| e.into_inner())
-    }
-}
+use shared::Shared;
 
 /// A running sandbox. It serves on its own thread and runtime, so it works the same from
 /// synchronous tests, async code and the command line; dropping it stops the server.
@@ -59,11 +60,7 @@ impl Sandbox {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared {
-            model: Mutex::new(Model::new(&config)),
-            in_flight: AtomicUsize::new(0),
-            max_in_flight: AtomicUsize::new(0),
-        });
+        let shared = Arc::new(Shared::new(Model::new(&config)));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("jrun-sandbox")
