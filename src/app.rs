@@ -19,7 +19,7 @@ use crate::exit::ExitStatus;
 use crate::jenkins::{self, Auth, Secret, ServerSettings};
 use crate::pipeline::{self, Pipeline, RenderContext, StepKind};
 use crate::report::{self, Format, Progress, ProgressChoice, Reporter};
-use crate::sandbox::{JobConfig, Sandbox, SandboxConfig};
+use crate::sandbox::{Sandbox, SandboxConfig};
 
 /// An error with the exit status it stands for.
 #[derive(Debug, thiserror::Error)]
@@ -732,66 +732,7 @@ fn start_sandbox(
             .context("cannot start the sandbox")
             .map_err(|e| Failure::new(ExitStatus::Jenkins, e))?,
     );
-    // Steps that call one job may pass it different parameters: the job takes them all.
-    let mut wanted: Vec<(String, Vec<String>)> = Vec::new();
-    for step in &pipeline.steps {
-        let (template, params): (_, Vec<String>) = match &step.kind {
-            StepKind::Job(job) => (
-                &job.job,
-                job.params
-                    .iter()
-                    .map(|(n, _)| n.clone())
-                    .chain(job.trigger_id.clone())
-                    .collect(),
-            ),
-            StepKind::Await(gate) => (&gate.job, Vec::new()),
-        };
-        let Ok(name) = template.render(ctx) else {
-            continue;
-        };
-        if declared.contains(&name) || crate::sandbox::config::check_job_path(&name).is_err() {
-            continue;
-        }
-        let index = match wanted.iter().position(|(n, _)| *n == name) {
-            Some(index) => index,
-            None => {
-                wanted.push((name, Vec::new()));
-                wanted.len() - 1
-            }
-        };
-        let known = &mut wanted[index].1;
-        for param in params {
-            if !known.contains(&param) {
-                known.push(param);
-            }
-        }
-    }
-    for (name, params) in wanted {
-        let mut job = JobConfig::new(name);
-        job.kind = crate::sandbox::config::JobKind::Pipeline;
-        job.parameters = params
-            .into_iter()
-            .map(|name| crate::sandbox::config::ParamConfig {
-                name,
-                kind: Default::default(),
-                default: None,
-                choices: Vec::new(),
-                description: String::new(),
-            })
-            .collect();
-        let build = crate::sandbox::config::BuildSpec {
-            duration: crate::duration::Dur::from_secs(15),
-            log: vec!["Rehearsing in the jrun sandbox".to_string()],
-            ..Default::default()
-        };
-        job.history = vec![build.clone()];
-        job.builds = vec![build];
-        sandbox.with_model(|m| {
-            if m.job(&job.path).is_none() {
-                m.put_job(&job);
-            }
-        });
-    }
+    sandbox.add_missing_jobs(&crate::sandbox::rehearsal(pipeline, ctx, &declared));
     let settings = ServerSettings {
         name: "sandbox".to_string(),
         url: sandbox.url(),

@@ -5,6 +5,12 @@
 //!
 //! It shares no code with jrun's Jenkins client on purpose: a shared JSON type or URL helper
 //! would let one misunderstanding of Jenkins pass both sides' tests.
+//!
+//! `http` reads a request once and applies the faults; `routes` dispatches it (credentials and
+//! crumbs in `auth`, then `queue`, `jobs`, `triggers`, `builds` and `console`), answering
+//! through `api` and `pages`; `control` serves `/__sandbox/`. `model` holds the state, `json`
+//! writes its beans, `wire` and `shared` are the leaves everything else builds on, and
+//! `rehearsal` makes the jobs a `jrun --sandbox` run needs.
 
 mod api;
 mod auth;
@@ -22,7 +28,7 @@ pub mod model;
 mod pages;
 mod pyapi;
 mod queue;
-
+mod rehearsal;
 mod routes;
 mod shared;
 mod tree;
@@ -38,7 +44,7 @@ use tokio::sync::oneshot;
 
 pub use config::{Faults, JobConfig, SandboxConfig};
 pub use model::{Model, TriggerRecord};
-
+pub use rehearsal::rehearsal;
 use shared::Shared;
 
 /// A running sandbox. It serves on its own thread and runtime, so it works the same from
@@ -97,6 +103,17 @@ impl Sandbox {
         let now = model.now();
         model.advance(now);
         f(&mut model)
+    }
+
+    /// Adds the jobs the sandbox does not have yet; a job it has keeps its own config.
+    pub fn add_missing_jobs(&self, jobs: &[JobConfig]) {
+        self.with_model(|m| {
+            for job in jobs {
+                if m.job(&job.path).is_none() {
+                    m.put_job(job);
+                }
+            }
+        });
     }
 
     /// Every trigger request received so far.
