@@ -86,6 +86,8 @@ pub enum Record {
 }
 
 impl Record {
+    /// The name the crash hook counts records by.
+    #[cfg(feature = "test-hooks")]
     fn kind(&self) -> &'static str {
         match self {
             Record::RunStarted { .. } => "run_started",
@@ -222,7 +224,9 @@ pub struct Journal {
     file: Mutex<File>,
     /// A test hook: exit as if killed right after writing the Nth record of this kind
     /// (`JRUN_TEST_CRASH_AFTER=trigger_sent` or `trigger_sent:2`).
+    #[cfg(feature = "test-hooks")]
     crash_after: Option<(String, usize)>,
+    #[cfg(feature = "test-hooks")]
     written: Mutex<BTreeMap<&'static str, usize>>,
 }
 
@@ -233,6 +237,7 @@ impl Journal {
         options.create(true).append(true);
         let file = open_plain(path, &mut options, WHAT)?;
         sync_folder(path);
+        #[cfg(feature = "test-hooks")]
         let crash_after =
             std::env::var("JRUN_TEST_CRASH_AFTER")
                 .ok()
@@ -243,7 +248,9 @@ impl Journal {
         Ok(Journal {
             path: path.to_path_buf(),
             file: Mutex::new(file),
+            #[cfg(feature = "test-hooks")]
             crash_after,
+            #[cfg(feature = "test-hooks")]
             written: Mutex::new(BTreeMap::new()),
         })
     }
@@ -262,6 +269,9 @@ impl Journal {
     /// A point between two records where the test hook may also stop the process (e.g.
     /// `trigger_answered`: the POST took effect, its queue item is not written yet).
     pub fn checkpoint(&self, kind: &'static str) {
+        #[cfg(not(feature = "test-hooks"))]
+        let _ = kind;
+        #[cfg(feature = "test-hooks")]
         if let Some((wanted, nth)) = &self.crash_after
             && wanted == kind
         {
@@ -286,6 +296,7 @@ impl Journal {
                 path: self.path.display().to_string(),
                 source,
             })?;
+        #[cfg(feature = "test-hooks")]
         if let Some((kind, nth)) = &self.crash_after {
             let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
             let count = written.entry(record.kind()).or_insert(0);
