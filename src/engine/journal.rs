@@ -725,6 +725,64 @@ pub fn check_steps(replay: &Replay, now: &Resumed<'_>) -> Result<(), ResumeError
     }
 }
 
+/// What a run with `--journal` writes first about itself.
+pub struct RunStart<'a> {
+    pub pipeline: &'a str,
+    /// The pipeline file, canonical: a journal belongs to one file wherever it is run from.
+    pub file: &'a Path,
+    pub set: &'a [(String, String)],
+    pub digest: Option<String>,
+    /// The id and start of a new run; a resumed run keeps those it started with.
+    pub fresh: RunFacts,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
+}
+
+/// Opens the journal of a run: it finishes the interrupted run of this pipeline (same file,
+/// same name) the journal holds, starts over a finished one's, and otherwise records a new
+/// run. Returns the interrupted run to replay, if any, and the facts of the run.
+pub fn start_or_resume(
+    path: &Path,
+    run: RunStart<'_>,
+) -> Result<(Journal, Option<Replay>, RunFacts), StartError> {
+    let mut replay = None;
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+        let found = read(path)?;
+        if found.finished.is_some() {
+            Journal::truncate(path)?;
+        } else {
+            belongs_to(&found, path, run.pipeline, run.file)?;
+            replay = Some(found);
+        }
+    }
+    let journal = Journal::open(path)?;
+    let facts = match &replay {
+        Some(found) => RunFacts {
+            id: found.run_id.clone(),
+            started_at: found.started_at.clone(),
+        },
+        None => {
+            journal.record(&Record::RunStarted {
+                pipeline: run.pipeline.to_string(),
+                file: run.file.to_path_buf(),
+                set: run.set.to_vec(),
+                run_id: run.fresh.id.clone(),
+                started_at: run.fresh.started_at.clone(),
+                format: Some(FORMAT),
+                digest: run.digest,
+            })?;
+            run.fresh
+        }
+    };
+    Ok((journal, replay, facts))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
