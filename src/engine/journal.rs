@@ -784,6 +784,102 @@ pub fn start_or_resume(
 }
 
 #[cfg(test)]
+mod start_tests {
+    use super::*;
+
+    fn facts(id: &str) -> RunFacts {
+        RunFacts {
+            id: id.to_string(),
+            started_at: format!("start of {id}"),
+        }
+    }
+
+    fn start(
+        journal: &Path,
+        pipeline: &str,
+        id: &str,
+    ) -> Result<(Journal, Option<Replay>, RunFacts), StartError> {
+        let set = vec![("V".to_string(), "1".to_string())];
+        let run = RunStart {
+            pipeline,
+            file: Path::new("/pipelines/release.yaml"),
+            set: &set,
+            digest: Some("sha256:00".to_string()),
+            fresh: facts(id),
+        };
+        start_or_resume(journal, run)
+    }
+
+    #[test]
+    fn a_new_journal_records_the_run_it_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal");
+        let (_, replay, run) = start(&path, "release", "first").unwrap();
+        assert!(replay.is_none());
+        assert_eq!(run.id, "first");
+        let written = read(&path).unwrap();
+        assert_eq!(written.pipeline, "release");
+        assert_eq!(written.run_id, "first");
+        assert_eq!(written.set, vec![("V".to_string(), "1".to_string())]);
+        assert_eq!(written.format, Some(FORMAT));
+        assert_eq!(written.digest.as_deref(), Some("sha256:00"));
+    }
+
+    #[test]
+    fn an_interrupted_run_resumes_with_the_id_and_start_it_began_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal");
+        drop(start(&path, "release", "first").unwrap());
+        let (_, replay, run) = start(&path, "release", "second").unwrap();
+        assert_eq!(replay.map(|r| r.run_id).as_deref(), Some("first"));
+        assert_eq!(
+            (run.id.as_str(), run.started_at.as_str()),
+            ("first", "start of first")
+        );
+        assert_eq!(
+            read(&path).unwrap().run_id,
+            "first",
+            "a second run was recorded"
+        );
+    }
+
+    #[test]
+    fn the_interrupted_run_of_another_pipeline_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal");
+        drop(start(&path, "release", "first").unwrap());
+        let refused = start(&path, "nightly", "second").err();
+        assert!(
+            matches!(
+                refused,
+                Some(StartError::Resume(ResumeError::OtherName { .. }))
+            ),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn the_journal_of_a_finished_run_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal");
+        let (journal, _, _) = start(&path, "release", "first").unwrap();
+        journal
+            .record(&Record::RunFinished { exit_code: 0 })
+            .unwrap();
+        drop(journal);
+        let (_, replay, run) = start(&path, "nightly", "second").unwrap();
+        assert!(replay.is_none());
+        assert_eq!(run.id, "second");
+        let written = read(&path).unwrap();
+        assert_eq!(
+            (written.pipeline.as_str(), written.run_id.as_str()),
+            ("nightly", "second")
+        );
+        assert_eq!(written.finished, None);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
