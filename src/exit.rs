@@ -1,8 +1,9 @@
 //! jrun's exit codes, the one place they are defined.
 
 /// When several apply, the first in this order wins: interrupted, invalid input, lock held,
-/// Jenkins unusable, timeout, pipeline failed, success.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Jenkins unusable, timeout, pipeline failed, success. `worst` is the one rule for that order:
+/// no `Ord`, since the codes' numeric order (and declaration order) is not the precedence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ExitStatus {
     /// Every step passed.
     Success = 0,
@@ -77,5 +78,22 @@ mod tests {
                 assert_eq!(b.worst(*a), *a);
             }
         }
+    }
+
+    /// An `Ord` would let `max()` pick by declaration order (Locked over Invalid input).
+    #[test]
+    fn exit_status_has_no_order_besides_worst() {
+        struct Probe<T>(std::marker::PhantomData<T>);
+        trait Unordered {
+            const ORDERED: bool = false;
+        }
+        impl<T> Unordered for Probe<T> {}
+        impl<T: Ord> Probe<T> {
+            #[allow(dead_code)]
+            const ORDERED: bool = true;
+        }
+        // black_box: the answers are constants, known when the test is compiled.
+        assert!(!std::hint::black_box(Probe::<ExitStatus>::ORDERED));
+        assert!(std::hint::black_box(Probe::<u8>::ORDERED));
     }
 }

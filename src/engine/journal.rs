@@ -86,6 +86,8 @@ pub enum Record {
 }
 
 impl Record {
+    /// The name the crash hook counts records by.
+    #[cfg(feature = "test-hooks")]
     fn kind(&self) -> &'static str {
         match self {
             Record::RunStarted { .. } => "run_started",
@@ -222,7 +224,9 @@ pub struct Journal {
     file: Mutex<File>,
     /// A test hook: exit as if killed right after writing the Nth record of this kind
     /// (`JRUN_TEST_CRASH_AFTER=trigger_sent` or `trigger_sent:2`).
+    #[cfg(feature = "test-hooks")]
     crash_after: Option<(String, usize)>,
+    #[cfg(feature = "test-hooks")]
     written: Mutex<BTreeMap<&'static str, usize>>,
 }
 
@@ -233,6 +237,7 @@ impl Journal {
         options.create(true).append(true);
         let file = open_plain(path, &mut options, WHAT)?;
         sync_folder(path);
+        #[cfg(feature = "test-hooks")]
         let crash_after =
             std::env::var("JRUN_TEST_CRASH_AFTER")
                 .ok()
@@ -243,7 +248,9 @@ impl Journal {
         Ok(Journal {
             path: path.to_path_buf(),
             file: Mutex::new(file),
+            #[cfg(feature = "test-hooks")]
             crash_after,
+            #[cfg(feature = "test-hooks")]
             written: Mutex::new(BTreeMap::new()),
         })
     }
@@ -262,6 +269,9 @@ impl Journal {
     /// A point between two records where the test hook may also stop the process (e.g.
     /// `trigger_answered`: the POST took effect, its queue item is not written yet).
     pub fn checkpoint(&self, kind: &'static str) {
+        #[cfg(not(feature = "test-hooks"))]
+        let _ = kind;
+        #[cfg(feature = "test-hooks")]
         if let Some((wanted, nth)) = &self.crash_after
             && wanted == kind
         {
@@ -286,6 +296,7 @@ impl Journal {
                 path: self.path.display().to_string(),
                 source,
             })?;
+        #[cfg(feature = "test-hooks")]
         if let Some((kind, nth)) = &self.crash_after {
             let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
             let count = written.entry(record.kind()).or_insert(0);
@@ -711,6 +722,160 @@ pub fn check_steps(replay: &Replay, now: &Resumed<'_>) -> Result<(), ResumeError
             file,
             problems: problems.into_iter().map(|p| format!("  - {p}")).collect(),
         })
+    }
+}
+
+/// What a run with `--journal` writes first about itself.
+pub struct RunStart<'a> {
+    pub pipeline: &'a str,
+    /// The pipeline file, canonical: a journal belongs to one file wherever it is run from.
+    pub file: &'a Path,
+    pub set: &'a [(String, String)],
+    pub digest: Option<String>,
+    /// The id and start of a new run; a resumed run keeps those it started with.
+    pub fresh: RunFacts,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error(transparent)]
+    Resume(#[from] ResumeError),
+}
+
+/// Opens the journal of a run: it finishes the interrupted run of this pipeline (same file,
+/// same name) the journal holds, starts over a finished one's, and otherwise records a new
+/// run. Returns the interrupted run to replay, if any, and the facts of the run.
+pub fn start_or_resume(
+    path: &Path,
+    run: RunStart<'_>,
+) -> Result<(Journal, Option<Replay>, RunFacts), StartError> {
+    let mut replay = None;
+    if std::fs::metadata(path).is_ok_and(|m| m.len() > 0) {
+        let found = read(path)?;
+        if found.finished.is_some() {
+            Journal::truncate(path)?;
+        } else {
+            belongs_to(&found, path, run.pipeline, run.file)?;
+            replay = Some(found);
+        }
+    }
+    let journal = Journal::open(path)?;
+    let facts = match &replay {
+        Some(found) => RunFacts {
+            id: found.run_id.clone(),
+            started_at: found.started_at.clone(),
+        },
+        None => {
+            journal.record(&Record::RunStarted {
+                pipeline: run.pipeline.to_string(),
+                file: run.file.to_path_buf(),
+                set: run.set.to_vec(),
+                run_id: run.fresh.id.clone(),
+                started_at: run.fresh.started_at.clone(),
+                format: Some(FORMAT),
+                digest: run.digest,
+            })?;
+            run.fresh
+        }
+    };
+    Ok((journal, replay, facts))
+}
+
+#[cfg(test)]
+mod start_tests {
+    use super::*;
+
+    fn facts(id: &str) -> RunFacts {
+        RunFacts {
+            id: id.to_string(),
+            started_at: format!("start of {id}"),
+        }
+    }
+
+    fn start(
+        journal: &Path,
+        pipeline: &str,
+        id: &str,
+    ) -> Result<(Journal, Option<Replay>, RunFacts), StartError> {
+        let set = vec![("V".to_string(), "1".to_string())];
+        let run = RunStart {
+            pipeline,
+            file: Path::new("/pipelines/release.yaml"),
+            set: &set,
+            digest: Some("sha256:00".to_string()),
+            fresh: facts(id),
+        };
+        start_or_resume(journal, run)
+    }
+
+    #[test]
+    fn a_new_journal_records_the_run_it_starts() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal");
+        let (_, replay, run) = start(&path, "release", "first").unwrap();
+        assert!(replay.is_none());
+        assert_eq!(run.id, "first");
+        let written = read(&path).unwrap();
+        assert_eq!(written.pipeline, "release");
+        assert_eq!(written.run_id, "first");
+        assert_eq!(written.set, vec![("V".to_string(), "1".to_string())]);
+        assert_eq!(written.format, Some(FORMAT));
+        assert_eq!(written.digest.as_deref(), Some("sha256:00"));
+    }
+
+    #[test]
+    fn an_interrupted_run_resumes_with_the_id_and_start_it_began_with() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal");
+        drop(start(&path, "release", "first").unwrap());
+        let (_, replay, run) = start(&path, "release", "second").unwrap();
+        assert_eq!(replay.map(|r| r.run_id).as_deref(), Some("first"));
+        assert_eq!(
+            (run.id.as_str(), run.started_at.as_str()),
+            ("first", "start of first")
+        );
+        assert_eq!(
+            read(&path).unwrap().run_id,
+            "first",
+            "a second run was recorded"
+        );
+    }
+
+    #[test]
+    fn the_interrupted_run_of_another_pipeline_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal");
+        drop(start(&path, "release", "first").unwrap());
+        let refused = start(&path, "nightly", "second").err();
+        assert!(
+            matches!(
+                refused,
+                Some(StartError::Resume(ResumeError::OtherName { .. }))
+            ),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn the_journal_of_a_finished_run_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.journal");
+        let (journal, _, _) = start(&path, "release", "first").unwrap();
+        journal
+            .record(&Record::RunFinished { exit_code: 0 })
+            .unwrap();
+        drop(journal);
+        let (_, replay, run) = start(&path, "nightly", "second").unwrap();
+        assert!(replay.is_none());
+        assert_eq!(run.id, "second");
+        let written = read(&path).unwrap();
+        assert_eq!(
+            (written.pipeline.as_str(), written.run_id.as_str()),
+            ("nightly", "second")
+        );
+        assert_eq!(written.finished, None);
     }
 }
 

@@ -1,0 +1,54 @@
+//! `jrun check`: the preflight against the real servers (jobs, parameters, access), triggering nothing.
+
+use crate::cli::CheckArgs;
+use crate::engine;
+use crate::exit::ExitStatus;
+
+use super::common::{
+    CommandError, base_context, environment, load, log_requests, runtime, to_stdout,
+};
+use super::connect::{Target, connect};
+
+pub fn check(args: CheckArgs) -> Result<ExitStatus, CommandError> {
+    log_requests(args.talk.verbose);
+    let pipeline = load(&args.pipeline, &args.set)?;
+    let env = environment();
+    pipeline.check_env(&env).map_err(CommandError::invalid)?;
+    let run_facts = engine::run_facts();
+    let ctx = base_context(&pipeline, &env, &run_facts);
+    let target = Target::Configured {
+        insecure: args.talk.insecure,
+    };
+    let connection = connect(&pipeline, &ctx, &env, None, target)?;
+    let jobs = engine::JobCache::default();
+    let problems = runtime()?
+        .block_on(engine::preflight::check(
+            &pipeline,
+            &connection.clients,
+            &ctx,
+            None,
+            &jobs,
+        ))
+        .map_err(|(_, e)| CommandError::new(ExitStatus::Jenkins, e))?;
+    if !problems.is_empty() {
+        return Err(preflight_failure(problems));
+    }
+    let checked = jobs.lock().unwrap_or_else(|e| e.into_inner()).len();
+    to_stdout(&format!(
+        "{}: ok ({checked} job{} checked, nothing triggered)\n",
+        args.pipeline.display(),
+        if checked == 1 { "" } else { "s" }
+    ));
+    Ok(ExitStatus::Success)
+}
+
+/// The preflight's problems as one error.
+fn preflight_failure(problems: Vec<engine::preflight::Problem>) -> CommandError {
+    let count = problems.len();
+    let problems: Vec<String> = problems.into_iter().map(|p| p.message).collect();
+    CommandError::invalid(anyhow::anyhow!(
+        "{count} problem{} found before anything was triggered:\n{}",
+        if count == 1 { "" } else { "s" },
+        problems.join("\n")
+    ))
+}
