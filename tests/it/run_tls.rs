@@ -2,7 +2,7 @@
 //! refused without it, and reached with `--insecure` only when asked. The sandbox sits behind a
 //! TLS terminator on 127.0.0.1 that serves the test certificate in tests/fixtures/tls.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

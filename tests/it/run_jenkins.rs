@@ -4,7 +4,7 @@
 //! answers, deleted builds, `tree=` filtering, the cap on requests in flight, and remote
 //! trigger tokens (DESIGN §3 "Credentials", §5; research/jenkins-rest.md §7).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -1649,7 +1649,11 @@ fn run_measured_against(hostile: &common::Hostile) -> common::Measured {
     let (_dir, path) = pipeline_file(&pipeline(&impatient_block(&hostile.url()), "  - job: a\n"));
     let path = path.to_str().expect("a UTF-8 temporary path");
     let args = [path, "--progress", "never", "-v"];
-    common::run_measured("measured_child", &args, Duration::from_secs(60))
+    common::run_measured(
+        "run_jenkins::measured_child",
+        &args,
+        Duration::from_secs(60),
+    )
 }
 
 /// Not a test: the fresh process that `common::run_measured` starts jrun from.

@@ -1,7 +1,7 @@
 //! Running pipelines with the real `jrun` binary against an in-process sandbox: outcomes, exit
 //! codes, what Jenkins received, and what jrun prints on stdout and stderr.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Output;

@@ -1,7 +1,7 @@
 //! `--follow` with the real `jrun` binary against an in-process sandbox: the console logs of
 //! running builds on stderr, every line whole and prefixed with its step id.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

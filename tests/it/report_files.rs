@@ -1,6 +1,6 @@
 //! `--report` and `--junit`: the files a batch run leaves for machines to read.
 
-mod common;
+use crate::common;
 
 use common::{jrun, pipeline_file};
 

@@ -3,7 +3,7 @@
 //! expressions, `await:` gates, named servers, `jrun check` and the preflight, partial runs
 //! and steps not waited for. Order is read from the sandbox's build times, never from clocks.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

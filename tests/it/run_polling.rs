@@ -1,6 +1,6 @@
 //! How lightly jrun treats the Jenkins it talks to: counts of requests, never timings.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 

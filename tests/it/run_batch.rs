@@ -1,6 +1,6 @@
 //! Unattended runs: the lock that keeps cron runs from overlapping.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -50,7 +50,7 @@ fn committed_schema_matches_the_types() {
         committed == generated,
         "{} is stale or missing: the pipeline types changed. Regenerate it with \
          `cargo run -- schema > schemas/pipeline.schema.json` \
-         (or `JRUN_UPDATE_SCHEMA=1 cargo test --test pipeline_files`) and commit it.",
+         (or `JRUN_UPDATE_SCHEMA=1 cargo test --test it pipeline_files`) and commit it.",
         path.display()
     );
 }
