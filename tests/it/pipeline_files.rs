@@ -652,10 +652,9 @@ fn validate_and_plan_exit_2_at_an_if_of_vars_that_renders_neither_true_nor_false
     )
     .unwrap();
     for command in ["validate", "plan"] {
-        let output = assert_cmd::Command::new(env!("CARGO_BIN_EXE_jrun"))
+        let output = crate::common::jrun()
             .arg(command)
             .arg(&path)
-            .env("NO_COLOR", "1")
             .timeout(Duration::from_secs(30))
             .output()
             .unwrap();
@@ -1324,7 +1323,7 @@ fn validate_exits_2_naming_the_file_line_and_column_of_a_template_bomb() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bomb.yaml");
     std::fs::write(&path, each_bomb("")).unwrap();
-    let output = assert_cmd::Command::new(env!("CARGO_BIN_EXE_jrun"))
+    let output = crate::common::jrun()
         .arg("validate")
         .arg(&path)
         .timeout(Duration::from_secs(60))

@@ -3,12 +3,12 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
 use jrun::sandbox::Sandbox;
 
-use common::{jenkins_block, jrun, pipeline_file, sandbox};
+use common::{jenkins_block, jrun, pipeline_file, run, sandbox};
 
 const FAST_POLL: &str = "defaults:\n  poll: {initial: 20ms, max: 100ms}\n";
 
@@ -26,15 +26,6 @@ fn pipeline_for(sb: &Sandbox, rest: &str) -> (tempfile::TempDir, PathBuf) {
         "name: test\n{}{FAST_POLL}{rest}",
         jenkins_block(sb)
     ))
-}
-
-fn run(path: &Path, args: &[&str]) -> Output {
-    jrun()
-        .arg(path)
-        .args(["--progress", "never"])
-        .args(args)
-        .output()
-        .expect("jrun runs")
 }
 
 fn text(bytes: &[u8]) -> String {

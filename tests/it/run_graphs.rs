@@ -12,7 +12,7 @@ use std::time::Duration;
 use jrun::sandbox::Sandbox;
 use serde_json::{Value, json};
 
-use common::{Running, control, jenkins_block, jrun, pipeline_file, sandbox, wait_for};
+use common::{Running, control, jenkins_block, jrun, pipeline_file, run, sandbox, wait_for};
 
 /// jrun polls an external server in real time: short, so tests stay fast.
 const FAST_POLL: &str = "defaults:\n  poll: {initial: 20ms, max: 100ms}\n";
@@ -24,16 +24,6 @@ fn pipeline_for(sb: &Sandbox, rest: &str) -> (tempfile::TempDir, PathBuf) {
         "name: graphs\n{}{FAST_POLL}{rest}",
         jenkins_block(sb)
     ))
-}
-
-/// Runs `jrun PIPELINE --progress never ARGS...` to the end.
-fn run(path: &Path, args: &[&str]) -> Output {
-    jrun()
-        .arg(path)
-        .args(["--progress", "never"])
-        .args(args)
-        .output()
-        .expect("jrun runs")
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -10,7 +10,7 @@ use std::time::Duration;
 use jrun::sandbox::Sandbox;
 use serde_json::Value;
 
-use common::{Running, TOKEN, control, jenkins_block, jrun, pipeline_file, sandbox, wait_for};
+use common::{Running, TOKEN, control, jenkins_block, jrun, pipeline_file, run, sandbox, wait_for};
 
 /// Polls in real time against an external server: short, so tests stay fast.
 const FAST_POLL: &str = "defaults:\n  poll: {initial: 20ms, max: 100ms}\n";
@@ -26,16 +26,6 @@ fn pipeline_for(sb: &Sandbox, rest: &str) -> (tempfile::TempDir, PathBuf) {
         "name: test\n{}{FAST_POLL}{rest}",
         jenkins_block(sb)
     ))
-}
-
-/// Runs `jrun PIPELINE --progress never ARGS...` to the end.
-fn run(path: &std::path::Path, args: &[&str]) -> Output {
-    jrun()
-        .arg(path)
-        .args(["--progress", "never"])
-        .args(args)
-        .output()
-        .expect("jrun runs")
 }
 
 fn text(bytes: &[u8]) -> String {
