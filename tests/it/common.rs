@@ -311,6 +311,76 @@ impl Drop for Running {
     }
 }
 
+// ---- reading a run and the sandbox behind it ----
+
+/// jrun polls an external server in real time: short, so tests stay fast.
+pub const FAST_POLL: &str = "defaults:\n  poll: {initial: 20ms, max: 100ms}\n";
+
+/// The repository's root, where the examples and schemas are.
+pub fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The exit code, with both streams in the message when it is not the expected one.
+#[track_caller]
+pub fn assert_code(output: &std::process::Output, expected: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(expected),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+/// The JSON summary jrun printed with `--output json`.
+pub fn summary_json(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    })
+}
+
+/// The summary's entry for step `id`.
+pub fn step<'a>(summary: &'a Value, id: &str) -> &'a Value {
+    summary["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in {summary:#}"))
+}
+
+/// The sandbox's request counts (`/__sandbox/stats`).
+pub fn stats(sb: &Sandbox) -> Value {
+    control(sb, "GET", "stats", Value::Null)
+}
+
+/// How many requests the sandbox has answered.
+pub fn request_count(sb: &Sandbox) -> u64 {
+    stats(sb)["requests"].as_u64().expect("a request count")
+}
+
+/// Every build the sandbox holds (`/__sandbox/builds`).
+pub fn builds(sb: &Sandbox) -> Vec<Value> {
+    control(sb, "GET", "builds", Value::Null)
+        .as_array()
+        .expect("builds array")
+        .clone()
+}
+
+/// The triggers jrun sent, without the sandbox's own "someone else" ones.
+pub fn triggers(sb: &Sandbox) -> Vec<jrun::sandbox::model::TriggerRecord> {
+    sb.triggers().into_iter().filter(|t| !t.external).collect()
+}
+
 /// A request as [`Hostile`] received it.
 #[derive(Debug, Clone)]
 pub struct Asked {

@@ -1,18 +1,16 @@
 //! Pipeline files end to end: the committed schema, the example pipelines, and the
 //! diagnostics a user sees for bad files (with file, line and column).
 
+use crate::common::root;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use jrun::pipeline::{
     self, AwaitBuild, Condition, Diagnostic, Pipeline, PipelineError, RenderContext, ResultName,
     Retry, RetryOn, RunFacts, StepFacts, StepKind,
 };
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn load(text: &str) -> Result<Pipeline, PipelineError> {
     pipeline::load_str(text, Path::new("test.yaml"), &[])

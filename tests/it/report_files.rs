@@ -2,11 +2,7 @@
 
 use crate::common;
 
-use common::{jrun, pipeline_file};
-
-fn root() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{jrun, pipeline_file, root};
 
 #[test]
 fn committed_report_schema_matches_the_types() {

@@ -5,7 +5,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use common::{Outcome, Running, jrun, jrun_command, pipeline_file, wait_for};
+use common::{Outcome, Running, builds, jrun, jrun_command, pipeline_file, wait_for};
 use predicates::prelude::PredicateBooleanExt;
 
 const SLOW: &str = "name: slow\nsteps:\n  - id: wait\n    job: long\n";
@@ -62,13 +62,6 @@ fn lock_wait_gives_up_with_exit_5_when_the_holder_stays() {
         .assert()
         .code(5);
     drop(holder);
-}
-
-fn builds(sb: &jrun::sandbox::Sandbox) -> Vec<serde_json::Value> {
-    common::control(sb, "GET", "builds", serde_json::Value::Null)
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
 }
 
 #[test]

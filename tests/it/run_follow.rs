@@ -8,9 +8,7 @@ use std::process::Output;
 
 use jrun::sandbox::Sandbox;
 
-use common::{jenkins_block, jrun, pipeline_file, run, sandbox};
-
-const FAST_POLL: &str = "defaults:\n  poll: {initial: 20ms, max: 100ms}\n";
+use common::{FAST_POLL, jenkins_block, jrun, pipeline_file, run, sandbox, text};
 
 const TWO_PARALLEL: &str = "\
 steps:
@@ -26,10 +24,6 @@ fn pipeline_for(sb: &Sandbox, rest: &str) -> (tempfile::TempDir, PathBuf) {
         "name: test\n{}{FAST_POLL}{rest}",
         jenkins_block(sb)
     ))
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[track_caller]

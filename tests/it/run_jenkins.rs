@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     Outcome, PASSWORD, Running, TOKEN, USER, client, control, get, jenkins_block, jrun,
-    jrun_command, pipeline_file,
+    jrun_command, pipeline_file, stats,
 };
 use jrun::sandbox::Sandbox;
 use serde_json::{Value, json};
@@ -51,10 +51,6 @@ fn start_json(path: &Path, env: &[(&str, &str)]) -> Running {
             .args(["--progress", "never", "--output", "json"])
             .envs(env.iter().copied()),
     )
-}
-
-fn stats(sb: &Sandbox) -> Value {
-    control(sb, "GET", "stats", Value::Null)
 }
 
 /// How many requests the sandbox routed as `key` ("GET crumb", "POST trigger:build", ...).
