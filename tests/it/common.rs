@@ -156,6 +156,36 @@ pub fn jrun_command() -> std::process::Command {
     cmd
 }
 
+#[test]
+fn a_jrun_under_test_gets_no_credentials_home_netrc_or_hooks_of_this_machine() {
+    let cmd = jrun_command();
+    let set: Vec<(String, Option<String>)> = cmd
+        .get_envs()
+        .map(|(name, value)| {
+            let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
+            (text(name), value.map(text))
+        })
+        .collect();
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if is_private(&name) {
+            assert!(
+                set.contains(&(name.clone(), None)),
+                "{name} reaches jrun: {set:?}"
+            );
+        }
+    }
+    for name in ["HOME", "NETRC", "JENKINS_URL", "JRUN_TEST_CRASH_AFTER"] {
+        assert!(is_private(name), "{name}");
+        assert!(
+            set.iter().all(|(n, v)| n != name || v.is_none()),
+            "{name} is set on jrun: {set:?}"
+        );
+    }
+    assert!(!is_private("PATH") && !is_private("JENKINSFILE"));
+    assert!(set.contains(&("NO_COLOR".to_string(), Some("1".to_string()))));
+}
+
 /// [`jrun_command`] for assert_cmd, killed if it runs longer than a minute.
 pub fn jrun() -> assert_cmd::Command {
     let mut cmd = assert_cmd::Command::from_std(jrun_command());
