@@ -2,7 +2,7 @@
 //! control routes under `/__sandbox/`, and its behaviour with a thousand builds
 //! (research doc §3.2, §5.3, §5.4; DESIGN §6).
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Barrier, OnceLock, RwLock, RwLockReadGuard};

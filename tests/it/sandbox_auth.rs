@@ -1,7 +1,7 @@
 //! Authentication, crumbs and sessions of the sandbox, pinned to what a real Jenkins controller
 //! answers (research doc `jenkins-rest.md`, sections 0, 1, 5.1 and 5.2).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

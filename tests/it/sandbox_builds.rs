@@ -1,7 +1,7 @@
 //! The sandbox's runs, jobs, `tree=`/`depth=` filtering, stop/term/kill and console logs,
 //! pinned to what a real Jenkins controller answers (research doc §4 and §5.4).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

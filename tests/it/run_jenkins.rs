@@ -4,14 +4,17 @@
 //! answers, deleted builds, `tree=` filtering, the cap on requests in flight, and remote
 //! trigger tokens (DESIGN §3 "Credentials", §5; research/jenkins-rest.md §7).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{PASSWORD, TOKEN, USER, client, control, get, jenkins_block, jrun, pipeline_file};
+use common::{
+    Outcome, PASSWORD, Running, TOKEN, USER, client, control, get, jenkins_block, jrun,
+    jrun_command, pipeline_file, stats,
+};
 use jrun::sandbox::Sandbox;
 use serde_json::{Value, json};
 
@@ -29,56 +32,6 @@ fn password_block(sb: &Sandbox, password: &str) -> String {
     )
 }
 
-struct Outcome {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Outcome {
-    fn from(output: std::process::Output) -> Outcome {
-        Outcome {
-            code: output.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        }
-    }
-
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{self}"))
-    }
-
-    fn step(&self, id: &str) -> Value {
-        let summary = self.json();
-        summary["steps"]
-            .as_array()
-            .and_then(|steps| steps.iter().find(|s| s["id"] == id).cloned())
-            .unwrap_or_else(|| panic!("no step {id} in the summary\n{self}"))
-    }
-
-    fn assert_code(&self, code: i32) {
-        assert_eq!(self.code, code, "exit code\n{self}");
-    }
-
-    fn assert_hides(&self, secret: &str) {
-        assert!(
-            !self.stdout.contains(secret) && !self.stderr.contains(secret),
-            "the secret `{secret}` was printed\n{self}"
-        );
-    }
-}
-
-impl std::fmt::Display for Outcome {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "--- exit {} ---\n--- stdout ---\n{}\n--- stderr ---\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
 /// Runs jrun on `path` to the end, with the JSON summary on stdout.
 fn run_json(path: &Path, env: &[(&str, &str)]) -> Outcome {
     let mut cmd = jrun();
@@ -90,80 +43,14 @@ fn run_json(path: &Path, env: &[(&str, &str)]) -> Outcome {
     Outcome::from(cmd.output().expect("jrun runs"))
 }
 
-/// A jrun running in the background while the test acts on the sandbox; killed if the test
-/// fails before it ends.
-struct Running {
-    child: std::process::Child,
-    out: tempfile::TempDir,
-}
-
-impl Running {
-    fn start(path: &Path, env: &[(&str, &str)]) -> Running {
-        let out = tempfile::tempdir().expect("tempdir");
-        let stdout = std::fs::File::create(out.path().join("stdout")).expect("stdout file");
-        let stderr = std::fs::File::create(out.path().join("stderr")).expect("stderr file");
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_jrun"));
-        cmd.arg(path)
-            .args(["--progress", "never", "--output", "json"]);
-        for var in [
-            "JENKINS_URL",
-            "JENKINS_USER_ID",
-            "JENKINS_API_TOKEN",
-            "JENKINS_PASSWORD",
-            "NETRC",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("NO_COLOR", "1").env("HOME", std::env::temp_dir());
-        for (name, value) in env {
-            cmd.env(name, value);
-        }
-        let child = cmd
-            .stdin(Stdio::null())
-            .stdout(stdout)
-            .stderr(stderr)
-            .spawn()
-            .expect("jrun starts");
-        Running { child, out }
-    }
-
-    /// Waits for the exit, failing (and killing it) after `limit`.
-    fn finish(mut self, limit: Duration) -> Outcome {
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                let stderr =
-                    std::fs::read_to_string(self.out.path().join("stderr")).unwrap_or_default();
-                panic!("jrun still running after {limit:?}; stderr so far:\n{stderr}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let read =
-            |name: &str| std::fs::read_to_string(self.out.path().join(name)).expect("output file");
-        Outcome {
-            code: status.code().unwrap_or(-1),
-            stdout: read("stdout"),
-            stderr: read("stderr"),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn stats(sb: &Sandbox) -> Value {
-    control(sb, "GET", "stats", Value::Null)
+/// `jrun PATH --output json` in the background, with `env` set on it.
+fn start_json(path: &Path, env: &[(&str, &str)]) -> Running {
+    Running::spawn(
+        jrun_command()
+            .arg(path)
+            .args(["--progress", "never", "--output", "json"])
+            .envs(env.iter().copied()),
+    )
 }
 
 /// How many requests the sandbox routed as `key` ("GET crumb", "POST trigger:build", ...).
@@ -308,13 +195,13 @@ fn a_crumb_invalidated_mid_run_is_fetched_again_and_the_run_passes() {
         "  - job: first\n  - job: second\n",
     );
     let (_dir, path) = pipeline_file(&text);
-    let running = Running::start(&path, &[]);
+    let running = start_json(&path, &[]);
     common::wait_for(Duration::from_secs(20), "the first trigger", || {
         jrun_triggered(&sb, "first").then_some(())
     });
     let answer = control(&sb, "POST", "sessions/invalidate", json!({}));
     assert!(answer["invalidated"].as_u64() >= Some(1), "{answer}");
-    let outcome = running.finish(Duration::from_secs(30));
+    let outcome = running.outcome(Duration::from_secs(30));
     assert_one_build_each(&sb, &outcome, &["first", "second"]);
     let stats = stats(&sb);
     assert_eq!(
@@ -356,10 +243,10 @@ fn a_restart_forgets_the_session_and_password_auth_gets_a_new_crumb() {
         "  - job: first\n  - job: second\n",
     );
     let (_dir, path) = pipeline_file(&text);
-    let running = Running::start(&path, &[]);
+    let running = start_json(&path, &[]);
     running_build(&sb, "first");
     control(&sb, "POST", "restart", json!({"duration": "3s"}));
-    let outcome = running.finish(Duration::from_secs(30));
+    let outcome = running.outcome(Duration::from_secs(30));
     assert_one_build_each(&sb, &outcome, &["first", "second"]);
     let stats = stats(&sb);
     assert!(
@@ -528,9 +415,9 @@ fn an_unreachable_jenkins_exits_3_after_bounded_retries() {
     );
     let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: a\n  - job: b\n"));
     let started = Instant::now();
-    let running = Running::start(&path, &[]);
+    let running = start_json(&path, &[]);
     // Generous: catches a hang, never a slow machine.
-    let outcome = running.finish(Duration::from_secs(30));
+    let outcome = running.outcome(Duration::from_secs(30));
     let took = started.elapsed();
     outcome.assert_code(3);
     assert!(took < Duration::from_secs(30), "took {took:?}");
@@ -586,8 +473,8 @@ fn a_jenkins_that_never_answers_is_given_up_on_after_its_unreachable_timeout() {
         silent.port
     );
     let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: a\n"));
-    let running = Running::start(&path, &[]);
-    let outcome = running.finish(Duration::from_secs(60));
+    let running = start_json(&path, &[]);
+    let outcome = running.outcome(Duration::from_secs(60));
     outcome.assert_code(3);
     // Each request waited as long as the server may be unreachable, not the 30 s a request
     // may otherwise take.
@@ -606,7 +493,7 @@ fn a_jenkins_that_goes_away_mid_build_ends_the_run_with_exit_3() {
     );
     let block = jenkins_block(&sb).replace("unreachable_timeout: 5s", "unreachable_timeout: 2s");
     let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: long\n"));
-    let running = Running::start(&path, &[]);
+    let running = start_json(&path, &[]);
     running_build(&sb, "long");
     // Jenkins goes away once jrun knows its build: it has read the queue item since the
     // build started.
@@ -615,7 +502,7 @@ fn a_jenkins_that_goes_away_mid_build_ends_the_run_with_exit_3() {
         (route_count(&stats, "GET queue_item") >= 1).then_some(())
     });
     drop(sb);
-    let outcome = running.finish(Duration::from_secs(30));
+    let outcome = running.outcome(Duration::from_secs(30));
     outcome.assert_code(3);
     let step = outcome.step("long");
     assert_eq!(step["status"], "failed", "{outcome}");
@@ -714,10 +601,10 @@ fn a_restart_while_a_build_runs_does_not_change_the_outcome() {
     );
     let text = pipeline(&jenkins_block(&sb), "  - job: build\n  - job: deploy\n");
     let (_dir, path) = pipeline_file(&text);
-    let running = Running::start(&path, &[]);
+    let running = start_json(&path, &[]);
     running_build(&sb, "build");
     control(&sb, "POST", "restart", json!({"duration": "3s"}));
-    let outcome = running.finish(Duration::from_secs(30));
+    let outcome = running.outcome(Duration::from_secs(30));
     assert_one_build_each(&sb, &outcome, &["build", "deploy"]);
     let stats = stats(&sb);
     assert!(
@@ -812,7 +699,7 @@ fn a_trigger_refused_by_a_restarting_jenkins_is_sent_again_once_it_is_up() {
         "speed: 10\nquiet_period: 0s\nfaults: {latency: 500ms, scope: triggers}\njobs: [{path: a, kind: pipeline}]\n",
     );
     let (_dir, path) = pipeline_file(&pipeline(&jenkins_block(&sb), "  - job: a\n"));
-    let running = Running::start(&path, &[]);
+    let running = start_json(&path, &[]);
     common::wait_for(
         Duration::from_secs(20),
         "the trigger POST in flight",
@@ -822,7 +709,7 @@ fn a_trigger_refused_by_a_restarting_jenkins_is_sent_again_once_it_is_up() {
         },
     );
     control(&sb, "POST", "restart", json!({"duration": "10s"}));
-    let outcome = running.finish(Duration::from_secs(30));
+    let outcome = running.outcome(Duration::from_secs(30));
     assert_one_build_each(&sb, &outcome, &["a"]);
     let stats = stats(&sb);
     assert!(
@@ -855,7 +742,7 @@ fn a_lost_trigger_answer_is_not_confused_with_someone_elses_identical_item() {
         "  - id: one\n    job: deploy\n    params: {VERSION: \"1.2\"}\n  - id: two\n    job: deploy\n    params: {VERSION: \"1.2\"}\n    expect: [SUCCESS, FAILURE]\n",
     );
     let (_dir, path) = pipeline_file(&text);
-    let running = Running::start(&path, &[]);
+    let running = start_json(&path, &[]);
     common::wait_for(Duration::from_secs(20), "the first build", || {
         (!sandbox_builds(&sb, "deploy").is_empty()).then_some(())
     });
@@ -865,7 +752,7 @@ fn a_lost_trigger_answer_is_not_confused_with_someone_elses_identical_item() {
         "faults",
         json!({"shadow_triggers": true, "reset_burst": 1, "reset_after_processing": true, "scope": "triggers"}),
     );
-    let outcome = running.finish(Duration::from_secs(30));
+    let outcome = running.outcome(Duration::from_secs(30));
     outcome.assert_code(0);
     assert_eq!(stats(&sb)["faults_injected"], 1);
     let ours: Vec<u64> = sb
@@ -1064,7 +951,7 @@ fn a_build_deleted_while_followed_ends_its_step_as_lost() {
     );
     let text = pipeline(&jenkins_block(&sb), "  - job: long\n  - job: after\n");
     let (_dir, path) = pipeline_file(&text);
-    let running = Running::start(&path, &[]);
+    let running = start_json(&path, &[]);
     let number = running_build(&sb, "long");
     let answer = control(
         &sb,
@@ -1073,7 +960,7 @@ fn a_build_deleted_while_followed_ends_its_step_as_lost() {
         json!({"job": "long", "number": number}),
     );
     assert_eq!(answer["deleted"], true, "{answer}");
-    let outcome = running.finish(Duration::from_secs(20));
+    let outcome = running.outcome(Duration::from_secs(20));
     outcome.assert_code(1);
     let step = outcome.step("long");
     assert_eq!(step["status"], "failed", "{outcome}");
@@ -1443,13 +1330,13 @@ fn parallel_posts_refused_for_a_dropped_session_all_retry_with_one_fresh_crumb_a
         steps.push_str(&format!("      - job: {job}\n"));
     }
     let (_dir, path) = pipeline_file(&pipeline(&block, &steps));
-    let running = Running::start(&path, &[]);
+    let running = start_json(&path, &[]);
     common::wait_for(Duration::from_secs(20), "the first trigger", || {
         jrun_triggered(&sb, "first").then_some(())
     });
     let answer = control(&sb, "POST", "sessions/invalidate", json!({}));
     assert!(answer["invalidated"].as_u64() >= Some(1), "{answer}");
-    let outcome = running.finish(Duration::from_secs(60));
+    let outcome = running.outcome(Duration::from_secs(60));
     let mut all: Vec<&str> = vec!["first"];
     all.extend(jobs.iter().map(String::as_str));
     assert_one_build_each(&sb, &outcome, &all);
@@ -1649,7 +1536,11 @@ fn run_measured_against(hostile: &common::Hostile) -> common::Measured {
     let (_dir, path) = pipeline_file(&pipeline(&impatient_block(&hostile.url()), "  - job: a\n"));
     let path = path.to_str().expect("a UTF-8 temporary path");
     let args = [path, "--progress", "never", "-v"];
-    common::run_measured("measured_child", &args, Duration::from_secs(60))
+    common::run_measured(
+        "run_jenkins::measured_child",
+        &args,
+        Duration::from_secs(60),
+    )
 }
 
 /// Not a test: the fresh process that `common::run_measured` starts jrun from.

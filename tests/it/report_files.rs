@@ -1,12 +1,8 @@
 //! `--report` and `--junit`: the files a batch run leaves for machines to read.
 
-mod common;
+use crate::common;
 
-use common::{jrun, pipeline_file};
-
-fn root() -> std::path::PathBuf {
-    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{jrun, pipeline_file, root};
 
 #[test]
 fn committed_report_schema_matches_the_types() {

@@ -1,6 +1,5 @@
 //! Helpers shared by the integration tests: a sandbox started from YAML, and an HTTP client
 //! that behaves like a careful Jenkins client (cookie store, no redirects).
-#![allow(dead_code)]
 
 use std::time::{Duration, Instant};
 
@@ -138,88 +137,278 @@ pub fn pipeline_file(yaml: &str) -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, path)
 }
 
-/// The jrun binary with a clean environment: no Jenkins credentials or colours leak in.
-pub fn jrun() -> assert_cmd::Command {
-    let mut cmd = assert_cmd::Command::new(env!("CARGO_BIN_EXE_jrun"));
-    for var in [
-        "JENKINS_URL",
-        "JENKINS_USER_ID",
-        "JENKINS_API_TOKEN",
-        "JENKINS_PASSWORD",
-        "NETRC",
-    ] {
-        cmd.env_remove(var);
+/// True for the variables jrun reads from its environment (credentials, the netrc file, test
+/// hooks), which must reach a jrun under test only when a test sets them itself.
+fn is_private(name: &str) -> bool {
+    name.starts_with("JENKINS_") || name.starts_with("JRUN_") || name == "HOME" || name == "NETRC"
+}
+
+/// The jrun binary, without any variable of the machine jrun would read (see [`is_private`])
+/// and without colours. Every jrun a test starts is built here.
+pub fn jrun_command() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jrun"));
+    for (name, _) in std::env::vars_os() {
+        if name.to_str().is_some_and(is_private) {
+            cmd.env_remove(name);
+        }
     }
-    cmd.env("NO_COLOR", "1").env("HOME", std::env::temp_dir());
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+#[test]
+fn a_jrun_under_test_gets_no_credentials_home_netrc_or_hooks_of_this_machine() {
+    let cmd = jrun_command();
+    let set: Vec<(String, Option<String>)> = cmd
+        .get_envs()
+        .map(|(name, value)| {
+            let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
+            (text(name), value.map(text))
+        })
+        .collect();
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if is_private(&name) {
+            assert!(
+                set.contains(&(name.clone(), None)),
+                "{name} reaches jrun: {set:?}"
+            );
+        }
+    }
+    for name in ["HOME", "NETRC", "JENKINS_URL", "JRUN_TEST_CRASH_AFTER"] {
+        assert!(is_private(name), "{name}");
+        assert!(
+            set.iter().all(|(n, v)| n != name || v.is_none()),
+            "{name} is set on jrun: {set:?}"
+        );
+    }
+    assert!(!is_private("PATH") && !is_private("JENKINSFILE"));
+    assert!(set.contains(&("NO_COLOR".to_string(), Some("1".to_string()))));
+}
+
+/// [`jrun_command`] for assert_cmd, killed if it runs longer than a minute.
+pub fn jrun() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::from_std(jrun_command());
     cmd.timeout(Duration::from_secs(60));
     cmd
 }
 
-/// The jrun binary started in the background, killed if the test ends before it does.
-pub struct Running(Option<std::process::Child>);
+/// Runs `jrun PIPELINE --progress never ARGS...` to the end.
+pub fn run(path: &std::path::Path, args: &[&str]) -> std::process::Output {
+    jrun()
+        .arg(path)
+        .args(["--progress", "never"])
+        .args(args)
+        .output()
+        .expect("jrun runs")
+}
+
+/// How a jrun ended, its streams as text.
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Outcome {
+    pub fn from(output: std::process::Output) -> Outcome {
+        Outcome {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{self}"))
+    }
+
+    /// The JSON summary's entry for step `id`.
+    pub fn step(&self, id: &str) -> Value {
+        let summary = self.json();
+        summary["steps"]
+            .as_array()
+            .and_then(|steps| steps.iter().find(|s| s["id"] == id).cloned())
+            .unwrap_or_else(|| panic!("no step {id} in the summary\n{self}"))
+    }
+
+    pub fn assert_code(&self, code: i32) {
+        assert_eq!(self.code, code, "exit code\n{self}");
+    }
+
+    pub fn assert_hides(&self, secret: &str) {
+        assert!(
+            !self.stdout.contains(secret) && !self.stderr.contains(secret),
+            "the secret `{secret}` was printed\n{self}"
+        );
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "--- exit {} ---\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// A jrun running in the background while the test acts on the sandbox; killed if the test
+/// ends before it does. Its output goes to files, so a chatty jrun never blocks on a full pipe.
+pub struct Running {
+    child: std::process::Child,
+    out: tempfile::TempDir,
+}
 
 impl Running {
+    /// Starts `jrun PIPELINE --progress never ARGS...`.
     pub fn start(path: &std::path::Path, args: &[&str]) -> Running {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jrun"));
-        for var in [
-            "JENKINS_URL",
-            "JENKINS_USER_ID",
-            "JENKINS_API_TOKEN",
-            "JENKINS_PASSWORD",
-            "NETRC",
-        ] {
-            cmd.env_remove(var);
-        }
-        cmd.env("NO_COLOR", "1")
-            .env("HOME", std::env::temp_dir())
-            .arg(path)
-            .args(["--progress", "never"])
-            .args(args)
+        Running::spawn(
+            jrun_command()
+                .arg(path)
+                .args(["--progress", "never"])
+                .args(args),
+        )
+    }
+
+    /// Starts `cmd`, made by [`jrun_command`].
+    pub fn spawn(cmd: &mut std::process::Command) -> Running {
+        let out = tempfile::tempdir().expect("tempdir");
+        let stdout = std::fs::File::create(out.path().join("stdout")).expect("stdout file");
+        let stderr = std::fs::File::create(out.path().join("stderr")).expect("stderr file");
+        let child = cmd
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        Running(Some(cmd.spawn().expect("jrun starts")))
+            .stdout(stdout)
+            .stderr(stderr)
+            .spawn()
+            .expect("jrun starts");
+        Running { child, out }
     }
 
     /// Sends a signal (`TERM`, `INT`) to the running jrun.
     pub fn signal(&self, name: &str) {
-        let child = self.0.as_ref().expect("running");
         let sent = std::process::Command::new("kill")
-            .args([format!("-{name}"), child.id().to_string()])
+            .args([format!("-{name}"), self.child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(sent.success(), "kill -{name} failed");
     }
 
-    /// Waits for the exit, at most `limit`; a jrun that hangs fails the test.
+    /// Waits for the exit, at most `limit`; a jrun that hangs is killed and fails the test.
     pub fn finish(mut self, limit: Duration) -> std::process::Output {
         let deadline = Instant::now() + limit;
-        let mut child = self.0.take().expect("running");
-        loop {
-            if child.try_wait().expect("try_wait").is_some() {
-                return child.wait_with_output().expect("output");
+        let status = loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                break status;
             }
             if Instant::now() >= deadline {
-                let _ = child.kill();
-                let output = child.wait_with_output().expect("output");
+                let _ = self.child.kill();
+                let _ = self.child.wait();
                 panic!(
                     "jrun did not exit within {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                    String::from_utf8_lossy(&output.stdout),
-                    String::from_utf8_lossy(&output.stderr)
+                    self.read("stdout"),
+                    self.read("stderr")
                 );
             }
             std::thread::sleep(Duration::from_millis(20));
+        };
+        let read = |name: &str| std::fs::read(self.out.path().join(name)).expect("output file");
+        std::process::Output {
+            status,
+            stdout: read("stdout"),
+            stderr: read("stderr"),
         }
+    }
+
+    /// [`Running::finish`] as an [`Outcome`].
+    pub fn outcome(self, limit: Duration) -> Outcome {
+        Outcome::from(self.finish(limit))
+    }
+
+    fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.out.path().join(name)).unwrap_or_default()
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            let _ = child.kill();
-            let _ = child.wait();
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
         }
     }
+}
+
+// ---- reading a run and the sandbox behind it ----
+
+/// jrun polls an external server in real time: short, so tests stay fast.
+pub const FAST_POLL: &str = "defaults:\n  poll: {initial: 20ms, max: 100ms}\n";
+
+/// The repository's root, where the examples and schemas are.
+pub fn root() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The exit code, with both streams in the message when it is not the expected one.
+#[track_caller]
+pub fn assert_code(output: &std::process::Output, expected: i32) {
+    assert_eq!(
+        output.status.code(),
+        Some(expected),
+        "stdout:\n{}\nstderr:\n{}",
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+}
+
+/// The JSON summary jrun printed with `--output json`.
+pub fn summary_json(output: &std::process::Output) -> Value {
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
+            text(&output.stdout),
+            text(&output.stderr)
+        )
+    })
+}
+
+/// The summary's entry for step `id`.
+pub fn step<'a>(summary: &'a Value, id: &str) -> &'a Value {
+    summary["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .find(|s| s["id"] == id)
+        .unwrap_or_else(|| panic!("no step {id} in {summary:#}"))
+}
+
+/// The sandbox's request counts (`/__sandbox/stats`).
+pub fn stats(sb: &Sandbox) -> Value {
+    control(sb, "GET", "stats", Value::Null)
+}
+
+/// How many requests the sandbox has answered.
+pub fn request_count(sb: &Sandbox) -> u64 {
+    stats(sb)["requests"].as_u64().expect("a request count")
+}
+
+/// Every build the sandbox holds (`/__sandbox/builds`).
+pub fn builds(sb: &Sandbox) -> Vec<Value> {
+    control(sb, "GET", "builds", Value::Null)
+        .as_array()
+        .expect("builds array")
+        .clone()
+}
+
+/// The triggers jrun sent, without the sandbox's own "someone else" ones.
+pub fn triggers(sb: &Sandbox) -> Vec<jrun::sandbox::model::TriggerRecord> {
+    sb.triggers().into_iter().filter(|t| !t.external).collect()
 }
 
 /// A request as [`Hostile`] received it.
@@ -237,10 +426,6 @@ impl Asked {
     /// The path without its query.
     pub fn path(&self) -> &str {
         self.target.split('?').next().unwrap_or_default()
-    }
-
-    pub fn query(&self) -> &str {
-        self.target.split_once('?').map_or("", |(_, q)| q)
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -729,6 +914,8 @@ pub fn gzip_bomb() -> &'static [u8] {
 #[derive(Debug)]
 pub struct Measured {
     pub code: i32,
+    /// Read only by the `Debug` a failed assertion prints.
+    #[allow(dead_code)]
     pub stdout: String,
     pub stderr: String,
     /// Peak resident set size (`ru_maxrss`), in KiB.
@@ -802,23 +989,10 @@ pub fn measured_child() {
         .map_or(Duration::from_secs(60), Duration::from_millis);
     let stdout = std::fs::File::create(out.join("stdout")).expect("stdout file");
     let stderr = std::fs::File::create(out.join("stderr")).expect("stderr file");
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_jrun"));
-    for var in [
-        "JENKINS_URL",
-        "JENKINS_USER_ID",
-        "JENKINS_API_TOKEN",
-        "JENKINS_PASSWORD",
-        "NETRC",
-        MEASURED_ARGS,
-        MEASURED_OUT,
-    ] {
-        cmd.env_remove(var);
-    }
+    let mut cmd = jrun_command();
     // Reaped by `wait4` below, which gives the rusage `Child::wait` does not.
     #[allow(clippy::zombie_processes)]
     let child = cmd
-        .env("NO_COLOR", "1")
-        .env("HOME", std::env::temp_dir())
         .args(args.split('\u{1f}'))
         .stdin(std::process::Stdio::null())
         .stdout(stdout)

@@ -2,7 +2,7 @@
 //! the first read showing a build finished, the first read of a queue item showing its
 //! build, and requests per second.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -1,18 +1,16 @@
 //! Pipeline files end to end: the committed schema, the example pipelines, and the
 //! diagnostics a user sees for bad files (with file, line and column).
 
+use crate::common::root;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use jrun::pipeline::{
     self, AwaitBuild, Condition, Diagnostic, Pipeline, PipelineError, RenderContext, ResultName,
     Retry, RetryOn, RunFacts, StepFacts, StepKind,
 };
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn load(text: &str) -> Result<Pipeline, PipelineError> {
     pipeline::load_str(text, Path::new("test.yaml"), &[])
@@ -50,7 +48,7 @@ fn committed_schema_matches_the_types() {
         committed == generated,
         "{} is stale or missing: the pipeline types changed. Regenerate it with \
          `cargo run -- schema > schemas/pipeline.schema.json` \
-         (or `JRUN_UPDATE_SCHEMA=1 cargo test --test pipeline_files`) and commit it.",
+         (or `JRUN_UPDATE_SCHEMA=1 cargo test --test it pipeline_files`) and commit it.",
         path.display()
     );
 }
@@ -652,10 +650,9 @@ fn validate_and_plan_exit_2_at_an_if_of_vars_that_renders_neither_true_nor_false
     )
     .unwrap();
     for command in ["validate", "plan"] {
-        let output = assert_cmd::Command::new(env!("CARGO_BIN_EXE_jrun"))
+        let output = crate::common::jrun()
             .arg(command)
             .arg(&path)
-            .env("NO_COLOR", "1")
             .timeout(Duration::from_secs(30))
             .output()
             .unwrap();
@@ -1324,7 +1321,7 @@ fn validate_exits_2_naming_the_file_line_and_column_of_a_template_bomb() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bomb.yaml");
     std::fs::write(&path, each_bomb("")).unwrap();
-    let output = assert_cmd::Command::new(env!("CARGO_BIN_EXE_jrun"))
+    let output = crate::common::jrun()
         .arg("validate")
         .arg(&path)
         .timeout(Duration::from_secs(60))

@@ -1,22 +1,12 @@
 //! Unattended runs: the lock that keeps cron runs from overlapping.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{jrun, pipeline_file, wait_for};
+use common::{Outcome, Running, builds, jrun, jrun_command, pipeline_file, wait_for};
 use predicates::prelude::PredicateBooleanExt;
-
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 const SLOW: &str = "name: slow\nsteps:\n  - id: wait\n    job: long\n";
 const SLOW_SANDBOX: &str = "speed: 1\nquiet_period: 0s\njobs:\n  - {path: long, kind: pipeline, builds: [{duration: 1h}]}\n";
@@ -27,18 +17,14 @@ fn a_second_run_with_the_same_lock_exits_5_at_once_and_triggers_nothing() {
     let sandbox = dir.path().join("sandbox.yaml");
     std::fs::write(&sandbox, SLOW_SANDBOX).unwrap();
     let lock = dir.path().join("run.lock");
-    let first = Command::new(env!("CARGO_BIN_EXE_jrun"))
-        .arg(&pipeline)
-        .args(["--progress", "never", "--sandbox-config"])
-        .arg(&sandbox)
-        .arg("--lock")
-        .arg(&lock)
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let _first = Child(first);
+    let _first = Running::spawn(
+        jrun_command()
+            .arg(&pipeline)
+            .args(["--progress", "never", "--sandbox-config"])
+            .arg(&sandbox)
+            .arg("--lock")
+            .arg(&lock),
+    );
     wait_for(
         Duration::from_secs(10),
         "the first run to take the lock",
@@ -78,49 +64,6 @@ fn lock_wait_gives_up_with_exit_5_when_the_holder_stays() {
     drop(holder);
 }
 
-fn spawn_jrun(args: &[&std::ffi::OsStr], envs: &[(&str, &str)]) -> Child {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_jrun"));
-    cmd.args(args)
-        .env("NO_COLOR", "1")
-        .env_remove("JENKINS_URL")
-        .env_remove("JENKINS_USER_ID")
-        .env_remove("JENKINS_API_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    Child(cmd.spawn().unwrap())
-}
-
-/// Waits for the child with a bound; returns its exit code and output.
-fn finish(mut child: Child, limit: Duration) -> (i32, String, String) {
-    let deadline = std::time::Instant::now() + limit;
-    loop {
-        if let Some(status) = child.0.try_wait().unwrap() {
-            let mut out = String::new();
-            let mut err = String::new();
-            use std::io::Read;
-            if let Some(mut s) = child.0.stdout.take() {
-                let _ = s.read_to_string(&mut out);
-            }
-            if let Some(mut s) = child.0.stderr.take() {
-                let _ = s.read_to_string(&mut err);
-            }
-            return (status.code().unwrap_or(-1), out, err);
-        }
-        assert!(std::time::Instant::now() < deadline, "jrun did not finish");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn builds(sb: &jrun::sandbox::Sandbox) -> Vec<serde_json::Value> {
-    common::control(sb, "GET", "builds", serde_json::Value::Null)
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
-}
-
 #[test]
 fn sigterm_cancels_the_queued_item_and_aborts_the_running_build_and_nothing_else() {
     let sb = common::sandbox(
@@ -134,16 +77,13 @@ fn sigterm_cancels_the_queued_item_and_aborts_the_running_build_and_nothing_else
         common::jenkins_block(&sb)
     );
     let (_dir, path) = pipeline_file(&yaml);
-    let child = spawn_jrun(
-        &[
-            path.as_os_str(),
-            "--progress".as_ref(),
-            "never".as_ref(),
-            "--output".as_ref(),
-            "json".as_ref(),
-        ],
-        &[],
-    );
+    let child = Running::spawn(jrun_command().args([
+        path.as_os_str(),
+        "--progress".as_ref(),
+        "never".as_ref(),
+        "--output".as_ref(),
+        "json".as_ref(),
+    ]));
     wait_for(
         Duration::from_secs(10),
         "one running build and one queued item",
@@ -155,16 +95,12 @@ fn sigterm_cancels_the_queued_item_and_aborts_the_running_build_and_nothing_else
             (running && queued).then_some(())
         },
     );
-    // SAFETY-free: kill(1) sends the signal; the child is ours.
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let (code, stdout, stderr) = finish(child, Duration::from_secs(30));
+    child.signal("TERM");
+    let Outcome {
+        code,
+        stdout,
+        stderr,
+    } = child.outcome(Duration::from_secs(30));
     assert_eq!(code, 143, "{stdout}\n{stderr}");
     let all = builds(&sb);
     let ours = all.iter().find(|b| b["job"] == "running").unwrap();
@@ -198,30 +134,32 @@ fn crash_then_resume(point: &str) {
     );
     let (dir, path) = pipeline_file(&yaml);
     let journal = dir.path().join("run.journal");
-    let crashed = spawn_jrun(
-        &[
-            path.as_os_str(),
-            "--progress".as_ref(),
-            "never".as_ref(),
-            "--journal".as_ref(),
-            journal.as_os_str(),
-        ],
-        &[("JRUN_TEST_CRASH_AFTER", point)],
+    let crashed = Running::spawn(
+        jrun_command()
+            .args([
+                path.as_os_str(),
+                "--progress".as_ref(),
+                "never".as_ref(),
+                "--journal".as_ref(),
+                journal.as_os_str(),
+            ])
+            .env("JRUN_TEST_CRASH_AFTER", point),
     );
-    let (code, _, stderr) = finish(crashed, Duration::from_secs(30));
+    let Outcome { code, stderr, .. } = crashed.outcome(Duration::from_secs(30));
     assert_eq!(code, 137, "{point}: the run did not stop there: {stderr}");
-    let resumed = spawn_jrun(
-        &[
-            "resume".as_ref(),
-            journal.as_os_str(),
-            "--progress".as_ref(),
-            "never".as_ref(),
-            "--output".as_ref(),
-            "json".as_ref(),
-        ],
-        &[],
-    );
-    let (code, stdout, stderr) = finish(resumed, Duration::from_secs(30));
+    let resumed = Running::spawn(jrun_command().args([
+        "resume".as_ref(),
+        journal.as_os_str(),
+        "--progress".as_ref(),
+        "never".as_ref(),
+        "--output".as_ref(),
+        "json".as_ref(),
+    ]));
+    let Outcome {
+        code,
+        stdout,
+        stderr,
+    } = resumed.outcome(Duration::from_secs(30));
     assert_eq!(code, 0, "{point}: {stdout}\n{stderr}");
     let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
     let all = builds(&sb);
@@ -312,24 +250,18 @@ fn a_second_interrupt_exits_at_once_while_the_first_waits_for_jenkins() {
         common::jenkins_block(&sb)
     );
     let (_dir, path) = pipeline_file(&yaml);
-    let child = spawn_jrun(
-        &[path.as_os_str(), "--progress".as_ref(), "never".as_ref()],
-        &[],
-    );
+    let child = Running::spawn(jrun_command().args([
+        path.as_os_str(),
+        "--progress".as_ref(),
+        "never".as_ref(),
+    ]));
     wait_for(Duration::from_secs(10), "the build to run", || {
         builds(&sb)
             .iter()
             .any(|b| b["job"] == "long" && b["building"] == true)
             .then_some(())
     });
-    let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    child.signal("INT");
     wait_for(
         Duration::from_secs(10),
         "jrun to ask Jenkins to stop the build",
@@ -341,15 +273,9 @@ fn a_second_interrupt_exits_at_once_while_the_first_waits_for_jenkins() {
         },
     );
     let second = std::time::Instant::now();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    child.signal("INT");
     // Bounded well below the 30 s the first interrupt would wait for Jenkins.
-    let (code, _, stderr) = finish(child, Duration::from_secs(20));
+    let Outcome { code, stderr, .. } = child.outcome(Duration::from_secs(20));
     assert_eq!(code, 130, "{stderr}");
     assert!(second.elapsed() < Duration::from_secs(20));
     assert!(stderr.contains("interrupted again"), "{stderr}");
@@ -370,34 +296,32 @@ fn editable(sb: &jrun::sandbox::Sandbox) -> String {
 fn crashed_run(yaml: &str, point: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
     let (dir, path) = pipeline_file(yaml);
     let journal = dir.path().join("run.journal");
-    let crashed = spawn_jrun(
-        &[
-            path.as_os_str(),
-            "--progress".as_ref(),
-            "never".as_ref(),
-            "--journal".as_ref(),
-            journal.as_os_str(),
-        ],
-        &[("JRUN_TEST_CRASH_AFTER", point)],
+    let crashed = Running::spawn(
+        jrun_command()
+            .args([
+                path.as_os_str(),
+                "--progress".as_ref(),
+                "never".as_ref(),
+                "--journal".as_ref(),
+                journal.as_os_str(),
+            ])
+            .env("JRUN_TEST_CRASH_AFTER", point),
     );
-    let (code, _, stderr) = finish(crashed, Duration::from_secs(30));
+    let Outcome { code, stderr, .. } = crashed.outcome(Duration::from_secs(30));
     assert_eq!(code, 137, "{point}: the run did not stop there: {stderr}");
     (dir, path, journal)
 }
 
-fn resume(journal: &Path) -> (i32, String, String) {
-    let resumed = spawn_jrun(
-        &[
-            "resume".as_ref(),
-            journal.as_os_str(),
-            "--progress".as_ref(),
-            "never".as_ref(),
-            "--output".as_ref(),
-            "json".as_ref(),
-        ],
-        &[],
-    );
-    finish(resumed, Duration::from_secs(30))
+fn resume(journal: &Path) -> Outcome {
+    let resumed = Running::spawn(jrun_command().args([
+        "resume".as_ref(),
+        journal.as_os_str(),
+        "--progress".as_ref(),
+        "never".as_ref(),
+        "--output".as_ref(),
+        "json".as_ref(),
+    ]));
+    resumed.outcome(Duration::from_secs(30))
 }
 
 /// The jobs the sandbox created a queue item for, in order.
@@ -416,7 +340,11 @@ fn resume_refuses_a_journal_whose_finished_step_was_renamed_and_triggers_nothing
     let (_dir, path, journal) = crashed_run(&yaml, "finished");
     assert_eq!(triggered_jobs(&sb), ["first"]);
     std::fs::write(&path, yaml.replace("id: one", "id: uno")).unwrap();
-    let (code, stdout, stderr) = resume(&journal);
+    let Outcome {
+        code,
+        stdout,
+        stderr,
+    } = resume(&journal);
     assert_eq!(code, 2, "{stdout}\n{stderr}");
     assert!(
         stderr.contains("step `one` of the journal is not in")
@@ -433,7 +361,11 @@ fn resume_refuses_a_journal_whose_file_now_holds_another_pipeline() {
     let yaml = editable(&sb);
     let (_dir, path, journal) = crashed_run(&yaml, "finished");
     std::fs::write(&path, yaml.replace("name: resumable", "name: other")).unwrap();
-    let (code, stdout, stderr) = resume(&journal);
+    let Outcome {
+        code,
+        stdout,
+        stderr,
+    } = resume(&journal);
     assert_eq!(code, 2, "{stdout}\n{stderr}");
     assert!(
         stderr.contains("pipeline `resumable`") && stderr.contains("pipeline `other`"),
@@ -448,7 +380,11 @@ fn resume_refuses_a_changed_parameter_of_a_triggered_step_naming_it() {
     let yaml = editable(&sb);
     let (_dir, path, journal) = crashed_run(&yaml, "queued");
     std::fs::write(&path, yaml.replace("V: \"x y\"", "V: z")).unwrap();
-    let (code, stdout, stderr) = resume(&journal);
+    let Outcome {
+        code,
+        stdout,
+        stderr,
+    } = resume(&journal);
     assert_eq!(code, 2, "{stdout}\n{stderr}");
     assert!(
         stderr.contains("step `one`") && stderr.contains("parameter V \"x y\" -> \"z\""),
@@ -464,7 +400,11 @@ fn resume_proceeds_when_the_edit_only_touches_a_step_that_never_started() {
     let (_dir, path, journal) = crashed_run(&yaml, "finished");
     let edited = format!("# reviewed\n{}", yaml.replace("W: a", "W: b"));
     std::fs::write(&path, edited).unwrap();
-    let (code, stdout, stderr) = resume(&journal);
+    let Outcome {
+        code,
+        stdout,
+        stderr,
+    } = resume(&journal);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert!(
         stderr.contains("changed since the run started"),
@@ -504,10 +444,14 @@ fn a_journal_of_the_earlier_format_is_checked_on_what_it_recorded_and_still_resu
     );
     std::fs::write(&journal, old.join("\n") + "\n").unwrap();
     std::fs::write(&path, yaml.replace("id: one", "id: uno")).unwrap();
-    let (code, _, stderr) = resume(&journal);
+    let Outcome { code, stderr, .. } = resume(&journal);
     assert_eq!(code, 2, "a renamed step was not noticed: {stderr}");
     std::fs::write(&path, &yaml).unwrap();
-    let (code, stdout, stderr) = resume(&journal);
+    let Outcome {
+        code,
+        stdout,
+        stderr,
+    } = resume(&journal);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     assert_eq!(
         triggered_jobs(&sb),

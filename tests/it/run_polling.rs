@@ -1,14 +1,10 @@
 //! How lightly jrun treats the Jenkins it talks to: counts of requests, never timings.
 
-mod common;
+use crate::common;
 
 use serde_json::Value;
 
-use common::{jenkins_block, jrun, pipeline_file};
-
-fn stats(sb: &jrun::sandbox::Sandbox) -> Value {
-    common::control(sb, "GET", "stats", Value::Null)
-}
+use common::{jenkins_block, jrun, pipeline_file, stats};
 
 fn count(stats: &Value, key: &str) -> u64 {
     stats["routes"][key]["count"].as_u64().unwrap_or(0)

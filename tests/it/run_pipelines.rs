@@ -1,23 +1,18 @@
 //! Running pipelines with the real `jrun` binary against an in-process sandbox: outcomes, exit
 //! codes, what Jenkins received, and what jrun prints on stdout and stderr.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
-use std::process::Output;
 use std::time::Duration;
 
 use jrun::sandbox::Sandbox;
 use serde_json::Value;
 
-use common::{Running, TOKEN, control, jenkins_block, jrun, pipeline_file, sandbox, wait_for};
-
-/// Polls in real time against an external server: short, so tests stay fast.
-const FAST_POLL: &str = "defaults:\n  poll: {initial: 20ms, max: 100ms}\n";
-
-fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+use common::{
+    FAST_POLL, Running, TOKEN, assert_code, builds, jenkins_block, jrun, pipeline_file,
+    request_count, root, run, sandbox, step, summary_json, text, triggers, wait_for,
+};
 
 /// A pipeline file that talks to `sb`: name, the `jenkins:` block, fast polling, then `rest`
 /// (which may add `vars:` and must hold `steps:`).
@@ -26,51 +21,6 @@ fn pipeline_for(sb: &Sandbox, rest: &str) -> (tempfile::TempDir, PathBuf) {
         "name: test\n{}{FAST_POLL}{rest}",
         jenkins_block(sb)
     ))
-}
-
-/// Runs `jrun PIPELINE --progress never ARGS...` to the end.
-fn run(path: &std::path::Path, args: &[&str]) -> Output {
-    jrun()
-        .arg(path)
-        .args(["--progress", "never"])
-        .args(args)
-        .output()
-        .expect("jrun runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().expect("jrun exited with a code")
-}
-
-/// The exit code, with both streams in the message when it is not the expected one.
-#[track_caller]
-fn assert_code(output: &Output, expected: i32) {
-    assert_eq!(
-        code(output),
-        expected,
-        "stdout:\n{}\nstderr:\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-}
-
-fn summary_json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{}", text(&output.stdout)))
-}
-
-/// The summary's entry for step `id`.
-fn step<'a>(summary: &'a Value, id: &str) -> &'a Value {
-    summary["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id} in {summary:#}"))
 }
 
 /// The summary table's row for step `id`, split into cells.
@@ -82,21 +32,8 @@ fn row(stdout: &str, id: &str) -> Vec<String> {
         .unwrap_or_else(|| panic!("no row for {id} in:\n{stdout}"))
 }
 
-/// Every build the sandbox has, as `GET /__sandbox/builds` lists them.
-fn builds(sb: &Sandbox) -> Vec<Value> {
-    control(sb, "GET", "builds", Value::Null)
-        .as_array()
-        .expect("builds array")
-        .clone()
-}
-
 fn builds_of(sb: &Sandbox, job: &str) -> Vec<Value> {
     builds(sb).into_iter().filter(|b| b["job"] == job).collect()
-}
-
-/// Triggers the sandbox received from a client (not its own external ones).
-fn triggers(sb: &Sandbox) -> Vec<jrun::sandbox::model::TriggerRecord> {
-    sb.triggers().into_iter().filter(|t| !t.external).collect()
 }
 
 /// A queue item as Jenkins shows it, read with alice's token.
@@ -669,12 +606,6 @@ fn assert_refused_at(sb: &Sandbox, rest: &str, needle: &str) -> String {
     assert!(sb.triggers().is_empty(), "{:#?}", sb.triggers());
     assert!(!stderr.contains(TOKEN), "the token leaked: {stderr}");
     stderr
-}
-
-/// What the sandbox counted: requests from jrun, all routes together.
-fn request_count(sb: &Sandbox) -> u64 {
-    let stats = control(sb, "GET", "stats", Value::Null);
-    stats["requests"].as_u64().expect("a request count")
 }
 
 #[test]

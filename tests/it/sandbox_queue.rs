@@ -3,7 +3,7 @@
 //! folding of duplicate triggers, `delay` and quiet periods, the stages of a queue item and
 //! their JSON, left items that lose their executable for a moment and then expire, and cancel.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

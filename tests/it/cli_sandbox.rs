@@ -1,14 +1,12 @@
 //! `jrun sandbox` as a user runs it: the real binary, its first line, its exit codes.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use predicates::prelude::*;
 
-fn jrun() -> assert_cmd::Command {
-    assert_cmd::Command::new(env!("CARGO_BIN_EXE_jrun"))
-}
+use crate::common::{jrun, jrun_command};
 
 struct Child(std::process::Child);
 
@@ -28,7 +26,7 @@ fn sandbox_command_prints_its_url_first_and_serves_jenkins() {
         "speed: 100\nquiet_period: 0s\njobs:\n  - path: hello\n",
     )
     .unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_jrun"))
+    let child = jrun_command()
         .args(["sandbox", "--port", "0", "--config"])
         .arg(&config)
         .stdout(Stdio::piped())
@@ -177,8 +175,6 @@ fn a_rehearsal_job_takes_the_parameters_of_every_step_that_calls_it() {
         .arg(&config)
         .arg(&pipeline)
         .args(["--progress", "never", "--output", "json"])
-        .env("NO_COLOR", "1")
-        .timeout(Duration::from_secs(60))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);

@@ -2,7 +2,7 @@
 //! refused without it, and reached with `--insecure` only when asked. The sandbox sits behind a
 //! TLS terminator on 127.0.0.1 that serves the test certificate in tests/fixtures/tls.
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,9 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::{TcpListener, TcpStream};
 
-use common::{TOKEN, USER, jrun, pipeline_file};
+use assert_cmd::assert::OutputAssertExt;
+
+use common::{TOKEN, USER, pipeline_file, run};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -70,15 +72,6 @@ fn pipeline(port: u16, extra: &str) -> String {
     )
 }
 
-/// jrun on the pipeline at `path`, in plain lines, with `args` after it.
-fn run(path: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
-    jrun()
-        .arg(path)
-        .args(["--progress", "never"])
-        .args(args)
-        .assert()
-}
-
 #[test]
 fn a_jenkins_signed_by_the_ca_in_ca_file_is_trusted() {
     let sb = common::sandbox(JOBS);
@@ -87,6 +80,7 @@ fn a_jenkins_signed_by_the_ca_in_ca_file_is_trusted() {
     let yaml = pipeline(port, &format!("  ca_file: {}\n", ca.display()));
     let (_dir, path) = pipeline_file(&yaml);
     run(&path, &[])
+        .assert()
         .success()
         .stderr(predicate::str::contains("warning").not());
     assert_eq!(sb.triggers().len(), 1);
@@ -97,7 +91,7 @@ fn without_its_ca_the_certificate_is_refused_with_exit_3_and_a_hint() {
     let sb = common::sandbox(JOBS);
     let (_tls, port) = tls_in_front_of(sb.addr());
     let (_dir, path) = pipeline_file(&pipeline(port, ""));
-    run(&path, &[]).code(3).stderr(
+    run(&path, &[]).assert().code(3).stderr(
         predicate::str::contains("certificate")
             .and(predicate::str::contains("ca_file"))
             .and(predicate::str::contains(TOKEN).not()),
@@ -111,6 +105,7 @@ fn insecure_reaches_it_without_the_ca_and_says_so() {
     let (_tls, port) = tls_in_front_of(sb.addr());
     let (_dir, path) = pipeline_file(&pipeline(port, ""));
     run(&path, &["--insecure"])
+        .assert()
         .success()
         .stderr(predicate::str::contains("warning: --insecure"));
     assert_eq!(sb.triggers().len(), 1);
@@ -125,7 +120,7 @@ fn a_ca_file_that_is_not_pem_exits_2_naming_it() {
     std::fs::write(&bogus, "not a certificate\n").expect("write");
     let yaml = pipeline(port, &format!("  ca_file: {}\n", bogus.display()));
     let (_pdir, path) = pipeline_file(&yaml);
-    run(&path, &[]).code(2).stderr(
+    run(&path, &[]).assert().code(2).stderr(
         predicate::str::contains(bogus.display().to_string())
             .and(predicate::str::contains("BEGIN CERTIFICATE")),
     );
@@ -133,6 +128,7 @@ fn a_ca_file_that_is_not_pem_exits_2_naming_it() {
     let yaml = pipeline(port, &format!("  ca_file: {}\n", missing.display()));
     let (_mdir, path) = pipeline_file(&yaml);
     run(&path, &[])
+        .assert()
         .code(2)
         .stderr(predicate::str::contains("jenkins.ca_file"));
     assert_eq!(sb.triggers().len(), 0);

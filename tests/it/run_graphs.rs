@@ -3,7 +3,7 @@
 //! expressions, `await:` gates, named servers, `jrun check` and the preflight, partial runs
 //! and steps not waited for. Order is read from the sandbox's build times, never from clocks.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -12,10 +12,10 @@ use std::time::Duration;
 use jrun::sandbox::Sandbox;
 use serde_json::{Value, json};
 
-use common::{Running, control, jenkins_block, jrun, pipeline_file, sandbox, wait_for};
-
-/// jrun polls an external server in real time: short, so tests stay fast.
-const FAST_POLL: &str = "defaults:\n  poll: {initial: 20ms, max: 100ms}\n";
+use common::{
+    FAST_POLL, Running, assert_code, builds, control, jenkins_block, jrun, pipeline_file,
+    request_count, run, sandbox, step, summary_json, text, triggers, wait_for,
+};
 
 /// A pipeline file that talks to `sb`: name, the `jenkins:` block, fast polling, then `rest`
 /// (which must hold `steps:` and may add top-level keys before it).
@@ -26,52 +26,6 @@ fn pipeline_for(sb: &Sandbox, rest: &str) -> (tempfile::TempDir, PathBuf) {
     ))
 }
 
-/// Runs `jrun PIPELINE --progress never ARGS...` to the end.
-fn run(path: &Path, args: &[&str]) -> Output {
-    jrun()
-        .arg(path)
-        .args(["--progress", "never"])
-        .args(args)
-        .output()
-        .expect("jrun runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// The exit code, with both streams in the message when it is not the expected one.
-#[track_caller]
-fn assert_code(output: &Output, expected: i32) {
-    assert_eq!(
-        output.status.code(),
-        Some(expected),
-        "stdout:\n{}\nstderr:\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-}
-
-fn summary_json(output: &Output) -> Value {
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            text(&output.stdout),
-            text(&output.stderr)
-        )
-    })
-}
-
-/// The summary's entry for step `id`.
-fn step<'a>(summary: &'a Value, id: &str) -> &'a Value {
-    summary["steps"]
-        .as_array()
-        .expect("steps")
-        .iter()
-        .find(|s| s["id"] == id)
-        .unwrap_or_else(|| panic!("no step {id} in {summary:#}"))
-}
-
 fn step_ids(summary: &Value) -> Vec<String> {
     summary["steps"]
         .as_array()
@@ -79,14 +33,6 @@ fn step_ids(summary: &Value) -> Vec<String> {
         .iter()
         .map(|s| s["id"].as_str().expect("an id").to_string())
         .collect()
-}
-
-/// Every build the sandbox has, as `GET /__sandbox/builds` lists them.
-fn builds(sb: &Sandbox) -> Vec<Value> {
-    control(sb, "GET", "builds", Value::Null)
-        .as_array()
-        .expect("builds array")
-        .clone()
 }
 
 /// The builds of one job, by number.
@@ -126,11 +72,6 @@ fn assert_one_after_another(mut ran: Vec<Value>) {
     }
 }
 
-/// Triggers the sandbox received from a client (not the control route's outside ones).
-fn triggers(sb: &Sandbox) -> Vec<jrun::sandbox::model::TriggerRecord> {
-    sb.triggers().into_iter().filter(|t| !t.external).collect()
-}
-
 fn triggered_jobs(sb: &Sandbox) -> Vec<String> {
     triggers(sb).into_iter().map(|t| t.job).collect()
 }
@@ -144,13 +85,6 @@ fn place_of(path: &Path, needle: &str) -> String {
         .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, l[..c].chars().count() + 1)))
         .unwrap_or_else(|| panic!("no `{needle}` in:\n{text}"));
     format!("{}:{line}:{column}: ", path.display())
-}
-
-/// Requests the sandbox counted from clients, all routes together.
-fn request_count(sb: &Sandbox) -> u64 {
-    control(sb, "GET", "stats", Value::Null)["requests"]
-        .as_u64()
-        .expect("a request count")
 }
 
 // ---------------------------------------------------------------------------------------------

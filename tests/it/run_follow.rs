@@ -1,16 +1,14 @@
 //! `--follow` with the real `jrun` binary against an in-process sandbox: the console logs of
 //! running builds on stderr, every line whole and prefixed with its step id.
 
-mod common;
+use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Output;
 
 use jrun::sandbox::Sandbox;
 
-use common::{jenkins_block, jrun, pipeline_file, sandbox};
-
-const FAST_POLL: &str = "defaults:\n  poll: {initial: 20ms, max: 100ms}\n";
+use common::{FAST_POLL, jenkins_block, jrun, pipeline_file, run, sandbox, text};
 
 const TWO_PARALLEL: &str = "\
 steps:
@@ -26,19 +24,6 @@ fn pipeline_for(sb: &Sandbox, rest: &str) -> (tempfile::TempDir, PathBuf) {
         "name: test\n{}{FAST_POLL}{rest}",
         jenkins_block(sb)
     ))
-}
-
-fn run(path: &Path, args: &[&str]) -> Output {
-    jrun()
-        .arg(path)
-        .args(["--progress", "never"])
-        .args(args)
-        .output()
-        .expect("jrun runs")
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 #[track_caller]
