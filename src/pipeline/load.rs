@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use super::depth;
 use super::file::{
-    ConditionFile, JenkinsFile, MatrixFile, PipelineFile, PollFile, RetryFile, StepFile,
+    ConditionFile, JOB_ONLY_KEYS, JenkinsFile, MATRIX_ONLY_KEYS, MatrixFile, PipelineFile,
+    PollFile, RetryFile, StepFile,
 };
 use super::graph::{self, NodeSet};
 use super::locate::{self, Expansion, Pos, Spans, YamlPath};
@@ -69,22 +70,22 @@ pub(crate) fn load_text(
     overrides: &[(String, String)],
 ) -> Result<Pipeline, PipelineError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let mut report = Report {
+    let mut diags = Diagnostics {
         file: origin,
         text,
-        diagnostics: Vec::new(),
+        list: Vec::new(),
         dropped: 0,
     };
     if is_blank(text) {
-        report.at_pos(
+        diags.at_pos(
             Some(Pos { line: 1, column: 1 }),
             "the file is empty; a pipeline needs at least `name:` and a list of `steps:`",
         );
-        return Err(report.into_error());
+        return Err(diags.into_error());
     }
     // Before parsing: the parser's time grows with the square of this depth.
     if let Err(pos) = depth::check(text) {
-        report.at_pos(
+        diags.at_pos(
             Some(pos),
             format!(
                 "collections in brackets (`[...]`, `{{...}}`) nest more than {} deep here; \
@@ -92,7 +93,7 @@ pub(crate) fn load_text(
                 depth::MAX_FLOW_DEPTH
             ),
         );
-        return Err(report.into_error());
+        return Err(diags.into_error());
     }
     // Only an alias (`*name`) can make the document larger than its text.
     if text.contains('*') {
@@ -115,22 +116,22 @@ pub(crate) fn load_text(
             )),
         };
         if let Some((pos, message)) = refused {
-            report.at_pos(Some(pos), message);
-            return Err(report.into_error());
+            diags.at_pos(Some(pos), message);
+            return Err(diags.into_error());
         }
     }
     let doc: PipelineFile = match yaml_serde::from_str(text) {
         Ok(doc) => doc,
         Err(err) => {
-            report.push(syntax_diagnostic(origin, text, &err));
-            return Err(report.into_error());
+            diags.push(syntax_diagnostic(origin, text, &err));
+            return Err(diags.into_error());
         }
     };
     let spans = Spans::build(text);
     let lowering = Lowering {
         doc: &doc,
         spans: &spans,
-        report,
+        diags,
         cache: TemplateCache::default(),
     };
     lowering.run(overrides)
@@ -231,17 +232,18 @@ fn strip_location(message: &str) -> String {
     out
 }
 
-struct Report<'a> {
+/// The problems found so far, each placed in the file; past `MAX_DIAGNOSTICS` only counted.
+struct Diagnostics<'a> {
     file: &'a Path,
     text: &'a str,
-    diagnostics: Vec<Diagnostic>,
+    list: Vec<Diagnostic>,
     dropped: usize,
 }
 
-impl Report<'_> {
+impl Diagnostics<'_> {
     fn push(&mut self, diagnostic: Diagnostic) {
-        if self.diagnostics.len() < MAX_DIAGNOSTICS {
-            self.diagnostics.push(diagnostic);
+        if self.list.len() < MAX_DIAGNOSTICS {
+            self.list.push(diagnostic);
         } else {
             self.dropped += 1;
         }
@@ -257,7 +259,7 @@ impl Report<'_> {
     }
 
     fn at(&mut self, path: &YamlPath, message: impl Into<String>) {
-        if self.diagnostics.len() >= MAX_DIAGNOSTICS {
+        if self.list.len() >= MAX_DIAGNOSTICS {
             self.dropped += 1;
             return;
         }
@@ -270,30 +272,30 @@ impl Report<'_> {
     }
 
     fn is_clean(&self) -> bool {
-        self.diagnostics.is_empty()
+        self.list.is_empty()
     }
 
     fn count(&self) -> usize {
-        self.diagnostics.len() + self.dropped
+        self.list.len() + self.dropped
     }
 
     fn into_error(mut self) -> PipelineError {
         // File order reads best; problems with no place (command-line overrides) come first.
-        self.diagnostics
+        self.list
             .sort_by_key(|d| (d.line.is_some(), d.line, d.column));
         if self.dropped > 0 {
             let message = format!(
                 "and {} more problem(s); fix the ones above and run again",
                 self.dropped
             );
-            self.diagnostics.push(Diagnostic {
+            self.list.push(Diagnostic {
                 file: self.file.to_path_buf(),
                 line: None,
                 column: None,
                 message,
             });
         }
-        PipelineError::new(self.diagnostics)
+        PipelineError::new(self.list)
     }
 }
 
@@ -307,14 +309,14 @@ struct Node<'d> {
 struct Lowering<'a> {
     doc: &'a PipelineFile,
     spans: &'a Spans,
-    report: Report<'a>,
+    diags: Diagnostics<'a>,
     cache: TemplateCache,
 }
 
 impl<'a> Lowering<'a> {
     fn run(mut self, overrides: &[(String, String)]) -> Result<Pipeline, PipelineError> {
         if self.doc.name.trim().is_empty() {
-            self.report.at(
+            self.diags.at(
                 &YamlPath::root().key("name"),
                 "`name` is empty; name the pipeline, e.g. `name: release`",
             );
@@ -327,11 +329,11 @@ impl<'a> Lowering<'a> {
         let servers = self.servers();
         let defaults = self.defaults();
 
-        let before = self.report.count();
+        let before = self.diags.count();
         let (nodes, entries) = self.flatten();
         // The graph needs sound ids; without them its checks would only repeat the problem.
-        if self.report.count() != before {
-            return Err(self.report.into_error());
+        if self.diags.count() != before {
+            return Err(self.diags.into_error());
         }
         let by_id: HashMap<&str, usize> = nodes
             .iter()
@@ -373,10 +375,10 @@ impl<'a> Lowering<'a> {
             );
         }
         let Some(order) = order else {
-            return Err(self.report.into_error());
+            return Err(self.diags.into_error());
         };
-        if !self.report.is_clean() {
-            return Err(self.report.into_error());
+        if !self.diags.is_clean() {
+            return Err(self.diags.into_error());
         }
         self.check_offline_conditions(&built, &vars);
         let server_templates: Vec<&Template> = server
@@ -384,14 +386,14 @@ impl<'a> Lowering<'a> {
             .chain(servers.values().flat_map(ServerSpec::templates))
             .collect();
         self.check_offline_values(&server_templates, &built, &vars);
-        if !self.report.is_clean() {
-            return Err(self.report.into_error());
+        if !self.diags.is_clean() {
+            return Err(self.diags.into_error());
         }
 
         let steps = expand(&order, &deps, built);
         Ok(Pipeline {
             name: self.doc.name.clone(),
-            file: self.report.file.to_path_buf(),
+            file: self.diags.file.to_path_buf(),
             server,
             servers,
             vars,
@@ -409,7 +411,7 @@ impl<'a> Lowering<'a> {
             Ok(template) => Some(template),
             Err(problems) => {
                 for problem in problems {
-                    self.report.at_pos(pos, problem);
+                    self.diags.at_pos(pos, problem);
                 }
                 None
             }
@@ -439,7 +441,7 @@ impl<'a> Lowering<'a> {
                      to make it settable"
                 ),
             };
-            self.report.general(message);
+            self.diags.general(message);
         }
         vars
     }
@@ -462,7 +464,7 @@ impl<'a> Lowering<'a> {
                 let Some(pos) = self.spans.get_str(&path.to_string()) else {
                     return;
                 };
-                let Some(written) = token_at(self.report.text, pos) else {
+                let Some(written) = token_at(self.diags.text, pos) else {
                     return;
                 };
                 let same = yaml_serde::from_str::<f64>(written)
@@ -486,7 +488,7 @@ impl<'a> Lowering<'a> {
             let path = base.key(name);
             let spec = self.server(server, &path);
             if name == DEFAULT_SERVER {
-                self.report.at(
+                self.diags.at(
                     &path,
                     "`default` names the `jenkins:` server; give this server another name \
                      (steps reach the `jenkins:` server by leaving out `server:` or with \
@@ -495,7 +497,7 @@ impl<'a> Lowering<'a> {
                 continue;
             }
             if !is_id(name) {
-                self.report.at(
+                self.diags.at(
                     &path,
                     format!(
                         "server name `{name}` may use only letters, digits, `-` and `_` (steps \
@@ -533,7 +535,7 @@ impl<'a> Lowering<'a> {
         ];
         for (a, has_a, b, has_b) in pairs {
             if has_a && has_b {
-                self.report.at(
+                self.diags.at(
                     &base.key(b),
                     format!("{base}: give either `{a}` or `{b}`, not both"),
                 );
@@ -547,7 +549,7 @@ impl<'a> Lowering<'a> {
             } else {
                 "password_file"
             };
-            self.report.at(
+            self.diags.at(
                 &base.key(key),
                 format!(
                     "{base}: give either an API token (`token`/`token_file`) or a password \
@@ -560,7 +562,7 @@ impl<'a> Lowering<'a> {
             && !url.starts_with("http://")
             && !url.starts_with("https://")
         {
-            self.report.at(
+            self.diags.at(
                 &base.key("url"),
                 format!(
                     "{base}.url `{url}` must start with http:// or https://, e.g. \
@@ -569,7 +571,7 @@ impl<'a> Lowering<'a> {
             );
         }
         if *max_in_flight == Some(0) {
-            self.report.at(
+            self.diags.at(
                 &base.key("max_in_flight"),
                 format!("{base}.max_in_flight must be at least 1"),
             );
@@ -598,7 +600,7 @@ impl<'a> Lowering<'a> {
     fn positive(&mut self, value: Option<Dur>, path: &YamlPath) -> Option<Duration> {
         let value = value?;
         if value.0.is_zero() {
-            self.report.at(
+            self.diags.at(
                 path,
                 format!("{path} must be more than 0s; remove it to use the default"),
             );
@@ -615,7 +617,7 @@ impl<'a> Lowering<'a> {
         if plain {
             Some(name.to_string())
         } else {
-            self.report.at(
+            self.diags.at(
                 path,
                 format!(
                     "trigger_id must name a string parameter of the job (letters, digits, `_`, \
@@ -664,13 +666,13 @@ impl<'a> Lowering<'a> {
         if let Some(max) = retry.max
             && max > MAX_RETRIES
         {
-            self.report.at(
+            self.diags.at(
                 &path.key("max"),
                 format!("{path}.max is {max}, more than the {MAX_RETRIES} allowed"),
             );
         }
         if retry.on.as_ref().is_some_and(Vec::is_empty) {
-            self.report.at(
+            self.diags.at(
                 &path.key("on"),
                 format!(
                     "{path}.on is empty; list the reasons to retry, e.g. [FAILURE, lost], or \
@@ -713,9 +715,9 @@ impl<'a> Lowering<'a> {
         matrix: &MatrixFile,
         path: &YamlPath,
     ) -> Option<Vec<Vec<(String, String)>>> {
-        let before = self.report.count();
+        let before = self.diags.count();
         if matrix.0.is_empty() {
-            self.report.at(
+            self.diags.at(
                 path,
                 "`matrix` is empty; give at least one KEY: [values], e.g. { REGION: [eu, us] }",
             );
@@ -724,7 +726,7 @@ impl<'a> Lowering<'a> {
         for (key, values) in &matrix.0 {
             let key_path = path.key(key);
             if !is_id(key) {
-                self.report.at(
+                self.diags.at(
                     &key_path,
                     format!(
                         "matrix key `{key}` may use only letters, digits, `-` and `_` (templates \
@@ -733,7 +735,7 @@ impl<'a> Lowering<'a> {
                 );
             }
             if values.is_empty() {
-                self.report.at(
+                self.diags.at(
                     &key_path,
                     format!(
                         "matrix key `{key}` has no values; list at least one, e.g. {key}: [a, b]"
@@ -745,7 +747,7 @@ impl<'a> Lowering<'a> {
                 let value = &value.0;
                 let value_path = key_path.index(j);
                 if value.trim().is_empty() {
-                    self.report.at(
+                    self.diags.at(
                         &value_path,
                         format!(
                             "{key_path}[{j}] is empty or null; give each matrix value as text, \
@@ -753,7 +755,7 @@ impl<'a> Lowering<'a> {
                         ),
                     );
                 } else if value.chars().any(|c| ",=[]".contains(c) || c.is_control()) {
-                    self.report.at(
+                    self.diags.at(
                         &value_path,
                         format!(
                             "matrix value `{}` may not contain `,`, `=`, `[`, `]` or control \
@@ -763,7 +765,7 @@ impl<'a> Lowering<'a> {
                         ),
                     );
                 } else if values[..j].iter().any(|seen| seen.0 == *value) {
-                    self.report.at(
+                    self.diags.at(
                         &value_path,
                         format!("matrix value `{value}` is listed twice under `{key}`; keep one"),
                     );
@@ -771,7 +773,7 @@ impl<'a> Lowering<'a> {
             }
         }
         if count > MAX_MATRIX_CELLS {
-            self.report.at(
+            self.diags.at(
                 path,
                 format!(
                     "the matrix has {count} combinations, more than the {MAX_MATRIX_CELLS} \
@@ -779,7 +781,7 @@ impl<'a> Lowering<'a> {
                 ),
             );
         }
-        if self.report.count() != before {
+        if self.diags.count() != before {
             return None;
         }
         let mut cells: Vec<Vec<(String, String)>> = vec![Vec::new()];
@@ -816,7 +818,7 @@ impl<'a> Lowering<'a> {
         let path = node.path.key("server");
         let declared = self.doc.servers.as_ref().is_some_and(|s| !s.0.is_empty());
         if !declared {
-            self.report.at(
+            self.diags.at(
                 &path,
                 format!(
                     "step `{}` uses server `{name}`, but the pipeline declares no `servers:`; \
@@ -838,13 +840,13 @@ impl<'a> Lowering<'a> {
             "; the servers are: {}",
             suggest::list(names.iter().copied())
         ));
-        self.report.at(&path, message);
+        self.diags.at(&path, message);
         None
     }
 
     fn expect_list(&mut self, list: &[ResultName], path: &YamlPath) {
         if list.is_empty() {
-            self.report.at(
+            self.diags.at(
                 path,
                 format!("{path} is empty; list the results that count as passing, e.g. [SUCCESS]"),
             );
@@ -859,13 +861,13 @@ impl<'a> Lowering<'a> {
         };
         let at = |key: &str, set: bool| if set { path.key(key) } else { path.clone() };
         if poll.initial.is_zero() {
-            self.report.at(
+            self.diags.at(
                 &at("initial", own.initial.is_some()),
                 format!("{path}.initial must be more than 0s"),
             );
         }
         if !(poll.factor.is_finite() && poll.factor >= 1.0) {
-            self.report.at(
+            self.diags.at(
                 &at("factor", own.factor.is_some()),
                 format!(
                     "{path}.factor must be at least 1 (1 keeps the interval constant), not {}",
@@ -874,7 +876,7 @@ impl<'a> Lowering<'a> {
             );
         }
         if poll.initial > poll.max {
-            self.report.at(
+            self.diags.at(
                 &at("initial", own.initial.is_some()),
                 format!(
                     "{path}.initial ({}) is longer than {path}.max ({}); make initial at most max",
@@ -892,7 +894,7 @@ impl<'a> Lowering<'a> {
         let mut entries = Vec::new();
         let steps_path = YamlPath::root().key("steps");
         if self.doc.steps.is_empty() {
-            self.report.at(
+            self.diags.at(
                 &steps_path,
                 "`steps` is empty; add at least one step, e.g. `- job: folder/name`",
             );
@@ -909,7 +911,7 @@ impl<'a> Lowering<'a> {
             };
             for key in set_keys(entry) {
                 if key != "parallel" {
-                    self.report.at(
+                    self.diags.at(
                         &path.key(key),
                         format!(
                             "a `parallel:` entry holds only its list of steps; move `{key}` onto \
@@ -919,7 +921,7 @@ impl<'a> Lowering<'a> {
                 }
             }
             if members.is_empty() {
-                self.report.at(
+                self.diags.at(
                     &path.key("parallel"),
                     "`parallel` is empty; list the steps that run at the same time",
                 );
@@ -928,7 +930,7 @@ impl<'a> Lowering<'a> {
             for (j, member) in members.iter().enumerate() {
                 let member_path = path.key("parallel").index(j);
                 if member.parallel.is_some() {
-                    self.report.at(
+                    self.diags.at(
                         &member_path.key("parallel"),
                         "`parallel` groups cannot be nested; list all the steps in one group, \
                          or use `needs` to shape the graph",
@@ -955,7 +957,7 @@ impl<'a> Lowering<'a> {
             (Some(job), None) => job.as_str(),
             (None, Some(gate)) => gate.job.as_str(),
             (Some(_), Some(_)) => {
-                self.report.at(
+                self.diags.at(
                     &path.key("await"),
                     "a step has either `job:` (trigger a build) or `await:` (wait for one), \
                      not both; split it into two steps",
@@ -963,7 +965,7 @@ impl<'a> Lowering<'a> {
                 return None;
             }
             (None, None) => {
-                self.report.at(
+                self.diags.at(
                     &path,
                     "this step has neither `job:` nor `await:`; add `job: folder/name` to \
                      trigger a build, or `await: { job: folder/name }` to wait for one",
@@ -975,7 +977,7 @@ impl<'a> Lowering<'a> {
         let (id, explicit) = match &doc.id {
             Some(id) => {
                 if !is_id(id) {
-                    self.report.at(
+                    self.diags.at(
                         &path.key("id"),
                         format!(
                             "step id `{id}` may use only letters, digits, `-` and `_` \
@@ -994,7 +996,7 @@ impl<'a> Lowering<'a> {
                     } else {
                         format!("`{last}` (from job `{job}`) is not a valid id")
                     };
-                    self.report.at(
+                    self.diags.at(
                         &path,
                         format!(
                             "this step has no `id` and {why}; give it an explicit `id` made of \
@@ -1008,7 +1010,7 @@ impl<'a> Lowering<'a> {
         };
         if let Some(&first_line) = seen.get(&id) {
             if explicit {
-                self.report.at(
+                self.diags.at(
                     &path.key("id"),
                     format!(
                         "duplicate step id `{id}`: the step at line {first_line} has it too; \
@@ -1016,7 +1018,7 @@ impl<'a> Lowering<'a> {
                     ),
                 );
             } else {
-                self.report.at(
+                self.diags.at(
                     &path,
                     format!(
                         "this step has no `id`, and its job gives it the id `{id}`, which the \
@@ -1044,7 +1046,7 @@ impl<'a> Lowering<'a> {
             for (j, name) in needs.iter().enumerate() {
                 let path = node.path.key("needs").index(j);
                 match by_id.get(name.as_str()) {
-                    Some(&dep) if dep == i => self.report.at(
+                    Some(&dep) if dep == i => self.diags.at(
                         &path,
                         format!("step `{name}` needs itself; remove `{name}` from its `needs`"),
                     ),
@@ -1058,7 +1060,7 @@ impl<'a> Lowering<'a> {
                             "; step ids are: {}",
                             suggest::list(ids.iter().copied())
                         ));
-                        self.report.at(&path, message);
+                        self.diags.at(&path, message);
                     }
                 }
             }
@@ -1101,7 +1103,7 @@ impl<'a> Lowering<'a> {
             }
         }
         let at = at.unwrap_or_else(|| nodes[first].path.clone());
-        self.report.at(&at, message);
+        self.diags.at(&at, message);
     }
 
     /// The step with every default applied; `None` when it has problems (reported). Its
@@ -1117,7 +1119,7 @@ impl<'a> Lowering<'a> {
     ) -> Option<(Step, Option<MatrixPlan>)> {
         let doc = node.doc;
         let path = &node.path;
-        let before = self.report.count();
+        let before = self.diags.count();
         let condition = match &doc.condition {
             None | Some(ConditionFile::OnSuccess) => Some(Condition::OnSuccess),
             Some(ConditionFile::OnFailure) => Some(Condition::OnFailure),
@@ -1130,7 +1132,7 @@ impl<'a> Lowering<'a> {
         };
         let condition = condition.unwrap_or_default();
         if condition == Condition::OnFailure && no_deps {
-            self.report.at(
+            self.diags.at(
                 &path.key("if"),
                 format!(
                     "step `{}` runs only when a step it needs fails, but it needs no step, so it \
@@ -1146,12 +1148,9 @@ impl<'a> Lowering<'a> {
         let timeout = self.positive(doc.timeout, &path.key("timeout"));
         let server = self.step_server(node, servers);
         if doc.matrix.is_none() {
-            for (key, set) in [
-                ("fail_fast", doc.fail_fast.is_some()),
-                ("max_parallel", doc.max_parallel.is_some()),
-            ] {
-                if set {
-                    self.report.at(
+            for &key in MATRIX_ONLY_KEYS {
+                if set_keys(doc).contains(&key) {
+                    self.diags.at(
                         &path.key(key),
                         format!(
                             "`{key}` applies to a step with `matrix:`; add a matrix or remove \
@@ -1162,7 +1161,7 @@ impl<'a> Lowering<'a> {
             }
         }
         if doc.max_parallel == Some(0) {
-            self.report.at(
+            self.diags.at(
                 &path.key("max_parallel"),
                 format!("{path}.max_parallel must be at least 1"),
             );
@@ -1170,19 +1169,10 @@ impl<'a> Lowering<'a> {
         let mut plan = None;
         let kind = match &doc.await_ {
             Some(gate) => {
-                let job_only = [
-                    "params",
-                    "expect",
-                    "wait",
-                    "queue_timeout",
-                    "token",
-                    "trigger_id",
-                    "retry",
-                    "matrix",
-                ];
-                for key in job_only {
+                // Matrix-only keys are reported once, by the matrix check above.
+                for &key in JOB_ONLY_KEYS {
                     if set_keys(doc).contains(&key) {
-                        self.report.at(
+                        self.diags.at(
                             &path.key(key),
                             format!(
                                 "`{key}` applies to job steps; an `await:` step triggers nothing \
@@ -1226,7 +1216,7 @@ impl<'a> Lowering<'a> {
                         ("retry", doc.retry.is_some()),
                     ] {
                         if set {
-                            self.report.at(
+                            self.diags.at(
                                 &path.key(key),
                                 format!(
                                     "`{key}` has no effect with `wait: false` (jrun does not \
@@ -1249,7 +1239,7 @@ impl<'a> Lowering<'a> {
                 let mut params = Vec::new();
                 for (name, value) in doc.params.iter().flat_map(|p| p.0.iter()) {
                     if name.trim().is_empty() {
-                        self.report.at(
+                        self.diags.at(
                             &path.key("params"),
                             "a parameter has an empty name; name it as the job defines it",
                         );
@@ -1271,7 +1261,7 @@ impl<'a> Lowering<'a> {
                 if let Some(name) = &trigger_id
                     && params.iter().any(|(n, _)| n == name)
                 {
-                    self.report.at(
+                    self.diags.at(
                         &path.key("params").key(name),
                         format!(
                             "`{name}` is the step's trigger_id parameter, which jrun fills with a \
@@ -1312,7 +1302,7 @@ impl<'a> Lowering<'a> {
         };
         let kind = kind?;
         let server = server?;
-        if self.report.count() != before {
+        if self.diags.count() != before {
             return None;
         }
         let step = Step {
@@ -1333,7 +1323,7 @@ impl<'a> Lowering<'a> {
         if !source.contains("{{")
             && let Err(message) = super::check_job_name(source)
         {
-            self.report.at(path, message);
+            self.diags.at(path, message);
             return None;
         }
         self.template(source, path, false)
@@ -1353,7 +1343,7 @@ impl<'a> Lowering<'a> {
     ) {
         for template in server_templates {
             for problem in template.check_refs(vars, None, ids, None) {
-                self.report.at_pos(pos_of(template), problem);
+                self.diags.at_pos(pos_of(template), problem);
             }
         }
         // Ancestor sets only exist if some template reads step facts; then all at once, in
@@ -1371,7 +1361,7 @@ impl<'a> Lowering<'a> {
                     for problem in
                         template.check_refs(vars, Some(&|_: &str| StepAccess::Known), ids, keys)
                     {
-                        self.report.at_pos(pos_of(template), problem);
+                        self.diags.at_pos(pos_of(template), problem);
                     }
                 }
                 continue;
@@ -1393,7 +1383,7 @@ impl<'a> Lowering<'a> {
             };
             for template in templates {
                 for problem in template.check_refs(vars, Some(&access), ids, keys) {
-                    self.report.at_pos(pos_of(template), problem);
+                    self.diags.at_pos(pos_of(template), problem);
                 }
             }
         }
@@ -1426,7 +1416,7 @@ impl Lowering<'_> {
                 Err(err) => Some(err.to_string()),
             };
             if let Some(problem) = problem {
-                self.report
+                self.diags
                     .at_pos(pos_of(template), format!("step `{}`: {problem}", step.id));
             }
         }
@@ -1467,7 +1457,7 @@ impl Lowering<'_> {
                 Ok(_) => {
                     rendered.insert(template.source());
                 }
-                Err(err) => self.report.at_pos(pos_of(template), err.to_string()),
+                Err(err) => self.diags.at_pos(pos_of(template), err.to_string()),
             }
         }
     }

@@ -17,7 +17,7 @@ mod locate;
 mod model;
 mod render;
 mod select;
-mod suggest;
+pub mod suggest;
 
 pub use model::{
     AwaitBuild, AwaitStep, Condition, DEFAULT_SERVER, JobStep, MatrixCell, Pipeline, Poll,
