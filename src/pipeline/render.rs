@@ -1196,35 +1196,6 @@ pub struct RenderContext {
     pub pipeline_name: String,
 }
 
-impl RenderContext {
-    /// A context for `pipeline` with no step finished yet.
-    pub fn new(
-        pipeline: &super::Pipeline,
-        run: RunFacts,
-        env: BTreeMap<String, String>,
-    ) -> RenderContext {
-        RenderContext {
-            vars: pipeline.vars.clone(),
-            env,
-            steps: BTreeMap::new(),
-            matrix: BTreeMap::new(),
-            run,
-            pipeline_name: pipeline.name.clone(),
-        }
-    }
-
-    /// This context for one step: with its cell's matrix values when it is a cell of a
-    /// matrix step, without any otherwise.
-    pub fn for_step(mut self, step: &super::Step) -> RenderContext {
-        self.matrix = step
-            .matrix
-            .as_ref()
-            .map(super::MatrixCell::value_map)
-            .unwrap_or_default();
-        self
-    }
-}
-
 /// What is known about a finished step.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepFacts {

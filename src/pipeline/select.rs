@@ -3,8 +3,9 @@
 
 use std::collections::HashSet;
 
+use super::diagnostic::{Diagnostic, PipelineError};
 use super::model::Pipeline;
-use super::{Diagnostic, PipelineError, suggest};
+use super::suggest;
 
 impl Pipeline {
     /// The steps a partial run runs, as one flag per entry of [`Pipeline::steps`].

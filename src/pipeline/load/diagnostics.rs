@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
+use crate::pipeline::diagnostic::{Diagnostic, PipelineError};
 use crate::pipeline::locate::{self, Pos, YamlPath};
-use crate::pipeline::{Diagnostic, PipelineError};
 
 /// More diagnostics than this are summarised; each one re-reads the file to find its place.
 pub(super) const MAX_DIAGNOSTICS: usize = 50;

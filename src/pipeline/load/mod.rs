@@ -21,12 +21,12 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use crate::pipeline::depth;
+use crate::pipeline::diagnostic::{Diagnostic, PipelineError};
 use crate::pipeline::file::PipelineFile;
 use crate::pipeline::graph;
 use crate::pipeline::locate::{self, Expansion, Pos, Spans, YamlPath};
 use crate::pipeline::model::{Pipeline, ServerSpec, Step};
 use crate::pipeline::render::{Template, TemplateCache};
-use crate::pipeline::{Diagnostic, PipelineError};
 
 use diagnostics::Diagnostics;
 use lowering::{Lowering, MatrixPlan};

@@ -10,6 +10,15 @@ use crate::pipeline::render::{RenderContext, Template};
 use super::lowering::{Lowering, MatrixPlan, pos_of};
 
 impl Lowering<'_> {
+    /// What a template may read before the run: vars and the pipeline's name, nothing else.
+    fn offline_context(&self, vars: &BTreeMap<String, Value>) -> RenderContext {
+        RenderContext {
+            vars: vars.clone(),
+            pipeline_name: self.doc.name.clone(),
+            ..RenderContext::default()
+        }
+    }
+
     /// An `if:` expression that reads only `vars` and `pipeline.name` renders now what it
     /// will render in the run: one that is neither true nor false is refused before anything
     /// runs, not after the steps before it have.
@@ -18,11 +27,7 @@ impl Lowering<'_> {
         built: &[Option<(Step, Option<MatrixPlan>)>],
         vars: &BTreeMap<String, Value>,
     ) {
-        let ctx = RenderContext {
-            vars: vars.clone(),
-            pipeline_name: self.doc.name.clone(),
-            ..RenderContext::default()
-        };
+        let ctx = self.offline_context(vars);
         for (step, _) in built.iter().flatten() {
             let Some(template) = step.condition.expr() else {
                 continue;
@@ -51,11 +56,7 @@ impl Lowering<'_> {
         built: &[Option<(Step, Option<MatrixPlan>)>],
         vars: &BTreeMap<String, Value>,
     ) {
-        let ctx = RenderContext {
-            vars: vars.clone(),
-            pipeline_name: self.doc.name.clone(),
-            ..RenderContext::default()
-        };
+        let ctx = self.offline_context(vars);
         let step_templates = built.iter().flatten().flat_map(|(step, _)| {
             let condition = step.condition.expr();
             step.templates()

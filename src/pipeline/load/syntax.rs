@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::pipeline::Diagnostic;
+use crate::pipeline::diagnostic::Diagnostic;
 use crate::pipeline::locate::{self, Pos};
 
 pub(super) fn is_blank(text: &str) -> bool {
