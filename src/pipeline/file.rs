@@ -302,7 +302,7 @@ impl Visitor<'_> for ConditionVisitor {
             _ if v.contains("{{") => Ok(ConditionFile::Expr(v.to_string())),
             _ => {
                 let mut message = format!("unknown condition `{v}`");
-                if let Some(near) = super::suggest::similar(v, CONDITION_KEYWORDS) {
+                if let Some(near) = super::suggest::nearest(v, CONDITION_KEYWORDS) {
                     message.push_str(&format!(" (did you mean `{near}`?)"));
                 }
                 message.push_str(
@@ -378,7 +378,7 @@ impl Visitor<'_> for RetryOnVisitor {
             Ok(result) => Ok(RetryOn::Result(result)),
             Err(_) => {
                 let mut message = format!("unknown retry reason `{v}`");
-                if let Some(near) = super::suggest::similar(v, RETRY_REASONS) {
+                if let Some(near) = super::suggest::nearest(v, RETRY_REASONS) {
                     message.push_str(&format!(" (did you mean `{near}`?)"));
                 }
                 message.push_str(
@@ -456,7 +456,7 @@ impl Visitor<'_> for AwaitBuildVisitor {
             };
         }
         let mut message = format!("unknown build `{v}`");
-        if let Some(near) = super::suggest::nearest(v, AwaitBuild::PERMALINKS) {
+        if let Some(near) = super::suggest::closest(v, AwaitBuild::PERMALINKS) {
             message.push_str(&format!(" (did you mean `{near}`?)"));
         }
         message.push_str(&format!(

@@ -78,7 +78,7 @@ impl Pipeline {
             names.push(step.id.as_str());
         }
         let mut message = format!("`{option} {id}`: the pipeline has no step `{id}`");
-        if let Some(near) = suggest::nearest(id, names.iter().copied()) {
+        if let Some(near) = suggest::closest(id, names.iter().copied()) {
             message.push_str(&format!("; did you mean `{near}`?"));
         }
         message.push_str(&format!(

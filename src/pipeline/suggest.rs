@@ -1,4 +1,4 @@
-//! "Did you mean" for messages.
+//! "Did you mean" for every message of jrun: one edit distance, and one rule for a likely typo.
 
 /// Edit distance between two names, ignoring case: insertions, deletions, substitutions and
 /// swaps of two adjacent characters each count one (a swap is the commonest typo).
@@ -7,7 +7,7 @@ fn distance(a: &str, b: &str) -> usize {
 }
 
 /// The candidate closest to `word`, however far: for messages that always name one.
-pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (distance(word, c), c))
@@ -19,8 +19,8 @@ pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 ///
 /// The one rule for every such hint: at most one edit per three characters of the longer of
 /// the two names, and always at least one edit. `word` itself is no suggestion.
-pub fn similar<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let near = nearest(word, candidates)?;
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let near = closest(word, candidates)?;
     let limit = (word.chars().count().max(near.chars().count()) / 3).max(1);
     (distance(word, near) <= limit && near != word).then_some(near)
 }
@@ -47,25 +47,25 @@ mod tests {
 
     #[test]
     fn typos_are_recognised_and_unrelated_words_are_not() {
-        assert_eq!(similar("verison", ["version", "vars"]), Some("version"));
-        assert_eq!(similar("biuld", ["build", "test"]), Some("build"));
-        assert_eq!(similar("xyz", ["build", "test"]), None);
-        assert_eq!(similar("build", ["build"]), None);
+        assert_eq!(nearest("verison", ["version", "vars"]), Some("version"));
+        assert_eq!(nearest("biuld", ["build", "test"]), Some("build"));
+        assert_eq!(nearest("xyz", ["build", "test"]), None);
+        assert_eq!(nearest("build", ["build"]), None);
     }
 
     #[test]
     fn case_is_ignored_and_a_swap_is_one_edit() {
         let known = ["VERSION", "REGION", "DRY_RUN"];
-        assert_eq!(similar("VERSOIN", known), Some("VERSION"));
-        assert_eq!(similar("region", known), Some("REGION"));
-        assert_eq!(similar("COLOUR", known), None);
-        assert_eq!(similar("ab", ["ba"]), Some("ba"));
+        assert_eq!(nearest("VERSOIN", known), Some("VERSION"));
+        assert_eq!(nearest("region", known), Some("REGION"));
+        assert_eq!(nearest("COLOUR", known), None);
+        assert_eq!(nearest("ab", ["ba"]), Some("ba"));
     }
 
     #[test]
-    fn nearest_always_names_something_when_there_is_a_candidate() {
-        assert_eq!(nearest("zzz", ["version"]), Some("version"));
-        assert_eq!(nearest("zzz", []), None);
+    fn closest_always_names_something_when_there_is_a_candidate() {
+        assert_eq!(closest("zzz", ["version"]), Some("version"));
+        assert_eq!(closest("zzz", []), None);
     }
 
     #[test]

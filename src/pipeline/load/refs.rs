@@ -183,7 +183,7 @@ impl<'a> Lowering<'a> {
                     Some(&dep) => resolved.push(dep),
                     None => {
                         let mut message = format!("step `{}` needs unknown step `{name}`", node.id);
-                        if let Some(near) = suggest::similar(name, ids.iter().copied()) {
+                        if let Some(near) = suggest::nearest(name, ids.iter().copied()) {
                             message.push_str(&format!(" (did you mean `{near}`?)"));
                         }
                         message.push_str(&format!(

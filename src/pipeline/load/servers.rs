@@ -162,7 +162,7 @@ impl Lowering<'_> {
             .chain(servers.keys().map(String::as_str))
             .collect();
         let mut message = format!("step `{}` uses unknown server `{name}`", node.id);
-        if let Some(near) = suggest::nearest(name, names.iter().copied()) {
+        if let Some(near) = suggest::closest(name, names.iter().copied()) {
             message.push_str(&format!(" (did you mean `{near}`?)"));
         }
         message.push_str(&format!(

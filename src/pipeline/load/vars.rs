@@ -24,7 +24,7 @@ impl Lowering<'_> {
                 vars.insert(key.clone(), Value::String(value.clone()));
                 continue;
             }
-            let message = match suggest::nearest(key, vars.keys().map(String::as_str)) {
+            let message = match suggest::closest(key, vars.keys().map(String::as_str)) {
                 Some(near) => format!(
                     "`--set {key}`: the pipeline has no var `{key}`; did you mean `{near}`? \
                      (`--set` changes a var declared under `vars:`)"
