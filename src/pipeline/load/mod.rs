@@ -181,11 +181,11 @@ impl Lowering<'_> {
             templates.push(compiled);
         }
         let ids: Vec<&str> = nodes.iter().map(|node| node.id.as_str()).collect();
+        let server_templates: Vec<&Template> = server
+            .templates()
+            .chain(servers.values().flat_map(ServerSpec::templates))
+            .collect();
         if let Some(order) = &order {
-            let server_templates: Vec<&Template> = server
-                .templates()
-                .chain(servers.values().flat_map(ServerSpec::templates))
-                .collect();
             self.check_refs(
                 &server_templates,
                 &nodes,
@@ -204,10 +204,6 @@ impl Lowering<'_> {
             return Err(self.diags.into_error());
         }
         self.check_offline_conditions(&built, &vars);
-        let server_templates: Vec<&Template> = server
-            .templates()
-            .chain(servers.values().flat_map(ServerSpec::templates))
-            .collect();
         self.check_offline_values(&server_templates, &built, &vars);
         if !self.diags.is_clean() {
             return Err(self.diags.into_error());
