@@ -194,23 +194,26 @@ pub struct StepFile {
     pub max_parallel: Option<usize>,
 }
 
+/// Keys of a step that mean something only to a job step: an `await:` step triggers nothing.
+pub(crate) const JOB_ONLY_KEYS: &[&str] = &[
+    "params",
+    "expect",
+    "wait",
+    "queue_timeout",
+    "token",
+    "trigger_id",
+    "retry",
+    "matrix",
+];
+
+/// Keys of a step that mean something only beside `matrix:` (itself one of [`JOB_ONLY_KEYS`]).
+pub(crate) const MATRIX_ONLY_KEYS: &[&str] = &["fail_fast", "max_parallel"];
+
 /// Which keys go together, for editors; the loader checks the same rules with better messages.
 fn step_kinds(schema: &mut Schema) {
-    let job_only = [
-        "params",
-        "expect",
-        "wait",
-        "queue_timeout",
-        "token",
-        "trigger_id",
-        "retry",
-        "matrix",
-        "fail_fast",
-        "max_parallel",
-    ];
     let mut await_props = serde_json::Map::new();
     await_props.insert("parallel".into(), false.into());
-    for key in job_only {
+    for &key in JOB_ONLY_KEYS.iter().chain(MATRIX_ONLY_KEYS) {
         await_props.insert(key.into(), false.into());
     }
     schema.insert(
@@ -299,7 +302,7 @@ impl Visitor<'_> for ConditionVisitor {
             _ if v.contains("{{") => Ok(ConditionFile::Expr(v.to_string())),
             _ => {
                 let mut message = format!("unknown condition `{v}`");
-                if let Some(near) = super::suggest::similar(v, CONDITION_KEYWORDS) {
+                if let Some(near) = super::suggest::nearest(v, CONDITION_KEYWORDS) {
                     message.push_str(&format!(" (did you mean `{near}`?)"));
                 }
                 message.push_str(
@@ -375,7 +378,7 @@ impl Visitor<'_> for RetryOnVisitor {
             Ok(result) => Ok(RetryOn::Result(result)),
             Err(_) => {
                 let mut message = format!("unknown retry reason `{v}`");
-                if let Some(near) = super::suggest::similar(v, RETRY_REASONS) {
+                if let Some(near) = super::suggest::nearest(v, RETRY_REASONS) {
                     message.push_str(&format!(" (did you mean `{near}`?)"));
                 }
                 message.push_str(
@@ -453,7 +456,7 @@ impl Visitor<'_> for AwaitBuildVisitor {
             };
         }
         let mut message = format!("unknown build `{v}`");
-        if let Some(near) = super::suggest::nearest(v, AwaitBuild::PERMALINKS) {
+        if let Some(near) = super::suggest::closest(v, AwaitBuild::PERMALINKS) {
             message.push_str(&format!(" (did you mean `{near}`?)"));
         }
         message.push_str(&format!(

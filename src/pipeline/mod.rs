@@ -6,10 +6,10 @@
 //! steps in the order of [`Pipeline::steps`].
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 mod depth;
+mod diagnostic;
 mod file;
 mod graph;
 mod load;
@@ -17,8 +17,9 @@ mod locate;
 mod model;
 mod render;
 mod select;
-mod suggest;
+pub mod suggest;
 
+pub use diagnostic::{Diagnostic, PipelineError};
 pub use model::{
     AwaitBuild, AwaitStep, Condition, DEFAULT_SERVER, JobStep, MatrixCell, Pipeline, Poll,
     ResultName, Retry, RetryOn, ServerSpec, Step, StepKind,
@@ -133,49 +134,6 @@ pub fn check_job_name(name: &str) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// Everything wrong with a pipeline file, one diagnostic per problem.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{}", lines(&self.diagnostics))]
-pub struct PipelineError {
-    pub diagnostics: Vec<Diagnostic>,
-}
-
-impl PipelineError {
-    pub fn new(diagnostics: Vec<Diagnostic>) -> Self {
-        PipelineError { diagnostics }
-    }
-}
-
-fn lines(diagnostics: &[Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .map(Diagnostic::to_string)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// One problem, where it is, and what to do about it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Diagnostic {
-    pub file: PathBuf,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-    pub message: String,
-}
-
-impl fmt::Display for Diagnostic {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.file.display())?;
-        if let Some(line) = self.line {
-            write!(f, ":{line}")?;
-            if let Some(column) = self.column {
-                write!(f, ":{column}")?;
-            }
-        }
-        write!(f, ": {}", self.message)
-    }
 }
 
 impl Pipeline {

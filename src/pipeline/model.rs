@@ -9,7 +9,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::render::Template;
+use super::render::{RenderContext, RunFacts, Template};
 
 /// A loaded, validated pipeline.
 #[derive(Debug, Clone)]
@@ -447,6 +447,33 @@ impl FromStr for ResultName {
             .ok_or_else(|| {
                 format!("unknown build result `{text}`; Jenkins' results are SUCCESS, UNSTABLE, FAILURE, NOT_BUILT, ABORTED")
             })
+    }
+}
+
+/// Contexts are built here, beside the pipeline they read, so that `render` needs nothing of
+/// the model.
+impl RenderContext {
+    /// A context for `pipeline` with no step finished yet.
+    pub fn new(pipeline: &Pipeline, run: RunFacts, env: BTreeMap<String, String>) -> RenderContext {
+        RenderContext {
+            vars: pipeline.vars.clone(),
+            env,
+            steps: BTreeMap::new(),
+            matrix: BTreeMap::new(),
+            run,
+            pipeline_name: pipeline.name.clone(),
+        }
+    }
+
+    /// This context for one step: with its cell's matrix values when it is a cell of a
+    /// matrix step, without any otherwise.
+    pub fn for_step(mut self, step: &Step) -> RenderContext {
+        self.matrix = step
+            .matrix
+            .as_ref()
+            .map(MatrixCell::value_map)
+            .unwrap_or_default();
+        self
     }
 }
 

@@ -564,7 +564,7 @@ impl Template {
                         StepAccess::Unknown => {
                             let mut message =
                                 format!("unknown step `{id}` in `{}` ({field})", r.raw);
-                            if let Some(near) = suggest::similar(id, step_ids.iter().copied()) {
+                            if let Some(near) = suggest::nearest(id, step_ids.iter().copied()) {
                                 message.push_str(&format!(" (did you mean `{near}`?)"));
                             }
                             message.push_str(&format!(
@@ -614,7 +614,7 @@ impl Template {
                             r.raw,
                             suggest::list(keys.iter().copied())
                         );
-                        if let Some(near) = suggest::similar(key, keys.iter().copied()) {
+                        if let Some(near) = suggest::nearest(key, keys.iter().copied()) {
                             message.push_str(&format!(" (did you mean `matrix.{near}`?)"));
                         }
                         problems.push(message);
@@ -814,7 +814,7 @@ pub(crate) fn classify(segs: &[String]) -> Result<Root<'_>, String> {
         }),
         ("steps", [id, fact]) => {
             let mut message = format!("unknown step fact `{fact}` in `{raw}`");
-            if let Some(near) = suggest::similar(fact, STEP_FACTS) {
+            if let Some(near) = suggest::nearest(fact, STEP_FACTS) {
                 message.push_str(&format!("; did you mean `steps.{id}.{near}`?"));
             }
             message.push_str(&format!(
@@ -884,7 +884,7 @@ fn check_var_path(vars: &BTreeMap<String, Value>, path: &[String]) -> Result<(),
             "vars has: {}",
             suggest::list(vars.keys().map(String::as_str))
         );
-        if let Some(near) = suggest::similar(first, vars.keys().map(String::as_str)) {
+        if let Some(near) = suggest::nearest(first, vars.keys().map(String::as_str)) {
             message.push_str(&format!(" (did you mean `vars.{near}`?)"));
         }
         return Err(message);
@@ -900,7 +900,7 @@ fn check_var_path(vars: &BTreeMap<String, Value>, path: &[String]) -> Result<(),
                         "{walked} has: {}",
                         suggest::list(map.keys().map(String::as_str))
                     );
-                    if let Some(near) = suggest::similar(seg, map.keys().map(String::as_str)) {
+                    if let Some(near) = suggest::nearest(seg, map.keys().map(String::as_str)) {
                         message.push_str(&format!(" (did you mean `{walked}.{near}`?)"));
                     }
                     return Err(message);
@@ -1007,7 +1007,7 @@ impl Walker {
     fn helper(&mut self, name: &str, ht: &HelperTemplate, block: bool) {
         if !HELPERS.contains(&name) {
             let mut message = format!("unknown helper `{name}`");
-            if let Some(near) = suggest::similar(name, HELPERS) {
+            if let Some(near) = suggest::nearest(name, HELPERS) {
                 message.push_str(&format!(" (did you mean `{near}`?)"));
             }
             message.push_str(&format!("; templates may use: {}", HELPERS.join(", ")));
@@ -1194,35 +1194,6 @@ pub struct RenderContext {
     pub matrix: BTreeMap<String, String>,
     pub run: RunFacts,
     pub pipeline_name: String,
-}
-
-impl RenderContext {
-    /// A context for `pipeline` with no step finished yet.
-    pub fn new(
-        pipeline: &super::Pipeline,
-        run: RunFacts,
-        env: BTreeMap<String, String>,
-    ) -> RenderContext {
-        RenderContext {
-            vars: pipeline.vars.clone(),
-            env,
-            steps: BTreeMap::new(),
-            matrix: BTreeMap::new(),
-            run,
-            pipeline_name: pipeline.name.clone(),
-        }
-    }
-
-    /// This context for one step: with its cell's matrix values when it is a cell of a
-    /// matrix step, without any otherwise.
-    pub fn for_step(mut self, step: &super::Step) -> RenderContext {
-        self.matrix = step
-            .matrix
-            .as_ref()
-            .map(super::MatrixCell::value_map)
-            .unwrap_or_default();
-        self
-    }
 }
 
 /// What is known about a finished step.

@@ -3,8 +3,9 @@
 
 use std::collections::HashSet;
 
+use super::diagnostic::{Diagnostic, PipelineError};
 use super::model::Pipeline;
-use super::{Diagnostic, PipelineError, suggest};
+use super::suggest;
 
 impl Pipeline {
     /// The steps a partial run runs, as one flag per entry of [`Pipeline::steps`].
@@ -77,7 +78,7 @@ impl Pipeline {
             names.push(step.id.as_str());
         }
         let mut message = format!("`{option} {id}`: the pipeline has no step `{id}`");
-        if let Some(near) = suggest::nearest(id, names.iter().copied()) {
+        if let Some(near) = suggest::closest(id, names.iter().copied()) {
             message.push_str(&format!("; did you mean `{near}`?"));
         }
         message.push_str(&format!(

@@ -1,46 +1,28 @@
-//! "Did you mean" for messages.
+//! "Did you mean" for every message of jrun: one edit distance, and one rule for a likely typo.
 
-/// Edit distance (insertions, deletions, substitutions, adjacent swaps).
+/// Edit distance between two names, ignoring case: insertions, deletions, substitutions and
+/// swaps of two adjacent characters each count one (a swap is the commonest typo).
 fn distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut rows = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in rows.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in rows[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (rows[i - 1][j] + 1)
-                .min(rows[i][j - 1] + 1)
-                .min(rows[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(rows[i - 2][j - 2] + 1);
-            }
-            rows[i][j] = best;
-        }
-    }
-    rows[a.len()][b.len()]
+    strsim::osa_distance(&a.to_lowercase(), &b.to_lowercase())
 }
 
-/// The candidate closest to `word`, however far.
-pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+/// The candidate closest to `word`, however far: for messages that always name one.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
-        .map(|c| (distance(&word.to_lowercase(), &c.to_lowercase()), c))
+        .map(|c| (distance(word, c), c))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
 
-/// The candidate close enough to `word` to be a likely typo of it.
-pub fn similar<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let near = nearest(word, candidates)?;
-    let d = distance(&word.to_lowercase(), &near.to_lowercase());
+/// The candidate close enough to `word` to be a likely typo of it, for "did you mean".
+///
+/// The one rule for every such hint: at most one edit per three characters of the longer of
+/// the two names, and always at least one edit. `word` itself is no suggestion.
+pub fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let near = closest(word, candidates)?;
     let limit = (word.chars().count().max(near.chars().count()) / 3).max(1);
-    (d <= limit && near != word).then_some(near)
+    (distance(word, near) <= limit && near != word).then_some(near)
 }
 
 /// `a, b, c`, cut after 20 names.
@@ -65,16 +47,25 @@ mod tests {
 
     #[test]
     fn typos_are_recognised_and_unrelated_words_are_not() {
-        assert_eq!(similar("verison", ["version", "vars"]), Some("version"));
-        assert_eq!(similar("biuld", ["build", "test"]), Some("build"));
-        assert_eq!(similar("xyz", ["build", "test"]), None);
-        assert_eq!(similar("build", ["build"]), None);
+        assert_eq!(nearest("verison", ["version", "vars"]), Some("version"));
+        assert_eq!(nearest("biuld", ["build", "test"]), Some("build"));
+        assert_eq!(nearest("xyz", ["build", "test"]), None);
+        assert_eq!(nearest("build", ["build"]), None);
     }
 
     #[test]
-    fn nearest_always_names_something_when_there_is_a_candidate() {
-        assert_eq!(nearest("zzz", ["version"]), Some("version"));
-        assert_eq!(nearest("zzz", []), None);
+    fn case_is_ignored_and_a_swap_is_one_edit() {
+        let known = ["VERSION", "REGION", "DRY_RUN"];
+        assert_eq!(nearest("VERSOIN", known), Some("VERSION"));
+        assert_eq!(nearest("region", known), Some("REGION"));
+        assert_eq!(nearest("COLOUR", known), None);
+        assert_eq!(nearest("ab", ["ba"]), Some("ba"));
+    }
+
+    #[test]
+    fn closest_always_names_something_when_there_is_a_candidate() {
+        assert_eq!(closest("zzz", ["version"]), Some("version"));
+        assert_eq!(closest("zzz", []), None);
     }
 
     #[test]

@@ -1,0 +1,175 @@
+//! The `jenkins:` block, named `servers:`, and which server each step uses.
+
+use std::collections::BTreeMap;
+
+use crate::pipeline::file::JenkinsFile;
+use crate::pipeline::locate::YamlPath;
+use crate::pipeline::model::{DEFAULT_SERVER, ServerSpec};
+use crate::pipeline::suggest;
+
+use super::lowering::{Lowering, Node, is_id};
+
+impl Lowering<'_> {
+    /// `servers:`, by name; `default` and names that are not ids are reported and left out.
+    pub(super) fn servers(&mut self) -> BTreeMap<String, ServerSpec> {
+        let mut servers = BTreeMap::new();
+        let Some(file) = &self.doc.servers else {
+            return servers;
+        };
+        let base = YamlPath::root().key("servers");
+        for (name, server) in &file.0 {
+            let path = base.key(name);
+            let spec = self.server(server, &path);
+            if name == DEFAULT_SERVER {
+                self.diags.at(
+                    &path,
+                    "`default` names the `jenkins:` server; give this server another name \
+                     (steps reach the `jenkins:` server by leaving out `server:` or with \
+                     `server: default`)",
+                );
+                continue;
+            }
+            if !is_id(name) {
+                self.diags.at(
+                    &path,
+                    format!(
+                        "server name `{name}` may use only letters, digits, `-` and `_` (steps \
+                         name it with `server: {name}`)"
+                    ),
+                );
+                continue;
+            }
+            servers.insert(name.clone(), spec);
+        }
+        servers
+    }
+
+    /// A server block (`jenkins:` or an entry of `servers:`) at `base`.
+    pub(super) fn server(&mut self, jenkins: &JenkinsFile, base: &YamlPath) -> ServerSpec {
+        let JenkinsFile {
+            url,
+            user,
+            token,
+            token_file,
+            password,
+            password_file,
+            ca_file,
+            max_in_flight,
+            unreachable_timeout,
+        } = jenkins;
+        let pairs = [
+            ("token", token.is_some(), "token_file", token_file.is_some()),
+            (
+                "password",
+                password.is_some(),
+                "password_file",
+                password_file.is_some(),
+            ),
+        ];
+        for (a, has_a, b, has_b) in pairs {
+            if has_a && has_b {
+                self.diags.at(
+                    &base.key(b),
+                    format!("{base}: give either `{a}` or `{b}`, not both"),
+                );
+            }
+        }
+        if (token.is_some() || token_file.is_some())
+            && (password.is_some() || password_file.is_some())
+        {
+            let key = if password.is_some() {
+                "password"
+            } else {
+                "password_file"
+            };
+            self.diags.at(
+                &base.key(key),
+                format!(
+                    "{base}: give either an API token (`token`/`token_file`) or a password \
+                     (`password`/`password_file`), not both"
+                ),
+            );
+        }
+        if let Some(url) = url
+            && !url.contains("{{")
+            && !url.starts_with("http://")
+            && !url.starts_with("https://")
+        {
+            self.diags.at(
+                &base.key("url"),
+                format!(
+                    "{base}.url `{url}` must start with http:// or https://, e.g. \
+                     https://ci.example.com"
+                ),
+            );
+        }
+        if *max_in_flight == Some(0) {
+            self.diags.at(
+                &base.key("max_in_flight"),
+                format!("{base}.max_in_flight must be at least 1"),
+            );
+        }
+        let unreachable_timeout =
+            self.positive(*unreachable_timeout, &base.key("unreachable_timeout"));
+        let field = |this: &mut Self, value: &Option<String>, key: &str, secret: bool| {
+            value
+                .as_ref()
+                .and_then(|v| this.template(v, &base.key(key), secret))
+        };
+        ServerSpec {
+            url: field(self, url, "url", false),
+            user: field(self, user, "user", false),
+            token: field(self, token, "token", true),
+            token_file: field(self, token_file, "token_file", false),
+            password: field(self, password, "password", true),
+            password_file: field(self, password_file, "password_file", false),
+            ca_file: field(self, ca_file, "ca_file", false),
+            max_in_flight: *max_in_flight,
+            unreachable_timeout,
+        }
+    }
+
+    /// `server: NAME` as [`Step::server`]: `None` for the `jenkins:` block.
+    pub(super) fn step_server(
+        &mut self,
+        node: &Node,
+        servers: &BTreeMap<String, ServerSpec>,
+    ) -> Option<Option<String>> {
+        let Some(name) = &node.doc.server else {
+            return Some(None);
+        };
+        if name == DEFAULT_SERVER {
+            return Some(None);
+        }
+        if servers.contains_key(name) {
+            return Some(Some(name.clone()));
+        }
+        let path = node.path.key("server");
+        let declared = self.doc.servers.as_ref().is_some_and(|s| !s.0.is_empty());
+        if !declared {
+            self.diags.at(
+                &path,
+                format!(
+                    "step `{}` uses server `{name}`, but the pipeline declares no `servers:`; \
+                     declare `{name}` under `servers:`, or remove `server:` to use the \
+                     `jenkins:` server",
+                    node.id
+                ),
+            );
+            return None;
+        }
+        let names: Vec<&str> = std::iter::once(DEFAULT_SERVER)
+            .chain(servers.keys().map(String::as_str))
+            .collect();
+        let mut message = format!("step `{}` uses unknown server `{name}`", node.id);
+        if let Some(near) = suggest::closest(name, names.iter().copied()) {
+            message.push_str(&format!(" (did you mean `{near}`?)"));
+        }
+        message.push_str(&format!(
+            "; the servers are: {}",
+            suggest::list(names.iter().copied())
+        ));
+        self.diags.at(&path, message);
+        None
+    }
+}

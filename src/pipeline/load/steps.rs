@@ -1,0 +1,294 @@
+//! One written step lowered to a [`Step`] with every default applied.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use crate::pipeline::file::{AwaitFile, ConditionFile, JOB_ONLY_KEYS, MATRIX_ONLY_KEYS};
+use crate::pipeline::locate::YamlPath;
+use crate::pipeline::model::{
+    AwaitStep, Condition, JobStep, Poll, ResultName, Retry, ServerSpec, Step, StepKind,
+};
+use crate::pipeline::render::Template;
+
+use super::lowering::{Defaults, Lowering, MatrixPlan, Node, set_keys};
+
+pub(super) const DEFAULT_AWAIT_TIMEOUT: Duration = Duration::from_secs(3600);
+
+impl Lowering<'_> {
+    /// The step with every default applied; `None` when it has problems (reported). Its
+    /// templates that compiled go to `compiled` either way, so that their references are
+    /// checked too.
+    pub(super) fn step(
+        &mut self,
+        node: &Node,
+        defaults: &Defaults,
+        servers: &BTreeMap<String, ServerSpec>,
+        no_deps: bool,
+        compiled: &mut Vec<Template>,
+    ) -> Option<(Step, Option<MatrixPlan>)> {
+        let doc = node.doc;
+        let path = &node.path;
+        let before = self.diags.count();
+        let condition = self.condition(node, no_deps, compiled);
+        let poll = match &doc.poll {
+            Some(own) => self.poll(defaults.poll, own, &path.key("poll")),
+            None => defaults.poll,
+        };
+        let timeout = self.positive(doc.timeout, &path.key("timeout"));
+        let server = self.step_server(node, servers);
+        self.check_matrix_keys(node);
+        let (kind, plan) = match &doc.await_ {
+            Some(gate) => (
+                self.await_kind(node, gate, timeout, poll, defaults, compiled),
+                None,
+            ),
+            None => self.job_kind(node, timeout, poll, defaults, compiled),
+        };
+        let kind = kind?;
+        let server = server?;
+        if self.diags.count() != before {
+            return None;
+        }
+        let step = Step {
+            id: node.id.clone(),
+            needs: Vec::new(),
+            condition,
+            continue_on_failure: doc.continue_on_failure.unwrap_or(false),
+            kind,
+            server,
+            matrix: None,
+            line: self.pos(path).map_or(1, |p| p.line),
+            path: path.to_string(),
+        };
+        Some((step, plan))
+    }
+
+    /// The step's `if:`, defaulting to `on_success`; an `if:` template that does not compile
+    /// is reported and leaves the default.
+    fn condition(&mut self, node: &Node, no_deps: bool, compiled: &mut Vec<Template>) -> Condition {
+        let path = &node.path;
+        let condition = match &node.doc.condition {
+            None | Some(ConditionFile::OnSuccess) => Some(Condition::OnSuccess),
+            Some(ConditionFile::OnFailure) => Some(Condition::OnFailure),
+            Some(ConditionFile::Always) => Some(Condition::Always),
+            Some(ConditionFile::Expr(source)) => {
+                let template = self.template(source, &path.key("if"), false);
+                compiled.extend(template.iter().cloned());
+                template.map(Condition::Expr)
+            }
+        };
+        let condition = condition.unwrap_or_default();
+        if condition == Condition::OnFailure && no_deps {
+            self.diags.at(
+                &path.key("if"),
+                format!(
+                    "step `{}` runs only when a step it needs fails, but it needs no step, so it \
+                     would never run; move it after the steps it guards or give it `needs`",
+                    node.id
+                ),
+            );
+        }
+        condition
+    }
+
+    /// `fail_fast` and `max_parallel` only beside `matrix:`, and `max_parallel` at least 1.
+    fn check_matrix_keys(&mut self, node: &Node) {
+        let (doc, path) = (node.doc, &node.path);
+        if doc.matrix.is_none() {
+            for &key in MATRIX_ONLY_KEYS {
+                if set_keys(doc).contains(&key) {
+                    self.diags.at(
+                        &path.key(key),
+                        format!(
+                            "`{key}` applies to a step with `matrix:`; add a matrix or remove \
+                             `{key}`"
+                        ),
+                    );
+                }
+            }
+        }
+        if doc.max_parallel == Some(0) {
+            self.diags.at(
+                &path.key("max_parallel"),
+                format!("{path}.max_parallel must be at least 1"),
+            );
+        }
+    }
+
+    /// An `await:` step; `None` when its job name has problems (reported).
+    fn await_kind(
+        &mut self,
+        node: &Node,
+        gate: &AwaitFile,
+        timeout: Option<Duration>,
+        poll: Poll,
+        defaults: &Defaults,
+        compiled: &mut Vec<Template>,
+    ) -> Option<StepKind> {
+        let (doc, path) = (node.doc, &node.path);
+        // Matrix-only keys are reported once, by the matrix check.
+        for &key in JOB_ONLY_KEYS {
+            if set_keys(doc).contains(&key) {
+                self.diags.at(
+                    &path.key(key),
+                    format!(
+                        "`{key}` applies to job steps; an `await:` step triggers nothing and \
+                         always waits for its result"
+                    ),
+                );
+            }
+        }
+        let gate_path = path.key("await");
+        let results = match &gate.result {
+            Some(results) => {
+                self.expect_list(results, &gate_path.key("result"));
+                results.clone()
+            }
+            None => vec![ResultName::Success],
+        };
+        let newer_than = self.positive(gate.newer_than, &gate_path.key("newer_than"));
+        let job = self.job_template(&gate.job, &gate_path.key("job"));
+        compiled.extend(job.iter().cloned());
+        job.map(|job| {
+            StepKind::Await(AwaitStep {
+                job,
+                build: gate.build.clone().map(|b| b.0).unwrap_or_default(),
+                results,
+                newer_than,
+                timeout: timeout
+                    .or(defaults.timeout)
+                    .unwrap_or(DEFAULT_AWAIT_TIMEOUT),
+                poll,
+            })
+        })
+    }
+
+    /// A job step, and what its `matrix:` expands into; the step is `None` when its job name
+    /// has problems (reported).
+    fn job_kind(
+        &mut self,
+        node: &Node,
+        timeout: Option<Duration>,
+        poll: Poll,
+        defaults: &Defaults,
+        compiled: &mut Vec<Template>,
+    ) -> (Option<StepKind>, Option<MatrixPlan>) {
+        let (doc, path) = (node.doc, &node.path);
+        let source = doc.job.as_deref().unwrap_or_default();
+        let job = self.job_template(source, &path.key("job"));
+        let wait = doc.wait.unwrap_or(true);
+        if !wait {
+            self.check_no_wait(node);
+        }
+        let expect = match &doc.expect {
+            Some(expect) => {
+                self.expect_list(expect, &path.key("expect"));
+                expect.clone()
+            }
+            None => defaults.expect.clone(),
+        };
+        let queue_timeout = self
+            .positive(doc.queue_timeout, &path.key("queue_timeout"))
+            .unwrap_or(defaults.queue_timeout);
+        let params = self.params(node);
+        let token = doc
+            .token
+            .as_ref()
+            .and_then(|t| self.template(t, &path.key("token"), true));
+        let trigger_id = match &doc.trigger_id {
+            Some(name) => self.trigger_id_name(name, &path.key("trigger_id")),
+            None => defaults.trigger_id.clone(),
+        };
+        if let Some(name) = &trigger_id
+            && params.iter().any(|(n, _)| n == name)
+        {
+            self.diags.at(
+                &path.key("params").key(name),
+                format!(
+                    "`{name}` is the step's trigger_id parameter, which jrun fills with a unique \
+                     id for each trigger; remove it from `params`"
+                ),
+            );
+        }
+        let retry = self.retry(doc.retry.as_ref(), defaults, path);
+        // A build jrun does not follow has no result to retry on.
+        let retry = if wait { retry } else { Retry::default() };
+        let plan = doc.matrix.as_ref().and_then(|matrix| {
+            self.matrix(matrix, &path.key("matrix"))
+                .map(|cells| MatrixPlan {
+                    cells,
+                    fail_fast: doc.fail_fast.unwrap_or(true),
+                    max_parallel: doc.max_parallel,
+                })
+        });
+        compiled.extend(job.iter().cloned());
+        compiled.extend(params.iter().map(|(_, t)| t.clone()));
+        compiled.extend(token.iter().cloned());
+        let kind = job.map(|job| {
+            StepKind::Job(JobStep {
+                job,
+                params,
+                expect,
+                wait,
+                timeout: timeout.or(defaults.timeout),
+                queue_timeout,
+                poll,
+                token,
+                trigger_id,
+                retry,
+            })
+        });
+        (kind, plan)
+    }
+
+    /// With `wait: false` jrun does not follow the build, so the keys about its end mean nothing.
+    fn check_no_wait(&mut self, node: &Node) {
+        let (doc, path) = (node.doc, &node.path);
+        for (key, set) in [
+            ("expect", doc.expect.is_some()),
+            ("timeout", doc.timeout.is_some()),
+            ("retry", doc.retry.is_some()),
+        ] {
+            if set {
+                self.diags.at(
+                    &path.key(key),
+                    format!(
+                        "`{key}` has no effect with `wait: false` (jrun does not follow the \
+                         build); remove one of them"
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The step's `params:` as compiled templates; empty names and templates that do not
+    /// compile are reported and left out.
+    fn params(&mut self, node: &Node) -> Vec<(String, Template)> {
+        let (doc, path) = (node.doc, &node.path);
+        let mut params = Vec::new();
+        for (name, value) in doc.params.iter().flat_map(|p| p.0.iter()) {
+            if name.trim().is_empty() {
+                self.diags.at(
+                    &path.key("params"),
+                    "a parameter has an empty name; name it as the job defines it",
+                );
+                continue;
+            }
+            let param_path = path.key("params").key(name);
+            if let Some(template) = self.template(&value.0, &param_path, false) {
+                params.push((name.clone(), template));
+            }
+        }
+        params
+    }
+
+    pub(super) fn job_template(&mut self, source: &str, path: &YamlPath) -> Option<Template> {
+        if !source.contains("{{")
+            && let Err(message) = crate::pipeline::check_job_name(source)
+        {
+            self.diags.at(path, message);
+            return None;
+        }
+        self.template(source, path, false)
+    }
+}
