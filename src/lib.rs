@@ -16,9 +16,6 @@ pub mod lock;
 pub mod pipeline;
 pub mod redact;
 pub mod report;
-// The sandbox shares nothing with the client, the printer included: when its listener fails
-// inside a server task, stderr is the one place left to say so.
-#[allow(clippy::print_stderr)]
 pub mod sandbox;
 
 pub use app::main_with_args;

@@ -130,14 +130,7 @@ pub fn base_context(
     env: &BTreeMap<String, String>,
     run: &pipeline::RunFacts,
 ) -> RenderContext {
-    RenderContext {
-        vars: pipeline.vars.clone(),
-        env: env.clone(),
-        steps: BTreeMap::new(),
-        matrix: BTreeMap::new(),
-        run: run.clone(),
-        pipeline_name: pipeline.name.clone(),
-    }
+    RenderContext::new(pipeline, run.clone(), env.clone())
 }
 
 pub fn runtime() -> Result<tokio::runtime::Runtime, CommandError> {

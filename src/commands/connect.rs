@@ -178,21 +178,11 @@ fn start_sandbox(
             .map_err(|e| CommandError::new(ExitStatus::Jenkins, e))?,
     );
     sandbox.add_missing_jobs(&crate::sandbox::rehearsal(pipeline, ctx, &declared));
-    let settings = ServerSettings {
-        name: "sandbox".to_string(),
-        url: sandbox.url(),
-        auth,
-        max_in_flight: pipeline
-            .server
-            .max_in_flight
-            .unwrap_or(servers::DEFAULT_MAX_IN_FLIGHT),
-        connect_timeout: std::time::Duration::from_secs(10),
-        request_timeout: std::time::Duration::from_secs(30),
-        unreachable_timeout: servers::DEFAULT_UNREACHABLE_TIMEOUT,
-        user_agent: format!("jrun/{}", env!("CARGO_PKG_VERSION")),
-        // The sandbox speaks plain HTTP.
-        tls: jenkins::Tls::default(),
-    };
+    // The documented defaults; the sandbox speaks plain HTTP.
+    let mut settings = ServerSettings::new("sandbox", sandbox.url(), auth);
+    if let Some(max) = pipeline.server.max_in_flight {
+        settings.max_in_flight = max;
+    }
     let clock = sandbox.clone();
     let time = PipelineTime::scaled(speed, Arc::new(move || clock.with_model(|m| m.now())));
     Ok((settings, time, sandbox))

@@ -148,7 +148,12 @@ async fn serve(
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("jrun sandbox: cannot listen: {e}");
+            // The sandbox shares nothing with the client, the printer included: inside a
+            // server task that cannot listen, stderr is the one place left to say so.
+            #[allow(clippy::print_stderr)]
+            {
+                eprintln!("jrun sandbox: cannot listen: {e}");
+            }
             return;
         }
     };
