@@ -5,6 +5,7 @@
 
 mod follow;
 pub mod journal;
+mod outcome;
 mod poll;
 pub mod preflight;
 mod reads;
@@ -20,7 +21,9 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-pub use step::{Failure, JobCache, Signal, StepResult, Stop, nearest};
+pub use crate::report::{FailureKind, StepOutcome};
+pub use outcome::{JobCache, STOP_BUDGET, Signal, Stop};
+pub use preflight::nearest;
 pub use time::PipelineTime;
 
 use crate::exit::ExitStatus;
@@ -58,7 +61,7 @@ pub struct RunOutcome {
 
 /// What the scheduler knows of a step that is done.
 struct Done {
-    result: StepResult,
+    result: StepOutcome,
     /// Whether dependents see this step as a success (a failure with `continue_on_failure`
     /// counts as one; a skip inherits its dependencies' state).
     ok: bool,
@@ -78,11 +81,11 @@ impl Done {
             message: Some(&message),
         });
         Done {
-            result: StepResult {
+            result: StepOutcome {
                 status: StepStatus::Failed,
-                failure: Some(Failure::Invalid),
+                failure: Some(FailureKind::Invalid),
                 message: Some(message),
-                ..StepResult::new()
+                ..StepOutcome::new()
             },
             ok: step.continue_on_failure,
             counts: !step.continue_on_failure,
@@ -147,7 +150,7 @@ pub async fn run(
     let mut tasks = JoinSet::new();
     let mut task_index: HashMap<tokio::task::Id, usize> = HashMap::new();
     // What each running step has learnt of its build, for a run that cannot wait for it.
-    let progress: Vec<Arc<std::sync::Mutex<step::Progress>>> =
+    let progress: Vec<Arc<std::sync::Mutex<outcome::Progress>>> =
         (0..count).map(|_| Arc::default()).collect();
     let mut failed_groups: HashSet<String> = HashSet::new();
     let mut attach: HashMap<usize, journal::StepReplay> = HashMap::new();
@@ -159,9 +162,9 @@ pub async fn run(
             };
             match &state.outcome {
                 // An interrupt cancelled what it had started: that step runs again.
-                Some(outcome) if outcome.failure.as_deref() == Some("interrupted") => {}
+                Some(outcome) if outcome.failure == Some(FailureKind::Interrupted) => {}
                 Some(outcome) => {
-                    let result = outcome.to_result();
+                    let result = outcome.clone();
                     let passed = result.status == StepStatus::Passed;
                     let note = format!(
                         "finished before the interruption: {}",
@@ -223,7 +226,7 @@ pub async fn run(
     let mut stopping_since: Option<Instant> = stopped.map(|_| Instant::now());
     let mut signalled = matches!(stopped, Some(Stop::Interrupt(_)));
     let mut signals_closed = false;
-    let refused: Option<(BTreeMap<usize, String>, Failure, &str)> = match checked {
+    let refused: Option<(BTreeMap<usize, String>, FailureKind, &str)> = match checked {
         None => None,
         Some(Ok(problems)) if problems.is_empty() => None,
         Some(Ok(problems)) => {
@@ -239,13 +242,13 @@ pub async fn run(
             }
             Some((
                 by_step,
-                Failure::Invalid,
+                FailureKind::Invalid,
                 "not run: problems were found before anything was triggered",
             ))
         }
         Some(Err((step, error))) => Some((
             BTreeMap::from([(step, error.to_string())]),
-            Failure::Jenkins,
+            FailureKind::Jenkins,
             "not run: Jenkins could not be used",
         )),
     };
@@ -261,7 +264,7 @@ pub async fn run(
                         duration_ms: 0,
                         message: Some(message),
                     });
-                    StepResult {
+                    StepOutcome {
                         status: StepStatus::Failed,
                         failure: Some(failure),
                         message: Some(message.clone()),
@@ -273,7 +276,7 @@ pub async fn run(
                         step: &step.id,
                         reason,
                     });
-                    StepResult {
+                    StepOutcome {
                         message: Some(reason.to_string()),
                         ..skipped_result()
                     }
@@ -368,7 +371,7 @@ pub async fn run(
                     });
                     // A step left out of a partial run stands in as a success for the rest.
                     let ok = (deps_ok || !selected) && stopped.is_none();
-                    let result = StepResult {
+                    let result = StepOutcome {
                         status: StepStatus::Skipped,
                         message: Some(reason),
                         ..skipped_result()
@@ -454,7 +457,7 @@ pub async fn run(
                         let id = e.id();
                         let mut result = skipped_result();
                         result.status = StepStatus::Failed;
-                        result.failure = Some(Failure::Jenkins);
+                        result.failure = Some(FailureKind::Jenkins);
                         result.message = Some(format!("internal error: {e}"));
                         (id, result, None)
                     }
@@ -474,7 +477,7 @@ pub async fn run(
                         status: result.status,
                         result: result.result.as_deref(),
                         number: result.number,
-                        duration_ms: result.duration.as_millis() as u64,
+                        duration_ms: result.duration_ms,
                         message: result.message.as_deref(),
                     });
                 }
@@ -482,14 +485,14 @@ pub async fn run(
                 // A build that may still be queued or running (left so by an interrupt, or
                 // Jenkins did not confirm its stop) is re-attached on resume, not finished.
                 let left_running = result.status == StepStatus::Interrupted
-                    || (result.failure == Some(Failure::Interrupted)
+                    || (result.failure == Some(FailureKind::Interrupted)
                         && !settings.cancel_on_interrupt);
                 if let Some(journal) = &settings.journal
                     && !left_running
                 {
                     let _ = journal.record(&journal::Record::Finished {
                         step: step.id.clone(),
-                        outcome: journal::Outcome::of(&result),
+                        outcome: result.clone(),
                     });
                 }
                 if !passed
@@ -523,7 +526,7 @@ pub async fn run(
             }
             // Every step bounds its own stopping by the stop budget; this bounds the run even
             // if one did not.
-            _ = tokio::time::sleep_until(stopping_since.map_or(far, |t| t + step::STOP_BUDGET + ABANDON_GRACE)), if stopping_since.is_some() => {
+            _ = tokio::time::sleep_until(stopping_since.map_or(far, |t| t + STOP_BUDGET + ABANDON_GRACE)), if stopping_since.is_some() => {
                 abandon(&mut Abandon {
                     tasks: &mut tasks,
                     task_index: &mut task_index,
@@ -582,13 +585,13 @@ pub async fn run(
             && let Some(failure) = entry.result.failure
         {
             status = status.worst(match failure {
-                Failure::Result => ExitStatus::Failed,
-                Failure::Timeout => ExitStatus::Timeout,
-                Failure::Jenkins => ExitStatus::Jenkins,
-                Failure::Invalid => ExitStatus::InvalidInput,
-                Failure::Interrupted => ExitStatus::Interrupted,
+                FailureKind::Result => ExitStatus::Failed,
+                FailureKind::Timeout => ExitStatus::Timeout,
+                FailureKind::Jenkins => ExitStatus::Jenkins,
+                FailureKind::Invalid => ExitStatus::InvalidInput,
+                FailureKind::Interrupted => ExitStatus::Interrupted,
                 // The build may have run: the pipeline did not pass, and a person must look.
-                Failure::Ambiguous => ExitStatus::Failed,
+                FailureKind::Ambiguous | FailureKind::Lost => ExitStatus::Failed,
             });
         }
     }
@@ -612,22 +615,7 @@ pub async fn run(
         .enumerate()
         .map(|(index, (step, entry))| {
             let result = entry.map(|e| e.result).unwrap_or_else(skipped_result);
-            let failure = failure_kind(&result);
-            StepSummary {
-                id: step.id.clone(),
-                job: result.job,
-                server: server_of(&pipeline, index),
-                status: result.status,
-                result: result.result,
-                number: result.number,
-                url: result.url,
-                queue_id: result.queue_id,
-                attempts: result.attempts,
-                duration_ms: result.duration.as_millis() as u64,
-                failure,
-                candidates: result.candidates,
-                message: result.message,
-            }
+            StepSummary::new(step.id.clone(), server_of(&pipeline, index), result)
         })
         .collect();
     let summary = Summary {
@@ -643,19 +631,6 @@ pub async fn run(
         steps,
     };
     RunOutcome { summary, status }
-}
-
-fn failure_kind(result: &StepResult) -> Option<report::FailureKind> {
-    use report::FailureKind as Kind;
-    Some(match result.failure? {
-        Failure::Result if result.lost => Kind::Lost,
-        Failure::Result => Kind::Result,
-        Failure::Timeout => Kind::Timeout,
-        Failure::Jenkins => Kind::Jenkins,
-        Failure::Invalid => Kind::Invalid,
-        Failure::Interrupted => Kind::Interrupted,
-        Failure::Ambiguous => Kind::Ambiguous,
-    })
 }
 
 /// The first interrupt, however long it takes to come.
@@ -681,10 +656,10 @@ const ABANDON_GRACE: Duration = Duration::from_secs(5);
 
 /// What `abandon` needs of the scheduler.
 struct Abandon<'a> {
-    tasks: &'a mut JoinSet<(StepResult, Held)>,
+    tasks: &'a mut JoinSet<(StepOutcome, Held)>,
     task_index: &'a mut HashMap<tokio::task::Id, usize>,
     done: &'a mut [Option<Done>],
-    progress: &'a [Arc<std::sync::Mutex<step::Progress>>],
+    progress: &'a [Arc<std::sync::Mutex<outcome::Progress>>],
     pipeline: &'a Pipeline,
     reporter: &'a Reporter,
     message: &'static str,
@@ -700,16 +675,16 @@ fn abandon(run: &mut Abandon<'_>) {
             .unwrap_or_else(|e| e.into_inner())
             .clone();
         let step = &run.pipeline.steps[index];
-        let result = StepResult {
+        let result = StepOutcome {
             status: StepStatus::Interrupted,
-            failure: Some(Failure::Interrupted),
+            failure: Some(FailureKind::Interrupted),
             job: seen.job,
             queue_id: seen.queue_id,
             number: seen.number,
             url: seen.url,
             attempts: seen.attempt,
             message: Some(run.message.to_string()),
-            ..StepResult::new()
+            ..StepOutcome::new()
         };
         run.reporter.event(Event::Finished {
             step: &step.id,
@@ -727,10 +702,10 @@ fn abandon(run: &mut Abandon<'_>) {
     }
 }
 
-fn skipped_result() -> StepResult {
-    StepResult {
+fn skipped_result() -> StepOutcome {
+    StepOutcome {
         status: StepStatus::Skipped,
-        ..StepResult::new()
+        ..StepOutcome::new()
     }
 }
 

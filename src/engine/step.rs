@@ -10,6 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::journal::{Journal, Record, StepReplay};
+use super::outcome::{JobCache, Progress, STOP_BUDGET, Signal, Stop};
 use super::poll::{Delays, QUEUE_POLL_CEILING, due_offsets};
 use super::preflight::param_problems;
 use super::time::PipelineTime;
@@ -17,7 +18,7 @@ use crate::jenkins::{self, Client, QueueState};
 use crate::pipeline::{
     AwaitBuild, AwaitStep, JobStep, Pipeline, RenderContext, ResultName, RetryOn, StepKind,
 };
-use crate::report::{Event, Reporter, StepStatus};
+use crate::report::{Event, FailureKind, Reporter, StepOutcome, StepStatus};
 
 /// The first re-read of a build that ran past its estimate comes this soon.
 const SOON: Duration = Duration::from_millis(250);
@@ -29,96 +30,6 @@ const FIRST_QUEUE_LOOK: Duration = Duration::from_millis(50);
 /// Builds that are due together are read spread over up to this much time, not in one burst:
 /// a millisecond for each build followed on the same server.
 const DUE_SPREAD_MS: u64 = 50;
-
-/// The most that stopping what a step started may take (cancel, stop, and waiting for Jenkins
-/// to confirm), whatever asked for the stop.
-pub const STOP_BUDGET: Duration = Duration::from_secs(30);
-
-/// Why a running step is told to stop what it started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// The run's `--timeout` was reached.
-    RunTimeout,
-    /// SIGINT or SIGTERM.
-    Interrupt(Signal),
-    /// A sibling cell of the same matrix failed and the matrix has `fail_fast`.
-    FailFast,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    Int,
-    Term,
-}
-
-/// Why a step did not pass, which decides the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// The build ended with a result the step did not expect (or was cancelled, or lost).
-    Result,
-    /// A step or run timeout.
-    Timeout,
-    /// Jenkins could not be used.
-    Jenkins,
-    /// The pipeline asked for something impossible: unknown job or parameter, bad template.
-    Invalid,
-    /// The run was interrupted by a signal.
-    Interrupted,
-    /// A trigger's answer was lost and more than one build could be its own: jrun does not
-    /// guess, and does not retry (another trigger might build twice).
-    Ambiguous,
-}
-
-#[derive(Debug, Clone)]
-pub struct StepResult {
-    pub status: StepStatus,
-    pub failure: Option<Failure>,
-    pub job: Option<String>,
-    pub result: Option<String>,
-    pub number: Option<u64>,
-    pub url: Option<String>,
-    pub queue_id: Option<u64>,
-    pub attempts: u32,
-    /// Step wall time, trigger to result, in pipeline time.
-    pub duration: Duration,
-    /// The build's own duration as Jenkins reports it.
-    pub build_duration_ms: Option<u64>,
-    pub message: Option<String>,
-    /// The build could not be followed (its queue item vanished, or it was deleted).
-    pub lost: bool,
-    /// With `Failure::Ambiguous`: the queue items and builds that could each be its own.
-    pub candidates: Vec<String>,
-}
-
-impl StepResult {
-    pub(crate) fn new() -> StepResult {
-        StepResult {
-            status: StepStatus::Passed,
-            failure: None,
-            job: None,
-            result: None,
-            number: None,
-            url: None,
-            queue_id: None,
-            attempts: 0,
-            duration: Duration::ZERO,
-            build_duration_ms: None,
-            message: None,
-            lost: false,
-            candidates: Vec::new(),
-        }
-    }
-
-    fn fail(mut self, status: StepStatus, failure: Failure, message: impl Into<String>) -> Self {
-        self.status = status;
-        self.failure = Some(failure);
-        self.message = Some(message.into());
-        self
-    }
-}
-
-/// Job definitions read once per run and shared by every step, keyed by server and job.
-pub type JobCache = std::sync::Mutex<std::collections::HashMap<(String, String), jenkins::Job>>;
 
 pub struct StepContext {
     pub pipeline: Arc<Pipeline>,
@@ -145,18 +56,8 @@ pub struct StepContext {
     pub progress: Arc<std::sync::Mutex<Progress>>,
 }
 
-/// What a running step knows of the build it started.
-#[derive(Debug, Clone, Default)]
-pub struct Progress {
-    pub job: Option<String>,
-    pub attempt: u32,
-    pub queue_id: Option<u64>,
-    pub number: Option<u64>,
-    pub url: Option<String>,
-}
-
-/// What interrupted a wait.
-enum Interrupt {
+/// What ended a wait before its answer.
+enum WaitEnded {
     Stop(Stop),
     Deadline,
     Jenkins(jenkins::Error),
@@ -192,25 +93,25 @@ impl StepContext {
         &mut self,
         deadline: Option<Instant>,
         request: impl Future<Output = Result<T, jenkins::Error>>,
-    ) -> Result<T, Interrupt> {
+    ) -> Result<T, WaitEnded> {
         let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
         let deadline = deadline.unwrap_or(far);
         tokio::select! {
-            result = request => result.map_err(Interrupt::Jenkins),
-            _ = tokio::time::sleep_until(deadline) => Err(Interrupt::Deadline),
-            stop = self.stopped() => Err(Interrupt::Stop(stop)),
+            result = request => result.map_err(WaitEnded::Jenkins),
+            _ = tokio::time::sleep_until(deadline) => Err(WaitEnded::Deadline),
+            stop = self.stopped() => Err(WaitEnded::Stop(stop)),
         }
     }
 
     /// Sleeps `delay` of pipeline time, but not past `deadline`.
-    async fn pause(&mut self, delay: Duration, deadline: Option<Instant>) -> Result<(), Interrupt> {
+    async fn pause(&mut self, delay: Duration, deadline: Option<Instant>) -> Result<(), WaitEnded> {
         let mut wake = self.time.after(delay);
         if let Some(deadline) = deadline {
             wake = wake.min(deadline);
         }
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => Ok(()),
-            stop = self.stopped() => Err(Interrupt::Stop(stop)),
+            stop = self.stopped() => Err(WaitEnded::Stop(stop)),
         }
     }
 
@@ -228,7 +129,7 @@ impl StepContext {
     }
 }
 
-pub async fn run(mut ctx: StepContext) -> StepResult {
+pub async fn run(mut ctx: StepContext) -> StepOutcome {
     let begun = Instant::now();
     let pipeline = ctx.pipeline.clone();
     let step = &pipeline.steps[ctx.index];
@@ -243,20 +144,20 @@ pub async fn run(mut ctx: StepContext) -> StepResult {
             Stop::FailFast => ("a sibling cell failed (fail_fast)", None),
             Stop::RunTimeout => ("the run's --timeout was reached", None),
             // Marked interrupted so that a resumed run runs it.
-            Stop::Interrupt(_) => ("the run was interrupted", Some(Failure::Interrupted)),
+            Stop::Interrupt(_) => ("the run was interrupted", Some(FailureKind::Interrupted)),
         };
-        return StepResult {
+        return StepOutcome {
             status: StepStatus::Skipped,
             failure,
             message: Some(reason.to_string()),
-            ..StepResult::new()
+            ..StepOutcome::new()
         };
     }
     let mut result = match &step.kind {
         StepKind::Job(job) => run_job(&mut ctx, job).await,
         StepKind::Await(gate) => run_await(&mut ctx, gate).await,
     };
-    result.duration = ctx.time.pipeline_duration(begun.elapsed());
+    result.duration_ms = ctx.time.pipeline_duration(begun.elapsed()).as_millis() as u64;
     result
 }
 
@@ -267,38 +168,38 @@ fn min_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-fn jenkins_failure(mut result: StepResult, error: &jenkins::Error) -> StepResult {
+fn jenkins_failure(mut result: StepOutcome, error: &jenkins::Error) -> StepOutcome {
     let failure = match error {
-        jenkins::Error::NotFound { .. } => Failure::Invalid,
+        jenkins::Error::NotFound { .. } => FailureKind::Invalid,
         jenkins::Error::Ambiguous { candidates } => {
             result.candidates = candidates.clone();
-            Failure::Ambiguous
+            FailureKind::Ambiguous
         }
-        _ => Failure::Jenkins,
+        _ => FailureKind::Jenkins,
     };
     result.fail(StepStatus::Failed, failure, error.to_string())
 }
 
-fn stop_status(stop: Stop) -> (StepStatus, Failure, &'static str) {
+fn stop_status(stop: Stop) -> (StepStatus, FailureKind, &'static str) {
     match stop {
         Stop::RunTimeout => (
             StepStatus::TimedOut,
-            Failure::Timeout,
+            FailureKind::Timeout,
             "the run's --timeout was reached",
         ),
         Stop::Interrupt(Signal::Int) => (
             StepStatus::Cancelled,
-            Failure::Interrupted,
+            FailureKind::Interrupted,
             "interrupted (SIGINT)",
         ),
         Stop::Interrupt(Signal::Term) => (
             StepStatus::Cancelled,
-            Failure::Interrupted,
+            FailureKind::Interrupted,
             "stopped (SIGTERM)",
         ),
         Stop::FailFast => (
             StepStatus::Cancelled,
-            Failure::Result,
+            FailureKind::Result,
             "stopped because a sibling cell failed (fail_fast)",
         ),
     }
@@ -343,7 +244,7 @@ impl StepContext {
         &mut self,
         job: &str,
         deadline: Option<Instant>,
-    ) -> Result<jenkins::Job, Interrupt> {
+    ) -> Result<jenkins::Job, WaitEnded> {
         let key = (self.server.clone(), job.to_string());
         let cached = self
             .jobs
@@ -364,36 +265,36 @@ impl StepContext {
     }
 }
 
-async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
-    let mut result = StepResult::new();
+async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
+    let mut result = StepOutcome::new();
     let job = match ctx.render(&step.job) {
         Ok(job) => job,
-        Err(e) => return result.fail(StepStatus::Failed, Failure::Invalid, e),
+        Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
     };
     result.job = Some(job.clone());
     let mut params = Vec::with_capacity(step.params.len());
     for (name, template) in &step.params {
         match ctx.render(template) {
             Ok(value) => params.push((name.clone(), value)),
-            Err(e) => return result.fail(StepStatus::Failed, Failure::Invalid, e),
+            Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
         }
     }
     let token = match step.token.as_ref().map(|t| ctx.render(t)).transpose() {
         Ok(token) => token,
-        Err(e) => return result.fail(StepStatus::Failed, Failure::Invalid, e),
+        Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
     };
     let build_deadline = step.timeout.map(|t| ctx.time.after(t));
 
     let client = ctx.client.clone();
     let info = match ctx.job_info(&job, build_deadline).await {
         Ok(info) => info,
-        Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {
+        Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
             let message = format!(
                 "{}job `{job}` does not exist on {} (check its full name; folders are separated by /)",
                 ctx.place(&step.job),
                 client.base_url()
             );
-            return result.fail(StepStatus::Failed, Failure::Invalid, message);
+            return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
         }
         Err(interrupt) => return interrupted(ctx, result, interrupt, step.timeout),
     };
@@ -402,14 +303,14 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
             "{}`{job}` is a folder in Jenkins, not a job: name a job inside it (folders are separated by /)",
             ctx.place(&step.job)
         );
-        return result.fail(StepStatus::Failed, Failure::Invalid, message);
+        return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
     }
     if !info.buildable {
         let message = format!(
             "{}job `{job}` is disabled in Jenkins, so it cannot be triggered",
             ctx.place(&step.job)
         );
-        return result.fail(StepStatus::Failed, Failure::Invalid, message);
+        return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
     }
     let given: Vec<(&str, Option<&str>)> = params
         .iter()
@@ -421,7 +322,7 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
     {
         let template = index.map_or(&step.job, |i| &step.params[i].1);
         let message = format!("{}{message}", ctx.place(template));
-        return result.fail(StepStatus::Failed, Failure::Invalid, message);
+        return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
     }
 
     let parameterized = !info.parameters.is_empty();
@@ -443,16 +344,15 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
         ctx.attempt = number;
         let mut outcome = attempt_build(ctx, step, &attempt, result.clone()).await;
         outcome.attempts = number;
-        let retryable = outcome.failure == Some(Failure::Result)
-            && outcome.status == StepStatus::Failed
-            && if outcome.lost {
-                retry.retries(RetryOn::Lost)
-            } else {
-                outcome
+        let retryable = outcome.status == StepStatus::Failed
+            && match outcome.failure {
+                Some(FailureKind::Lost) => retry.retries(RetryOn::Lost),
+                Some(FailureKind::Result) => outcome
                     .result
                     .as_deref()
                     .and_then(|r| r.parse::<ResultName>().ok())
-                    .is_some_and(|r| retry.retries(RetryOn::Result(r)))
+                    .is_some_and(|r| retry.retries(RetryOn::Result(r))),
+                _ => false,
             };
         if !retryable || number > retry.max {
             if number > 1 && outcome.status != StepStatus::Passed {
@@ -464,7 +364,7 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
             }
             return outcome;
         }
-        let ended = if outcome.lost {
+        let ended = if outcome.failure == Some(FailureKind::Lost) {
             "was lost".to_string()
         } else {
             format!(
@@ -483,7 +383,7 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
             step: Some(ctx.id()),
             message: &note,
         });
-        if let Err(Interrupt::Stop(stop)) = ctx.pause(retry.delay, None).await {
+        if let Err(WaitEnded::Stop(stop)) = ctx.pause(retry.delay, None).await {
             let (status, failure, message) = stop_status(stop);
             return outcome.fail(status, failure, message);
         }
@@ -513,8 +413,8 @@ async fn attempt_build(
     ctx: &mut StepContext,
     step: &JobStep,
     attempt: &Attempt<'_>,
-    mut result: StepResult,
-) -> StepResult {
+    mut result: StepOutcome,
+) -> StepOutcome {
     let job = attempt.job;
     let build_deadline = step.timeout.map(|t| ctx.time.after(t));
     let queue_deadline = min_deadline(Some(ctx.time.after(step.queue_timeout)), build_deadline);
@@ -522,7 +422,7 @@ async fn attempt_build(
     let step_id = ctx.id().to_string();
     let attempt_no = number_of_attempt(ctx);
     let journal_failure =
-        |result: StepResult, e: String| result.fail(StepStatus::Failed, Failure::Invalid, e);
+        |result: StepOutcome, e: String| result.fail(StepStatus::Failed, FailureKind::Invalid, e);
     // Resuming: what the interrupted run already did is not done again.
     let attached = ctx.attach.take();
     // This attempt's parameters: the step's, and a trigger id unique to this trigger. A
@@ -579,8 +479,8 @@ async fn attempt_build(
         if let Some(queue_id) = known_queue {
             let check = client.build_of(job, number, queue_id);
             match ctx.read(build_deadline, check).await {
-                Ok(_) | Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {}
-                Err(Interrupt::Jenkins(e)) => return jenkins_failure(result, &e),
+                Ok(_) | Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {}
+                Err(WaitEnded::Jenkins(e)) => return jenkins_failure(result, &e),
                 Err(interrupt) => {
                     return stopped_build(ctx, result, job, number, step, interrupt).await;
                 }
@@ -676,7 +576,7 @@ async fn attempt_build(
             queue_id,
         });
         if let Some(stop) = stop_after_trigger {
-            let mut stopped = stop_queued(ctx, job, queue_id, Interrupt::Stop(stop), step).await;
+            let mut stopped = stop_queued(ctx, job, queue_id, WaitEnded::Stop(stop), step).await;
             stopped.job = result.job;
             stopped.queue_id = result.queue_id;
             return stopped;
@@ -789,34 +689,6 @@ fn without_numbers(text: &str) -> String {
     text.chars().filter(|c| !c.is_ascii_digit()).collect()
 }
 
-/// The closest name by edit distance, if it is close enough to be a likely typo.
-pub fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut row: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut prev = row[0];
-            row[0] = i + 1;
-            for (j, cb) in b.iter().enumerate() {
-                let cur = row[j + 1];
-                row[j + 1] = if ca.eq_ignore_ascii_case(cb) {
-                    prev
-                } else {
-                    1 + prev.min(row[j]).min(row[j + 1])
-                };
-                prev = cur;
-            }
-        }
-        row[b.len()]
-    }
-    known
-        .iter()
-        .map(|k| (distance(name, k), *k))
-        .filter(|(d, k)| *d <= (k.chars().count() / 3).max(2))
-        .min()
-        .map(|(_, k)| k)
-}
-
 /// How long, in pipeline time, jrun keeps looking for a build by its queue id once the queue
 /// item answers 404 before naming one. Jenkins creates the build a moment after the item
 /// leaves the queue, and a controller that forgets left items (a restart, a short retention)
@@ -838,7 +710,7 @@ async fn follow_queue(
     step: &JobStep,
     deadline: Option<Instant>,
     sent: Option<(Instant, Option<Instant>)>,
-) -> Result<(u64, String, Option<(Instant, Instant)>), Box<StepResult>> {
+) -> Result<(u64, String, Option<(Instant, Instant)>), Box<StepOutcome>> {
     let poll = &step.poll;
     // Most items leave the queue within a second: the first look comes soon.
     let mut delays = Delays::new(
@@ -864,7 +736,7 @@ async fn follow_queue(
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(Box::new(
-                    stop_queued(ctx, job, queue_id, Interrupt::Deadline, step).await,
+                    stop_queued(ctx, job, queue_id, WaitEnded::Deadline, step).await,
                 ));
             }
         }
@@ -894,13 +766,13 @@ async fn follow_queue(
                     return Ok((number, url, window));
                 }
                 QueueState::Cancelled => {
-                    let result = StepResult {
+                    let result = StepOutcome {
                         result: Some("CANCELLED".to_string()),
-                        ..StepResult::new()
+                        ..StepOutcome::new()
                     };
                     return Err(Box::new(result.fail(
                         StepStatus::Cancelled,
-                        Failure::Result,
+                        FailureKind::Result,
                         format!("queue item {queue_id} was cancelled in Jenkins"),
                     )));
                 }
@@ -929,7 +801,7 @@ async fn follow_queue(
                 // Jenkins creates the build just after the item leaves: keep looking.
                 QueueState::LeftWithoutBuild => {}
             },
-            Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {
+            Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
                 // The item expired or Jenkins restarted: the build knows its queue id.
                 match ctx
                     .read(deadline, client.find_build_by_queue_id(job, queue_id))
@@ -940,13 +812,9 @@ async fn follow_queue(
                         let since = *missing_since.get_or_insert_with(Instant::now);
                         let missing = ctx.time.pipeline_duration(since.elapsed());
                         if missing >= LOST_AFTER {
-                            let lost = StepResult {
-                                lost: true,
-                                ..StepResult::new()
-                            };
-                            return Err(Box::new(lost.fail(
+                            return Err(Box::new(StepOutcome::new().fail(
                                 StepStatus::Failed,
-                                Failure::Result,
+                                FailureKind::Lost,
                                 format!(
                                     "lost: queue item {queue_id} vanished and no build of `{job}` has had that queue id for {} s",
                                     LOST_AFTER.as_secs()
@@ -991,18 +859,18 @@ async fn stop_queued(
     ctx: &mut StepContext,
     job: &str,
     queue_id: u64,
-    interrupt: Interrupt,
+    interrupt: WaitEnded,
     step: &JobStep,
-) -> StepResult {
+) -> StepOutcome {
     let (status, failure, message, stop) = match interrupt {
-        Interrupt::Jenkins(e) => return jenkins_failure(StepResult::new(), &e),
-        Interrupt::Stop(stop) => {
+        WaitEnded::Jenkins(e) => return jenkins_failure(StepOutcome::new(), &e),
+        WaitEnded::Stop(stop) => {
             let (status, failure, text) = stop_status(stop);
             (status, failure, text.to_string(), Some(stop))
         }
-        Interrupt::Deadline => (
+        WaitEnded::Deadline => (
             StepStatus::TimedOut,
-            Failure::Timeout,
+            FailureKind::Timeout,
             match step.timeout {
                 Some(t) if t < step.queue_timeout => {
                     format!(
@@ -1018,7 +886,7 @@ async fn stop_queued(
             None,
         ),
     };
-    let mut result = StepResult::new();
+    let mut result = StepOutcome::new();
     if stop.is_some_and(|stop| !ctx.cancels(stop)) {
         return result.fail(
             StepStatus::Interrupted,
@@ -1090,13 +958,13 @@ struct Due {
 /// `poll.initial` to `poll.max`.
 async fn poll_build(
     ctx: &mut StepContext,
-    mut result: StepResult,
+    result: StepOutcome,
     job: &str,
     number: u64,
     step: &JobStep,
     deadline: Option<Instant>,
     due: Option<Due>,
-) -> StepResult {
+) -> StepOutcome {
     // Counted while it follows the build, so reads due together are folded.
     let _following = ctx.reads.clone().follow(&ctx.server, job);
     let poll = &step.poll;
@@ -1129,7 +997,7 @@ async fn poll_build(
     loop {
         if let Some(delay) = wait.take() {
             let paused = match ctx.pause(delay, deadline).await {
-                Ok(()) if deadline.is_some_and(|d| Instant::now() >= d) => Err(Interrupt::Deadline),
+                Ok(()) if deadline.is_some_and(|d| Instant::now() >= d) => Err(WaitEnded::Deadline),
                 other => other,
             };
             if let Err(interrupt) = paused {
@@ -1147,11 +1015,10 @@ async fn poll_build(
                 wait = Some(next_wait(&mut delays));
                 continue;
             }
-            Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {
-                result.lost = true;
+            Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
                 return result.fail(
                     StepStatus::Failed,
-                    Failure::Result,
+                    FailureKind::Lost,
                     format!(
                         "lost: build #{number} of `{job}` was deleted while jrun waited for it"
                     ),
@@ -1166,15 +1033,15 @@ async fn poll_build(
 /// A wait for a running build that ended otherwise than with its result.
 async fn stopped_build(
     ctx: &mut StepContext,
-    mut result: StepResult,
+    mut result: StepOutcome,
     job: &str,
     number: u64,
     step: &JobStep,
-    interrupt: Interrupt,
-) -> StepResult {
+    interrupt: WaitEnded,
+) -> StepOutcome {
     let (status, failure, message) = match interrupt {
-        Interrupt::Jenkins(e) => return jenkins_failure(result, &e),
-        Interrupt::Stop(stop) => {
+        WaitEnded::Jenkins(e) => return jenkins_failure(result, &e),
+        WaitEnded::Stop(stop) => {
             let (status, failure, message) = stop_status(stop);
             if !ctx.cancels(stop) {
                 let message = format!("{message}; build #{number} left running in Jenkins");
@@ -1182,11 +1049,11 @@ async fn stopped_build(
             }
             (status, failure, message.to_string())
         }
-        Interrupt::Deadline => {
+        WaitEnded::Deadline => {
             let limit = step.timeout.map(crate::duration::Dur).unwrap_or_default();
             (
                 StepStatus::TimedOut,
-                Failure::Timeout,
+                FailureKind::Timeout,
                 format!("build #{number} ran past its timeout of {limit}; jrun stopped it"),
             )
         }
@@ -1210,7 +1077,7 @@ async fn stopped_build(
 /// ended, so the summary reports its real result. Whether Jenkins showed that.
 async fn abort_build(
     ctx: &mut StepContext,
-    result: &mut StepResult,
+    result: &mut StepOutcome,
     job: &str,
     number: u64,
     limit: Instant,
@@ -1236,12 +1103,12 @@ async fn abort_build(
     false
 }
 
-fn finish(mut result: StepResult, build: &jenkins::Build, expect: &[ResultName]) -> StepResult {
+fn finish(mut result: StepOutcome, build: &jenkins::Build, expect: &[ResultName]) -> StepOutcome {
     result.build_duration_ms = u64::try_from(build.duration_ms).ok();
     let Some(name) = build.result.clone() else {
         return result.fail(
             StepStatus::Failed,
-            Failure::Jenkins,
+            FailureKind::Jenkins,
             format!(
                 "Jenkins reports build #{} as finished but gives no result",
                 build.number
@@ -1255,7 +1122,7 @@ fn finish(mut result: StepResult, build: &jenkins::Build, expect: &[ResultName])
         let wanted: Vec<&str> = expect.iter().map(|e| e.as_str()).collect();
         result.fail(
             StepStatus::Failed,
-            Failure::Result,
+            FailureKind::Result,
             format!("ended {name}, expected {}", wanted.join(" or ")),
         )
     }
@@ -1263,19 +1130,19 @@ fn finish(mut result: StepResult, build: &jenkins::Build, expect: &[ResultName])
 
 fn interrupted(
     _ctx: &StepContext,
-    result: StepResult,
-    interrupt: Interrupt,
+    result: StepOutcome,
+    interrupt: WaitEnded,
     timeout: Option<Duration>,
-) -> StepResult {
+) -> StepOutcome {
     match interrupt {
-        Interrupt::Jenkins(e) => jenkins_failure(result, &e),
-        Interrupt::Stop(stop) => {
+        WaitEnded::Jenkins(e) => jenkins_failure(result, &e),
+        WaitEnded::Stop(stop) => {
             let (status, failure, message) = stop_status(stop);
             result.fail(status, failure, message)
         }
-        Interrupt::Deadline => result.fail(
+        WaitEnded::Deadline => result.fail(
             StepStatus::TimedOut,
-            Failure::Timeout,
+            FailureKind::Timeout,
             format!(
                 "timeout of {} reached before the build was triggered",
                 crate::duration::Dur(timeout.unwrap_or_default())
@@ -1284,24 +1151,24 @@ fn interrupted(
     }
 }
 
-async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepResult {
-    let mut result = StepResult::new();
+async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepOutcome {
+    let mut result = StepOutcome::new();
     let job = match ctx.render(&gate.job) {
         Ok(job) => job,
-        Err(e) => return result.fail(StepStatus::Failed, Failure::Invalid, e),
+        Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
     };
     result.job = Some(job.clone());
     let deadline = Some(ctx.time.after(gate.timeout));
     let client = ctx.client.clone();
     match ctx.read(deadline, client.job(&job)).await {
         Ok(_) => {}
-        Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {
+        Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
             let message = format!(
                 "{}job `{job}` does not exist on {} (check its full name; folders are separated by /)",
                 ctx.place(&gate.job),
                 client.base_url()
             );
-            return result.fail(StepStatus::Failed, Failure::Invalid, message);
+            return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
         }
         Err(interrupt) => return interrupted(ctx, result, interrupt, Some(gate.timeout)),
     }
@@ -1367,7 +1234,7 @@ async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepResult {
                     last_state = state;
                 }
                 match ctx.pause(delays.next_delay(), deadline).await {
-                    Ok(()) if deadline.is_some_and(|d| Instant::now() >= d) => Interrupt::Deadline,
+                    Ok(()) if deadline.is_some_and(|d| Instant::now() >= d) => WaitEnded::Deadline,
                     Ok(()) => continue,
                     Err(interrupt) => interrupt,
                 }
@@ -1375,9 +1242,9 @@ async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepResult {
             Err(interrupt) => interrupt,
         };
         return match interrupt {
-            Interrupt::Deadline => result.fail(
+            WaitEnded::Deadline => result.fail(
                 StepStatus::TimedOut,
-                Failure::Timeout,
+                FailureKind::Timeout,
                 format!(
                     "gave up after {}: {last_state}",
                     crate::duration::Dur(gate.timeout)
@@ -1391,14 +1258,6 @@ async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepResult {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn near_misses_are_suggested_and_far_ones_are_not() {
-        let known = ["VERSION", "REGION", "DRY_RUN"];
-        assert_eq!(nearest("VERSOIN", &known), Some("VERSION"));
-        assert_eq!(nearest("region", &known), Some("REGION"));
-        assert_eq!(nearest("COLOUR", &known), None);
-    }
 
     #[test]
     fn the_start_window_narrows_to_what_jenkins_clock_also_allows() {
