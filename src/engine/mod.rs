@@ -482,7 +482,6 @@ impl Scheduler {
             follow: self.settings.follow,
             journal: self.settings.journal.clone(),
             attach: self.attach.remove(&index),
-            attempt: 0,
             reads: self.build_reads.clone(),
             reporter: self.reporter.clone(),
             time: self.settings.time.clone(),

@@ -44,8 +44,6 @@ pub struct StepContext {
     pub journal: Option<Arc<Journal>>,
     /// Where an interrupted run left this step, when resuming it.
     pub attach: Option<StepReplay>,
-    /// The attempt under way (1 for the first build).
-    pub attempt: u32,
     /// Folds the reads of builds of one job that are due together.
     pub reads: Arc<super::reads::BuildReads>,
     pub reporter: Arc<Reporter>,
@@ -335,14 +333,13 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
         recent: &info.recent_durations_ms,
     };
     let retry = &step.retry;
-    let mut number = ctx
-        .attach
-        .as_ref()
-        .map_or(0, |a| a.attempt.saturating_sub(1));
+    // Resuming: what the interrupted run already did is not done again, on its attempt only.
+    let mut attached = ctx.attach.take();
+    let mut number = attached.as_ref().map_or(0, |a| a.attempt.saturating_sub(1));
     loop {
         number += 1;
-        ctx.attempt = number;
-        let mut outcome = attempt_build(ctx, step, &attempt, result.clone()).await;
+        let mut outcome =
+            attempt_build(ctx, step, &attempt, number, attached.take(), result.clone()).await;
         outcome.attempts = number;
         let retryable = outcome.status == StepStatus::Failed
             && match outcome.failure {
@@ -390,11 +387,6 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
     }
 }
 
-/// The number of the attempt about to be made, counted by the retry loop.
-fn number_of_attempt(ctx: &StepContext) -> u32 {
-    ctx.attempt
-}
-
 /// What one trigger of a job step sends.
 struct Attempt<'a> {
     job: &'a str,
@@ -407,212 +399,59 @@ struct Attempt<'a> {
     recent: &'a [i64],
 }
 
+/// The build a queue item became.
+struct StartedBuild {
+    number: u64,
+    url: String,
+    /// Between which two instants the build started, when that is known.
+    window: Option<(Instant, Instant)>,
+}
+
+/// A trigger this run sent and Jenkins answered.
+struct SentTrigger {
+    queue_id: u64,
+    /// When the trigger was sent, and when Jenkins' answer brackets the item's queueing.
+    sent: (Instant, Option<Instant>),
+    /// A stop that came while the trigger was in flight.
+    stop: Option<Stop>,
+}
+
 /// One build of a job step: trigger, follow the queue item, wait for the result. `timeout`
-/// and `queue_timeout` apply to each attempt.
+/// and `queue_timeout` apply to each attempt. `number` is the attempt's number (1 for the
+/// first build); `attached` is where an interrupted run left it, when resuming.
 async fn attempt_build(
     ctx: &mut StepContext,
     step: &JobStep,
     attempt: &Attempt<'_>,
+    number: u32,
+    attached: Option<StepReplay>,
     mut result: StepOutcome,
 ) -> StepOutcome {
     let job = attempt.job;
     let build_deadline = step.timeout.map(|t| ctx.time.after(t));
-    let queue_deadline = min_deadline(Some(ctx.time.after(step.queue_timeout)), build_deadline);
-    let client = ctx.client.clone();
-    let step_id = ctx.id().to_string();
-    let attempt_no = number_of_attempt(ctx);
-    let journal_failure =
-        |result: StepOutcome, e: String| result.fail(StepStatus::Failed, FailureKind::Invalid, e);
-    // Resuming: what the interrupted run already did is not done again.
-    let attached = ctx.attach.take();
-    // This attempt's parameters: the step's, and a trigger id unique to this trigger. A
-    // trigger that may already have been sent keeps the id it was sent with.
-    let mut params = attempt.params.to_vec();
-    if let Some(name) = &step.trigger_id {
-        let sent = attached
-            .as_ref()
-            .filter(|a| a.triggered)
-            .and_then(|a| a.params.iter().find(|(n, _)| n == name))
-            .map(|(_, v)| v.clone());
-        let id = sent.unwrap_or_else(|| trigger_id(&ctx.render.run.id, &step_id, attempt_no));
-        params.push((name.clone(), id));
-    }
-    let params = params.as_slice();
-    let trigger_id_param = step.trigger_id.as_deref();
-    let mut known_queue = attached.as_ref().and_then(|a| a.queue_id);
-    let known_build = attached.as_ref().and_then(|a| a.build.clone());
-    if let Some(at) = attached
-        .as_ref()
-        .filter(|a| a.triggered && known_queue.is_none() && known_build.is_none())
-    {
-        // The trigger may have reached Jenkins before the crash: look before sending another.
-        let search = client.find_trigger(
-            job,
-            params,
-            attempt.token,
-            trigger_id_param,
-            at.server_time_ms,
-        );
-        match ctx.read(None, search).await {
-            Ok(found) => known_queue = found,
-            Err(interrupt) => {
-                // The trigger may have queued a build that nobody stops now.
-                let mut stopped = interrupted(ctx, result, interrupt, step.timeout);
-                stopped.status = unconfirmed_status(stopped.status);
-                return stopped;
-            }
-        }
-        if let Some(id) = known_queue
-            && let Err(e) = ctx.journal(Record::Queued {
-                step: step_id.clone(),
-                attempt: attempt_no,
-                queue_id: id,
-            })
-        {
-            return journal_failure(result, e);
-        }
-    }
-    let (number, url, seen) = if let Some((number, url)) = known_build {
-        result.queue_id = known_queue;
-        // A recorded build is trusted again only if Jenkins still shows it as what the
-        // recorded queue item became (a deleted one is found lost by the polling).
-        if let Some(queue_id) = known_queue {
-            let check = client.build_of(job, number, queue_id);
-            match ctx.read(build_deadline, check).await {
-                Ok(_) | Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {}
-                Err(WaitEnded::Jenkins(e)) => return jenkins_failure(result, &e),
-                Err(interrupt) => {
-                    return stopped_build(ctx, result, job, number, step, interrupt).await;
-                }
-            }
-        }
-        (number, url, None)
-    } else {
-        // When this run sent the trigger, and when Jenkins answered it.
-        let mut sent: Option<(Instant, Option<Instant>)> = None;
-        // A stop that came while the trigger was in flight.
-        let mut stop_after_trigger: Option<Stop> = None;
-        let queue_id = match known_queue {
-            Some(id) => id,
-            None => {
-                if let Err(e) = ctx.journal(Record::TriggerSent {
-                    step: step_id.clone(),
-                    attempt: attempt_no,
-                    job: job.to_string(),
-                    params: params.to_vec(),
-                    server_time_ms: client.server_time_ms(),
-                }) {
-                    return journal_failure(result, e);
-                }
-                // A trigger in flight is not abandoned at a stop: what it queued must be known
-                // to be taken back. Its answer is waited for within the stop budget.
-                let sent_at = Instant::now();
-                let triggering = client.trigger_with_id(
-                    job,
-                    params,
-                    attempt.parameterized,
-                    attempt.token,
-                    trigger_id_param,
-                );
-                tokio::pin!(triggering);
-                let answer = tokio::select! {
-                    answer = &mut triggering => answer,
-                    stop = ctx.stopped() => {
-                        let limit = ctx.stop_deadline();
-                        match tokio::time::timeout_at(limit, &mut triggering).await {
-                            Ok(answer) => {
-                                stop_after_trigger = Some(stop);
-                                answer
-                            }
-                            Err(_) => {
-                                let (status, failure, text) = stop_status(stop);
-                                let message = format!(
-                                    "{text}; the trigger sent to Jenkins had no answer within {}, so a build may have been queued",
-                                    crate::duration::Dur(ctx.stop_budget())
-                                );
-                                return result.fail(unconfirmed_status(status), failure, message);
-                            }
-                        }
-                    }
-                };
-                let triggered = match answer {
-                    Ok(t) => t,
-                    Err(e) => return jenkins_failure(result, &e),
-                };
-                if let Some(journal) = &ctx.journal {
-                    journal.checkpoint("trigger_answered");
-                }
-                if let Err(e) = ctx.journal(Record::Queued {
-                    step: step_id.clone(),
-                    attempt: attempt_no,
-                    queue_id: triggered.queue_id,
-                }) {
-                    return journal_failure(result, e);
-                }
-                // A merged item was queued before this trigger, and a recovered one at an
-                // unknown moment of it: only a plain answer brackets when the item was queued.
-                let answered = (!triggered.folded && !triggered.recovered).then(Instant::now);
-                sent = Some((sent_at, answered));
-                if triggered.folded {
-                    ctx.event(Event::Note {
-                        step: Some(ctx.id()),
-                        message: "Jenkins merged this trigger into an identical queued item",
-                    });
-                }
-                triggered.queue_id
-            }
-        };
-        result.queue_id = Some(queue_id);
-        ctx.learnt(|p| {
-            p.job = Some(job.to_string());
-            p.attempt = attempt_no;
-            p.queue_id = Some(queue_id);
-            p.number = None;
-            p.url = None;
-        });
-        ctx.event(Event::Queued {
-            step: ctx.id(),
-            job,
-            queue_id,
-        });
-        if let Some(stop) = stop_after_trigger {
-            let mut stopped = stop_queued(ctx, job, queue_id, WaitEnded::Stop(stop), step).await;
-            stopped.job = result.job;
-            stopped.queue_id = result.queue_id;
-            return stopped;
-        }
-        let started = match follow_queue(ctx, job, queue_id, step, queue_deadline, sent).await {
+    let params = attempt_params(ctx, step, attempt, attached.as_ref(), number);
+    let started =
+        match reach_build(ctx, step, attempt, &params, number, attached, &mut result).await {
             Ok(started) => started,
-            Err(failed) => {
-                let mut failed = *failed;
-                failed.job = result.job;
-                failed.queue_id = result.queue_id;
-                return failed;
-            }
+            Err(ended) => return ended,
         };
-        if let Err(e) = ctx.journal(Record::Started {
-            step: step_id.clone(),
-            attempt: attempt_no,
-            number: started.0,
-            url: started.1.clone(),
-        }) {
-            return journal_failure(result, e);
-        }
-        // Seen leaving the queue just now, the build started at most a poll ago.
-        (started.0, started.1, started.2)
-    };
-    result.number = Some(number);
+    let StartedBuild {
+        number: build,
+        url,
+        window,
+    } = started;
+    result.number = Some(build);
     result.url = Some(url.clone());
     ctx.learnt(|p| {
         p.job = Some(job.to_string());
-        p.attempt = attempt_no;
+        p.attempt = number;
         p.queue_id = result.queue_id;
-        p.number = Some(number);
+        p.number = Some(build);
         p.url = Some(url.clone());
     });
     ctx.event(Event::Started {
         step: ctx.id(),
-        number,
+        number: build,
         url: &url,
         estimated_ms: attempt.estimate,
     });
@@ -620,63 +459,313 @@ async fn attempt_build(
         result.message = Some("not waited for (wait: false)".to_string());
         return result;
     }
-    // It started between the last answer that showed it queued and the first that showed it
-    // running; it is due when builds of its job usually end, counted from then.
-    let due = seen.and_then(|(earliest, latest)| {
-        let window = ctx
-            .time
-            .pipeline_duration(latest.saturating_duration_since(earliest));
-        let offsets = due_offsets(
-            attempt.recent,
-            attempt.estimate,
-            i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
-        );
-        let plan = if offsets.is_empty() {
-            "no estimate yet: reads back off from poll.initial".to_string()
-        } else {
-            let offsets: Vec<String> = offsets.iter().map(i64::to_string).collect();
-            format!("read it {} ms after that", offsets.join(", "))
-        };
-        tracing::debug!(
-            "{}: #{number} of {job} started within {} ms; {plan}",
-            ctx.id(),
-            window.as_millis(),
-        );
-        let typical = attempt
-            .estimate
-            .or_else(|| offsets.last().copied())
-            .unwrap_or(0);
-        // Builds due together are read spread out a little, not in one burst; the more
-        // builds the server runs for this run, the wider. One build alone is read on time.
-        let crowd = ctx.reads.followed_on(&ctx.server) as u64;
-        let spread = fastrand::u64(0..=crowd.min(DUE_SPREAD_MS));
-        let reads: VecDeque<Instant> = offsets
-            .iter()
-            .map(|ms| {
-                let after = Duration::from_millis((*ms).max(0).unsigned_abs() + spread);
-                earliest + ctx.time.real_duration(after)
-            })
-            .collect();
-        (!reads.is_empty()).then_some(Due {
-            reads,
-            estimate_ms: typical,
-        })
-    });
+    let due = window.and_then(|window| due_reads(ctx, attempt, window, build));
     let follower = ctx.follow.then(|| {
         tokio::spawn(super::follow::follow(
-            client.clone(),
+            ctx.client.clone(),
             job.to_string(),
-            number,
-            step_id.clone(),
+            build,
+            ctx.id().to_string(),
             ctx.reporter.clone(),
             ctx.time.clone(),
         ))
     });
-    let result = poll_build(ctx, result, job, number, step, build_deadline, due).await;
+    let result = poll_build(ctx, result, job, build, step, build_deadline, due).await;
     if let Some(follower) = follower {
         super::follow::drain(follower, &ctx.time, &result).await;
     }
     result
+}
+
+/// This attempt's parameters: the step's, and a trigger id unique to this trigger. A trigger
+/// that may already have been sent keeps the id it was sent with.
+fn attempt_params(
+    ctx: &StepContext,
+    step: &JobStep,
+    attempt: &Attempt<'_>,
+    attached: Option<&StepReplay>,
+    number: u32,
+) -> Vec<(String, String)> {
+    let mut params = attempt.params.to_vec();
+    if let Some(name) = &step.trigger_id {
+        let sent = attached
+            .filter(|a| a.triggered)
+            .and_then(|a| a.params.iter().find(|(n, _)| n == name))
+            .map(|(_, v)| v.clone());
+        let id = sent.unwrap_or_else(|| trigger_id(&ctx.render.run.id, ctx.id(), number));
+        params.push((name.clone(), id));
+    }
+    params
+}
+
+fn journal_failure(result: StepOutcome, e: String) -> StepOutcome {
+    result.fail(StepStatus::Failed, FailureKind::Invalid, e)
+}
+
+/// The build this attempt follows: the one an interrupted run recorded, or the one its
+/// queue item becomes, triggering it unless the interrupted run already had.
+async fn reach_build(
+    ctx: &mut StepContext,
+    step: &JobStep,
+    attempt: &Attempt<'_>,
+    params: &[(String, String)],
+    number: u32,
+    attached: Option<StepReplay>,
+    result: &mut StepOutcome,
+) -> Result<StartedBuild, StepOutcome> {
+    let job = attempt.job;
+    let mut known_queue = attached.as_ref().and_then(|a| a.queue_id);
+    let known_build = attached.as_ref().and_then(|a| a.build.clone());
+    if let Some(at) = attached
+        .as_ref()
+        .filter(|a| a.triggered && known_queue.is_none() && known_build.is_none())
+    {
+        known_queue = find_sent_trigger(ctx, step, attempt, params, at, number, result).await?;
+    }
+    if let Some((build, url)) = known_build {
+        result.queue_id = known_queue;
+        return recheck_build(ctx, step, job, known_queue, build, url, result).await;
+    }
+    let (queue_id, sent, stop) = match known_queue {
+        Some(id) => (id, None, None),
+        None => {
+            let sent = send_trigger(ctx, step, attempt, params, number, result).await?;
+            (sent.queue_id, Some(sent.sent), sent.stop)
+        }
+    };
+    result.queue_id = Some(queue_id);
+    ctx.learnt(|p| {
+        p.job = Some(job.to_string());
+        p.attempt = number;
+        p.queue_id = Some(queue_id);
+        p.number = None;
+        p.url = None;
+    });
+    ctx.event(Event::Queued {
+        step: ctx.id(),
+        job,
+        queue_id,
+    });
+    let queue_deadline = min_deadline(
+        Some(ctx.time.after(step.queue_timeout)),
+        step.timeout.map(|t| ctx.time.after(t)),
+    );
+    let followed = match stop {
+        Some(stop) => Err(Box::new(
+            stop_queued(ctx, job, queue_id, WaitEnded::Stop(stop), step).await,
+        )),
+        None => follow_queue(ctx, job, queue_id, step, queue_deadline, sent).await,
+    };
+    let started = followed.map_err(|failed| StepOutcome {
+        job: result.job.clone(),
+        queue_id: result.queue_id,
+        ..*failed
+    })?;
+    let record = Record::Started {
+        step: ctx.id().to_string(),
+        attempt: number,
+        number: started.number,
+        url: started.url.clone(),
+    };
+    ctx.journal(record)
+        .map_err(|e| journal_failure(result.clone(), e))?;
+    Ok(started)
+}
+
+/// The trigger may have reached Jenkins before the crash: look for its queue item before
+/// sending another.
+async fn find_sent_trigger(
+    ctx: &mut StepContext,
+    step: &JobStep,
+    attempt: &Attempt<'_>,
+    params: &[(String, String)],
+    at: &StepReplay,
+    number: u32,
+    result: &StepOutcome,
+) -> Result<Option<u64>, StepOutcome> {
+    let search = ctx.client.clone();
+    let search = search.find_trigger(
+        attempt.job,
+        params,
+        attempt.token,
+        step.trigger_id.as_deref(),
+        at.server_time_ms,
+    );
+    let found = match ctx.read(None, search).await {
+        Ok(found) => found,
+        Err(interrupt) => {
+            // The trigger may have queued a build that nobody stops now.
+            let mut stopped = interrupted(ctx, result.clone(), interrupt, step.timeout);
+            stopped.status = unconfirmed_status(stopped.status);
+            return Err(stopped);
+        }
+    };
+    if let Some(id) = found {
+        ctx.journal(Record::Queued {
+            step: ctx.id().to_string(),
+            attempt: number,
+            queue_id: id,
+        })
+        .map_err(|e| journal_failure(result.clone(), e))?;
+    }
+    Ok(found)
+}
+
+/// A recorded build is trusted again only if Jenkins still shows it as what the recorded
+/// queue item became (a deleted one is found lost by the polling).
+async fn recheck_build(
+    ctx: &mut StepContext,
+    step: &JobStep,
+    job: &str,
+    queue_id: Option<u64>,
+    number: u64,
+    url: String,
+    result: &StepOutcome,
+) -> Result<StartedBuild, StepOutcome> {
+    if let Some(queue_id) = queue_id {
+        let check = ctx.client.clone();
+        let check = check.build_of(job, number, queue_id);
+        let build_deadline = step.timeout.map(|t| ctx.time.after(t));
+        match ctx.read(build_deadline, check).await {
+            Ok(_) | Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {}
+            Err(WaitEnded::Jenkins(e)) => return Err(jenkins_failure(result.clone(), &e)),
+            Err(interrupt) => {
+                let result = result.clone();
+                return Err(stopped_build(ctx, result, job, number, step, interrupt).await);
+            }
+        }
+    }
+    Ok(StartedBuild {
+        number,
+        url,
+        window: None,
+    })
+}
+
+/// Sends the trigger, journaled before and after. A trigger in flight is not abandoned at a
+/// stop: what it queued must be known to be taken back. Its answer is waited for within the
+/// stop budget.
+async fn send_trigger(
+    ctx: &mut StepContext,
+    step: &JobStep,
+    attempt: &Attempt<'_>,
+    params: &[(String, String)],
+    number: u32,
+    result: &StepOutcome,
+) -> Result<SentTrigger, StepOutcome> {
+    let client = ctx.client.clone();
+    let job = attempt.job;
+    ctx.journal(Record::TriggerSent {
+        step: ctx.id().to_string(),
+        attempt: number,
+        job: job.to_string(),
+        params: params.to_vec(),
+        server_time_ms: client.server_time_ms(),
+    })
+    .map_err(|e| journal_failure(result.clone(), e))?;
+    let sent_at = Instant::now();
+    let triggering = client.trigger_with_id(
+        job,
+        params,
+        attempt.parameterized,
+        attempt.token,
+        step.trigger_id.as_deref(),
+    );
+    tokio::pin!(triggering);
+    let mut stop_after_trigger = None;
+    let answer = tokio::select! {
+        answer = &mut triggering => answer,
+        stop = ctx.stopped() => {
+            let limit = ctx.stop_deadline();
+            match tokio::time::timeout_at(limit, &mut triggering).await {
+                Ok(answer) => {
+                    stop_after_trigger = Some(stop);
+                    answer
+                }
+                Err(_) => {
+                    let (status, failure, text) = stop_status(stop);
+                    let message = format!(
+                        "{text}; the trigger sent to Jenkins had no answer within {}, so a build may have been queued",
+                        crate::duration::Dur(ctx.stop_budget())
+                    );
+                    return Err(result.clone().fail(unconfirmed_status(status), failure, message));
+                }
+            }
+        }
+    };
+    let triggered = answer.map_err(|e| jenkins_failure(result.clone(), &e))?;
+    if let Some(journal) = &ctx.journal {
+        journal.checkpoint("trigger_answered");
+    }
+    ctx.journal(Record::Queued {
+        step: ctx.id().to_string(),
+        attempt: number,
+        queue_id: triggered.queue_id,
+    })
+    .map_err(|e| journal_failure(result.clone(), e))?;
+    // A merged item was queued before this trigger, and a recovered one at an unknown moment
+    // of it: only a plain answer brackets when the item was queued.
+    let answered = (!triggered.folded && !triggered.recovered).then(Instant::now);
+    if triggered.folded {
+        ctx.event(Event::Note {
+            step: Some(ctx.id()),
+            message: "Jenkins merged this trigger into an identical queued item",
+        });
+    }
+    Ok(SentTrigger {
+        queue_id: triggered.queue_id,
+        sent: (sent_at, answered),
+        stop: stop_after_trigger,
+    })
+}
+
+/// When to read a build that started within `window`: when builds of its job usually end,
+/// counted from its earliest start.
+fn due_reads(
+    ctx: &StepContext,
+    attempt: &Attempt<'_>,
+    (earliest, latest): (Instant, Instant),
+    number: u64,
+) -> Option<Due> {
+    let window = ctx
+        .time
+        .pipeline_duration(latest.saturating_duration_since(earliest));
+    let offsets = due_offsets(
+        attempt.recent,
+        attempt.estimate,
+        i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+    );
+    let plan = if offsets.is_empty() {
+        "no estimate yet: reads back off from poll.initial".to_string()
+    } else {
+        let offsets: Vec<String> = offsets.iter().map(i64::to_string).collect();
+        format!("read it {} ms after that", offsets.join(", "))
+    };
+    tracing::debug!(
+        "{}: #{number} of {} started within {} ms; {plan}",
+        ctx.id(),
+        attempt.job,
+        window.as_millis(),
+    );
+    let typical = attempt
+        .estimate
+        .or_else(|| offsets.last().copied())
+        .unwrap_or(0);
+    // Builds due together are read spread out a little, not in one burst; the more builds
+    // the server runs for this run, the wider. One build alone is read on time.
+    let crowd = ctx.reads.followed_on(&ctx.server) as u64;
+    let spread = fastrand::u64(0..=crowd.min(DUE_SPREAD_MS));
+    let reads: VecDeque<Instant> = offsets
+        .iter()
+        .map(|ms| {
+            let after = Duration::from_millis((*ms).max(0).unsigned_abs() + spread);
+            earliest + ctx.time.real_duration(after)
+        })
+        .collect();
+    (!reads.is_empty()).then_some(Due {
+        reads,
+        estimate_ms: typical,
+    })
 }
 
 /// A value no other trigger has: the run, the step, the attempt, and a random part for two
@@ -710,7 +799,7 @@ async fn follow_queue(
     step: &JobStep,
     deadline: Option<Instant>,
     sent: Option<(Instant, Option<Instant>)>,
-) -> Result<(u64, String, Option<(Instant, Instant)>), Box<StepOutcome>> {
+) -> Result<StartedBuild, Box<StepOutcome>> {
     let poll = &step.poll;
     // Most items leave the queue within a second: the first look comes soon.
     let mut delays = Delays::new(
@@ -753,17 +842,13 @@ async fn follow_queue(
                     url,
                     queued_for_ms,
                 } => {
-                    let seen_at = Instant::now();
-                    let window = queued_at.map(|since| {
-                        let queued = sent.and_then(|(at, answered)| {
-                            let answered = answered?;
-                            let waited = Duration::from_millis(u64::try_from(queued_for_ms?).ok()?);
-                            let waited = ctx.time.real_duration(waited);
-                            Some((at + waited, answered + waited))
-                        });
-                        narrowed((since, seen_at), queued)
+                    let window =
+                        queued_at.map(|since| start_window(ctx, since, sent, queued_for_ms));
+                    return Ok(StartedBuild {
+                        number,
+                        url,
+                        window,
                     });
-                    return Ok((number, url, window));
                 }
                 QueueState::Cancelled => {
                     let result = StepOutcome {
@@ -787,16 +872,7 @@ async fn follow_queue(
                                 .max(next.min(SOON));
                         }
                     }
-                    // "Expires in 4.9 sec" and "Expires in 2.9 sec" are one state, not two.
-                    let shape = why.as_deref().map(without_numbers);
-                    if why.is_some() && shape != last_why {
-                        let text = why.clone().unwrap_or_default();
-                        ctx.event(Event::Waiting {
-                            step: ctx.id(),
-                            why: &text,
-                        });
-                        last_why = shape;
-                    }
+                    tell_why(ctx, why.as_deref(), &mut last_why);
                 }
                 // Jenkins creates the build just after the item leaves: keep looking.
                 QueueState::LeftWithoutBuild => {}
@@ -807,7 +883,13 @@ async fn follow_queue(
                     .read(deadline, client.find_build_by_queue_id(job, queue_id))
                     .await
                 {
-                    Ok(Some(build)) => return Ok((build.number, build.url, None)),
+                    Ok(Some(build)) => {
+                        return Ok(StartedBuild {
+                            number: build.number,
+                            url: build.url,
+                            window: None,
+                        });
+                    }
                     Ok(None) => {
                         let since = *missing_since.get_or_insert_with(Instant::now);
                         let missing = ctx.time.pipeline_duration(since.elapsed());
@@ -838,6 +920,40 @@ async fn follow_queue(
             }
         }
         wait_for = Some(next);
+    }
+}
+
+/// Between which instants a build seen started at `seen_at` began: after `since` (the last
+/// answer that showed it queued), narrowed by how long Jenkins says its item was queued when
+/// the trigger's answer brackets when it was queued.
+fn start_window(
+    ctx: &StepContext,
+    since: Instant,
+    sent: Option<(Instant, Option<Instant>)>,
+    queued_for_ms: Option<i64>,
+) -> (Instant, Instant) {
+    let seen_at = Instant::now();
+    let queued = sent.and_then(|(at, answered)| {
+        let answered = answered?;
+        let waited = Duration::from_millis(u64::try_from(queued_for_ms?).ok()?);
+        let waited = ctx.time.real_duration(waited);
+        Some((at + waited, answered + waited))
+    });
+    narrowed((since, seen_at), queued)
+}
+
+/// Tells why a queue item waits, once per state: "Expires in 4.9 sec" and "Expires in 2.9
+/// sec" are one state, not two.
+fn tell_why(ctx: &StepContext, why: Option<&str>, last: &mut Option<String>) {
+    let shape = why.map(without_numbers);
+    if let Some(text) = why
+        && shape != *last
+    {
+        ctx.event(Event::Waiting {
+            step: ctx.id(),
+            why: text,
+        });
+        *last = shape;
     }
 }
 
