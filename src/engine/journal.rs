@@ -637,6 +637,7 @@ pub fn check_steps(replay: &Replay, now: &Resumed<'_>) -> Result<(), ResumeError
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::StepStatus;
 
     #[test]
     fn records_read_back_into_where_each_step_was() {
@@ -809,6 +810,29 @@ mod tests {
         let moved = "name: rel\nservers:\n  other: {url: \"http://k/\"}\nsteps:\n  - {id: a, job: app, params: {V: \"1\"}, server: other}\n  - {id: b, job: other}\n";
         let text = check(&replay, &pipeline(moved)).unwrap_err().to_string();
         assert!(text.contains("server `default` -> `other`"), "{text}");
+    }
+
+    #[test]
+    fn a_finished_record_reads_its_status_and_failure_as_typed_kinds() {
+        let journal = format!(
+            "{STARTED}{}",
+            "{\"event\":\"finished\",\"step\":\"a\",\"outcome\":{\"status\":\"timed_out\",\"failure\":\"timeout\",\"job\":\"app\",\"result\":null,\"number\":7,\"url\":null,\"queue_id\":3,\"attempts\":2,\"duration_ms\":5,\"build_duration_ms\":null,\"message\":\"m\"}}\n",
+        );
+        let outcome = replay_of(&journal).steps["a"].outcome.clone().unwrap();
+        assert_eq!(
+            outcome,
+            StepOutcome {
+                job: Some("app".into()),
+                number: Some(7),
+                queue_id: Some(3),
+                attempts: 2,
+                duration_ms: 5,
+                ..StepOutcome::new().fail(StepStatus::TimedOut, FailureKind::Timeout, "m")
+            }
+        );
+        // Written back, it reads the same.
+        let line = serde_json::to_string(&outcome).unwrap();
+        assert_eq!(serde_json::from_str::<StepOutcome>(&line).unwrap(), outcome);
     }
 
     #[test]

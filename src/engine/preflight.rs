@@ -8,7 +8,7 @@ use std::path::Path;
 
 use super::outcome::JobCache;
 use crate::jenkins::{self, Client};
-use crate::pipeline::{DEFAULT_SERVER, Pipeline, RenderContext, StepKind, Template};
+use crate::pipeline::{DEFAULT_SERVER, JobStep, Pipeline, RenderContext, StepKind, Template};
 
 /// `file:line:column: ` of a value in the pipeline file.
 pub fn place(file: &Path, template: &Template) -> String {
@@ -220,17 +220,7 @@ pub async fn check(
                 ),
             );
         }
-        let values: Vec<Option<String>> = job_step
-            .params
-            .iter()
-            .map(|(_, t)| {
-                if t.step_refs().is_empty() {
-                    t.render(&step_ctx).ok()
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let values = known_values(job_step, &step_ctx);
         let params: Vec<(&str, Option<&str>)> = job_step
             .params
             .iter()
@@ -247,6 +237,21 @@ pub async fn check(
         }
     }
     Ok(problems)
+}
+
+/// The values of a job step's parameters known before the run: those that read no step's
+/// result and render.
+fn known_values(step: &JobStep, ctx: &RenderContext) -> Vec<Option<String>> {
+    step.params
+        .iter()
+        .map(|(_, t)| {
+            if t.step_refs().is_empty() {
+                t.render(ctx).ok()
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 /// The closest name by edit distance, if it is close enough to be a likely typo.

@@ -16,7 +16,7 @@ use super::preflight::param_problems;
 use super::time::PipelineTime;
 use crate::jenkins::{self, Client, QueueState};
 use crate::pipeline::{
-    AwaitBuild, AwaitStep, JobStep, Pipeline, RenderContext, ResultName, RetryOn, StepKind,
+    AwaitBuild, AwaitStep, JobStep, Pipeline, RenderContext, ResultName, Retry, RetryOn, StepKind,
 };
 use crate::report::{Event, FailureKind, Reporter, StepOutcome, StepStatus};
 
@@ -341,17 +341,7 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
         let mut outcome =
             attempt_build(ctx, step, &attempt, number, attached.take(), result.clone()).await;
         outcome.attempts = number;
-        let retryable = outcome.status == StepStatus::Failed
-            && match outcome.failure {
-                Some(FailureKind::Lost) => retry.retries(RetryOn::Lost),
-                Some(FailureKind::Result) => outcome
-                    .result
-                    .as_deref()
-                    .and_then(|r| r.parse::<ResultName>().ok())
-                    .is_some_and(|r| retry.retries(RetryOn::Result(r))),
-                _ => false,
-            };
-        if !retryable || number > retry.max {
+        if !retryable(&outcome, retry) || number > retry.max {
             if number > 1 && outcome.status != StepStatus::Passed {
                 let note = format!("after {number} attempts");
                 outcome.message = Some(match outcome.message.take() {
@@ -361,17 +351,9 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
             }
             return outcome;
         }
-        let ended = if outcome.failure == Some(FailureKind::Lost) {
-            "was lost".to_string()
-        } else {
-            format!(
-                "ended {}{}",
-                outcome.result.as_deref().unwrap_or("?"),
-                outcome.number.map(|n| format!(" #{n}")).unwrap_or_default()
-            )
-        };
         let note = format!(
-            "attempt {number} {ended}; retrying in {} (attempt {} of {})",
+            "attempt {number} {}; retrying in {} (attempt {} of {})",
+            attempt_ended(&outcome),
             crate::duration::Dur(retry.delay),
             number + 1,
             retry.max + 1
@@ -384,6 +366,34 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
             let (status, failure, message) = stop_status(stop);
             return outcome.fail(status, failure, message);
         }
+    }
+}
+
+/// Whether an attempt's end is one its step's `retry:` retries: a lost build, or a result
+/// it names.
+fn retryable(outcome: &StepOutcome, retry: &Retry) -> bool {
+    outcome.status == StepStatus::Failed
+        && match outcome.failure {
+            Some(FailureKind::Lost) => retry.retries(RetryOn::Lost),
+            Some(FailureKind::Result) => outcome
+                .result
+                .as_deref()
+                .and_then(|r| r.parse::<ResultName>().ok())
+                .is_some_and(|r| retry.retries(RetryOn::Result(r))),
+            _ => false,
+        }
+}
+
+/// How an attempt that is retried ended, for the note that says so.
+fn attempt_ended(outcome: &StepOutcome) -> String {
+    if outcome.failure == Some(FailureKind::Lost) {
+        "was lost".to_string()
+    } else {
+        format!(
+            "ended {}{}",
+            outcome.result.as_deref().unwrap_or("?"),
+            outcome.number.map(|n| format!(" #{n}")).unwrap_or_default()
+        )
     }
 }
 
@@ -816,17 +826,13 @@ async fn follow_queue(
     // Since when the build may have started: the trigger, then the last answer that showed it
     // queued. Unknown when a resumed run follows an item it did not see queued.
     let mut queued_at = sent.map(|(at, _)| at);
-    loop {
+    let ended = loop {
         if let Some(delay) = wait_for.take() {
             if let Err(interrupt) = ctx.pause(delay, deadline).await {
-                return Err(Box::new(
-                    stop_queued(ctx, job, queue_id, interrupt, step).await,
-                ));
+                break interrupt;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Box::new(
-                    stop_queued(ctx, job, queue_id, WaitEnded::Deadline, step).await,
-                ));
+                break WaitEnded::Deadline;
             }
         }
         let mut next = delays.next_delay();
@@ -863,15 +869,7 @@ async fn follow_queue(
                 }
                 QueueState::Waiting { why, due_ms, .. } => {
                     queued_at = Some(Instant::now());
-                    // In its quiet period: nothing happens before it ends, so look again then.
-                    if let Some(due) = due_ms {
-                        let left = due - ctx.server_now_ms();
-                        if left > 0 {
-                            next = Duration::from_millis(left as u64 + 50)
-                                .min(QUEUE_POLL_CEILING)
-                                .max(next.min(SOON));
-                        }
-                    }
+                    next = quiet_wait(ctx, due_ms, next);
                     tell_why(ctx, why.as_deref(), &mut last_why);
                 }
                 // Jenkins creates the build just after the item leaves: keep looking.
@@ -906,20 +904,23 @@ async fn follow_queue(
                         // The last look comes when the time is up, not a backoff step later.
                         next = next.min(LOST_AFTER - missing);
                     }
-                    Err(interrupt) => {
-                        return Err(Box::new(
-                            stop_queued(ctx, job, queue_id, interrupt, step).await,
-                        ));
-                    }
+                    Err(interrupt) => break interrupt,
                 }
             }
-            Err(interrupt) => {
-                return Err(Box::new(
-                    stop_queued(ctx, job, queue_id, interrupt, step).await,
-                ));
-            }
+            Err(interrupt) => break interrupt,
         }
         wait_for = Some(next);
+    };
+    Err(Box::new(stop_queued(ctx, job, queue_id, ended, step).await))
+}
+
+/// When to look again at a queue item in its quiet period: nothing happens before it ends.
+fn quiet_wait(ctx: &StepContext, due_ms: Option<i64>, next: Duration) -> Duration {
+    match due_ms.map(|due| due - ctx.server_now_ms()) {
+        Some(left) if left > 0 => Duration::from_millis(left as u64 + 50)
+            .min(QUEUE_POLL_CEILING)
+            .max(next.min(SOON)),
+        _ => next,
     }
 }
 
@@ -1374,6 +1375,31 @@ async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_lost_build_or_a_named_result_is_retried() {
+        let retry = Retry {
+            on: vec![RetryOn::Lost, RetryOn::Result(ResultName::Failure)],
+            ..Retry::default()
+        };
+        let failed = |kind, result: Option<&str>| StepOutcome {
+            result: result.map(str::to_string),
+            ..StepOutcome::new().fail(StepStatus::Failed, kind, "")
+        };
+        assert!(retryable(&failed(FailureKind::Lost, None), &retry));
+        assert!(retryable(
+            &failed(FailureKind::Result, Some("FAILURE")),
+            &retry
+        ));
+        assert!(!retryable(
+            &failed(FailureKind::Result, Some("UNSTABLE")),
+            &retry
+        ));
+        assert!(!retryable(&failed(FailureKind::Jenkins, None), &retry));
+        assert!(!retryable(&failed(FailureKind::Timeout, None), &retry));
+        let cancelled = StepOutcome::new().fail(StepStatus::Cancelled, FailureKind::Result, "");
+        assert!(!retryable(&cancelled, &retry));
+    }
 
     #[test]
     fn the_start_window_narrows_to_what_jenkins_clock_also_allows() {
