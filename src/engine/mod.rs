@@ -2,6 +2,11 @@
 //! `needs`), each step started the moment its dependencies are done, polling with backoff,
 //! per-step and whole-run timeouts and interrupts that stop what the run started, matrix
 //! fail-fast, and an exit status from the steps' outcomes.
+//!
+//! `Scheduler` (here) owns the run's state and reacts to one event at a time; its rules are
+//! pure functions in `decide`; one step's life is in `step`; the types every part shares sit
+//! in the leaf `outcome`, and a step's end is a `report::StepOutcome`, as the journal stores
+//! it and the report shows it.
 
 mod decide;
 mod follow;
