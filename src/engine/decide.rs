@@ -51,17 +51,21 @@ impl Settled {
     }
 }
 
-/// Whether every dependency of a step is done (`None` for one that is not).
-pub fn ready(needs: &[usize], done: &[Option<Settled>]) -> bool {
-    needs.iter().all(|d| done[*d].is_some())
+/// Whether every dependency of a step is done; `done` tells how a step settled, `None` for
+/// one that is not done.
+pub fn ready(needs: &[usize], done: impl Fn(usize) -> Option<Settled>) -> bool {
+    needs.iter().all(|d| done(*d).is_some())
 }
 
 /// Whether every dependency of a ready step counts as a success, and the first that does not.
-pub fn dependencies(needs: &[usize], done: &[Option<Settled>]) -> (bool, Option<usize>) {
+pub fn dependencies(
+    needs: &[usize],
+    done: impl Fn(usize) -> Option<Settled>,
+) -> (bool, Option<usize>) {
     let failed = needs
         .iter()
         .copied()
-        .find(|d| done[*d].is_some_and(|s| !s.ok));
+        .find(|d| done(*d).is_some_and(|s| !s.ok));
     (failed.is_none(), failed)
 }
 
@@ -183,15 +187,17 @@ mod tests {
 
     #[test]
     fn a_step_is_ready_only_once_everything_it_needs_is_done() {
-        assert!(ready(&[], &[]));
-        assert!(ready(&[0, 1], &[OK, BAD]));
-        assert!(!ready(&[0, 1], &[OK, None]));
+        let done = |states: &'static [Option<Settled>]| move |i: usize| states[i];
+        assert!(ready(&[], done(&[])));
+        assert!(ready(&[0, 1], done(&[OK, BAD])));
+        assert!(!ready(&[0, 1], done(&[OK, None])));
     }
 
     #[test]
     fn the_first_dependency_that_did_not_succeed_is_named() {
-        assert_eq!(dependencies(&[0, 1, 2], &[OK, BAD, BAD]), (false, Some(1)));
-        assert_eq!(dependencies(&[0], &[OK]), (true, None));
+        let states = [OK, BAD, BAD];
+        assert_eq!(dependencies(&[0, 1, 2], |i| states[i]), (false, Some(1)));
+        assert_eq!(dependencies(&[0], |i| states[i]), (true, None));
     }
 
     #[test]

@@ -208,11 +208,9 @@ impl Scheduler {
         }
     }
 
-    fn settled(&self) -> Vec<Option<Settled>> {
-        self.done
-            .iter()
-            .map(|d| d.as_ref().map(|d| d.settled))
-            .collect()
+    /// How step `index` settled, if it is done.
+    fn settled(&self, index: usize) -> Option<Settled> {
+        self.done[index].as_ref().map(|d| d.settled)
     }
 
     fn render_context(&self) -> RenderContext {
@@ -381,20 +379,19 @@ impl Scheduler {
                 if self.done[index].is_some() || self.stops[index].is_some() {
                     continue;
                 }
-                let settled = self.settled();
-                if !decide::ready(&self.pipeline.steps[index].needs, &settled) {
+                if !decide::ready(&self.pipeline.steps[index].needs, |d| self.settled(d)) {
                     continue;
                 }
                 changed = true;
-                self.start_or_skip(index, &settled);
+                self.start_or_skip(index);
             }
         }
     }
 
-    fn start_or_skip(&mut self, index: usize, settled: &[Option<Settled>]) {
+    fn start_or_skip(&mut self, index: usize) {
         let pipeline = self.pipeline.clone();
         let step = &pipeline.steps[index];
-        let (deps_ok, failed_dep) = decide::dependencies(&step.needs, settled);
+        let (deps_ok, failed_dep) = decide::dependencies(&step.needs, |d| self.settled(d));
         let selected = self.settings.selected.as_ref().is_none_or(|s| s[index]);
         let sibling_failed = step
             .matrix
