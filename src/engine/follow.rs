@@ -6,10 +6,9 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use super::poll::Delays;
-use super::step::{Failure, StepResult};
 use super::time::PipelineTime;
 use crate::jenkins::Client;
-use crate::report::{Event, Reporter};
+use crate::report::{Event, FailureKind, Reporter, StepOutcome};
 
 /// Log polls start this often, in pipeline time, and again whenever text arrived...
 const FIRST_DELAY: Duration = Duration::from_millis(500);
@@ -84,8 +83,8 @@ pub async fn follow(
 /// After the build's wait is over: lets the follower read the end of a build that ended, for
 /// at most one of its sleeps and one read, and stops it at once otherwise (the build was left
 /// running by an interrupt, or is gone), so following never holds a step up for long.
-pub async fn drain(mut follower: JoinHandle<()>, time: &PipelineTime, result: &StepResult) {
-    let ended = result.result.is_some() && result.failure != Some(Failure::Interrupted);
+pub async fn drain(mut follower: JoinHandle<()>, time: &PipelineTime, result: &StepOutcome) {
+    let ended = result.result.is_some() && result.failure != Some(FailureKind::Interrupted);
     if ended {
         let grace = time.real_duration(MAX_DELAY) + LAST_READ;
         if tokio::time::timeout(grace, &mut follower).await.is_ok() {

@@ -21,12 +21,11 @@ use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 
-use super::step::{Failure, StepResult};
 use crate::files::{FileError, open_plain};
 use crate::pipeline::{
     DEFAULT_SERVER, JobStep, Pipeline, RenderContext, RunFacts, StepFacts, StepKind,
 };
-use crate::report::StepStatus;
+use crate::report::{FailureKind, StepOutcome};
 
 /// The format of the records this jrun writes. Journals without one (written before it was
 /// recorded) still resume: they lack only the file's digest and each step's server.
@@ -78,7 +77,7 @@ pub enum Record {
     },
     Finished {
         step: String,
-        outcome: Outcome,
+        outcome: StepOutcome,
     },
     RunFinished {
         exit_code: u8,
@@ -97,85 +96,6 @@ impl Record {
             Record::Started { .. } => "started",
             Record::Finished { .. } => "finished",
             Record::RunFinished { .. } => "run_finished",
-        }
-    }
-}
-
-/// A finished step, as much as a resumed run needs of it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Outcome {
-    pub status: String,
-    pub failure: Option<String>,
-    pub job: Option<String>,
-    pub result: Option<String>,
-    pub number: Option<u64>,
-    pub url: Option<String>,
-    pub queue_id: Option<u64>,
-    pub attempts: u32,
-    pub duration_ms: u64,
-    pub build_duration_ms: Option<u64>,
-    pub message: Option<String>,
-}
-
-fn failure_name(failure: Failure) -> &'static str {
-    match failure {
-        Failure::Result => "result",
-        Failure::Timeout => "timeout",
-        Failure::Jenkins => "jenkins",
-        Failure::Invalid => "invalid",
-        Failure::Interrupted => "interrupted",
-        Failure::Ambiguous => "ambiguous",
-    }
-}
-
-impl Outcome {
-    pub fn of(result: &StepResult) -> Outcome {
-        Outcome {
-            status: result.status.as_str().to_string(),
-            failure: result.failure.map(|f| failure_name(f).to_string()),
-            job: result.job.clone(),
-            result: result.result.clone(),
-            number: result.number,
-            url: result.url.clone(),
-            queue_id: result.queue_id,
-            attempts: result.attempts,
-            duration_ms: result.duration.as_millis() as u64,
-            build_duration_ms: result.build_duration_ms,
-            message: result.message.clone(),
-        }
-    }
-
-    pub fn to_result(&self) -> StepResult {
-        let status = match self.status.as_str() {
-            "passed" => StepStatus::Passed,
-            "skipped" => StepStatus::Skipped,
-            "cancelled" => StepStatus::Cancelled,
-            "timed_out" => StepStatus::TimedOut,
-            "interrupted" => StepStatus::Interrupted,
-            _ => StepStatus::Failed,
-        };
-        let failure = self.failure.as_deref().map(|f| match f {
-            "timeout" => Failure::Timeout,
-            "jenkins" => Failure::Jenkins,
-            "invalid" => Failure::Invalid,
-            "interrupted" => Failure::Interrupted,
-            "ambiguous" => Failure::Ambiguous,
-            _ => Failure::Result,
-        });
-        StepResult {
-            status,
-            failure,
-            job: self.job.clone(),
-            result: self.result.clone(),
-            number: self.number,
-            url: self.url.clone(),
-            queue_id: self.queue_id,
-            attempts: self.attempts,
-            duration: std::time::Duration::from_millis(self.duration_ms),
-            build_duration_ms: self.build_duration_ms,
-            message: self.message.clone(),
-            lost: false,
-            candidates: Vec::new(),
         }
     }
 }
@@ -338,7 +258,7 @@ pub struct StepReplay {
     pub triggered: bool,
     pub queue_id: Option<u64>,
     pub build: Option<(u64, String)>,
-    pub outcome: Option<Outcome>,
+    pub outcome: Option<StepOutcome>,
 }
 
 pub fn read(path: &Path) -> Result<Replay, JournalError> {
@@ -624,7 +544,7 @@ pub fn check_steps(replay: &Replay, now: &Resumed<'_>) -> Result<(), ResumeError
             .steps
             .get(id)
             .and_then(|s| s.outcome.as_ref())
-            .filter(|o| o.failure.as_deref() != Some("interrupted"))
+            .filter(|o| o.failure != Some(FailureKind::Interrupted))
     };
     let ctx = RenderContext {
         vars: pipeline.vars.clone(),
@@ -882,6 +802,7 @@ mod start_tests {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::report::StepStatus;
 
     #[test]
     fn records_read_back_into_where_each_step_was() {
@@ -1054,6 +975,29 @@ mod tests {
         let moved = "name: rel\nservers:\n  other: {url: \"http://k/\"}\nsteps:\n  - {id: a, job: app, params: {V: \"1\"}, server: other}\n  - {id: b, job: other}\n";
         let text = check(&replay, &pipeline(moved)).unwrap_err().to_string();
         assert!(text.contains("server `default` -> `other`"), "{text}");
+    }
+
+    #[test]
+    fn a_finished_record_reads_its_status_and_failure_as_typed_kinds() {
+        let journal = format!(
+            "{STARTED}{}",
+            "{\"event\":\"finished\",\"step\":\"a\",\"outcome\":{\"status\":\"timed_out\",\"failure\":\"timeout\",\"job\":\"app\",\"result\":null,\"number\":7,\"url\":null,\"queue_id\":3,\"attempts\":2,\"duration_ms\":5,\"build_duration_ms\":null,\"message\":\"m\"}}\n",
+        );
+        let outcome = replay_of(&journal).steps["a"].outcome.clone().unwrap();
+        assert_eq!(
+            outcome,
+            StepOutcome {
+                job: Some("app".into()),
+                number: Some(7),
+                queue_id: Some(3),
+                attempts: 2,
+                duration_ms: 5,
+                ..StepOutcome::new().fail(StepStatus::TimedOut, FailureKind::Timeout, "m")
+            }
+        );
+        // Written back, it reads the same.
+        let line = serde_json::to_string(&outcome).unwrap();
+        assert_eq!(serde_json::from_str::<StepOutcome>(&line).unwrap(), outcome);
     }
 
     #[test]

@@ -2,9 +2,16 @@
 //! `needs`), each step started the moment its dependencies are done, polling with backoff,
 //! per-step and whole-run timeouts and interrupts that stop what the run started, matrix
 //! fail-fast, and an exit status from the steps' outcomes.
+//!
+//! `Scheduler` (here) owns the run's state and reacts to one event at a time; its rules are
+//! pure functions in `decide`; one step's life is in `step`; the types every part shares sit
+//! in the leaf `outcome`, and a step's end is a `report::StepOutcome`, as the journal stores
+//! it and the report shows it.
 
+mod decide;
 mod follow;
 pub mod journal;
+mod outcome;
 mod poll;
 pub mod preflight;
 mod reads;
@@ -20,13 +27,16 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-pub use step::{Failure, JobCache, Signal, StepResult, Stop, nearest};
+pub use crate::report::{FailureKind, StepOutcome};
+pub use outcome::{JobCache, STOP_BUDGET, Signal, Stop};
+pub use preflight::nearest;
 pub use time::PipelineTime;
 
 use crate::exit::ExitStatus;
 use crate::jenkins::Client;
 use crate::pipeline::{Condition, DEFAULT_SERVER, Pipeline, RenderContext, RunFacts, StepFacts};
 use crate::report::{self, Event, Reporter, RunStatus, StepStatus, StepSummary, Summary};
+use decide::{Gate, Settled, Verdict};
 
 pub struct RunSettings {
     /// How many steps may run at once.
@@ -56,40 +66,6 @@ pub struct RunOutcome {
     pub status: ExitStatus,
 }
 
-/// What the scheduler knows of a step that is done.
-struct Done {
-    result: StepResult,
-    /// Whether dependents see this step as a success (a failure with `continue_on_failure`
-    /// counts as one; a skip inherits its dependencies' state).
-    ok: bool,
-    counts: bool,
-}
-
-impl Done {
-    /// A step that fails before anything is sent to Jenkins: a bad `if:` expression, a
-    /// journal that cannot be written.
-    fn refused(reporter: &Reporter, step: &crate::pipeline::Step, message: String) -> Done {
-        reporter.event(Event::Finished {
-            step: &step.id,
-            status: StepStatus::Failed,
-            result: None,
-            number: None,
-            duration_ms: 0,
-            message: Some(&message),
-        });
-        Done {
-            result: StepResult {
-                status: StepStatus::Failed,
-                failure: Some(Failure::Invalid),
-                message: Some(message),
-                ..StepResult::new()
-            },
-            ok: step.continue_on_failure,
-            counts: !step.continue_on_failure,
-        }
-    }
-}
-
 pub fn run_facts() -> RunFacts {
     let now = SystemTime::now();
     let stamp = report::time::rfc3339(now, false);
@@ -116,144 +92,239 @@ pub async fn run(
     settings: RunSettings,
     reporter: Arc<Reporter>,
     run: RunFacts,
-    mut signals: watch::Receiver<Option<Stop>>,
+    signals: watch::Receiver<Option<Stop>>,
 ) -> RunOutcome {
-    let begun = Instant::now();
-    let count = pipeline.steps.len();
-    reporter.event(Event::RunStarted {
-        pipeline: &pipeline.name,
-        steps: count,
-    });
-    let permits = Arc::new(Semaphore::new(
-        settings
-            .max_parallel
-            .unwrap_or(Semaphore::MAX_PERMITS)
-            .clamp(1, Semaphore::MAX_PERMITS),
-    ));
-    // A matrix's `max_parallel` caps its own cells, inside the run's cap.
-    let mut group_permits: HashMap<String, Arc<Semaphore>> = HashMap::new();
-    for step in &pipeline.steps {
-        if let Some(cell) = &step.matrix
-            && let Some(max) = cell.max_parallel
-        {
-            group_permits
-                .entry(cell.group.clone())
-                .or_insert_with(|| Arc::new(Semaphore::new(max.max(1))));
+    let mut scheduler = Scheduler::new(pipeline, settings, reporter, run, signals);
+    scheduler.seed_from_journal();
+    scheduler.preflight().await;
+    while scheduler.step_once().await {}
+    scheduler.finish()
+}
+
+/// A step that is done: its outcome, and what it means for the rest of the run.
+struct Done {
+    result: StepOutcome,
+    settled: Settled,
+}
+
+/// The permits a running step holds: its matrix group's and the run's.
+type Held = (
+    Option<tokio::sync::OwnedSemaphorePermit>,
+    Option<tokio::sync::OwnedSemaphorePermit>,
+);
+
+/// How long past the stop budget the run waits for its steps before it leaves them.
+const ABANDON_GRACE: Duration = Duration::from_secs(5);
+
+/// Far enough away to stand for "never" in a `select!` whose branch is disabled.
+fn far() -> Instant {
+    Instant::now() + Duration::from_secs(365 * 24 * 3600)
+}
+
+/// One run over the step graph (list order and `parallel:` are sugar for `needs`): each step
+/// starts the moment its dependencies are done; the rules of what starts, what is skipped and
+/// how the run ends are in `decide`.
+struct Scheduler {
+    pipeline: Arc<Pipeline>,
+    settings: RunSettings,
+    reporter: Arc<Reporter>,
+    run: RunFacts,
+    signals: watch::Receiver<Option<Stop>>,
+    begun: Instant,
+    permits: Arc<Semaphore>,
+    /// A matrix's `max_parallel` caps its own cells, inside the run's cap.
+    group_permits: HashMap<String, Arc<Semaphore>>,
+    run_deadline: Option<Instant>,
+    done: Vec<Option<Done>>,
+    /// How to stop each running step.
+    stops: Vec<Option<watch::Sender<Option<Stop>>>>,
+    tasks: JoinSet<(StepOutcome, Held)>,
+    task_index: HashMap<tokio::task::Id, usize>,
+    /// What each running step has learnt of its build, for a run that cannot wait for it.
+    progress: Vec<Arc<std::sync::Mutex<outcome::Progress>>>,
+    failed_groups: HashSet<String>,
+    /// Where an interrupted run left the steps it had triggered, to re-attach to them.
+    attach: HashMap<usize, journal::StepReplay>,
+    build_reads: Arc<reads::BuildReads>,
+    stopped: Option<Stop>,
+    /// When the run began stopping what it started (run timeout or interrupt).
+    stopping_since: Option<Instant>,
+    signalled: bool,
+    signals_closed: bool,
+}
+
+impl Scheduler {
+    fn new(
+        pipeline: Arc<Pipeline>,
+        settings: RunSettings,
+        reporter: Arc<Reporter>,
+        run: RunFacts,
+        signals: watch::Receiver<Option<Stop>>,
+    ) -> Scheduler {
+        let count = pipeline.steps.len();
+        reporter.event(Event::RunStarted {
+            pipeline: &pipeline.name,
+            steps: count,
+        });
+        let permits = Arc::new(Semaphore::new(
+            settings
+                .max_parallel
+                .unwrap_or(Semaphore::MAX_PERMITS)
+                .clamp(1, Semaphore::MAX_PERMITS),
+        ));
+        let mut group_permits: HashMap<String, Arc<Semaphore>> = HashMap::new();
+        for step in &pipeline.steps {
+            if let Some(cell) = &step.matrix
+                && let Some(max) = cell.max_parallel
+            {
+                group_permits
+                    .entry(cell.group.clone())
+                    .or_insert_with(|| Arc::new(Semaphore::new(max.max(1))));
+            }
+        }
+        let run_deadline = settings.timeout.map(|t| settings.time.after(t));
+        Scheduler {
+            pipeline,
+            settings,
+            reporter,
+            run,
+            signals,
+            begun: Instant::now(),
+            permits,
+            group_permits,
+            run_deadline,
+            done: (0..count).map(|_| None).collect(),
+            stops: (0..count).map(|_| None).collect(),
+            tasks: JoinSet::new(),
+            task_index: HashMap::new(),
+            progress: (0..count).map(|_| Arc::default()).collect(),
+            failed_groups: HashSet::new(),
+            attach: HashMap::new(),
+            build_reads: Arc::new(reads::BuildReads::default()),
+            stopped: None,
+            stopping_since: None,
+            signalled: false,
+            signals_closed: false,
         }
     }
-    let run_deadline = settings.timeout.map(|t| settings.time.after(t));
-    let mut done: Vec<Option<Done>> = (0..count).map(|_| None).collect();
-    let mut stops: Vec<Option<watch::Sender<Option<Stop>>>> = (0..count).map(|_| None).collect();
-    let mut tasks = JoinSet::new();
-    let mut task_index: HashMap<tokio::task::Id, usize> = HashMap::new();
-    // What each running step has learnt of its build, for a run that cannot wait for it.
-    let progress: Vec<Arc<std::sync::Mutex<step::Progress>>> =
-        (0..count).map(|_| Arc::default()).collect();
-    let mut failed_groups: HashSet<String> = HashSet::new();
-    let mut attach: HashMap<usize, journal::StepReplay> = HashMap::new();
-    let build_reads = Arc::new(reads::BuildReads::default());
-    if let Some(replay) = &settings.resume {
-        for (index, step) in pipeline.steps.iter().enumerate() {
+
+    /// How step `index` settled, if it is done.
+    fn settled(&self, index: usize) -> Option<Settled> {
+        self.done[index].as_ref().map(|d| d.settled)
+    }
+
+    fn render_context(&self) -> RenderContext {
+        render_context(&self.pipeline, &self.settings.env, &self.run, &self.done)
+    }
+
+    /// Steps an interrupted run finished count as done; those it triggered are re-attached.
+    fn seed_from_journal(&mut self) {
+        let Some(replay) = self.settings.resume.take() else {
+            return;
+        };
+        for (index, step) in self.pipeline.steps.iter().enumerate() {
             let Some(state) = replay.steps.get(&step.id) else {
                 continue;
             };
             match &state.outcome {
                 // An interrupt cancelled what it had started: that step runs again.
-                Some(outcome) if outcome.failure.as_deref() == Some("interrupted") => {}
+                Some(outcome) if outcome.failure == Some(FailureKind::Interrupted) => {}
                 Some(outcome) => {
-                    let result = outcome.to_result();
-                    let passed = result.status == StepStatus::Passed;
                     let note = format!(
                         "finished before the interruption: {}",
-                        result.status.as_str()
+                        outcome.status.as_str()
                     );
-                    reporter.event(Event::Note {
+                    self.reporter.event(Event::Note {
                         step: Some(&step.id),
                         message: &note,
                     });
-                    done[index] = Some(Done {
-                        ok: passed || step.continue_on_failure,
-                        counts: !step.continue_on_failure,
-                        result,
+                    self.done[index] = Some(Done {
+                        settled: Settled::ran(outcome.status, step.continue_on_failure),
+                        result: outcome.clone(),
                     });
                 }
                 None if state.triggered => {
-                    attach.insert(index, state.clone());
+                    self.attach.insert(index, state.clone());
                 }
                 None => {}
             }
         }
+        self.settings.resume = Some(replay);
     }
 
-    // Every job is read once before anything is triggered; a problem anywhere stops the run
-    // before it starts, with every problem listed.
-    // The run's deadline and an interrupt bound the preflight too: nothing was started yet,
-    // so nothing needs stopping.
-    let base = render_context(&pipeline, &settings.env, &run, &done);
-    let preflight = preflight::check(
-        &pipeline,
-        &settings.clients,
-        &base,
-        settings.selected.as_deref(),
-        &settings.jobs,
-    );
-    let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
-    let mut stopped: Option<Stop> = None;
-    let checked = tokio::select! {
-        checked = preflight => Some(checked),
-        _ = tokio::time::sleep_until(run_deadline.unwrap_or(far)), if run_deadline.is_some() => {
-            stopped = Some(Stop::RunTimeout);
-            None
-        }
-        stop = first_signal(&mut signals) => {
-            stopped = Some(stop);
-            None
-        }
-    };
-    if let Some(stop) = stopped {
-        reporter.event(Event::Note {
-            step: None,
-            message: match stop {
-                Stop::RunTimeout => "the run's --timeout was reached before any job was triggered",
-                _ => "interrupted before any job was triggered",
-            },
-        });
-    }
-    // When the run began stopping what it started (run timeout or interrupt).
-    let mut stopping_since: Option<Instant> = stopped.map(|_| Instant::now());
-    let mut signalled = matches!(stopped, Some(Stop::Interrupt(_)));
-    let mut signals_closed = false;
-    let refused: Option<(BTreeMap<usize, String>, Failure, &str)> = match checked {
-        None => None,
-        Some(Ok(problems)) if problems.is_empty() => None,
-        Some(Ok(problems)) => {
-            let mut by_step: BTreeMap<usize, String> = BTreeMap::new();
-            for problem in problems {
-                by_step
-                    .entry(problem.step)
-                    .and_modify(|m| {
-                        m.push('\n');
-                        m.push_str(&problem.message);
-                    })
-                    .or_insert(problem.message);
+    /// Every job is read once before anything is triggered; a problem anywhere stops the run
+    /// before it starts, with every problem listed. The run's deadline and an interrupt bound
+    /// the preflight too: nothing was started yet, so nothing needs stopping.
+    async fn preflight(&mut self) {
+        let base = self.render_context();
+        let preflight = preflight::check(
+            &self.pipeline,
+            &self.settings.clients,
+            &base,
+            self.settings.selected.as_deref(),
+            &self.settings.jobs,
+        );
+        let deadline = self.run_deadline;
+        let mut stopped: Option<Stop> = None;
+        let checked = tokio::select! {
+            checked = preflight => Some(checked),
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(far)), if deadline.is_some() => {
+                stopped = Some(Stop::RunTimeout);
+                None
             }
-            Some((
-                by_step,
-                Failure::Invalid,
-                "not run: problems were found before anything was triggered",
-            ))
+            stop = first_signal(&mut self.signals) => {
+                stopped = Some(stop);
+                None
+            }
+        };
+        if let Some(stop) = stopped {
+            self.reporter.event(Event::Note {
+                step: None,
+                message: match stop {
+                    Stop::RunTimeout => {
+                        "the run's --timeout was reached before any job was triggered"
+                    }
+                    _ => "interrupted before any job was triggered",
+                },
+            });
         }
-        Some(Err((step, error))) => Some((
-            BTreeMap::from([(step, error.to_string())]),
-            Failure::Jenkins,
-            "not run: Jenkins could not be used",
-        )),
-    };
-    if let Some((failed, failure, reason)) = refused {
-        for (index, step) in pipeline.steps.iter().enumerate() {
+        self.stopped = stopped;
+        self.stopping_since = stopped.map(|_| Instant::now());
+        self.signalled = matches!(stopped, Some(Stop::Interrupt(_)));
+        match checked {
+            None => {}
+            Some(Ok(problems)) if problems.is_empty() => {}
+            Some(Ok(problems)) => {
+                let mut by_step: BTreeMap<usize, String> = BTreeMap::new();
+                for problem in problems {
+                    by_step
+                        .entry(problem.step)
+                        .and_modify(|m| {
+                            m.push('\n');
+                            m.push_str(&problem.message);
+                        })
+                        .or_insert(problem.message);
+                }
+                self.refuse_all(
+                    by_step,
+                    FailureKind::Invalid,
+                    "not run: problems were found before anything was triggered",
+                );
+            }
+            Some(Err((step, error))) => self.refuse_all(
+                BTreeMap::from([(step, error.to_string())]),
+                FailureKind::Jenkins,
+                "not run: Jenkins could not be used",
+            ),
+        }
+    }
+
+    /// The preflight found problems: the steps they name fail, every other is skipped.
+    fn refuse_all(&mut self, failed: BTreeMap<usize, String>, kind: FailureKind, reason: &str) {
+        for (index, step) in self.pipeline.steps.iter().enumerate() {
             let result = match failed.get(&index) {
                 Some(message) => {
-                    reporter.event(Event::Finished {
+                    self.reporter.event(Event::Finished {
                         step: &step.id,
                         status: StepStatus::Failed,
                         result: None,
@@ -261,401 +332,417 @@ pub async fn run(
                         duration_ms: 0,
                         message: Some(message),
                     });
-                    StepResult {
-                        status: StepStatus::Failed,
-                        failure: Some(failure),
-                        message: Some(message.clone()),
-                        ..skipped_result()
-                    }
+                    skipped_result().fail(StepStatus::Failed, kind, message.clone())
                 }
                 None => {
-                    reporter.event(Event::Skipped {
+                    self.reporter.event(Event::Skipped {
                         step: &step.id,
                         reason,
                     });
-                    StepResult {
+                    StepOutcome {
                         message: Some(reason.to_string()),
                         ..skipped_result()
                     }
                 }
             };
-            done[index] = Some(Done {
+            self.done[index] = Some(Done {
                 result,
-                ok: false,
-                counts: true,
+                settled: Settled::lost(),
             });
         }
     }
 
-    loop {
-        // Start or skip every step whose dependencies are done, until nothing changes.
+    /// A step that fails before anything is sent to Jenkins: a bad `if:` expression, a
+    /// journal that cannot be written.
+    fn refuse(&mut self, index: usize, message: String) {
+        let step = &self.pipeline.steps[index];
+        self.reporter.event(Event::Finished {
+            step: &step.id,
+            status: StepStatus::Failed,
+            result: None,
+            number: None,
+            duration_ms: 0,
+            message: Some(&message),
+        });
+        self.done[index] = Some(Done {
+            result: StepOutcome::new().fail(StepStatus::Failed, FailureKind::Invalid, message),
+            settled: Settled::refused(step.continue_on_failure),
+        });
+    }
+
+    /// Starts or skips every step whose dependencies are done, until nothing changes.
+    fn start_ready(&mut self) {
         let mut changed = true;
         while changed {
             changed = false;
-            for index in 0..count {
-                if done[index].is_some() || stops[index].is_some() {
+            for index in 0..self.pipeline.steps.len() {
+                if self.done[index].is_some() || self.stops[index].is_some() {
                     continue;
                 }
-                let step = &pipeline.steps[index];
-                if !step.needs.iter().all(|d| done[*d].is_some()) {
+                if !decide::ready(&self.pipeline.steps[index].needs, |d| self.settled(d)) {
                     continue;
                 }
                 changed = true;
-                let deps_ok = step
-                    .needs
-                    .iter()
-                    .all(|d| done[*d].as_ref().is_some_and(|x| x.ok));
-                let failed_dep = step
-                    .needs
-                    .iter()
-                    .find(|d| done[**d].as_ref().is_some_and(|x| !x.ok))
-                    .map(|d| pipeline.steps[*d].id.clone());
-                let selected = settings.selected.as_ref().is_none_or(|s| s[index]);
-                // An `if:` expression that cannot be rendered, or renders neither true nor false.
-                let mut invalid: Option<String> = None;
-                let reason = if let Some(stop) = stopped {
-                    Some(match stop {
-                        Stop::RunTimeout => "the run's --timeout was reached".to_string(),
-                        _ => "the run was interrupted".to_string(),
-                    })
-                } else if !selected {
-                    Some("not selected (--only / --from)".to_string())
-                } else if step
-                    .matrix
-                    .as_ref()
-                    .is_some_and(|c| c.fail_fast && failed_groups.contains(&c.group))
-                {
-                    Some("a sibling cell failed (fail_fast)".to_string())
-                } else {
-                    match &step.condition {
-                        Condition::OnSuccess if !deps_ok => Some(format!(
-                            "`{}` did not succeed",
-                            failed_dep.unwrap_or_default()
-                        )),
-                        Condition::OnFailure if deps_ok => {
-                            Some("nothing it needs failed (if: on_failure)".to_string())
-                        }
-                        Condition::Expr(template) => {
-                            let ctx = render_context(&pipeline, &settings.env, &run, &done)
-                                .for_step(step);
-                            let verdict = template
-                                .render(&ctx)
-                                .map_err(|e| e.to_string())
-                                .and_then(|text| {
-                                    Condition::truth(&text)
-                                        .map_err(|e| format!("{}: {e}", template.field()))
-                                });
-                            match verdict {
-                                Ok(true) => None,
-                                Ok(false) => Some("its `if` expression is false".to_string()),
-                                Err(message) => {
-                                    invalid = Some(message);
-                                    None
-                                }
-                            }
-                        }
-                        _ => None,
-                    }
-                };
-                if let Some(message) = invalid {
-                    done[index] = Some(Done::refused(&reporter, step, message));
-                    continue;
-                }
-                if let Some(reason) = reason {
-                    reporter.event(Event::Skipped {
-                        step: &step.id,
-                        reason: &reason,
-                    });
-                    // A step left out of a partial run stands in as a success for the rest.
-                    let ok = (deps_ok || !selected) && stopped.is_none();
-                    let result = StepResult {
-                        status: StepStatus::Skipped,
-                        message: Some(reason),
-                        ..skipped_result()
-                    };
-                    done[index] = Some(Done {
-                        result,
-                        ok,
-                        counts: false,
-                    });
-                    continue;
-                }
-                let server = server_of(&pipeline, index);
-                let Some(client) = settings.clients.get(&server).cloned() else {
-                    // Resolved servers cover every name the pipeline uses; this is a bug guard.
-                    let message = format!("no client for server `{server}`");
-                    done[index] = Some(Done::refused(&reporter, step, message));
-                    continue;
-                };
-                if let Some(journal) = &settings.journal
-                    && let Err(e) = journal.record(&journal::Record::StepStarted {
-                        step: step.id.clone(),
-                        server: Some(server.clone()),
-                        url: Some(client.base_url().to_string()),
-                    })
-                {
-                    done[index] = Some(Done::refused(&reporter, step, e.to_string()));
-                    continue;
-                }
-                let (stop_tx, stop_rx) = watch::channel(None);
-                stops[index] = Some(stop_tx);
-                let ctx = step::StepContext {
-                    pipeline: pipeline.clone(),
-                    index,
-                    client,
-                    server,
-                    jobs: settings.jobs.clone(),
-                    cancel_on_interrupt: settings.cancel_on_interrupt,
-                    follow: settings.follow,
-                    journal: settings.journal.clone(),
-                    attach: attach.remove(&index),
-                    attempt: 0,
-                    reads: build_reads.clone(),
-                    reporter: reporter.clone(),
-                    time: settings.time.clone(),
-                    render: render_context(&pipeline, &settings.env, &run, &done).for_step(step),
-                    stop: stop_rx,
-                    progress: progress[index].clone(),
-                };
-                let permits = permits.clone();
-                let group = step
-                    .matrix
-                    .as_ref()
-                    .and_then(|c| group_permits.get(&c.group).cloned());
-                let handle = tasks.spawn(async move {
-                    let group = match group {
-                        Some(g) => g.acquire_owned().await.ok(),
-                        None => None,
-                    };
-                    let permit = permits.acquire_owned().await.ok();
-                    // The permits go back with the result and are released once the
-                    // scheduler has acted on it, so a fail_fast stop reaches the cells
-                    // waiting for them before they can start.
-                    (step::run(ctx).await, (group, permit))
-                });
-                task_index.insert(handle.id(), index);
-            }
-        }
-        if tasks.is_empty() {
-            break;
-        }
-        let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
-        let stop_now = |stops: &[Option<watch::Sender<Option<Stop>>>], stop: Stop| {
-            for sender in stops.iter().flatten() {
-                let _ = sender.send(Some(stop));
-            }
-        };
-        tokio::select! {
-            joined = tasks.join_next_with_id() => {
-                let Some(joined) = joined else { continue };
-                let (id, result, held) = match joined {
-                    Ok((id, (result, held))) => (id, result, Some(held)),
-                    Err(e) => {
-                        let id = e.id();
-                        let mut result = skipped_result();
-                        result.status = StepStatus::Failed;
-                        result.failure = Some(Failure::Jenkins);
-                        result.message = Some(format!("internal error: {e}"));
-                        (id, result, None)
-                    }
-                };
-                let Some(index) = task_index.remove(&id) else { continue };
-                stops[index] = None;
-                let step = &pipeline.steps[index];
-                if result.status == StepStatus::Skipped {
-                    // Stopped while it waited for a permit: it started nothing.
-                    reporter.event(Event::Skipped {
-                        step: &step.id,
-                        reason: result.message.as_deref().unwrap_or_default(),
-                    });
-                } else {
-                    reporter.event(Event::Finished {
-                        step: &step.id,
-                        status: result.status,
-                        result: result.result.as_deref(),
-                        number: result.number,
-                        duration_ms: result.duration.as_millis() as u64,
-                        message: result.message.as_deref(),
-                    });
-                }
-                let passed = result.status == StepStatus::Passed;
-                // A build that may still be queued or running (left so by an interrupt, or
-                // Jenkins did not confirm its stop) is re-attached on resume, not finished.
-                let left_running = result.status == StepStatus::Interrupted
-                    || (result.failure == Some(Failure::Interrupted)
-                        && !settings.cancel_on_interrupt);
-                if let Some(journal) = &settings.journal
-                    && !left_running
-                {
-                    let _ = journal.record(&journal::Record::Finished {
-                        step: step.id.clone(),
-                        outcome: journal::Outcome::of(&result),
-                    });
-                }
-                if !passed
-                    && !step.continue_on_failure
-                    && stopped.is_none()
-                    && let Some(cell) = &step.matrix
-                    && cell.fail_fast
-                    && failed_groups.insert(cell.group.clone())
-                {
-                    for sibling in pipeline.cells(&cell.group) {
-                        if let Some(sender) = &stops[sibling] {
-                            let _ = sender.send(Some(Stop::FailFast));
-                        }
-                    }
-                }
-                drop(held);
-                done[index] = Some(Done {
-                    ok: passed || step.continue_on_failure,
-                    counts: !step.continue_on_failure,
-                    result,
-                });
-            }
-            _ = tokio::time::sleep_until(run_deadline.unwrap_or(far)), if run_deadline.is_some() && stopped.is_none() => {
-                stopped = Some(Stop::RunTimeout);
-                stopping_since.get_or_insert_with(Instant::now);
-                stop_now(&stops, Stop::RunTimeout);
-                reporter.event(Event::Note {
-                    step: None,
-                    message: "the run's --timeout was reached: stopping the builds it started",
-                });
-            }
-            // Every step bounds its own stopping by the stop budget; this bounds the run even
-            // if one did not.
-            _ = tokio::time::sleep_until(stopping_since.map_or(far, |t| t + step::STOP_BUDGET + ABANDON_GRACE)), if stopping_since.is_some() => {
-                abandon(&mut Abandon {
-                    tasks: &mut tasks,
-                    task_index: &mut task_index,
-                    done: &mut done,
-                    progress: &progress,
-                    pipeline: &pipeline,
-                    reporter: &reporter,
-                    message: "jrun stopped waiting for Jenkins to confirm its stop; the queue item or build may still be there",
-                });
-                break;
-            }
-            changed = signals.changed(), if !signals_closed => {
-                let signal = match changed {
-                    Ok(()) => *signals.borrow_and_update(),
-                    Err(_) => {
-                        signals_closed = true;
-                        None
-                    }
-                };
-                let Some(stop) = signal else { continue };
-                if signalled {
-                    // A second interrupt: leave now, with the report of where things stand.
-                    reporter.event(Event::Note {
-                        step: None,
-                        message: "interrupted again: exiting now; builds may still be queued or running",
-                    });
-                    abandon(&mut Abandon {
-                        tasks: &mut tasks,
-                        task_index: &mut task_index,
-                        done: &mut done,
-                        progress: &progress,
-                        pipeline: &pipeline,
-                        reporter: &reporter,
-                        message: "interrupted again: jrun exited without waiting for Jenkins; the queue item or build may still be there",
-                    });
-                    stopped = Some(stop);
-                    break;
-                }
-                signalled = true;
-                stopped = Some(stop);
-                stopping_since.get_or_insert_with(Instant::now);
-                stop_now(&stops, stop);
-                let message = if settings.cancel_on_interrupt {
-                    "interrupted: cancelling the queue items and stopping the builds this run started (interrupt again to exit at once)"
-                } else {
-                    "interrupted: leaving the builds this run started running in Jenkins"
-                };
-                reporter.event(Event::Note { step: None, message });
+                self.start_or_skip(index);
             }
         }
     }
 
-    let mut status = ExitStatus::Success;
-    for entry in done.iter().flatten() {
-        if entry.counts
-            && let Some(failure) = entry.result.failure
+    fn start_or_skip(&mut self, index: usize) {
+        let pipeline = self.pipeline.clone();
+        let step = &pipeline.steps[index];
+        let (deps_ok, failed_dep) = decide::dependencies(&step.needs, |d| self.settled(d));
+        let selected = self.settings.selected.as_ref().is_none_or(|s| s[index]);
+        let sibling_failed = step
+            .matrix
+            .as_ref()
+            .is_some_and(|c| c.fail_fast && self.failed_groups.contains(&c.group));
+        let gate = match &step.condition {
+            Condition::OnSuccess => Gate::OnSuccess,
+            Condition::OnFailure => Gate::OnFailure,
+            Condition::Always => Gate::Always,
+            Condition::Expr(_) => Gate::Expr,
+        };
+        let failed_dep = failed_dep.map(|d| pipeline.steps[d].id.as_str());
+        let verdict = decide::verdict(
+            self.stopped,
+            selected,
+            sibling_failed,
+            gate,
+            deps_ok,
+            failed_dep,
+        );
+        let reason = match verdict {
+            Verdict::Skip(reason) => Some(reason),
+            Verdict::Run => match &step.condition {
+                Condition::Expr(template) => {
+                    let ctx = self.render_context().for_step(step);
+                    let verdict =
+                        template
+                            .render(&ctx)
+                            .map_err(|e| e.to_string())
+                            .and_then(|text| {
+                                Condition::truth(&text)
+                                    .map_err(|e| format!("{}: {e}", template.field()))
+                            });
+                    match verdict {
+                        Ok(true) => None,
+                        Ok(false) => Some("its `if` expression is false".to_string()),
+                        // An `if:` that cannot be rendered, or renders neither true nor false.
+                        Err(message) => return self.refuse(index, message),
+                    }
+                }
+                _ => None,
+            },
+        };
+        match reason {
+            Some(reason) => self.skip(index, reason, deps_ok, selected),
+            None => self.spawn(index),
+        }
+    }
+
+    fn skip(&mut self, index: usize, reason: String, deps_ok: bool, selected: bool) {
+        self.reporter.event(Event::Skipped {
+            step: &self.pipeline.steps[index].id,
+            reason: &reason,
+        });
+        self.done[index] = Some(Done {
+            result: StepOutcome {
+                message: Some(reason),
+                ..skipped_result()
+            },
+            settled: Settled::skipped(deps_ok, selected, self.stopped.is_some()),
+        });
+    }
+
+    fn spawn(&mut self, index: usize) {
+        let pipeline = self.pipeline.clone();
+        let step = &pipeline.steps[index];
+        let server = server_of(&pipeline, index);
+        let Some(client) = self.settings.clients.get(&server).cloned() else {
+            // Resolved servers cover every name the pipeline uses; this is a bug guard.
+            return self.refuse(index, format!("no client for server `{server}`"));
+        };
+        if let Some(journal) = &self.settings.journal
+            && let Err(e) = journal.record(&journal::Record::StepStarted {
+                step: step.id.clone(),
+                server: Some(server.clone()),
+                url: Some(client.base_url().to_string()),
+            })
         {
-            status = status.worst(match failure {
-                Failure::Result => ExitStatus::Failed,
-                Failure::Timeout => ExitStatus::Timeout,
-                Failure::Jenkins => ExitStatus::Jenkins,
-                Failure::Invalid => ExitStatus::InvalidInput,
-                Failure::Interrupted => ExitStatus::Interrupted,
-                // The build may have run: the pipeline did not pass, and a person must look.
-                Failure::Ambiguous => ExitStatus::Failed,
+            return self.refuse(index, e.to_string());
+        }
+        let (stop_tx, stop_rx) = watch::channel(None);
+        self.stops[index] = Some(stop_tx);
+        let ctx = step::StepContext {
+            pipeline: pipeline.clone(),
+            index,
+            client,
+            server,
+            jobs: self.settings.jobs.clone(),
+            cancel_on_interrupt: self.settings.cancel_on_interrupt,
+            follow: self.settings.follow,
+            journal: self.settings.journal.clone(),
+            attach: self.attach.remove(&index),
+            reads: self.build_reads.clone(),
+            reporter: self.reporter.clone(),
+            time: self.settings.time.clone(),
+            render: self.render_context().for_step(step),
+            stop: stop_rx,
+            progress: self.progress[index].clone(),
+        };
+        let permits = self.permits.clone();
+        let group = step
+            .matrix
+            .as_ref()
+            .and_then(|c| self.group_permits.get(&c.group).cloned());
+        let handle = self.tasks.spawn(async move {
+            let group = match group {
+                Some(g) => g.acquire_owned().await.ok(),
+                None => None,
+            };
+            let permit = permits.acquire_owned().await.ok();
+            // The permits go back with the result and are released once the scheduler has
+            // acted on it, so a fail_fast stop reaches the cells waiting for them before they
+            // can start.
+            (step::run(ctx).await, (group, permit))
+        });
+        self.task_index.insert(handle.id(), index);
+    }
+
+    /// Starts what can start and waits for the next thing to act on; false once the run is
+    /// over.
+    async fn step_once(&mut self) -> bool {
+        self.start_ready();
+        if self.tasks.is_empty() {
+            return false;
+        }
+        let deadline = self.run_deadline.filter(|_| self.stopped.is_none());
+        // Every step bounds its own stopping by the stop budget; this bounds the run even if
+        // one did not.
+        let give_up = self.stopping_since.map(|t| t + STOP_BUDGET + ABANDON_GRACE);
+        tokio::select! {
+            joined = self.tasks.join_next_with_id() => {
+                if let Some(joined) = joined {
+                    self.on_joined(joined);
+                }
+                true
+            }
+            _ = tokio::time::sleep_until(deadline.unwrap_or_else(far)), if deadline.is_some() => {
+                self.on_run_timeout();
+                true
+            }
+            _ = tokio::time::sleep_until(give_up.unwrap_or_else(far)), if give_up.is_some() => {
+                self.abandon("jrun stopped waiting for Jenkins to confirm its stop; the queue item or build may still be there");
+                false
+            }
+            changed = self.signals.changed(), if !self.signals_closed => {
+                self.on_signal(changed.is_ok())
+            }
+        }
+    }
+
+    fn stop_all(&self, stop: Stop) {
+        for sender in self.stops.iter().flatten() {
+            let _ = sender.send(Some(stop));
+        }
+    }
+
+    fn on_joined(
+        &mut self,
+        joined: Result<(tokio::task::Id, (StepOutcome, Held)), tokio::task::JoinError>,
+    ) {
+        let (id, result, held) = match joined {
+            Ok((id, (result, held))) => (id, result, Some(held)),
+            Err(e) => {
+                let message = format!("internal error: {e}");
+                let result =
+                    skipped_result().fail(StepStatus::Failed, FailureKind::Jenkins, message);
+                (e.id(), result, None)
+            }
+        };
+        let Some(index) = self.task_index.remove(&id) else {
+            return;
+        };
+        self.stops[index] = None;
+        let pipeline = self.pipeline.clone();
+        let step = &pipeline.steps[index];
+        if result.status == StepStatus::Skipped {
+            // Stopped while it waited for a permit: it started nothing.
+            self.reporter.event(Event::Skipped {
+                step: &step.id,
+                reason: result.message.as_deref().unwrap_or_default(),
+            });
+        } else {
+            self.reporter.event(Event::Finished {
+                step: &step.id,
+                status: result.status,
+                result: result.result.as_deref(),
+                number: result.number,
+                duration_ms: result.duration_ms,
+                message: result.message.as_deref(),
+            });
+        }
+        let cancels = self.settings.cancel_on_interrupt;
+        if let Some(journal) = &self.settings.journal
+            && !decide::left_running(result.status, result.failure, cancels)
+        {
+            let _ = journal.record(&journal::Record::Finished {
+                step: step.id.clone(),
+                outcome: result.clone(),
+            });
+        }
+        if let Some(cell) = &step.matrix
+            && decide::fails_fast(
+                result.status,
+                step.continue_on_failure,
+                cell.fail_fast,
+                self.stopped.is_some(),
+            )
+            && self.failed_groups.insert(cell.group.clone())
+        {
+            for sibling in pipeline.cells(&cell.group) {
+                if let Some(sender) = &self.stops[sibling] {
+                    let _ = sender.send(Some(Stop::FailFast));
+                }
+            }
+        }
+        drop(held);
+        self.done[index] = Some(Done {
+            settled: Settled::ran(result.status, step.continue_on_failure),
+            result,
+        });
+    }
+
+    fn on_run_timeout(&mut self) {
+        self.stopped = Some(Stop::RunTimeout);
+        self.stopping_since.get_or_insert_with(Instant::now);
+        self.stop_all(Stop::RunTimeout);
+        self.reporter.event(Event::Note {
+            step: None,
+            message: "the run's --timeout was reached: stopping the builds it started",
+        });
+    }
+
+    /// An interrupt stops what the run started; a second one leaves at once. False once the
+    /// run is over.
+    fn on_signal(&mut self, open: bool) -> bool {
+        let signal = if open {
+            *self.signals.borrow_and_update()
+        } else {
+            self.signals_closed = true;
+            None
+        };
+        let Some(stop) = signal else {
+            return true;
+        };
+        if self.signalled {
+            // A second interrupt: leave now, with the report of where things stand.
+            self.reporter.event(Event::Note {
+                step: None,
+                message: "interrupted again: exiting now; builds may still be queued or running",
+            });
+            self.abandon("interrupted again: jrun exited without waiting for Jenkins; the queue item or build may still be there");
+            self.stopped = Some(stop);
+            return false;
+        }
+        self.signalled = true;
+        self.stopped = Some(stop);
+        self.stopping_since.get_or_insert_with(Instant::now);
+        self.stop_all(stop);
+        let message = if self.settings.cancel_on_interrupt {
+            "interrupted: cancelling the queue items and stopping the builds this run started (interrupt again to exit at once)"
+        } else {
+            "interrupted: leaving the builds this run started running in Jenkins"
+        };
+        self.reporter.event(Event::Note {
+            step: None,
+            message,
+        });
+        true
+    }
+
+    /// Stops waiting for the running steps: each ends `interrupted` with what it knew of its
+    /// build, and is not journaled as finished, so `jrun resume` re-attaches to it.
+    fn abandon(&mut self, message: &'static str) {
+        self.tasks.abort_all();
+        for (_, index) in self.task_index.drain() {
+            let seen = self.progress[index]
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let step = &self.pipeline.steps[index];
+            let result = StepOutcome {
+                status: StepStatus::Interrupted,
+                failure: Some(FailureKind::Interrupted),
+                job: seen.job,
+                queue_id: seen.queue_id,
+                number: seen.number,
+                url: seen.url,
+                attempts: seen.attempt,
+                message: Some(message.to_string()),
+                ..StepOutcome::new()
+            };
+            self.reporter.event(Event::Finished {
+                step: &step.id,
+                status: result.status,
+                result: None,
+                number: result.number,
+                duration_ms: 0,
+                message: result.message.as_deref(),
+            });
+            self.done[index] = Some(Done {
+                result,
+                settled: Settled::lost(),
             });
         }
     }
-    match stopped {
-        Some(Stop::RunTimeout) => status = status.worst(ExitStatus::Timeout),
-        Some(Stop::Interrupt(Signal::Int)) => status = ExitStatus::Interrupted,
-        Some(Stop::Interrupt(Signal::Term)) => status = ExitStatus::Terminated,
-        _ => {}
-    }
-    if let Some(journal) = &settings.journal
-        && !matches!(stopped, Some(Stop::Interrupt(_)))
-    {
-        let _ = journal.record(&journal::Record::RunFinished {
-            exit_code: status.code(),
-        });
-    }
-    let steps = pipeline
-        .steps
-        .iter()
-        .zip(done)
-        .enumerate()
-        .map(|(index, (step, entry))| {
-            let result = entry.map(|e| e.result).unwrap_or_else(skipped_result);
-            let failure = failure_kind(&result);
-            StepSummary {
-                id: step.id.clone(),
-                job: result.job,
-                server: server_of(&pipeline, index),
-                status: result.status,
-                result: result.result,
-                number: result.number,
-                url: result.url,
-                queue_id: result.queue_id,
-                attempts: result.attempts,
-                duration_ms: result.duration.as_millis() as u64,
-                failure,
-                candidates: result.candidates,
-                message: result.message,
-            }
-        })
-        .collect();
-    let summary = Summary {
-        pipeline: pipeline.name.clone(),
-        status: if status == ExitStatus::Success {
-            RunStatus::Passed
-        } else {
-            RunStatus::Failed
-        },
-        exit_code: status.code(),
-        started_at: run.started_at.clone(),
-        duration_ms: settings.time.pipeline_duration(begun.elapsed()).as_millis() as u64,
-        steps,
-    };
-    RunOutcome { summary, status }
-}
 
-fn failure_kind(result: &StepResult) -> Option<report::FailureKind> {
-    use report::FailureKind as Kind;
-    Some(match result.failure? {
-        Failure::Result if result.lost => Kind::Lost,
-        Failure::Result => Kind::Result,
-        Failure::Timeout => Kind::Timeout,
-        Failure::Jenkins => Kind::Jenkins,
-        Failure::Invalid => Kind::Invalid,
-        Failure::Interrupted => Kind::Interrupted,
-        Failure::Ambiguous => Kind::Ambiguous,
-    })
+    /// The run's exit status, its last journal record and its summary.
+    fn finish(self) -> RunOutcome {
+        let failures = self
+            .done
+            .iter()
+            .flatten()
+            .filter(|d| d.settled.counts)
+            .filter_map(|d| d.result.failure);
+        let status = decide::run_status(failures, self.stopped);
+        if let Some(journal) = &self.settings.journal
+            && !matches!(self.stopped, Some(Stop::Interrupt(_)))
+        {
+            let _ = journal.record(&journal::Record::RunFinished {
+                exit_code: status.code(),
+            });
+        }
+        let pipeline = &self.pipeline;
+        let steps = pipeline
+            .steps
+            .iter()
+            .zip(self.done)
+            .enumerate()
+            .map(|(index, (step, entry))| {
+                let result = entry.map(|e| e.result).unwrap_or_else(skipped_result);
+                StepSummary::new(step.id.clone(), server_of(pipeline, index), result)
+            })
+            .collect();
+        let summary = Summary {
+            pipeline: pipeline.name.clone(),
+            status: if status == ExitStatus::Success {
+                RunStatus::Passed
+            } else {
+                RunStatus::Failed
+            },
+            exit_code: status.code(),
+            started_at: self.run.started_at.clone(),
+            duration_ms: self
+                .settings
+                .time
+                .pipeline_duration(self.begun.elapsed())
+                .as_millis() as u64,
+            steps,
+        };
+        RunOutcome { summary, status }
+    }
 }
 
 /// The first interrupt, however long it takes to come.
@@ -670,67 +757,10 @@ async fn first_signal(signals: &mut watch::Receiver<Option<Stop>>) -> Stop {
     }
 }
 
-/// The permits a running step holds: its matrix group's and the run's.
-type Held = (
-    Option<tokio::sync::OwnedSemaphorePermit>,
-    Option<tokio::sync::OwnedSemaphorePermit>,
-);
-
-/// How long past the stop budget the run waits for its steps before it leaves them.
-const ABANDON_GRACE: Duration = Duration::from_secs(5);
-
-/// What `abandon` needs of the scheduler.
-struct Abandon<'a> {
-    tasks: &'a mut JoinSet<(StepResult, Held)>,
-    task_index: &'a mut HashMap<tokio::task::Id, usize>,
-    done: &'a mut [Option<Done>],
-    progress: &'a [Arc<std::sync::Mutex<step::Progress>>],
-    pipeline: &'a Pipeline,
-    reporter: &'a Reporter,
-    message: &'static str,
-}
-
-/// Stops waiting for the running steps: each ends `interrupted` with what it knew of its
-/// build, and is not journaled as finished, so `jrun resume` re-attaches to it.
-fn abandon(run: &mut Abandon<'_>) {
-    run.tasks.abort_all();
-    for (_, index) in run.task_index.drain() {
-        let seen = run.progress[index]
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let step = &run.pipeline.steps[index];
-        let result = StepResult {
-            status: StepStatus::Interrupted,
-            failure: Some(Failure::Interrupted),
-            job: seen.job,
-            queue_id: seen.queue_id,
-            number: seen.number,
-            url: seen.url,
-            attempts: seen.attempt,
-            message: Some(run.message.to_string()),
-            ..StepResult::new()
-        };
-        run.reporter.event(Event::Finished {
-            step: &step.id,
-            status: result.status,
-            result: None,
-            number: result.number,
-            duration_ms: 0,
-            message: result.message.as_deref(),
-        });
-        run.done[index] = Some(Done {
-            result,
-            ok: false,
-            counts: true,
-        });
-    }
-}
-
-fn skipped_result() -> StepResult {
-    StepResult {
+fn skipped_result() -> StepOutcome {
+    StepOutcome {
         status: StepStatus::Skipped,
-        ..StepResult::new()
+        ..StepOutcome::new()
     }
 }
 

@@ -6,9 +6,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use super::step::{JobCache, nearest};
+use super::outcome::JobCache;
 use crate::jenkins::{self, Client};
-use crate::pipeline::{DEFAULT_SERVER, Pipeline, RenderContext, StepKind, Template};
+use crate::pipeline::{DEFAULT_SERVER, JobStep, Pipeline, RenderContext, StepKind, Template};
 
 /// `file:line:column: ` of a value in the pipeline file.
 pub fn place(file: &Path, template: &Template) -> String {
@@ -220,17 +220,7 @@ pub async fn check(
                 ),
             );
         }
-        let values: Vec<Option<String>> = job_step
-            .params
-            .iter()
-            .map(|(_, t)| {
-                if t.step_refs().is_empty() {
-                    t.render(&step_ctx).ok()
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let values = known_values(job_step, &step_ctx);
         let params: Vec<(&str, Option<&str>)> = job_step
             .params
             .iter()
@@ -247,4 +237,60 @@ pub async fn check(
         }
     }
     Ok(problems)
+}
+
+/// The values of a job step's parameters known before the run: those that read no step's
+/// result and render.
+fn known_values(step: &JobStep, ctx: &RenderContext) -> Vec<Option<String>> {
+    step.params
+        .iter()
+        .map(|(_, t)| {
+            if t.step_refs().is_empty() {
+                t.render(ctx).ok()
+            } else {
+                None
+            }
+        })
+        .collect()
+}
+
+/// The closest name by edit distance, if it is close enough to be a likely typo.
+pub fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
+    fn distance(a: &str, b: &str) -> usize {
+        let b: Vec<char> = b.chars().collect();
+        let mut row: Vec<usize> = (0..=b.len()).collect();
+        for (i, ca) in a.chars().enumerate() {
+            let mut prev = row[0];
+            row[0] = i + 1;
+            for (j, cb) in b.iter().enumerate() {
+                let cur = row[j + 1];
+                row[j + 1] = if ca.eq_ignore_ascii_case(cb) {
+                    prev
+                } else {
+                    1 + prev.min(row[j]).min(row[j + 1])
+                };
+                prev = cur;
+            }
+        }
+        row[b.len()]
+    }
+    known
+        .iter()
+        .map(|k| (distance(name, k), *k))
+        .filter(|(d, k)| *d <= (k.chars().count() / 3).max(2))
+        .min()
+        .map(|(_, k)| k)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn near_misses_are_suggested_and_far_ones_are_not() {
+        let known = ["VERSION", "REGION", "DRY_RUN"];
+        assert_eq!(nearest("VERSOIN", &known), Some("VERSION"));
+        assert_eq!(nearest("region", &known), Some("REGION"));
+        assert_eq!(nearest("COLOUR", &known), None);
+    }
 }

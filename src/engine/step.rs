@@ -10,14 +10,15 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::journal::{Journal, Record, StepReplay};
+use super::outcome::{JobCache, Progress, STOP_BUDGET, Signal, Stop};
 use super::poll::{Delays, QUEUE_POLL_CEILING, due_offsets};
 use super::preflight::param_problems;
 use super::time::PipelineTime;
 use crate::jenkins::{self, Client, QueueState};
 use crate::pipeline::{
-    AwaitBuild, AwaitStep, JobStep, Pipeline, RenderContext, ResultName, RetryOn, StepKind,
+    AwaitBuild, AwaitStep, JobStep, Pipeline, RenderContext, ResultName, Retry, RetryOn, StepKind,
 };
-use crate::report::{Event, Reporter, StepStatus};
+use crate::report::{Event, FailureKind, Reporter, StepOutcome, StepStatus};
 
 /// The first re-read of a build that ran past its estimate comes this soon.
 const SOON: Duration = Duration::from_millis(250);
@@ -29,96 +30,6 @@ const FIRST_QUEUE_LOOK: Duration = Duration::from_millis(50);
 /// Builds that are due together are read spread over up to this much time, not in one burst:
 /// a millisecond for each build followed on the same server.
 const DUE_SPREAD_MS: u64 = 50;
-
-/// The most that stopping what a step started may take (cancel, stop, and waiting for Jenkins
-/// to confirm), whatever asked for the stop.
-pub const STOP_BUDGET: Duration = Duration::from_secs(30);
-
-/// Why a running step is told to stop what it started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stop {
-    /// The run's `--timeout` was reached.
-    RunTimeout,
-    /// SIGINT or SIGTERM.
-    Interrupt(Signal),
-    /// A sibling cell of the same matrix failed and the matrix has `fail_fast`.
-    FailFast,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    Int,
-    Term,
-}
-
-/// Why a step did not pass, which decides the exit code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Failure {
-    /// The build ended with a result the step did not expect (or was cancelled, or lost).
-    Result,
-    /// A step or run timeout.
-    Timeout,
-    /// Jenkins could not be used.
-    Jenkins,
-    /// The pipeline asked for something impossible: unknown job or parameter, bad template.
-    Invalid,
-    /// The run was interrupted by a signal.
-    Interrupted,
-    /// A trigger's answer was lost and more than one build could be its own: jrun does not
-    /// guess, and does not retry (another trigger might build twice).
-    Ambiguous,
-}
-
-#[derive(Debug, Clone)]
-pub struct StepResult {
-    pub status: StepStatus,
-    pub failure: Option<Failure>,
-    pub job: Option<String>,
-    pub result: Option<String>,
-    pub number: Option<u64>,
-    pub url: Option<String>,
-    pub queue_id: Option<u64>,
-    pub attempts: u32,
-    /// Step wall time, trigger to result, in pipeline time.
-    pub duration: Duration,
-    /// The build's own duration as Jenkins reports it.
-    pub build_duration_ms: Option<u64>,
-    pub message: Option<String>,
-    /// The build could not be followed (its queue item vanished, or it was deleted).
-    pub lost: bool,
-    /// With `Failure::Ambiguous`: the queue items and builds that could each be its own.
-    pub candidates: Vec<String>,
-}
-
-impl StepResult {
-    pub(crate) fn new() -> StepResult {
-        StepResult {
-            status: StepStatus::Passed,
-            failure: None,
-            job: None,
-            result: None,
-            number: None,
-            url: None,
-            queue_id: None,
-            attempts: 0,
-            duration: Duration::ZERO,
-            build_duration_ms: None,
-            message: None,
-            lost: false,
-            candidates: Vec::new(),
-        }
-    }
-
-    fn fail(mut self, status: StepStatus, failure: Failure, message: impl Into<String>) -> Self {
-        self.status = status;
-        self.failure = Some(failure);
-        self.message = Some(message.into());
-        self
-    }
-}
-
-/// Job definitions read once per run and shared by every step, keyed by server and job.
-pub type JobCache = std::sync::Mutex<std::collections::HashMap<(String, String), jenkins::Job>>;
 
 pub struct StepContext {
     pub pipeline: Arc<Pipeline>,
@@ -133,8 +44,6 @@ pub struct StepContext {
     pub journal: Option<Arc<Journal>>,
     /// Where an interrupted run left this step, when resuming it.
     pub attach: Option<StepReplay>,
-    /// The attempt under way (1 for the first build).
-    pub attempt: u32,
     /// Folds the reads of builds of one job that are due together.
     pub reads: Arc<super::reads::BuildReads>,
     pub reporter: Arc<Reporter>,
@@ -145,18 +54,8 @@ pub struct StepContext {
     pub progress: Arc<std::sync::Mutex<Progress>>,
 }
 
-/// What a running step knows of the build it started.
-#[derive(Debug, Clone, Default)]
-pub struct Progress {
-    pub job: Option<String>,
-    pub attempt: u32,
-    pub queue_id: Option<u64>,
-    pub number: Option<u64>,
-    pub url: Option<String>,
-}
-
-/// What interrupted a wait.
-enum Interrupt {
+/// What ended a wait before its answer.
+enum WaitEnded {
     Stop(Stop),
     Deadline,
     Jenkins(jenkins::Error),
@@ -192,25 +91,25 @@ impl StepContext {
         &mut self,
         deadline: Option<Instant>,
         request: impl Future<Output = Result<T, jenkins::Error>>,
-    ) -> Result<T, Interrupt> {
+    ) -> Result<T, WaitEnded> {
         let far = Instant::now() + Duration::from_secs(365 * 24 * 3600);
         let deadline = deadline.unwrap_or(far);
         tokio::select! {
-            result = request => result.map_err(Interrupt::Jenkins),
-            _ = tokio::time::sleep_until(deadline) => Err(Interrupt::Deadline),
-            stop = self.stopped() => Err(Interrupt::Stop(stop)),
+            result = request => result.map_err(WaitEnded::Jenkins),
+            _ = tokio::time::sleep_until(deadline) => Err(WaitEnded::Deadline),
+            stop = self.stopped() => Err(WaitEnded::Stop(stop)),
         }
     }
 
     /// Sleeps `delay` of pipeline time, but not past `deadline`.
-    async fn pause(&mut self, delay: Duration, deadline: Option<Instant>) -> Result<(), Interrupt> {
+    async fn pause(&mut self, delay: Duration, deadline: Option<Instant>) -> Result<(), WaitEnded> {
         let mut wake = self.time.after(delay);
         if let Some(deadline) = deadline {
             wake = wake.min(deadline);
         }
         tokio::select! {
             _ = tokio::time::sleep_until(wake) => Ok(()),
-            stop = self.stopped() => Err(Interrupt::Stop(stop)),
+            stop = self.stopped() => Err(WaitEnded::Stop(stop)),
         }
     }
 
@@ -228,7 +127,7 @@ impl StepContext {
     }
 }
 
-pub async fn run(mut ctx: StepContext) -> StepResult {
+pub async fn run(mut ctx: StepContext) -> StepOutcome {
     let begun = Instant::now();
     let pipeline = ctx.pipeline.clone();
     let step = &pipeline.steps[ctx.index];
@@ -243,20 +142,20 @@ pub async fn run(mut ctx: StepContext) -> StepResult {
             Stop::FailFast => ("a sibling cell failed (fail_fast)", None),
             Stop::RunTimeout => ("the run's --timeout was reached", None),
             // Marked interrupted so that a resumed run runs it.
-            Stop::Interrupt(_) => ("the run was interrupted", Some(Failure::Interrupted)),
+            Stop::Interrupt(_) => ("the run was interrupted", Some(FailureKind::Interrupted)),
         };
-        return StepResult {
+        return StepOutcome {
             status: StepStatus::Skipped,
             failure,
             message: Some(reason.to_string()),
-            ..StepResult::new()
+            ..StepOutcome::new()
         };
     }
     let mut result = match &step.kind {
         StepKind::Job(job) => run_job(&mut ctx, job).await,
         StepKind::Await(gate) => run_await(&mut ctx, gate).await,
     };
-    result.duration = ctx.time.pipeline_duration(begun.elapsed());
+    result.duration_ms = ctx.time.pipeline_duration(begun.elapsed()).as_millis() as u64;
     result
 }
 
@@ -267,38 +166,38 @@ fn min_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-fn jenkins_failure(mut result: StepResult, error: &jenkins::Error) -> StepResult {
+fn jenkins_failure(mut result: StepOutcome, error: &jenkins::Error) -> StepOutcome {
     let failure = match error {
-        jenkins::Error::NotFound { .. } => Failure::Invalid,
+        jenkins::Error::NotFound { .. } => FailureKind::Invalid,
         jenkins::Error::Ambiguous { candidates } => {
             result.candidates = candidates.clone();
-            Failure::Ambiguous
+            FailureKind::Ambiguous
         }
-        _ => Failure::Jenkins,
+        _ => FailureKind::Jenkins,
     };
     result.fail(StepStatus::Failed, failure, error.to_string())
 }
 
-fn stop_status(stop: Stop) -> (StepStatus, Failure, &'static str) {
+fn stop_status(stop: Stop) -> (StepStatus, FailureKind, &'static str) {
     match stop {
         Stop::RunTimeout => (
             StepStatus::TimedOut,
-            Failure::Timeout,
+            FailureKind::Timeout,
             "the run's --timeout was reached",
         ),
         Stop::Interrupt(Signal::Int) => (
             StepStatus::Cancelled,
-            Failure::Interrupted,
+            FailureKind::Interrupted,
             "interrupted (SIGINT)",
         ),
         Stop::Interrupt(Signal::Term) => (
             StepStatus::Cancelled,
-            Failure::Interrupted,
+            FailureKind::Interrupted,
             "stopped (SIGTERM)",
         ),
         Stop::FailFast => (
             StepStatus::Cancelled,
-            Failure::Result,
+            FailureKind::Result,
             "stopped because a sibling cell failed (fail_fast)",
         ),
     }
@@ -343,7 +242,7 @@ impl StepContext {
         &mut self,
         job: &str,
         deadline: Option<Instant>,
-    ) -> Result<jenkins::Job, Interrupt> {
+    ) -> Result<jenkins::Job, WaitEnded> {
         let key = (self.server.clone(), job.to_string());
         let cached = self
             .jobs
@@ -364,36 +263,36 @@ impl StepContext {
     }
 }
 
-async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
-    let mut result = StepResult::new();
+async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
+    let mut result = StepOutcome::new();
     let job = match ctx.render(&step.job) {
         Ok(job) => job,
-        Err(e) => return result.fail(StepStatus::Failed, Failure::Invalid, e),
+        Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
     };
     result.job = Some(job.clone());
     let mut params = Vec::with_capacity(step.params.len());
     for (name, template) in &step.params {
         match ctx.render(template) {
             Ok(value) => params.push((name.clone(), value)),
-            Err(e) => return result.fail(StepStatus::Failed, Failure::Invalid, e),
+            Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
         }
     }
     let token = match step.token.as_ref().map(|t| ctx.render(t)).transpose() {
         Ok(token) => token,
-        Err(e) => return result.fail(StepStatus::Failed, Failure::Invalid, e),
+        Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
     };
     let build_deadline = step.timeout.map(|t| ctx.time.after(t));
 
     let client = ctx.client.clone();
     let info = match ctx.job_info(&job, build_deadline).await {
         Ok(info) => info,
-        Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {
+        Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
             let message = format!(
                 "{}job `{job}` does not exist on {} (check its full name; folders are separated by /)",
                 ctx.place(&step.job),
                 client.base_url()
             );
-            return result.fail(StepStatus::Failed, Failure::Invalid, message);
+            return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
         }
         Err(interrupt) => return interrupted(ctx, result, interrupt, step.timeout),
     };
@@ -402,14 +301,14 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
             "{}`{job}` is a folder in Jenkins, not a job: name a job inside it (folders are separated by /)",
             ctx.place(&step.job)
         );
-        return result.fail(StepStatus::Failed, Failure::Invalid, message);
+        return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
     }
     if !info.buildable {
         let message = format!(
             "{}job `{job}` is disabled in Jenkins, so it cannot be triggered",
             ctx.place(&step.job)
         );
-        return result.fail(StepStatus::Failed, Failure::Invalid, message);
+        return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
     }
     let given: Vec<(&str, Option<&str>)> = params
         .iter()
@@ -421,7 +320,7 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
     {
         let template = index.map_or(&step.job, |i| &step.params[i].1);
         let message = format!("{}{message}", ctx.place(template));
-        return result.fail(StepStatus::Failed, Failure::Invalid, message);
+        return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
     }
 
     let parameterized = !info.parameters.is_empty();
@@ -434,27 +333,15 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
         recent: &info.recent_durations_ms,
     };
     let retry = &step.retry;
-    let mut number = ctx
-        .attach
-        .as_ref()
-        .map_or(0, |a| a.attempt.saturating_sub(1));
+    // Resuming: what the interrupted run already did is not done again, on its attempt only.
+    let mut attached = ctx.attach.take();
+    let mut number = attached.as_ref().map_or(0, |a| a.attempt.saturating_sub(1));
     loop {
         number += 1;
-        ctx.attempt = number;
-        let mut outcome = attempt_build(ctx, step, &attempt, result.clone()).await;
+        let mut outcome =
+            attempt_build(ctx, step, &attempt, number, attached.take(), result.clone()).await;
         outcome.attempts = number;
-        let retryable = outcome.failure == Some(Failure::Result)
-            && outcome.status == StepStatus::Failed
-            && if outcome.lost {
-                retry.retries(RetryOn::Lost)
-            } else {
-                outcome
-                    .result
-                    .as_deref()
-                    .and_then(|r| r.parse::<ResultName>().ok())
-                    .is_some_and(|r| retry.retries(RetryOn::Result(r)))
-            };
-        if !retryable || number > retry.max {
+        if !retryable(&outcome, retry) || number > retry.max {
             if number > 1 && outcome.status != StepStatus::Passed {
                 let note = format!("after {number} attempts");
                 outcome.message = Some(match outcome.message.take() {
@@ -464,17 +351,9 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
             }
             return outcome;
         }
-        let ended = if outcome.lost {
-            "was lost".to_string()
-        } else {
-            format!(
-                "ended {}{}",
-                outcome.result.as_deref().unwrap_or("?"),
-                outcome.number.map(|n| format!(" #{n}")).unwrap_or_default()
-            )
-        };
         let note = format!(
-            "attempt {number} {ended}; retrying in {} (attempt {} of {})",
+            "attempt {number} {}; retrying in {} (attempt {} of {})",
+            attempt_ended(&outcome),
             crate::duration::Dur(retry.delay),
             number + 1,
             retry.max + 1
@@ -483,16 +362,39 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepResult {
             step: Some(ctx.id()),
             message: &note,
         });
-        if let Err(Interrupt::Stop(stop)) = ctx.pause(retry.delay, None).await {
+        if let Err(WaitEnded::Stop(stop)) = ctx.pause(retry.delay, None).await {
             let (status, failure, message) = stop_status(stop);
             return outcome.fail(status, failure, message);
         }
     }
 }
 
-/// The number of the attempt about to be made, counted by the retry loop.
-fn number_of_attempt(ctx: &StepContext) -> u32 {
-    ctx.attempt
+/// Whether an attempt's end is one its step's `retry:` retries: a lost build, or a result
+/// it names.
+fn retryable(outcome: &StepOutcome, retry: &Retry) -> bool {
+    outcome.status == StepStatus::Failed
+        && match outcome.failure {
+            Some(FailureKind::Lost) => retry.retries(RetryOn::Lost),
+            Some(FailureKind::Result) => outcome
+                .result
+                .as_deref()
+                .and_then(|r| r.parse::<ResultName>().ok())
+                .is_some_and(|r| retry.retries(RetryOn::Result(r))),
+            _ => false,
+        }
+}
+
+/// How an attempt that is retried ended, for the note that says so.
+fn attempt_ended(outcome: &StepOutcome) -> String {
+    if outcome.failure == Some(FailureKind::Lost) {
+        "was lost".to_string()
+    } else {
+        format!(
+            "ended {}{}",
+            outcome.result.as_deref().unwrap_or("?"),
+            outcome.number.map(|n| format!(" #{n}")).unwrap_or_default()
+        )
+    }
 }
 
 /// What one trigger of a job step sends.
@@ -507,212 +409,59 @@ struct Attempt<'a> {
     recent: &'a [i64],
 }
 
+/// The build a queue item became.
+struct StartedBuild {
+    number: u64,
+    url: String,
+    /// Between which two instants the build started, when that is known.
+    window: Option<(Instant, Instant)>,
+}
+
+/// A trigger this run sent and Jenkins answered.
+struct SentTrigger {
+    queue_id: u64,
+    /// When the trigger was sent, and when Jenkins' answer brackets the item's queueing.
+    sent: (Instant, Option<Instant>),
+    /// A stop that came while the trigger was in flight.
+    stop: Option<Stop>,
+}
+
 /// One build of a job step: trigger, follow the queue item, wait for the result. `timeout`
-/// and `queue_timeout` apply to each attempt.
+/// and `queue_timeout` apply to each attempt. `number` is the attempt's number (1 for the
+/// first build); `attached` is where an interrupted run left it, when resuming.
 async fn attempt_build(
     ctx: &mut StepContext,
     step: &JobStep,
     attempt: &Attempt<'_>,
-    mut result: StepResult,
-) -> StepResult {
+    number: u32,
+    attached: Option<StepReplay>,
+    mut result: StepOutcome,
+) -> StepOutcome {
     let job = attempt.job;
     let build_deadline = step.timeout.map(|t| ctx.time.after(t));
-    let queue_deadline = min_deadline(Some(ctx.time.after(step.queue_timeout)), build_deadline);
-    let client = ctx.client.clone();
-    let step_id = ctx.id().to_string();
-    let attempt_no = number_of_attempt(ctx);
-    let journal_failure =
-        |result: StepResult, e: String| result.fail(StepStatus::Failed, Failure::Invalid, e);
-    // Resuming: what the interrupted run already did is not done again.
-    let attached = ctx.attach.take();
-    // This attempt's parameters: the step's, and a trigger id unique to this trigger. A
-    // trigger that may already have been sent keeps the id it was sent with.
-    let mut params = attempt.params.to_vec();
-    if let Some(name) = &step.trigger_id {
-        let sent = attached
-            .as_ref()
-            .filter(|a| a.triggered)
-            .and_then(|a| a.params.iter().find(|(n, _)| n == name))
-            .map(|(_, v)| v.clone());
-        let id = sent.unwrap_or_else(|| trigger_id(&ctx.render.run.id, &step_id, attempt_no));
-        params.push((name.clone(), id));
-    }
-    let params = params.as_slice();
-    let trigger_id_param = step.trigger_id.as_deref();
-    let mut known_queue = attached.as_ref().and_then(|a| a.queue_id);
-    let known_build = attached.as_ref().and_then(|a| a.build.clone());
-    if let Some(at) = attached
-        .as_ref()
-        .filter(|a| a.triggered && known_queue.is_none() && known_build.is_none())
-    {
-        // The trigger may have reached Jenkins before the crash: look before sending another.
-        let search = client.find_trigger(
-            job,
-            params,
-            attempt.token,
-            trigger_id_param,
-            at.server_time_ms,
-        );
-        match ctx.read(None, search).await {
-            Ok(found) => known_queue = found,
-            Err(interrupt) => {
-                // The trigger may have queued a build that nobody stops now.
-                let mut stopped = interrupted(ctx, result, interrupt, step.timeout);
-                stopped.status = unconfirmed_status(stopped.status);
-                return stopped;
-            }
-        }
-        if let Some(id) = known_queue
-            && let Err(e) = ctx.journal(Record::Queued {
-                step: step_id.clone(),
-                attempt: attempt_no,
-                queue_id: id,
-            })
-        {
-            return journal_failure(result, e);
-        }
-    }
-    let (number, url, seen) = if let Some((number, url)) = known_build {
-        result.queue_id = known_queue;
-        // A recorded build is trusted again only if Jenkins still shows it as what the
-        // recorded queue item became (a deleted one is found lost by the polling).
-        if let Some(queue_id) = known_queue {
-            let check = client.build_of(job, number, queue_id);
-            match ctx.read(build_deadline, check).await {
-                Ok(_) | Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {}
-                Err(Interrupt::Jenkins(e)) => return jenkins_failure(result, &e),
-                Err(interrupt) => {
-                    return stopped_build(ctx, result, job, number, step, interrupt).await;
-                }
-            }
-        }
-        (number, url, None)
-    } else {
-        // When this run sent the trigger, and when Jenkins answered it.
-        let mut sent: Option<(Instant, Option<Instant>)> = None;
-        // A stop that came while the trigger was in flight.
-        let mut stop_after_trigger: Option<Stop> = None;
-        let queue_id = match known_queue {
-            Some(id) => id,
-            None => {
-                if let Err(e) = ctx.journal(Record::TriggerSent {
-                    step: step_id.clone(),
-                    attempt: attempt_no,
-                    job: job.to_string(),
-                    params: params.to_vec(),
-                    server_time_ms: client.server_time_ms(),
-                }) {
-                    return journal_failure(result, e);
-                }
-                // A trigger in flight is not abandoned at a stop: what it queued must be known
-                // to be taken back. Its answer is waited for within the stop budget.
-                let sent_at = Instant::now();
-                let triggering = client.trigger_with_id(
-                    job,
-                    params,
-                    attempt.parameterized,
-                    attempt.token,
-                    trigger_id_param,
-                );
-                tokio::pin!(triggering);
-                let answer = tokio::select! {
-                    answer = &mut triggering => answer,
-                    stop = ctx.stopped() => {
-                        let limit = ctx.stop_deadline();
-                        match tokio::time::timeout_at(limit, &mut triggering).await {
-                            Ok(answer) => {
-                                stop_after_trigger = Some(stop);
-                                answer
-                            }
-                            Err(_) => {
-                                let (status, failure, text) = stop_status(stop);
-                                let message = format!(
-                                    "{text}; the trigger sent to Jenkins had no answer within {}, so a build may have been queued",
-                                    crate::duration::Dur(ctx.stop_budget())
-                                );
-                                return result.fail(unconfirmed_status(status), failure, message);
-                            }
-                        }
-                    }
-                };
-                let triggered = match answer {
-                    Ok(t) => t,
-                    Err(e) => return jenkins_failure(result, &e),
-                };
-                if let Some(journal) = &ctx.journal {
-                    journal.checkpoint("trigger_answered");
-                }
-                if let Err(e) = ctx.journal(Record::Queued {
-                    step: step_id.clone(),
-                    attempt: attempt_no,
-                    queue_id: triggered.queue_id,
-                }) {
-                    return journal_failure(result, e);
-                }
-                // A merged item was queued before this trigger, and a recovered one at an
-                // unknown moment of it: only a plain answer brackets when the item was queued.
-                let answered = (!triggered.folded && !triggered.recovered).then(Instant::now);
-                sent = Some((sent_at, answered));
-                if triggered.folded {
-                    ctx.event(Event::Note {
-                        step: Some(ctx.id()),
-                        message: "Jenkins merged this trigger into an identical queued item",
-                    });
-                }
-                triggered.queue_id
-            }
-        };
-        result.queue_id = Some(queue_id);
-        ctx.learnt(|p| {
-            p.job = Some(job.to_string());
-            p.attempt = attempt_no;
-            p.queue_id = Some(queue_id);
-            p.number = None;
-            p.url = None;
-        });
-        ctx.event(Event::Queued {
-            step: ctx.id(),
-            job,
-            queue_id,
-        });
-        if let Some(stop) = stop_after_trigger {
-            let mut stopped = stop_queued(ctx, job, queue_id, Interrupt::Stop(stop), step).await;
-            stopped.job = result.job;
-            stopped.queue_id = result.queue_id;
-            return stopped;
-        }
-        let started = match follow_queue(ctx, job, queue_id, step, queue_deadline, sent).await {
+    let params = attempt_params(ctx, step, attempt, attached.as_ref(), number);
+    let started =
+        match reach_build(ctx, step, attempt, &params, number, attached, &mut result).await {
             Ok(started) => started,
-            Err(failed) => {
-                let mut failed = *failed;
-                failed.job = result.job;
-                failed.queue_id = result.queue_id;
-                return failed;
-            }
+            Err(ended) => return ended,
         };
-        if let Err(e) = ctx.journal(Record::Started {
-            step: step_id.clone(),
-            attempt: attempt_no,
-            number: started.0,
-            url: started.1.clone(),
-        }) {
-            return journal_failure(result, e);
-        }
-        // Seen leaving the queue just now, the build started at most a poll ago.
-        (started.0, started.1, started.2)
-    };
-    result.number = Some(number);
+    let StartedBuild {
+        number: build,
+        url,
+        window,
+    } = started;
+    result.number = Some(build);
     result.url = Some(url.clone());
     ctx.learnt(|p| {
         p.job = Some(job.to_string());
-        p.attempt = attempt_no;
+        p.attempt = number;
         p.queue_id = result.queue_id;
-        p.number = Some(number);
+        p.number = Some(build);
         p.url = Some(url.clone());
     });
     ctx.event(Event::Started {
         step: ctx.id(),
-        number,
+        number: build,
         url: &url,
         estimated_ms: attempt.estimate,
     });
@@ -720,63 +469,313 @@ async fn attempt_build(
         result.message = Some("not waited for (wait: false)".to_string());
         return result;
     }
-    // It started between the last answer that showed it queued and the first that showed it
-    // running; it is due when builds of its job usually end, counted from then.
-    let due = seen.and_then(|(earliest, latest)| {
-        let window = ctx
-            .time
-            .pipeline_duration(latest.saturating_duration_since(earliest));
-        let offsets = due_offsets(
-            attempt.recent,
-            attempt.estimate,
-            i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
-        );
-        let plan = if offsets.is_empty() {
-            "no estimate yet: reads back off from poll.initial".to_string()
-        } else {
-            let offsets: Vec<String> = offsets.iter().map(i64::to_string).collect();
-            format!("read it {} ms after that", offsets.join(", "))
-        };
-        tracing::debug!(
-            "{}: #{number} of {job} started within {} ms; {plan}",
-            ctx.id(),
-            window.as_millis(),
-        );
-        let typical = attempt
-            .estimate
-            .or_else(|| offsets.last().copied())
-            .unwrap_or(0);
-        // Builds due together are read spread out a little, not in one burst; the more
-        // builds the server runs for this run, the wider. One build alone is read on time.
-        let crowd = ctx.reads.followed_on(&ctx.server) as u64;
-        let spread = fastrand::u64(0..=crowd.min(DUE_SPREAD_MS));
-        let reads: VecDeque<Instant> = offsets
-            .iter()
-            .map(|ms| {
-                let after = Duration::from_millis((*ms).max(0).unsigned_abs() + spread);
-                earliest + ctx.time.real_duration(after)
-            })
-            .collect();
-        (!reads.is_empty()).then_some(Due {
-            reads,
-            estimate_ms: typical,
-        })
-    });
+    let due = window.and_then(|window| due_reads(ctx, attempt, window, build));
     let follower = ctx.follow.then(|| {
         tokio::spawn(super::follow::follow(
-            client.clone(),
+            ctx.client.clone(),
             job.to_string(),
-            number,
-            step_id.clone(),
+            build,
+            ctx.id().to_string(),
             ctx.reporter.clone(),
             ctx.time.clone(),
         ))
     });
-    let result = poll_build(ctx, result, job, number, step, build_deadline, due).await;
+    let result = poll_build(ctx, result, job, build, step, build_deadline, due).await;
     if let Some(follower) = follower {
         super::follow::drain(follower, &ctx.time, &result).await;
     }
     result
+}
+
+/// This attempt's parameters: the step's, and a trigger id unique to this trigger. A trigger
+/// that may already have been sent keeps the id it was sent with.
+fn attempt_params(
+    ctx: &StepContext,
+    step: &JobStep,
+    attempt: &Attempt<'_>,
+    attached: Option<&StepReplay>,
+    number: u32,
+) -> Vec<(String, String)> {
+    let mut params = attempt.params.to_vec();
+    if let Some(name) = &step.trigger_id {
+        let sent = attached
+            .filter(|a| a.triggered)
+            .and_then(|a| a.params.iter().find(|(n, _)| n == name))
+            .map(|(_, v)| v.clone());
+        let id = sent.unwrap_or_else(|| trigger_id(&ctx.render.run.id, ctx.id(), number));
+        params.push((name.clone(), id));
+    }
+    params
+}
+
+fn journal_failure(result: StepOutcome, e: String) -> StepOutcome {
+    result.fail(StepStatus::Failed, FailureKind::Invalid, e)
+}
+
+/// The build this attempt follows: the one an interrupted run recorded, or the one its
+/// queue item becomes, triggering it unless the interrupted run already had.
+async fn reach_build(
+    ctx: &mut StepContext,
+    step: &JobStep,
+    attempt: &Attempt<'_>,
+    params: &[(String, String)],
+    number: u32,
+    attached: Option<StepReplay>,
+    result: &mut StepOutcome,
+) -> Result<StartedBuild, StepOutcome> {
+    let job = attempt.job;
+    let mut known_queue = attached.as_ref().and_then(|a| a.queue_id);
+    let known_build = attached.as_ref().and_then(|a| a.build.clone());
+    if let Some(at) = attached
+        .as_ref()
+        .filter(|a| a.triggered && known_queue.is_none() && known_build.is_none())
+    {
+        known_queue = find_sent_trigger(ctx, step, attempt, params, at, number, result).await?;
+    }
+    if let Some((build, url)) = known_build {
+        result.queue_id = known_queue;
+        return recheck_build(ctx, step, job, known_queue, build, url, result).await;
+    }
+    let (queue_id, sent, stop) = match known_queue {
+        Some(id) => (id, None, None),
+        None => {
+            let sent = send_trigger(ctx, step, attempt, params, number, result).await?;
+            (sent.queue_id, Some(sent.sent), sent.stop)
+        }
+    };
+    result.queue_id = Some(queue_id);
+    ctx.learnt(|p| {
+        p.job = Some(job.to_string());
+        p.attempt = number;
+        p.queue_id = Some(queue_id);
+        p.number = None;
+        p.url = None;
+    });
+    ctx.event(Event::Queued {
+        step: ctx.id(),
+        job,
+        queue_id,
+    });
+    let queue_deadline = min_deadline(
+        Some(ctx.time.after(step.queue_timeout)),
+        step.timeout.map(|t| ctx.time.after(t)),
+    );
+    let followed = match stop {
+        Some(stop) => Err(Box::new(
+            stop_queued(ctx, job, queue_id, WaitEnded::Stop(stop), step).await,
+        )),
+        None => follow_queue(ctx, job, queue_id, step, queue_deadline, sent).await,
+    };
+    let started = followed.map_err(|failed| StepOutcome {
+        job: result.job.clone(),
+        queue_id: result.queue_id,
+        ..*failed
+    })?;
+    let record = Record::Started {
+        step: ctx.id().to_string(),
+        attempt: number,
+        number: started.number,
+        url: started.url.clone(),
+    };
+    ctx.journal(record)
+        .map_err(|e| journal_failure(result.clone(), e))?;
+    Ok(started)
+}
+
+/// The trigger may have reached Jenkins before the crash: look for its queue item before
+/// sending another.
+async fn find_sent_trigger(
+    ctx: &mut StepContext,
+    step: &JobStep,
+    attempt: &Attempt<'_>,
+    params: &[(String, String)],
+    at: &StepReplay,
+    number: u32,
+    result: &StepOutcome,
+) -> Result<Option<u64>, StepOutcome> {
+    let search = ctx.client.clone();
+    let search = search.find_trigger(
+        attempt.job,
+        params,
+        attempt.token,
+        step.trigger_id.as_deref(),
+        at.server_time_ms,
+    );
+    let found = match ctx.read(None, search).await {
+        Ok(found) => found,
+        Err(interrupt) => {
+            // The trigger may have queued a build that nobody stops now.
+            let mut stopped = interrupted(ctx, result.clone(), interrupt, step.timeout);
+            stopped.status = unconfirmed_status(stopped.status);
+            return Err(stopped);
+        }
+    };
+    if let Some(id) = found {
+        ctx.journal(Record::Queued {
+            step: ctx.id().to_string(),
+            attempt: number,
+            queue_id: id,
+        })
+        .map_err(|e| journal_failure(result.clone(), e))?;
+    }
+    Ok(found)
+}
+
+/// A recorded build is trusted again only if Jenkins still shows it as what the recorded
+/// queue item became (a deleted one is found lost by the polling).
+async fn recheck_build(
+    ctx: &mut StepContext,
+    step: &JobStep,
+    job: &str,
+    queue_id: Option<u64>,
+    number: u64,
+    url: String,
+    result: &StepOutcome,
+) -> Result<StartedBuild, StepOutcome> {
+    if let Some(queue_id) = queue_id {
+        let check = ctx.client.clone();
+        let check = check.build_of(job, number, queue_id);
+        let build_deadline = step.timeout.map(|t| ctx.time.after(t));
+        match ctx.read(build_deadline, check).await {
+            Ok(_) | Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {}
+            Err(WaitEnded::Jenkins(e)) => return Err(jenkins_failure(result.clone(), &e)),
+            Err(interrupt) => {
+                let result = result.clone();
+                return Err(stopped_build(ctx, result, job, number, step, interrupt).await);
+            }
+        }
+    }
+    Ok(StartedBuild {
+        number,
+        url,
+        window: None,
+    })
+}
+
+/// Sends the trigger, journaled before and after. A trigger in flight is not abandoned at a
+/// stop: what it queued must be known to be taken back. Its answer is waited for within the
+/// stop budget.
+async fn send_trigger(
+    ctx: &mut StepContext,
+    step: &JobStep,
+    attempt: &Attempt<'_>,
+    params: &[(String, String)],
+    number: u32,
+    result: &StepOutcome,
+) -> Result<SentTrigger, StepOutcome> {
+    let client = ctx.client.clone();
+    let job = attempt.job;
+    ctx.journal(Record::TriggerSent {
+        step: ctx.id().to_string(),
+        attempt: number,
+        job: job.to_string(),
+        params: params.to_vec(),
+        server_time_ms: client.server_time_ms(),
+    })
+    .map_err(|e| journal_failure(result.clone(), e))?;
+    let sent_at = Instant::now();
+    let triggering = client.trigger_with_id(
+        job,
+        params,
+        attempt.parameterized,
+        attempt.token,
+        step.trigger_id.as_deref(),
+    );
+    tokio::pin!(triggering);
+    let mut stop_after_trigger = None;
+    let answer = tokio::select! {
+        answer = &mut triggering => answer,
+        stop = ctx.stopped() => {
+            let limit = ctx.stop_deadline();
+            match tokio::time::timeout_at(limit, &mut triggering).await {
+                Ok(answer) => {
+                    stop_after_trigger = Some(stop);
+                    answer
+                }
+                Err(_) => {
+                    let (status, failure, text) = stop_status(stop);
+                    let message = format!(
+                        "{text}; the trigger sent to Jenkins had no answer within {}, so a build may have been queued",
+                        crate::duration::Dur(ctx.stop_budget())
+                    );
+                    return Err(result.clone().fail(unconfirmed_status(status), failure, message));
+                }
+            }
+        }
+    };
+    let triggered = answer.map_err(|e| jenkins_failure(result.clone(), &e))?;
+    if let Some(journal) = &ctx.journal {
+        journal.checkpoint("trigger_answered");
+    }
+    ctx.journal(Record::Queued {
+        step: ctx.id().to_string(),
+        attempt: number,
+        queue_id: triggered.queue_id,
+    })
+    .map_err(|e| journal_failure(result.clone(), e))?;
+    // A merged item was queued before this trigger, and a recovered one at an unknown moment
+    // of it: only a plain answer brackets when the item was queued.
+    let answered = (!triggered.folded && !triggered.recovered).then(Instant::now);
+    if triggered.folded {
+        ctx.event(Event::Note {
+            step: Some(ctx.id()),
+            message: "Jenkins merged this trigger into an identical queued item",
+        });
+    }
+    Ok(SentTrigger {
+        queue_id: triggered.queue_id,
+        sent: (sent_at, answered),
+        stop: stop_after_trigger,
+    })
+}
+
+/// When to read a build that started within `window`: when builds of its job usually end,
+/// counted from its earliest start.
+fn due_reads(
+    ctx: &StepContext,
+    attempt: &Attempt<'_>,
+    (earliest, latest): (Instant, Instant),
+    number: u64,
+) -> Option<Due> {
+    let window = ctx
+        .time
+        .pipeline_duration(latest.saturating_duration_since(earliest));
+    let offsets = due_offsets(
+        attempt.recent,
+        attempt.estimate,
+        i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+    );
+    let plan = if offsets.is_empty() {
+        "no estimate yet: reads back off from poll.initial".to_string()
+    } else {
+        let offsets: Vec<String> = offsets.iter().map(i64::to_string).collect();
+        format!("read it {} ms after that", offsets.join(", "))
+    };
+    tracing::debug!(
+        "{}: #{number} of {} started within {} ms; {plan}",
+        ctx.id(),
+        attempt.job,
+        window.as_millis(),
+    );
+    let typical = attempt
+        .estimate
+        .or_else(|| offsets.last().copied())
+        .unwrap_or(0);
+    // Builds due together are read spread out a little, not in one burst; the more builds
+    // the server runs for this run, the wider. One build alone is read on time.
+    let crowd = ctx.reads.followed_on(&ctx.server) as u64;
+    let spread = fastrand::u64(0..=crowd.min(DUE_SPREAD_MS));
+    let reads: VecDeque<Instant> = offsets
+        .iter()
+        .map(|ms| {
+            let after = Duration::from_millis((*ms).max(0).unsigned_abs() + spread);
+            earliest + ctx.time.real_duration(after)
+        })
+        .collect();
+    (!reads.is_empty()).then_some(Due {
+        reads,
+        estimate_ms: typical,
+    })
 }
 
 /// A value no other trigger has: the run, the step, the attempt, and a random part for two
@@ -787,34 +786,6 @@ fn trigger_id(run_id: &str, step: &str, attempt: u32) -> String {
 
 fn without_numbers(text: &str) -> String {
     text.chars().filter(|c| !c.is_ascii_digit()).collect()
-}
-
-/// The closest name by edit distance, if it is close enough to be a likely typo.
-pub fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut row: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut prev = row[0];
-            row[0] = i + 1;
-            for (j, cb) in b.iter().enumerate() {
-                let cur = row[j + 1];
-                row[j + 1] = if ca.eq_ignore_ascii_case(cb) {
-                    prev
-                } else {
-                    1 + prev.min(row[j]).min(row[j + 1])
-                };
-                prev = cur;
-            }
-        }
-        row[b.len()]
-    }
-    known
-        .iter()
-        .map(|k| (distance(name, k), *k))
-        .filter(|(d, k)| *d <= (k.chars().count() / 3).max(2))
-        .min()
-        .map(|(_, k)| k)
 }
 
 /// How long, in pipeline time, jrun keeps looking for a build by its queue id once the queue
@@ -838,7 +809,7 @@ async fn follow_queue(
     step: &JobStep,
     deadline: Option<Instant>,
     sent: Option<(Instant, Option<Instant>)>,
-) -> Result<(u64, String, Option<(Instant, Instant)>), Box<StepResult>> {
+) -> Result<StartedBuild, Box<StepOutcome>> {
     let poll = &step.poll;
     // Most items leave the queue within a second: the first look comes soon.
     let mut delays = Delays::new(
@@ -855,17 +826,13 @@ async fn follow_queue(
     // Since when the build may have started: the trigger, then the last answer that showed it
     // queued. Unknown when a resumed run follows an item it did not see queued.
     let mut queued_at = sent.map(|(at, _)| at);
-    loop {
+    let ended = loop {
         if let Some(delay) = wait_for.take() {
             if let Err(interrupt) = ctx.pause(delay, deadline).await {
-                return Err(Box::new(
-                    stop_queued(ctx, job, queue_id, interrupt, step).await,
-                ));
+                break interrupt;
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(Box::new(
-                    stop_queued(ctx, job, queue_id, Interrupt::Deadline, step).await,
-                ));
+                break WaitEnded::Deadline;
             }
         }
         let mut next = delays.next_delay();
@@ -881,72 +848,53 @@ async fn follow_queue(
                     url,
                     queued_for_ms,
                 } => {
-                    let seen_at = Instant::now();
-                    let window = queued_at.map(|since| {
-                        let queued = sent.and_then(|(at, answered)| {
-                            let answered = answered?;
-                            let waited = Duration::from_millis(u64::try_from(queued_for_ms?).ok()?);
-                            let waited = ctx.time.real_duration(waited);
-                            Some((at + waited, answered + waited))
-                        });
-                        narrowed((since, seen_at), queued)
+                    let window =
+                        queued_at.map(|since| start_window(ctx, since, sent, queued_for_ms));
+                    return Ok(StartedBuild {
+                        number,
+                        url,
+                        window,
                     });
-                    return Ok((number, url, window));
                 }
                 QueueState::Cancelled => {
-                    let result = StepResult {
+                    let result = StepOutcome {
                         result: Some("CANCELLED".to_string()),
-                        ..StepResult::new()
+                        ..StepOutcome::new()
                     };
                     return Err(Box::new(result.fail(
                         StepStatus::Cancelled,
-                        Failure::Result,
+                        FailureKind::Result,
                         format!("queue item {queue_id} was cancelled in Jenkins"),
                     )));
                 }
                 QueueState::Waiting { why, due_ms, .. } => {
                     queued_at = Some(Instant::now());
-                    // In its quiet period: nothing happens before it ends, so look again then.
-                    if let Some(due) = due_ms {
-                        let left = due - ctx.server_now_ms();
-                        if left > 0 {
-                            next = Duration::from_millis(left as u64 + 50)
-                                .min(QUEUE_POLL_CEILING)
-                                .max(next.min(SOON));
-                        }
-                    }
-                    // "Expires in 4.9 sec" and "Expires in 2.9 sec" are one state, not two.
-                    let shape = why.as_deref().map(without_numbers);
-                    if why.is_some() && shape != last_why {
-                        let text = why.clone().unwrap_or_default();
-                        ctx.event(Event::Waiting {
-                            step: ctx.id(),
-                            why: &text,
-                        });
-                        last_why = shape;
-                    }
+                    next = quiet_wait(ctx, due_ms, next);
+                    tell_why(ctx, why.as_deref(), &mut last_why);
                 }
                 // Jenkins creates the build just after the item leaves: keep looking.
                 QueueState::LeftWithoutBuild => {}
             },
-            Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {
+            Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
                 // The item expired or Jenkins restarted: the build knows its queue id.
                 match ctx
                     .read(deadline, client.find_build_by_queue_id(job, queue_id))
                     .await
                 {
-                    Ok(Some(build)) => return Ok((build.number, build.url, None)),
+                    Ok(Some(build)) => {
+                        return Ok(StartedBuild {
+                            number: build.number,
+                            url: build.url,
+                            window: None,
+                        });
+                    }
                     Ok(None) => {
                         let since = *missing_since.get_or_insert_with(Instant::now);
                         let missing = ctx.time.pipeline_duration(since.elapsed());
                         if missing >= LOST_AFTER {
-                            let lost = StepResult {
-                                lost: true,
-                                ..StepResult::new()
-                            };
-                            return Err(Box::new(lost.fail(
+                            return Err(Box::new(StepOutcome::new().fail(
                                 StepStatus::Failed,
-                                Failure::Result,
+                                FailureKind::Lost,
                                 format!(
                                     "lost: queue item {queue_id} vanished and no build of `{job}` has had that queue id for {} s",
                                     LOST_AFTER.as_secs()
@@ -956,20 +904,57 @@ async fn follow_queue(
                         // The last look comes when the time is up, not a backoff step later.
                         next = next.min(LOST_AFTER - missing);
                     }
-                    Err(interrupt) => {
-                        return Err(Box::new(
-                            stop_queued(ctx, job, queue_id, interrupt, step).await,
-                        ));
-                    }
+                    Err(interrupt) => break interrupt,
                 }
             }
-            Err(interrupt) => {
-                return Err(Box::new(
-                    stop_queued(ctx, job, queue_id, interrupt, step).await,
-                ));
-            }
+            Err(interrupt) => break interrupt,
         }
         wait_for = Some(next);
+    };
+    Err(Box::new(stop_queued(ctx, job, queue_id, ended, step).await))
+}
+
+/// When to look again at a queue item in its quiet period: nothing happens before it ends.
+fn quiet_wait(ctx: &StepContext, due_ms: Option<i64>, next: Duration) -> Duration {
+    match due_ms.map(|due| due - ctx.server_now_ms()) {
+        Some(left) if left > 0 => Duration::from_millis(left as u64 + 50)
+            .min(QUEUE_POLL_CEILING)
+            .max(next.min(SOON)),
+        _ => next,
+    }
+}
+
+/// Between which instants a build seen started at `seen_at` began: after `since` (the last
+/// answer that showed it queued), narrowed by how long Jenkins says its item was queued when
+/// the trigger's answer brackets when it was queued.
+fn start_window(
+    ctx: &StepContext,
+    since: Instant,
+    sent: Option<(Instant, Option<Instant>)>,
+    queued_for_ms: Option<i64>,
+) -> (Instant, Instant) {
+    let seen_at = Instant::now();
+    let queued = sent.and_then(|(at, answered)| {
+        let answered = answered?;
+        let waited = Duration::from_millis(u64::try_from(queued_for_ms?).ok()?);
+        let waited = ctx.time.real_duration(waited);
+        Some((at + waited, answered + waited))
+    });
+    narrowed((since, seen_at), queued)
+}
+
+/// Tells why a queue item waits, once per state: "Expires in 4.9 sec" and "Expires in 2.9
+/// sec" are one state, not two.
+fn tell_why(ctx: &StepContext, why: Option<&str>, last: &mut Option<String>) {
+    let shape = why.map(without_numbers);
+    if let Some(text) = why
+        && shape != *last
+    {
+        ctx.event(Event::Waiting {
+            step: ctx.id(),
+            why: text,
+        });
+        *last = shape;
     }
 }
 
@@ -991,18 +976,18 @@ async fn stop_queued(
     ctx: &mut StepContext,
     job: &str,
     queue_id: u64,
-    interrupt: Interrupt,
+    interrupt: WaitEnded,
     step: &JobStep,
-) -> StepResult {
+) -> StepOutcome {
     let (status, failure, message, stop) = match interrupt {
-        Interrupt::Jenkins(e) => return jenkins_failure(StepResult::new(), &e),
-        Interrupt::Stop(stop) => {
+        WaitEnded::Jenkins(e) => return jenkins_failure(StepOutcome::new(), &e),
+        WaitEnded::Stop(stop) => {
             let (status, failure, text) = stop_status(stop);
             (status, failure, text.to_string(), Some(stop))
         }
-        Interrupt::Deadline => (
+        WaitEnded::Deadline => (
             StepStatus::TimedOut,
-            Failure::Timeout,
+            FailureKind::Timeout,
             match step.timeout {
                 Some(t) if t < step.queue_timeout => {
                     format!(
@@ -1018,7 +1003,7 @@ async fn stop_queued(
             None,
         ),
     };
-    let mut result = StepResult::new();
+    let mut result = StepOutcome::new();
     if stop.is_some_and(|stop| !ctx.cancels(stop)) {
         return result.fail(
             StepStatus::Interrupted,
@@ -1090,13 +1075,13 @@ struct Due {
 /// `poll.initial` to `poll.max`.
 async fn poll_build(
     ctx: &mut StepContext,
-    mut result: StepResult,
+    result: StepOutcome,
     job: &str,
     number: u64,
     step: &JobStep,
     deadline: Option<Instant>,
     due: Option<Due>,
-) -> StepResult {
+) -> StepOutcome {
     // Counted while it follows the build, so reads due together are folded.
     let _following = ctx.reads.clone().follow(&ctx.server, job);
     let poll = &step.poll;
@@ -1129,7 +1114,7 @@ async fn poll_build(
     loop {
         if let Some(delay) = wait.take() {
             let paused = match ctx.pause(delay, deadline).await {
-                Ok(()) if deadline.is_some_and(|d| Instant::now() >= d) => Err(Interrupt::Deadline),
+                Ok(()) if deadline.is_some_and(|d| Instant::now() >= d) => Err(WaitEnded::Deadline),
                 other => other,
             };
             if let Err(interrupt) = paused {
@@ -1147,11 +1132,10 @@ async fn poll_build(
                 wait = Some(next_wait(&mut delays));
                 continue;
             }
-            Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {
-                result.lost = true;
+            Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
                 return result.fail(
                     StepStatus::Failed,
-                    Failure::Result,
+                    FailureKind::Lost,
                     format!(
                         "lost: build #{number} of `{job}` was deleted while jrun waited for it"
                     ),
@@ -1166,15 +1150,15 @@ async fn poll_build(
 /// A wait for a running build that ended otherwise than with its result.
 async fn stopped_build(
     ctx: &mut StepContext,
-    mut result: StepResult,
+    mut result: StepOutcome,
     job: &str,
     number: u64,
     step: &JobStep,
-    interrupt: Interrupt,
-) -> StepResult {
+    interrupt: WaitEnded,
+) -> StepOutcome {
     let (status, failure, message) = match interrupt {
-        Interrupt::Jenkins(e) => return jenkins_failure(result, &e),
-        Interrupt::Stop(stop) => {
+        WaitEnded::Jenkins(e) => return jenkins_failure(result, &e),
+        WaitEnded::Stop(stop) => {
             let (status, failure, message) = stop_status(stop);
             if !ctx.cancels(stop) {
                 let message = format!("{message}; build #{number} left running in Jenkins");
@@ -1182,11 +1166,11 @@ async fn stopped_build(
             }
             (status, failure, message.to_string())
         }
-        Interrupt::Deadline => {
+        WaitEnded::Deadline => {
             let limit = step.timeout.map(crate::duration::Dur).unwrap_or_default();
             (
                 StepStatus::TimedOut,
-                Failure::Timeout,
+                FailureKind::Timeout,
                 format!("build #{number} ran past its timeout of {limit}; jrun stopped it"),
             )
         }
@@ -1210,7 +1194,7 @@ async fn stopped_build(
 /// ended, so the summary reports its real result. Whether Jenkins showed that.
 async fn abort_build(
     ctx: &mut StepContext,
-    result: &mut StepResult,
+    result: &mut StepOutcome,
     job: &str,
     number: u64,
     limit: Instant,
@@ -1236,12 +1220,12 @@ async fn abort_build(
     false
 }
 
-fn finish(mut result: StepResult, build: &jenkins::Build, expect: &[ResultName]) -> StepResult {
+fn finish(mut result: StepOutcome, build: &jenkins::Build, expect: &[ResultName]) -> StepOutcome {
     result.build_duration_ms = u64::try_from(build.duration_ms).ok();
     let Some(name) = build.result.clone() else {
         return result.fail(
             StepStatus::Failed,
-            Failure::Jenkins,
+            FailureKind::Jenkins,
             format!(
                 "Jenkins reports build #{} as finished but gives no result",
                 build.number
@@ -1255,7 +1239,7 @@ fn finish(mut result: StepResult, build: &jenkins::Build, expect: &[ResultName])
         let wanted: Vec<&str> = expect.iter().map(|e| e.as_str()).collect();
         result.fail(
             StepStatus::Failed,
-            Failure::Result,
+            FailureKind::Result,
             format!("ended {name}, expected {}", wanted.join(" or ")),
         )
     }
@@ -1263,19 +1247,19 @@ fn finish(mut result: StepResult, build: &jenkins::Build, expect: &[ResultName])
 
 fn interrupted(
     _ctx: &StepContext,
-    result: StepResult,
-    interrupt: Interrupt,
+    result: StepOutcome,
+    interrupt: WaitEnded,
     timeout: Option<Duration>,
-) -> StepResult {
+) -> StepOutcome {
     match interrupt {
-        Interrupt::Jenkins(e) => jenkins_failure(result, &e),
-        Interrupt::Stop(stop) => {
+        WaitEnded::Jenkins(e) => jenkins_failure(result, &e),
+        WaitEnded::Stop(stop) => {
             let (status, failure, message) = stop_status(stop);
             result.fail(status, failure, message)
         }
-        Interrupt::Deadline => result.fail(
+        WaitEnded::Deadline => result.fail(
             StepStatus::TimedOut,
-            Failure::Timeout,
+            FailureKind::Timeout,
             format!(
                 "timeout of {} reached before the build was triggered",
                 crate::duration::Dur(timeout.unwrap_or_default())
@@ -1284,24 +1268,24 @@ fn interrupted(
     }
 }
 
-async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepResult {
-    let mut result = StepResult::new();
+async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepOutcome {
+    let mut result = StepOutcome::new();
     let job = match ctx.render(&gate.job) {
         Ok(job) => job,
-        Err(e) => return result.fail(StepStatus::Failed, Failure::Invalid, e),
+        Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
     };
     result.job = Some(job.clone());
     let deadline = Some(ctx.time.after(gate.timeout));
     let client = ctx.client.clone();
     match ctx.read(deadline, client.job(&job)).await {
         Ok(_) => {}
-        Err(Interrupt::Jenkins(jenkins::Error::NotFound { .. })) => {
+        Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
             let message = format!(
                 "{}job `{job}` does not exist on {} (check its full name; folders are separated by /)",
                 ctx.place(&gate.job),
                 client.base_url()
             );
-            return result.fail(StepStatus::Failed, Failure::Invalid, message);
+            return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
         }
         Err(interrupt) => return interrupted(ctx, result, interrupt, Some(gate.timeout)),
     }
@@ -1367,7 +1351,7 @@ async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepResult {
                     last_state = state;
                 }
                 match ctx.pause(delays.next_delay(), deadline).await {
-                    Ok(()) if deadline.is_some_and(|d| Instant::now() >= d) => Interrupt::Deadline,
+                    Ok(()) if deadline.is_some_and(|d| Instant::now() >= d) => WaitEnded::Deadline,
                     Ok(()) => continue,
                     Err(interrupt) => interrupt,
                 }
@@ -1375,9 +1359,9 @@ async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepResult {
             Err(interrupt) => interrupt,
         };
         return match interrupt {
-            Interrupt::Deadline => result.fail(
+            WaitEnded::Deadline => result.fail(
                 StepStatus::TimedOut,
-                Failure::Timeout,
+                FailureKind::Timeout,
                 format!(
                     "gave up after {}: {last_state}",
                     crate::duration::Dur(gate.timeout)
@@ -1393,11 +1377,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn near_misses_are_suggested_and_far_ones_are_not() {
-        let known = ["VERSION", "REGION", "DRY_RUN"];
-        assert_eq!(nearest("VERSOIN", &known), Some("VERSION"));
-        assert_eq!(nearest("region", &known), Some("REGION"));
-        assert_eq!(nearest("COLOUR", &known), None);
+    fn only_a_lost_build_or_a_named_result_is_retried() {
+        let retry = Retry {
+            on: vec![RetryOn::Lost, RetryOn::Result(ResultName::Failure)],
+            ..Retry::default()
+        };
+        let failed = |kind, result: Option<&str>| StepOutcome {
+            result: result.map(str::to_string),
+            ..StepOutcome::new().fail(StepStatus::Failed, kind, "")
+        };
+        assert!(retryable(&failed(FailureKind::Lost, None), &retry));
+        assert!(retryable(
+            &failed(FailureKind::Result, Some("FAILURE")),
+            &retry
+        ));
+        assert!(!retryable(
+            &failed(FailureKind::Result, Some("UNSTABLE")),
+            &retry
+        ));
+        assert!(!retryable(&failed(FailureKind::Jenkins, None), &retry));
+        assert!(!retryable(&failed(FailureKind::Timeout, None), &retry));
+        let cancelled = StepOutcome::new().fail(StepStatus::Cancelled, FailureKind::Result, "");
+        assert!(!retryable(&cancelled, &retry));
     }
 
     #[test]

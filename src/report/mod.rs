@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-pub use summary::{FailureKind, RunStatus, StepStatus, StepSummary, Summary, schema_text};
+pub use summary::{
+    FailureKind, RunStatus, StepOutcome, StepStatus, StepSummary, Summary, schema_text,
+};
 
 /// `1 step`, `3 steps`.
 pub fn count(n: usize, what: &str) -> String {

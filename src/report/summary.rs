@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::time::short;
 
 /// How a step ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepStatus {
     Passed,
@@ -37,7 +37,7 @@ impl StepStatus {
 }
 
 /// Why a step did not pass, beyond its status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// Its build ended with a result the step did not expect, or its queue item was cancelled.
@@ -54,6 +54,93 @@ pub enum FailureKind {
     Invalid,
     /// The run was interrupted by a signal.
     Interrupted,
+}
+
+/// How one step ended, as the engine returns it, the journal stores it and the report shows
+/// it. The journal's field names and texts are those of this struct's serde form, so a
+/// journal written before it was typed reads the same.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepOutcome {
+    pub status: StepStatus,
+    pub failure: Option<FailureKind>,
+    pub job: Option<String>,
+    pub result: Option<String>,
+    pub number: Option<u64>,
+    pub url: Option<String>,
+    pub queue_id: Option<u64>,
+    pub attempts: u32,
+    /// Step wall time, trigger to result, in pipeline time.
+    pub duration_ms: u64,
+    /// The build's own duration as Jenkins reports it.
+    pub build_duration_ms: Option<u64>,
+    pub message: Option<String>,
+    /// With `FailureKind::Ambiguous`: the queue items and builds that could each be its own.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub candidates: Vec<String>,
+}
+
+impl StepOutcome {
+    /// A passed step that has learnt nothing yet; the engine fills in what it learns.
+    pub fn new() -> StepOutcome {
+        StepOutcome::with_status(StepStatus::Passed)
+    }
+
+    pub fn with_status(status: StepStatus) -> StepOutcome {
+        StepOutcome {
+            status,
+            failure: None,
+            job: None,
+            result: None,
+            number: None,
+            url: None,
+            queue_id: None,
+            attempts: 0,
+            duration_ms: 0,
+            build_duration_ms: None,
+            message: None,
+            candidates: Vec::new(),
+        }
+    }
+
+    /// The outcome with a failure of `kind`, ending in `status`.
+    pub fn fail(
+        mut self,
+        status: StepStatus,
+        kind: FailureKind,
+        message: impl Into<String>,
+    ) -> Self {
+        self.status = status;
+        self.failure = Some(kind);
+        self.message = Some(message.into());
+        self
+    }
+}
+
+impl Default for StepOutcome {
+    fn default() -> Self {
+        StepOutcome::new()
+    }
+}
+
+impl StepSummary {
+    /// The report's line for a step: its outcome, placed on its server.
+    pub fn new(id: String, server: String, outcome: StepOutcome) -> StepSummary {
+        StepSummary {
+            id,
+            job: outcome.job,
+            server,
+            status: outcome.status,
+            result: outcome.result,
+            number: outcome.number,
+            url: outcome.url,
+            queue_id: outcome.queue_id,
+            attempts: outcome.attempts,
+            duration_ms: outcome.duration_ms,
+            message: outcome.message,
+            failure: outcome.failure,
+            candidates: outcome.candidates,
+        }
+    }
 }
 
 /// How the run ended: passed when the exit code is 0.
