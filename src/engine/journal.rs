@@ -22,9 +22,7 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::files::{FileError, open_plain};
-use crate::pipeline::{
-    DEFAULT_SERVER, JobStep, Pipeline, RenderContext, RunFacts, StepFacts, StepKind,
-};
+use crate::pipeline::{DEFAULT_SERVER, JobStep, Pipeline, RenderContext, RunFacts, StepKind};
 use crate::report::{FailureKind, StepOutcome};
 
 /// The format of the records this jrun writes. Journals without one (written before it was
@@ -546,30 +544,12 @@ pub fn check_steps(replay: &Replay, now: &Resumed<'_>) -> Result<(), ResumeError
             .and_then(|s| s.outcome.as_ref())
             .filter(|o| o.failure != Some(FailureKind::Interrupted))
     };
-    let ctx = RenderContext {
-        vars: pipeline.vars.clone(),
-        env: now.env.clone(),
-        steps: pipeline
-            .steps
-            .iter()
-            .filter_map(|step| {
-                let outcome = reused(&step.id)?;
-                Some((
-                    step.id.clone(),
-                    StepFacts {
-                        number: outcome.number,
-                        url: outcome.url.clone(),
-                        result: outcome.result.clone(),
-                        duration_ms: outcome.build_duration_ms,
-                        queue_id: outcome.queue_id,
-                    },
-                ))
-            })
-            .collect(),
-        matrix: BTreeMap::new(),
-        run: now.run.clone(),
-        pipeline_name: pipeline.name.clone(),
-    };
+    let mut ctx = RenderContext::new(pipeline, now.run.clone(), now.env.clone());
+    ctx.steps = pipeline
+        .steps
+        .iter()
+        .filter_map(|step| Some((step.id.clone(), super::outcome::facts(reused(&step.id)?))))
+        .collect();
     for step in &pipeline.steps {
         let Some(state) = replay.steps.get(&step.id) else {
             continue;

@@ -29,12 +29,11 @@ use tokio::time::Instant;
 
 pub use crate::report::{FailureKind, StepOutcome};
 pub use outcome::{JobCache, STOP_BUDGET, Signal, Stop};
-pub use preflight::nearest;
 pub use time::PipelineTime;
 
 use crate::exit::ExitStatus;
 use crate::jenkins::Client;
-use crate::pipeline::{Condition, DEFAULT_SERVER, Pipeline, RenderContext, RunFacts, StepFacts};
+use crate::pipeline::{Condition, DEFAULT_SERVER, Pipeline, RenderContext, RunFacts};
 use crate::report::{self, Event, Reporter, RunStatus, StepStatus, StepSummary, Summary};
 use decide::{Gate, Settled, Verdict};
 
@@ -770,30 +769,14 @@ fn render_context(
     run: &RunFacts,
     done: &[Option<Done>],
 ) -> RenderContext {
-    let steps = pipeline
+    let mut ctx = RenderContext::new(pipeline, run.clone(), env.clone());
+    ctx.steps = pipeline
         .steps
         .iter()
         .zip(done)
         .filter_map(|(step, entry)| {
-            let result = &entry.as_ref()?.result;
-            Some((
-                step.id.clone(),
-                StepFacts {
-                    number: result.number,
-                    url: result.url.clone(),
-                    result: result.result.clone(),
-                    duration_ms: result.build_duration_ms,
-                    queue_id: result.queue_id,
-                },
-            ))
+            Some((step.id.clone(), outcome::facts(&entry.as_ref()?.result)))
         })
         .collect();
-    RenderContext {
-        vars: pipeline.vars.clone(),
-        env: env.clone(),
-        steps,
-        matrix: BTreeMap::new(),
-        run: run.clone(),
-        pipeline_name: pipeline.name.clone(),
-    }
+    ctx
 }

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use crate::jenkins;
+use crate::pipeline::StepFacts;
+use crate::report::StepOutcome;
 
 /// The most that stopping what a step started may take (cancel, stop, and waiting for Jenkins
 /// to confirm), whatever asked for the stop.
@@ -27,7 +29,54 @@ pub enum Signal {
 }
 
 /// Job definitions read once per run and shared by every step, keyed by server and job.
-pub type JobCache = std::sync::Mutex<std::collections::HashMap<(String, String), jenkins::Job>>;
+#[derive(Default)]
+pub struct JobCache(std::sync::Mutex<std::collections::HashMap<(String, String), jenkins::Job>>);
+
+impl JobCache {
+    fn map(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), jenkins::Job>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn get(&self, server: &str, job: &str) -> Option<jenkins::Job> {
+        self.map()
+            .get(&(server.to_string(), job.to_string()))
+            .cloned()
+    }
+
+    pub fn insert(&self, server: &str, job: &str, info: jenkins::Job) {
+        self.map()
+            .insert((server.to_string(), job.to_string()), info);
+    }
+
+    /// How many jobs were read.
+    pub fn len(&self) -> usize {
+        self.map().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map().is_empty()
+    }
+}
+
+/// What later steps' templates see of a finished step (`steps.<id>.number`, ...).
+pub fn facts(outcome: &StepOutcome) -> StepFacts {
+    StepFacts {
+        number: outcome.number,
+        url: outcome.url.clone(),
+        result: outcome.result.clone(),
+        duration_ms: outcome.build_duration_ms,
+        queue_id: outcome.queue_id,
+    }
+}
+
+/// What jrun says of a job Jenkins does not have, where the pipeline names it.
+pub fn missing_job(place: &str, job: &str, base_url: &str) -> String {
+    format!(
+        "{place}job `{job}` does not exist on {base_url} (check its full name; folders are separated by /)"
+    )
+}
 
 /// What a running step knows of the build it started.
 #[derive(Debug, Clone, Default)]

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use super::outcome::JobCache;
+use super::outcome::{JobCache, missing_job};
 use crate::jenkins::{self, Client};
 use crate::pipeline::{DEFAULT_SERVER, JobStep, Pipeline, RenderContext, StepKind, Template};
 
@@ -40,7 +40,7 @@ pub fn param_problems(
             let message = if known.is_empty() {
                 format!("job `{job}` takes no parameters, but the step gives `{name}`")
             } else {
-                let hint = nearest(name, &known)
+                let hint = crate::pipeline::suggest::nearest(name, known.iter().copied())
                     .map(|n| format!(" (did you mean `{n}`?)"))
                     .unwrap_or_default();
                 format!(
@@ -169,28 +169,17 @@ pub async fn check(
         if missing.contains(&key) {
             continue;
         }
-        let cached = jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .cloned();
-        let info = match cached {
+        let info = match jobs.get(&server, &job) {
             Some(info) => info,
             None => match client.job(&job).await {
                 Ok(info) => {
-                    jobs.lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(key.clone(), info.clone());
+                    jobs.insert(&server, &job, info.clone());
                     info
                 }
                 Err(jenkins::Error::NotFound { .. }) => {
                     problem(
                         index,
-                        format!(
-                            "{}job `{job}` does not exist on {} (check its full name; folders are separated by /)",
-                            place(&pipeline.file, template),
-                            client.base_url()
-                        ),
+                        missing_job(&place(&pipeline.file, template), &job, client.base_url()),
                     );
                     missing.insert(key);
                     continue;
@@ -252,45 +241,4 @@ fn known_values(step: &JobStep, ctx: &RenderContext) -> Vec<Option<String>> {
             }
         })
         .collect()
-}
-
-/// The closest name by edit distance, if it is close enough to be a likely typo.
-pub fn nearest<'a>(name: &str, known: &[&'a str]) -> Option<&'a str> {
-    fn distance(a: &str, b: &str) -> usize {
-        let b: Vec<char> = b.chars().collect();
-        let mut row: Vec<usize> = (0..=b.len()).collect();
-        for (i, ca) in a.chars().enumerate() {
-            let mut prev = row[0];
-            row[0] = i + 1;
-            for (j, cb) in b.iter().enumerate() {
-                let cur = row[j + 1];
-                row[j + 1] = if ca.eq_ignore_ascii_case(cb) {
-                    prev
-                } else {
-                    1 + prev.min(row[j]).min(row[j + 1])
-                };
-                prev = cur;
-            }
-        }
-        row[b.len()]
-    }
-    known
-        .iter()
-        .map(|k| (distance(name, k), *k))
-        .filter(|(d, k)| *d <= (k.chars().count() / 3).max(2))
-        .min()
-        .map(|(_, k)| k)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn near_misses_are_suggested_and_far_ones_are_not() {
-        let known = ["VERSION", "REGION", "DRY_RUN"];
-        assert_eq!(nearest("VERSOIN", &known), Some("VERSION"));
-        assert_eq!(nearest("region", &known), Some("REGION"));
-        assert_eq!(nearest("COLOUR", &known), None);
-    }
 }

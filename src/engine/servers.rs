@@ -5,7 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use crate::files::{CA_LIMIT, FileError, SECRET_LIMIT};
 use crate::jenkins::{Auth, Secret, ServerSettings, Tls};
@@ -15,8 +14,7 @@ use crate::pipeline::{RenderContext, ServerSpec, Template};
 #[error("{0}")]
 pub struct ServerError(pub String);
 
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
-pub const DEFAULT_UNREACHABLE_TIMEOUT: Duration = Duration::from_secs(120);
+pub use crate::jenkins::DEFAULT_MAX_IN_FLIGHT;
 
 pub struct Environment<'a> {
     pub vars: &'a BTreeMap<String, String>,
@@ -168,22 +166,18 @@ pub fn resolve(
             None => Auth::Anonymous,
         },
     };
-    Ok(ServerSettings {
-        name: name.to_string(),
-        url,
-        auth,
-        max_in_flight: spec.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT).max(1),
-        connect_timeout: Duration::from_secs(10),
-        request_timeout: Duration::from_secs(30),
-        unreachable_timeout: spec
-            .unreachable_timeout
-            .unwrap_or(DEFAULT_UNREACHABLE_TIMEOUT),
-        user_agent: format!("jrun/{}", env!("CARGO_PKG_VERSION")),
-        tls: Tls {
-            extra_roots: ca_file(spec, ctx, env, &block)?,
-            insecure: false,
-        },
-    })
+    let mut settings = ServerSettings::new(name, url, auth);
+    if let Some(max) = spec.max_in_flight {
+        settings.max_in_flight = max.max(1);
+    }
+    if let Some(patience) = spec.unreachable_timeout {
+        settings.unreachable_timeout = patience;
+    }
+    settings.tls = Tls {
+        extra_roots: ca_file(spec, ctx, env, &block)?,
+        insecure: false,
+    };
+    Ok(settings)
 }
 
 /// The PEM text of the block's `ca_file`, with the file's name for messages.

@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::journal::{Journal, Record, StepReplay};
-use super::outcome::{JobCache, Progress, STOP_BUDGET, Signal, Stop};
+use super::outcome::{JobCache, Progress, STOP_BUDGET, Signal, Stop, missing_job};
 use super::poll::{Delays, QUEUE_POLL_CEILING, due_offsets};
 use super::preflight::param_problems;
 use super::time::PipelineTime;
@@ -243,22 +243,12 @@ impl StepContext {
         job: &str,
         deadline: Option<Instant>,
     ) -> Result<jenkins::Job, WaitEnded> {
-        let key = (self.server.clone(), job.to_string());
-        let cached = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-            .cloned();
-        if let Some(info) = cached {
+        if let Some(info) = self.jobs.get(&self.server, job) {
             return Ok(info);
         }
         let client = self.client.clone();
         let info = self.read(deadline, client.job(job)).await?;
-        self.jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, info.clone());
+        self.jobs.insert(&self.server, job, info.clone());
         Ok(info)
     }
 }
@@ -287,11 +277,7 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
     let info = match ctx.job_info(&job, build_deadline).await {
         Ok(info) => info,
         Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
-            let message = format!(
-                "{}job `{job}` does not exist on {} (check its full name; folders are separated by /)",
-                ctx.place(&step.job),
-                client.base_url()
-            );
+            let message = missing_job(&ctx.place(&step.job), &job, client.base_url());
             return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
         }
         Err(interrupt) => return interrupted(ctx, result, interrupt, step.timeout),
@@ -1280,11 +1266,7 @@ async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepOutcome {
     match ctx.read(deadline, client.job(&job)).await {
         Ok(_) => {}
         Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
-            let message = format!(
-                "{}job `{job}` does not exist on {} (check its full name; folders are separated by /)",
-                ctx.place(&gate.job),
-                client.base_url()
-            );
+            let message = missing_job(&ctx.place(&gate.job), &job, client.base_url());
             return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
         }
         Err(interrupt) => return interrupted(ctx, result, interrupt, Some(gate.timeout)),

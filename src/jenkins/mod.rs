@@ -18,5 +18,7 @@ pub use client::{Client, MAX_BODY_SHOWN};
 pub use error::Error;
 pub use log::LogChunk;
 pub use paths::job_path;
-pub use settings::{Auth, Secret, ServerSettings, Tls};
+pub use settings::{
+    Auth, DEFAULT_MAX_IN_FLIGHT, DEFAULT_UNREACHABLE_TIMEOUT, Secret, ServerSettings, Tls,
+};
 pub use types::{Build, BuildRef, Job, ParamDef, QueueItem, QueueState, RequestStats, Triggered};

@@ -4,6 +4,13 @@
 use std::fmt;
 use std::time::Duration;
 
+/// Requests to one server in flight at once, unless its block says `max_in_flight`.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 8;
+
+/// How long a server may stay unusable before the run gives up on it (long enough for a
+/// Jenkins restart), unless its block says `unreachable_timeout`.
+pub const DEFAULT_UNREACHABLE_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// A password or API token. It prints as `****` in both `Debug` and `Display`, so a settings
 /// struct, a client or an error can be logged without a second thought; `expose` is for the
 /// one place that builds the `Authorization` header.
@@ -126,10 +133,10 @@ impl ServerSettings {
             name: name.into(),
             url: url.into(),
             auth,
-            max_in_flight: 8,
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
-            unreachable_timeout: Duration::from_secs(120),
+            unreachable_timeout: DEFAULT_UNREACHABLE_TIMEOUT,
             user_agent: concat!("jrun/", env!("CARGO_PKG_VERSION")).to_string(),
             tls: Tls::default(),
         }
