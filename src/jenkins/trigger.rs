@@ -173,25 +173,7 @@ impl Client {
                 params.len()
             )));
         }
-        let endpoint = if parameterized {
-            "buildWithParameters"
-        } else {
-            "build"
-        };
-        let visible = format!("{}{endpoint}", self.job_url(job)?);
-        let mut url = visible.clone();
-        if let Some(token) = token {
-            url.push_str("?token=");
-            url.extend(form_urlencoded::byte_serialize(token.as_bytes()));
-        }
-        let body = if parameterized {
-            form_urlencoded::Serializer::new(String::new())
-                .extend_pairs(params)
-                .finish()
-                .into_bytes()
-        } else {
-            Vec::new()
-        };
+        let (visible, url, body) = self.trigger_request(job, params, parameterized, token)?;
 
         // The POST is dated on the server's own clock from an answer that came before it: its
         // `Date` plus the real time since. That is a lower bound even when the server's clock
@@ -279,6 +261,36 @@ impl Client {
                 return Err(self.unreachable(after, last));
             }
         }
+    }
+
+    /// The URL of a trigger as shown (without its token), as sent, and its form body.
+    fn trigger_request(
+        &self,
+        job: &str,
+        params: &[(String, String)],
+        parameterized: bool,
+        token: Option<&str>,
+    ) -> Result<(String, String, Vec<u8>), Error> {
+        let endpoint = if parameterized {
+            "buildWithParameters"
+        } else {
+            "build"
+        };
+        let visible = format!("{}{endpoint}", self.job_url(job)?);
+        let mut url = visible.clone();
+        if let Some(token) = token {
+            url.push_str("?token=");
+            url.extend(form_urlencoded::byte_serialize(token.as_bytes()));
+        }
+        let body = if parameterized {
+            form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params)
+                .finish()
+                .into_bytes()
+        } else {
+            Vec::new()
+        };
+        Ok((visible, url, body))
     }
 
     /// The server's clock now, as far as its answers tell: the latest `Date` plus the real
