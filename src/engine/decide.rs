@@ -98,14 +98,11 @@ pub fn verdict(
     failed_dep: Option<&str>,
 ) -> Verdict {
     let reason = if let Some(stop) = stopped {
-        match stop {
-            Stop::RunTimeout => "the run's --timeout was reached".to_string(),
-            _ => "the run was interrupted".to_string(),
-        }
+        stop.skip_reason().to_string()
     } else if !selected {
         "not selected (--only / --from)".to_string()
     } else if sibling_failed {
-        "a sibling cell failed (fail_fast)".to_string()
+        Stop::FailFast.skip_reason().to_string()
     } else {
         match gate {
             Gate::OnSuccess if !deps_ok => {

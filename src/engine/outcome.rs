@@ -22,6 +22,17 @@ pub enum Stop {
     FailFast,
 }
 
+impl Stop {
+    /// Why a step that had not started is skipped.
+    pub fn skip_reason(self) -> &'static str {
+        match self {
+            Stop::RunTimeout => "the run's --timeout was reached",
+            Stop::Interrupt(_) => "the run was interrupted",
+            Stop::FailFast => "a sibling cell failed (fail_fast)",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Signal {
     Int,

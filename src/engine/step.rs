@@ -138,16 +138,12 @@ pub async fn run(mut ctx: StepContext) -> StepOutcome {
     if let Some(stop) = stopped
         && ctx.attach.is_none()
     {
-        let (reason, failure) = match stop {
-            Stop::FailFast => ("a sibling cell failed (fail_fast)", None),
-            Stop::RunTimeout => ("the run's --timeout was reached", None),
-            // Marked interrupted so that a resumed run runs it.
-            Stop::Interrupt(_) => ("the run was interrupted", Some(FailureKind::Interrupted)),
-        };
+        // One skipped by an interrupt is marked so, so that a resumed run runs it.
+        let failure = matches!(stop, Stop::Interrupt(_)).then_some(FailureKind::Interrupted);
         return StepOutcome {
             status: StepStatus::Skipped,
             failure,
-            message: Some(reason.to_string()),
+            message: Some(stop.skip_reason().to_string()),
             ..StepOutcome::new()
         };
     }
