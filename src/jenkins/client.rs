@@ -49,7 +49,7 @@ const CRUMB_RETRIES: usize = 3;
 /// answers are a few KiB, so anything near this is not Jenkins' answer to the question (a
 /// proxy's download, a gzip bomb) and is refused without being read further or asked again.
 pub(crate) const MAX_BODY: usize = 8 * 1024 * 1024;
-/// [`MAX_BODY`] as messages and the README say it.
+/// The cap on an answer held in memory, as messages and the README say it.
 pub const MAX_BODY_SHOWN: &str = "8 MiB";
 
 /// A client for one Jenkins controller. Cloning is cheap and shares the connection pool, the
