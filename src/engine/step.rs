@@ -1023,15 +1023,28 @@ async fn stop_queued(
     if confirmed {
         return result.fail(status, failure, message);
     }
-    let unconfirmed = format!(
-        "{message}; Jenkins did not confirm that queue item {queue_id} was cancelled within {}, so it may still be queued",
+    let what = format!("queue item {queue_id} was cancelled");
+    unconfirmed(ctx, result, (status, failure, message), &what, "queued")
+}
+
+/// A stop Jenkins did not confirm within the stop budget: said at once, and the step ends
+/// saying that `what` may still be `state`.
+fn unconfirmed(
+    ctx: &StepContext,
+    result: StepOutcome,
+    (status, failure, message): (StepStatus, FailureKind, String),
+    what: &str,
+    state: &str,
+) -> StepOutcome {
+    let message = format!(
+        "{message}; Jenkins did not confirm that {what} within {}, so it may still be {state}",
         crate::duration::Dur(ctx.stop_budget())
     );
     ctx.event(Event::Note {
         step: Some(ctx.id()),
-        message: &unconfirmed,
+        message: &message,
     });
-    result.fail(unconfirmed_status(status), failure, unconfirmed)
+    result.fail(unconfirmed_status(status), failure, message)
 }
 
 /// A stop that Jenkins did not confirm is never reported as cancelled: the item or build may
@@ -1161,15 +1174,8 @@ async fn stopped_build(
     if abort_build(ctx, &mut result, job, number, limit).await {
         return result.fail(status, failure, message);
     }
-    let unconfirmed = format!(
-        "{message}; Jenkins did not confirm that build #{number} ended within {}, so it may still be running",
-        crate::duration::Dur(ctx.stop_budget())
-    );
-    ctx.event(Event::Note {
-        step: Some(ctx.id()),
-        message: &unconfirmed,
-    });
-    result.fail(unconfirmed_status(status), failure, unconfirmed)
+    let what = format!("build #{number} ended");
+    unconfirmed(ctx, result, (status, failure, message), &what, "running")
 }
 
 /// Stops a build this run started and waits, until `limit` at most, for Jenkins to show it
