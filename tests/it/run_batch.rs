@@ -755,3 +755,41 @@ fn the_lock_journal_report_and_junit_are_readable_by_their_owner_only() {
     let journal = std::fs::read_to_string(file("run.journal")).unwrap();
     assert!(journal.contains("\"run_finished\""), "{journal}");
 }
+
+#[test]
+fn a_trigger_in_flight_at_sigterm_is_waited_for_and_what_it_queued_is_cancelled() {
+    let sb = common::sandbox(STOPS_SANDBOX);
+    // Jenkins queues the item at once but its answer is slow to arrive.
+    let proxy = common::Hostile::proxy(&sb.url(), |asked, answer| {
+        if asked.method == "POST" && asked.path() == "/job/waiting/build" {
+            std::thread::sleep(Duration::from_millis(1500));
+        }
+        answer
+    });
+    let (_dir, path) = pipeline_file(&running_and_queued(&proxy.url(), "5s"));
+    let run = common::Running::start(&path, &["--output", "json"]);
+    wait_for(Duration::from_secs(10), "the item queued by jrun", || {
+        sb.with_model(|m| m.queue.values().any(|i| i.job == "waiting"))
+            .then_some(())
+    });
+    run.signal("TERM");
+    let outcome = run.outcome(Duration::from_secs(30));
+    assert_eq!(outcome.code, 143, "{outcome}");
+    let cancelled = sb.with_model(|m| {
+        m.left
+            .values()
+            .any(|l| l.item.job == "waiting" && l.cancelled)
+    });
+    assert!(
+        cancelled,
+        "the item its answer named was not cancelled\n{outcome}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(&outcome.stdout).unwrap();
+    let wait = summary["steps"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == "wait"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(wait["status"], "cancelled", "{outcome}");
+    assert!(wait["queue_id"].is_u64(), "{outcome}");
+}
