@@ -147,7 +147,7 @@ pub fn exit_of(failure: FailureKind) -> ExitStatus {
         FailureKind::Interrupted => ExitStatus::Interrupted,
         // The build may have run, or cannot be found: the pipeline did not pass, and a person
         // must look.
-        FailureKind::Ambiguous | FailureKind::Lost => ExitStatus::Failed,
+        FailureKind::Ambiguous | FailureKind::Lost | FailureKind::Output => ExitStatus::Failed,
     }
 }
 

@@ -357,6 +357,7 @@ fn retryable(outcome: &StepOutcome, retry: &Retry) -> bool {
     outcome.status == StepStatus::Failed
         && match outcome.failure {
             Some(FailureKind::Lost) => retry.retries(RetryOn::Lost),
+            Some(FailureKind::Output) => retry.retries(RetryOn::Output),
             Some(FailureKind::Result) => outcome
                 .result
                 .as_deref()

@@ -357,23 +357,32 @@ impl<'de> Deserialize<'de> for RetryOn {
 
 struct RetryOnVisitor;
 
-const RETRY_REASONS: [&str; 5] = ["FAILURE", "UNSTABLE", "ABORTED", "NOT_BUILT", "lost"];
+const RETRY_REASONS: [&str; 6] = [
+    "FAILURE",
+    "UNSTABLE",
+    "ABORTED",
+    "NOT_BUILT",
+    "lost",
+    "output",
+];
 
 impl Visitor<'_> for RetryOnVisitor {
     type Value = RetryOn;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a retry reason: FAILURE, UNSTABLE, ABORTED, NOT_BUILT or lost")
+        f.write_str("a retry reason: FAILURE, UNSTABLE, ABORTED, NOT_BUILT, lost or output")
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<RetryOn, E> {
-        if v == "lost" {
-            return Ok(RetryOn::Lost);
+        match v {
+            "lost" => return Ok(RetryOn::Lost),
+            "output" => return Ok(RetryOn::Output),
+            _ => {}
         }
         match v.parse::<ResultName>() {
             Ok(ResultName::Success) => Err(E::custom(
                 "SUCCESS is not a reason to retry (the build passed); list FAILURE, UNSTABLE, \
-                 ABORTED, NOT_BUILT or lost",
+                 ABORTED, NOT_BUILT, lost or output",
             )),
             Ok(result) => Ok(RetryOn::Result(result)),
             Err(_) => {
@@ -382,8 +391,9 @@ impl Visitor<'_> for RetryOnVisitor {
                     message.push_str(&format!(" (did you mean `{near}`?)"));
                 }
                 message.push_str(
-                    "; retry on FAILURE, UNSTABLE, ABORTED, NOT_BUILT (Jenkins' results) or \
-                     lost (the build could not be followed)",
+                    "; retry on FAILURE, UNSTABLE, ABORTED, NOT_BUILT (Jenkins' results), \
+                     lost (the build could not be followed) or output (a declared output or \
+                     artifact could not be read)",
                 );
                 Err(E::custom(message))
             }

@@ -296,12 +296,14 @@ impl Retry {
     }
 }
 
-/// Why a build is retried: its result, or `lost` (the build could not be followed: its
-/// queue item or the build vanished).
+/// Why a build is retried: its result, `lost` (the build could not be followed: its queue
+/// item or the build vanished), or `output` (what the step reads from its build once it ended,
+/// its outputs or artifacts, could not be had).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RetryOn {
     Result(ResultName),
     Lost,
+    Output,
 }
 
 impl RetryOn {
@@ -310,6 +312,7 @@ impl RetryOn {
         match self {
             RetryOn::Result(result) => result.as_str(),
             RetryOn::Lost => "lost",
+            RetryOn::Output => "output",
         }
     }
 }

@@ -44,6 +44,9 @@ pub enum FailureKind {
     Result,
     /// Its build could not be followed: the queue item and the build vanished.
     Lost,
+    /// What the step reads from its ended build (a declared output, an artifact) could not be
+    /// had.
+    Output,
     /// A trigger's answer was lost and several builds match it: see `candidates`.
     Ambiguous,
     /// A step or run timeout.

@@ -497,7 +497,7 @@ defaults:
 steps:
   - job: a
   - job: b
-    retry: { on: [ABORTED, lost] }
+    retry: { on: [ABORTED, lost, output] }
   - job: c
     retry: { max: 0 }
   - job: d
@@ -514,7 +514,8 @@ steps:
         b.on,
         [
             super::super::RetryOn::Result(ResultName::Aborted),
-            super::super::RetryOn::Lost
+            super::super::RetryOn::Lost,
+            super::super::RetryOn::Output
         ]
     );
     assert_eq!(b.delay, Duration::from_secs(30));
