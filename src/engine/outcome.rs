@@ -79,6 +79,7 @@ pub fn facts(outcome: &StepOutcome) -> StepFacts {
         result: outcome.result.clone(),
         duration_ms: outcome.build_duration_ms,
         queue_id: outcome.queue_id,
+        outputs: outcome.outputs.clone(),
     }
 }
 

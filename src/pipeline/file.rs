@@ -192,6 +192,12 @@ pub struct StepFile {
     /// With `matrix:`: at most this many cells at once.
     #[schemars(range(min = 1))]
     pub max_parallel: Option<usize>,
+    /// Values read from the build once it ended with an expected result, for later steps'
+    /// templates as `{{steps.<id>.outputs.<NAME>}}`.
+    pub outputs: Option<OutputsFile>,
+    /// The description jrun sets on the build once it has a number, e.g. `"release
+    /// {{vars.version}} (jrun run {{run.id}})"`. A refusal is a warning, never a failure.
+    pub description: Option<String>,
 }
 
 /// Keys of a step that mean something only to a job step: an `await:` step triggers nothing.
@@ -204,6 +210,8 @@ pub(crate) const JOB_ONLY_KEYS: &[&str] = &[
     "trigger_id",
     "retry",
     "matrix",
+    "outputs",
+    "description",
 ];
 
 /// Keys of a step that mean something only beside `matrix:` (itself one of [`JOB_ONLY_KEYS`]).
@@ -652,6 +660,122 @@ impl JsonSchema for MatrixFile {
                     "description": "A value as text; numbers and booleans as written."
                 }
             }
+        })
+    }
+}
+
+/// `outputs:` as written: `from_artifact: PATH` and NAME: { one source } in file order; a name
+/// given twice is an error.
+#[derive(Debug, Default)]
+pub struct OutputsFile {
+    /// Every top-level key of this archived file (.json, .properties or .env) is an output.
+    pub from_artifact: Option<String>,
+    pub named: Vec<(String, OutputFile)>,
+}
+
+/// Where one named output comes from. Every key is optional here; the loader checks that
+/// exactly one source is given.
+#[derive(Debug, Default, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an output source: a mapping with one of `log:`, `description: true`, \
+                 `display_name: true`, `param:`, or `artifact:` with `key:`"
+)]
+#[schemars(transform = output_forms)]
+pub struct OutputFile {
+    /// A regular expression: the first capture group (or the whole match) of the first
+    /// matching line of the build's console log.
+    pub log: Option<String>,
+    /// `true`: the build's description.
+    pub description: Option<bool>,
+    /// `true`: the build's display name (`#N` unless the build set one).
+    pub display_name: Option<bool>,
+    /// A parameter the build ran with, by name.
+    pub param: Option<String>,
+    /// An archived file (.json, .properties or .env) to read `key` from.
+    pub artifact: Option<String>,
+    /// With `artifact:`: the top-level key whose value is the output.
+    pub key: Option<String>,
+}
+
+/// One source per output, for editors; the loader checks the same with better messages.
+fn output_forms(schema: &mut Schema) {
+    schema.insert(
+        "oneOf".into(),
+        serde_json::json!([
+            { "required": ["log"], "maxProperties": 1 },
+            { "required": ["description"], "maxProperties": 1, "properties": { "description": { "const": true } } },
+            { "required": ["display_name"], "maxProperties": 1, "properties": { "display_name": { "const": true } } },
+            { "required": ["param"], "maxProperties": 1 },
+            { "required": ["artifact", "key"], "maxProperties": 2 }
+        ]),
+    );
+}
+
+impl<'de> Deserialize<'de> for OutputsFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(OutputsVisitor)
+    }
+}
+
+struct OutputsVisitor;
+
+impl<'de> Visitor<'de> for OutputsVisitor {
+    type Value = OutputsFile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(
+            "outputs: a mapping of NAME: { log: REGEX } (or description, display_name, param, \
+             artifact with key), and/or `from_artifact: PATH`",
+        )
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<OutputsFile, E> {
+        Ok(OutputsFile::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<OutputsFile, A::Error> {
+        let mut outputs = OutputsFile::default();
+        let mut seen = HashSet::new();
+        let twice = |name: &str| format!("output `{name}` is given twice; keep one of them");
+        while let Some(name) = map.next_key_seed(NewKey {
+            seen: &seen,
+            twice: &twice,
+        })? {
+            if name == FROM_ARTIFACT {
+                outputs.from_artifact = Some(map.next_value::<String>()?);
+            } else {
+                let source = map.next_value::<OutputFile>()?;
+                outputs.named.push((name.clone(), source));
+            }
+            seen.insert(name);
+        }
+        Ok(outputs)
+    }
+}
+
+/// The key of `outputs:` that names a whole file of outputs rather than one output.
+pub(crate) const FROM_ARTIFACT: &str = "from_artifact";
+
+impl JsonSchema for OutputsFile {
+    fn schema_name() -> Cow<'static, str> {
+        "Outputs".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let source = generator.subschema_for::<OutputFile>();
+        json_schema!({
+            "type": "object",
+            "description": "Values read from the build once it ended with an expected result: NAME: { log: REGEX } | { description: true } | { display_name: true } | { param: NAME } | { artifact: PATH, key: KEY }, and `from_artifact: PATH` for every top-level key of a .json, .properties or .env artifact. Later steps read them as {{steps.<id>.outputs.<NAME>}}.",
+            "properties": {
+                FROM_ARTIFACT: {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "An archived .json, .properties or .env file whose every top-level key is an output."
+                }
+            },
+            "propertyNames": { "pattern": "^[A-Za-z0-9_-]+$" },
+            "additionalProperties": source
         })
     }
 }

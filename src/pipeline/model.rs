@@ -170,6 +170,7 @@ impl Step {
                 std::iter::once(&job.job)
                     .chain(job.params.iter().map(|(_, value)| value))
                     .chain(job.token.iter())
+                    .chain(job.description.iter())
                     .chain(self.condition.expr()),
             ),
             StepKind::Await(gate) => {
@@ -237,6 +238,9 @@ impl Condition {
     }
 }
 
+// A pipeline holds steps by the dozen, not by the million: boxing the larger kind would save
+// nothing worth an indirection.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum StepKind {
     Job(JobStep),
@@ -264,6 +268,86 @@ pub struct JobStep {
     pub trigger_id: Option<String>,
     /// When to trigger the build again; never for `wait: false`.
     pub retry: Retry,
+    /// What to read from the build once it ended with an expected result; empty for
+    /// `wait: false`.
+    pub outputs: Outputs,
+    /// The description set on the build once it has a number.
+    pub description: Option<Template>,
+}
+
+/// `outputs:`: values read from an ended build, for later steps' templates.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    /// An archived .json, .properties or .env file whose every top-level key is an output.
+    pub from_artifact: Option<String>,
+    /// Named outputs in file order.
+    pub named: Vec<(String, OutputSource)>,
+}
+
+impl Outputs {
+    pub fn is_empty(&self) -> bool {
+        self.from_artifact.is_none() && self.named.is_empty()
+    }
+
+    /// Whether templates may read `name` of this step: a named output, or any name when a
+    /// whole file provides them (checked once that file is read).
+    pub fn may_provide(&self, name: &str) -> bool {
+        self.from_artifact.is_some() || self.named.iter().any(|(n, _)| n == name)
+    }
+}
+
+/// The kinds of archived file outputs are read from, by extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Json,
+    Properties,
+    Env,
+}
+
+impl OutputFormat {
+    /// By the file's extension (`.json`, `.properties`, `.env`, or a file named `.env`).
+    pub fn of(path: &str) -> Option<OutputFormat> {
+        let name = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
+        if name.ends_with(".json") {
+            Some(OutputFormat::Json)
+        } else if name.ends_with(".properties") {
+            Some(OutputFormat::Properties)
+        } else if name.ends_with(".env") {
+            Some(OutputFormat::Env)
+        } else {
+            None
+        }
+    }
+}
+
+/// Where one named output comes from.
+#[derive(Debug, Clone)]
+pub enum OutputSource {
+    /// The first capture group (or the whole match, without groups) of the first line of the
+    /// console log that matches.
+    Log(regex::Regex),
+    Description,
+    DisplayName,
+    /// A parameter the build ran with.
+    Param(String),
+    /// A top-level key of an archived .json, .properties or .env file.
+    Artifact {
+        path: String,
+        key: String,
+    },
+}
+
+impl OutputSource {
+    /// Where the value is read, for messages: `log /pushed (\S+)/`, `artifact meta.json`.
+    pub fn describe(&self) -> String {
+        match self {
+            OutputSource::Log(regex) => format!("the console log (/{}/)", regex.as_str()),
+            OutputSource::Description => "the build's description".to_string(),
+            OutputSource::DisplayName => "the build's display name".to_string(),
+            OutputSource::Param(name) => format!("the build's parameter `{name}`"),
+            OutputSource::Artifact { path, key } => format!("key `{key}` of artifact `{path}`"),
+        }
+    }
 }
 
 /// `retry:`: trigger the job again, up to `max` more times, when its build ends for one of

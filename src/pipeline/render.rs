@@ -58,7 +58,15 @@ pub(crate) struct VarRef {
 pub(crate) enum Root<'a> {
     Vars(&'a [String]),
     Env(&'a str),
-    Step { id: &'a str, fact: &'a str },
+    Step {
+        id: &'a str,
+        fact: &'a str,
+    },
+    /// `steps.<id>.outputs.<name>`: a value read from the step's build once it ended.
+    Output {
+        id: &'a str,
+        name: &'a str,
+    },
     Matrix(&'a str),
     Run,
     Pipeline,
@@ -320,13 +328,27 @@ impl Template {
     pub fn step_refs(&self) -> Vec<String> {
         let mut ids: Vec<String> = Vec::new();
         for r in self.refs.iter() {
-            if let Ok(Root::Step { id, .. }) = classify(&r.segs)
+            if let Ok(Root::Step { id, .. } | Root::Output { id, .. }) = classify(&r.segs)
                 && !ids.iter().any(|seen| seen == id)
             {
                 ids.push(id.to_string());
             }
         }
         ids
+    }
+
+    /// The outputs of other steps the template reads, as (step id, output name, path as
+    /// written).
+    pub(crate) fn output_refs(&self) -> Vec<(&str, &str, &str)> {
+        let mut refs: Vec<(&str, &str, &str)> = Vec::new();
+        for r in self.refs.iter() {
+            if let Ok(Root::Output { id, name }) = classify(&r.segs)
+                && !refs.iter().any(|(i, n, _)| *i == id && *n == name)
+            {
+                refs.push((id, name, r.raw.as_str()));
+            }
+        }
+        refs
     }
 
     /// Names of the environment variables the template reads through `env.<NAME>`.
@@ -426,6 +448,39 @@ impl Template {
                         .or_insert_with(|| Value::Object(Map::new()));
                     if let Value::Object(map) = entry {
                         map.insert(fact.to_string(), value);
+                    }
+                }
+                Ok(Root::Output { id, name }) => {
+                    let Some(facts) = ctx.steps.get(id) else {
+                        return Err(self.error(format!(
+                            "steps.{id}.outputs.{name} is not known: step `{id}` has not finished"
+                        )));
+                    };
+                    let Some(value) = facts.outputs.get(name) else {
+                        let mut message = format!(
+                            "steps.{id}.outputs.{name} is not known: step `{id}` did not \
+                             provide output `{name}`"
+                        );
+                        if facts.outputs.is_empty() {
+                            message.push_str(" (it provided no outputs)");
+                        } else {
+                            message.push_str(&format!(
+                                " (it provided: {})",
+                                suggest::list(facts.outputs.keys().map(String::as_str))
+                            ));
+                        }
+                        return Err(self.error(message));
+                    };
+                    let entry = steps
+                        .entry(id.to_string())
+                        .or_insert_with(|| Value::Object(Map::new()));
+                    if let Value::Object(map) = entry {
+                        let outputs = map
+                            .entry("outputs".to_string())
+                            .or_insert_with(|| Value::Object(Map::new()));
+                        if let Value::Object(outputs) = outputs {
+                            outputs.insert(name.to_string(), Value::String(value.clone()));
+                        }
                     }
                 }
                 Ok(Root::Matrix(key)) => match ctx.matrix.get(key) {
@@ -553,7 +608,7 @@ impl Template {
                         ));
                     }
                 }
-                Root::Step { id, .. } => match steps {
+                Root::Step { id, .. } | Root::Output { id, .. } => match steps {
                     None => problems.push(format!(
                         "`{}` in {field}: the server is set up before any step runs, so step \
                          facts cannot be used here; use vars, env, run or pipeline",
@@ -808,6 +863,13 @@ pub(crate) fn classify(segs: &[String]) -> Result<Root<'_>, String> {
         ("env", _) => Err(format!(
             "`{raw}`: environment variables are read one at a time as `env.NAME`"
         )),
+        ("steps", [id, outputs, name]) if outputs == "outputs" => Ok(Root::Output {
+            id: id.as_str(),
+            name: name.as_str(),
+        }),
+        ("steps", [id, outputs, ..]) if outputs == "outputs" => Err(format!(
+            "`{raw}`: a step's outputs are read one at a time, as `steps.{id}.outputs.NAME`"
+        )),
         ("steps", [id, fact]) if STEP_FACTS.contains(&fact.as_str()) => Ok(Root::Step {
             id: id.as_str(),
             fact: fact.as_str(),
@@ -818,7 +880,7 @@ pub(crate) fn classify(segs: &[String]) -> Result<Root<'_>, String> {
                 message.push_str(&format!("; did you mean `steps.{id}.{near}`?"));
             }
             message.push_str(&format!(
-                "; a step has: {}",
+                "; a step has: {}, and its outputs as `steps.{id}.outputs.NAME`",
                 suggest::list(STEP_FACTS.iter().copied())
             ));
             Err(message)
@@ -1204,6 +1266,8 @@ pub struct StepFacts {
     pub result: Option<String>,
     pub duration_ms: Option<u64>,
     pub queue_id: Option<u64>,
+    /// What the step read from its build (`steps.<id>.outputs.<name>`).
+    pub outputs: BTreeMap<String, String>,
 }
 
 impl StepFacts {
@@ -1316,6 +1380,10 @@ mod tests {
                 result: Some("SUCCESS".to_string()),
                 duration_ms: None,
                 queue_id: Some(7),
+                outputs: BTreeMap::from([(
+                    "IMAGE".to_string(),
+                    "registry/app@sha256:abc".to_string(),
+                )]),
             },
         );
         let mut env = BTreeMap::new();
@@ -1743,5 +1811,28 @@ mod tests {
     fn ruled_segments_are_found() {
         assert!(RULED.0.is_some() && RULED.1.is_some());
         assert_ne!(RULED.0, RULED.1);
+    }
+
+    #[test]
+    fn outputs_render_and_one_not_provided_is_an_error_naming_what_was() {
+        assert_eq!(
+            render("img={{steps.build.outputs.IMAGE}}").unwrap(),
+            "img=registry/app@sha256:abc"
+        );
+        let err = render("{{steps.build.outputs.VERSION}}").unwrap_err();
+        assert!(
+            err.message
+                .contains("step `build` did not provide output `VERSION`"),
+            "{err}"
+        );
+        assert!(err.message.contains("it provided: IMAGE"), "{err}");
+        assert_eq!(
+            compile("{{steps.build.outputs.IMAGE}}")
+                .unwrap()
+                .step_refs(),
+            ["build"]
+        );
+        let problems = check("{{steps.build.outputs}}").join("\n");
+        assert!(problems.contains("read one at a time"), "{problems}");
     }
 }

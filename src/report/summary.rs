@@ -1,6 +1,7 @@
 //! The run summary: every step with its status, result, build number, URL and duration, as a
 //! table for people or as JSON (`--output json`, `--report`) for machines.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use schemars::JsonSchema;
@@ -80,6 +81,9 @@ pub struct StepOutcome {
     /// With `FailureKind::Ambiguous`: the queue items and builds that could each be its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
+    /// The outputs read from its build (`outputs:`), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
 }
 
 impl StepOutcome {
@@ -102,6 +106,7 @@ impl StepOutcome {
             build_duration_ms: None,
             message: None,
             candidates: Vec::new(),
+            outputs: BTreeMap::new(),
         }
     }
 
@@ -142,6 +147,7 @@ impl StepSummary {
             message: outcome.message,
             failure: outcome.failure,
             candidates: outcome.candidates,
+            outputs: outcome.outputs,
         }
     }
 }
@@ -186,6 +192,9 @@ pub struct StepSummary {
     /// step triggered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
+    /// The values its `outputs:` read from its build, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub outputs: BTreeMap<String, String>,
 }
 
 /// The summary of a jrun run, as `--output json` prints it and `--report` writes it.
@@ -236,6 +245,7 @@ impl Summary {
                 message,
                 failure: _,
                 candidates,
+                outputs,
             } = step;
             r(id);
             r(server);
@@ -243,6 +253,7 @@ impl Summary {
                 r(text);
             }
             candidates.iter_mut().for_each(r);
+            outputs.values_mut().for_each(r);
         }
         summary
     }
@@ -364,6 +375,7 @@ mod tests {
                     message: None,
                     failure: None,
                     candidates: Vec::new(),
+                    outputs: Default::default(),
                 },
                 StepSummary {
                     id: "announce".into(),
@@ -379,6 +391,7 @@ mod tests {
                     message: Some("`build` failed".into()),
                     failure: None,
                     candidates: Vec::new(),
+                    outputs: Default::default(),
                 },
             ],
         }

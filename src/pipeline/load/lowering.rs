@@ -82,6 +82,8 @@ pub(super) fn set_keys(step: &StepFile) -> Vec<&'static str> {
         matrix,
         fail_fast,
         max_parallel,
+        outputs,
+        description,
     } = step;
     [
         ("id", id.is_some()),
@@ -104,6 +106,8 @@ pub(super) fn set_keys(step: &StepFile) -> Vec<&'static str> {
         ("matrix", matrix.is_some()),
         ("fail_fast", fail_fast.is_some()),
         ("max_parallel", max_parallel.is_some()),
+        ("outputs", outputs.is_some()),
+        ("description", description.is_some()),
     ]
     .into_iter()
     .filter_map(|(key, set)| set.then_some(key))

@@ -297,7 +297,64 @@ impl<'a> Lowering<'a> {
                 for problem in template.check_refs(vars, Some(&access), ids, keys) {
                     self.diags.at_pos(pos_of(template), problem);
                 }
+                self.check_output_refs(template, nodes, by_id);
             }
+        }
+    }
+
+    /// Every `steps.<id>.outputs.<name>` names an output that step declares. A step with
+    /// `from_artifact:` may provide any name: those are only known once its file is read.
+    /// Unknown steps and steps that cannot be read are reported by [`Template::check_refs`].
+    fn check_output_refs(
+        &mut self,
+        template: &Template,
+        nodes: &[Node],
+        by_id: &HashMap<&str, usize>,
+    ) {
+        for (id, name, raw) in template.output_refs() {
+            let Some(&other) = by_id.get(id) else {
+                continue;
+            };
+            let doc = nodes[other].doc;
+            if doc.matrix.is_some() {
+                continue;
+            }
+            let field = template.field();
+            let declared: Vec<&str> = doc
+                .outputs
+                .iter()
+                .flat_map(|o| o.named.iter().map(|(n, _)| n.as_str()))
+                .collect();
+            let from_artifact = doc
+                .outputs
+                .as_ref()
+                .is_some_and(|o| o.from_artifact.is_some());
+            if from_artifact || declared.contains(&name) {
+                continue;
+            }
+            let message = if doc.await_.is_some() {
+                format!(
+                    "{field} reads `{raw}`, but step `{id}` is an `await:` gate, which reads no \
+                     outputs; read them from the step that builds"
+                )
+            } else if declared.is_empty() {
+                format!(
+                    "{field} reads `{raw}`, but step `{id}` declares no outputs; add \
+                     `outputs: {{ {name}: ... }}` to step `{id}`"
+                )
+            } else {
+                let mut message =
+                    format!("{field} reads `{raw}`, but step `{id}` declares no output `{name}`");
+                if let Some(near) = suggest::nearest(name, declared.iter().copied()) {
+                    message.push_str(&format!(" (did you mean `steps.{id}.outputs.{near}`?)"));
+                }
+                message.push_str(&format!(
+                    "; its outputs are: {}",
+                    suggest::list(declared.iter().copied())
+                ));
+                message
+            };
+            self.diags.at_pos(pos_of(template), message);
         }
     }
 }

@@ -3,10 +3,13 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use crate::pipeline::file::{AwaitFile, ConditionFile, JOB_ONLY_KEYS, MATRIX_ONLY_KEYS};
+use crate::pipeline::file::{
+    AwaitFile, ConditionFile, FROM_ARTIFACT, JOB_ONLY_KEYS, MATRIX_ONLY_KEYS, OutputFile,
+};
 use crate::pipeline::locate::YamlPath;
 use crate::pipeline::model::{
-    AwaitStep, Condition, JobStep, Poll, ResultName, Retry, ServerSpec, Step, StepKind,
+    AwaitStep, Condition, JobStep, OutputSource, Outputs, Poll, ResultName, Retry, ServerSpec,
+    Step, StepKind,
 };
 use crate::pipeline::render::Template;
 
@@ -221,9 +224,15 @@ impl Lowering<'_> {
                     max_parallel: doc.max_parallel,
                 })
         });
+        let outputs = self.outputs(node);
+        let description = doc
+            .description
+            .as_ref()
+            .and_then(|d| self.template(d, &path.key("description"), false));
         compiled.extend(job.iter().cloned());
         compiled.extend(params.iter().map(|(_, t)| t.clone()));
         compiled.extend(token.iter().cloned());
+        compiled.extend(description.iter().cloned());
         let kind = job.map(|job| {
             StepKind::Job(JobStep {
                 job,
@@ -236,6 +245,8 @@ impl Lowering<'_> {
                 token,
                 trigger_id,
                 retry,
+                outputs,
+                description,
             })
         });
         (kind, plan)
@@ -248,6 +259,7 @@ impl Lowering<'_> {
             ("expect", doc.expect.is_some()),
             ("timeout", doc.timeout.is_some()),
             ("retry", doc.retry.is_some()),
+            ("outputs", doc.outputs.is_some()),
         ] {
             if set {
                 self.diags.at(
@@ -280,6 +292,188 @@ impl Lowering<'_> {
             }
         }
         params
+    }
+
+    /// The step's `outputs:`; problems (a name, no source or two, a bad regular expression, a
+    /// file jrun cannot read) are reported and the output left out.
+    fn outputs(&mut self, node: &Node) -> Outputs {
+        let (doc, path) = (node.doc, &node.path);
+        let mut outputs = Outputs::default();
+        let Some(file) = &doc.outputs else {
+            return outputs;
+        };
+        let path = path.key("outputs");
+        if let Some(artifact) = &file.from_artifact
+            && self.output_file(artifact, &path.key(FROM_ARTIFACT))
+        {
+            outputs.from_artifact = Some(artifact.clone());
+        }
+        for (name, source) in &file.named {
+            let at = path.key(name);
+            if !super::lowering::is_id(name) {
+                self.diags.at(
+                    &at,
+                    format!(
+                        "output name `{name}` may use only letters, digits, `-` and `_` \
+                         (templates read it as `steps.{}.outputs.<name>`)",
+                        node.id
+                    ),
+                );
+                continue;
+            }
+            if let Some(source) = self.output_source(name, source, &at) {
+                outputs.named.push((name.clone(), source));
+            }
+        }
+        outputs
+    }
+
+    fn output_source(
+        &mut self,
+        name: &str,
+        file: &OutputFile,
+        at: &YamlPath,
+    ) -> Option<OutputSource> {
+        let OutputFile {
+            log,
+            description,
+            display_name,
+            param,
+            artifact,
+            key,
+        } = file;
+        let forms: Vec<&str> = [
+            ("log", log.is_some()),
+            ("description", description.is_some()),
+            ("display_name", display_name.is_some()),
+            ("param", param.is_some()),
+            ("artifact", artifact.is_some() || key.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(form, set)| set.then_some(form))
+        .collect();
+        const FORMS: &str = "`log: REGEX`, `description: true`, `display_name: true`, \
+                             `param: NAME`, or `artifact: PATH` with `key: KEY`";
+        match forms.as_slice() {
+            [] => {
+                self.diags.at(
+                    at,
+                    format!("output `{name}` names no source; give one of {FORMS}"),
+                );
+                return None;
+            }
+            [_] => {}
+            [first, second, ..] => {
+                self.diags.at(
+                    &at.key(second),
+                    format!(
+                        "output `{name}` has both `{first}` and `{second}`; an output has one \
+                         source: {FORMS}"
+                    ),
+                );
+                return None;
+            }
+        }
+        if let Some(pattern) = log {
+            return match regex::RegexBuilder::new(pattern)
+                .size_limit(1 << 20)
+                .build()
+            {
+                Ok(regex) => Some(OutputSource::Log(regex)),
+                Err(err) => {
+                    let why = err.to_string();
+                    let why = why.lines().last().unwrap_or_default().trim();
+                    let why = why.strip_prefix("error: ").unwrap_or(why);
+                    self.diags.at(
+                        &at.key("log"),
+                        format!(
+                            "output `{name}`: `{pattern}` is not a valid regular expression \
+                             ({why}); write a pattern such as 'pushed image (\\S+)'"
+                        ),
+                    );
+                    None
+                }
+            };
+        }
+        for (flag, set) in [("description", description), ("display_name", display_name)] {
+            match set {
+                Some(true) => {
+                    return Some(if flag == "description" {
+                        OutputSource::Description
+                    } else {
+                        OutputSource::DisplayName
+                    });
+                }
+                Some(false) => {
+                    self.diags.at(
+                        &at.key(flag),
+                        format!(
+                            "output `{name}`: `{flag}: false` reads nothing; write `{flag}: true` \
+                             or remove the output"
+                        ),
+                    );
+                    return None;
+                }
+                None => {}
+            }
+        }
+        if let Some(param) = param {
+            if param.trim().is_empty() {
+                self.diags.at(
+                    &at.key("param"),
+                    format!("output `{name}`: `param` is empty; name a parameter of the job"),
+                );
+                return None;
+            }
+            return Some(OutputSource::Param(param.clone()));
+        }
+        match (artifact, key) {
+            (Some(artifact), Some(key)) if !key.is_empty() => self
+                .output_file(artifact, &at.key("artifact"))
+                .then(|| OutputSource::Artifact {
+                    path: artifact.clone(),
+                    key: key.clone(),
+                }),
+            (Some(_), _) => {
+                self.diags.at(
+                    at,
+                    format!(
+                        "output `{name}` reads an artifact but no `key:`; add the key whose \
+                         value it is, e.g. `key: version`"
+                    ),
+                );
+                None
+            }
+            (None, _) => {
+                self.diags.at(
+                    &at.key("key"),
+                    format!(
+                        "output `{name}` has `key:` but no `artifact:`; add the archived file \
+                         it is read from, e.g. `artifact: out/build-info.json`"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    /// Whether `path` names an artifact jrun can read outputs from (reported when not).
+    fn output_file(&mut self, path: &str, at: &YamlPath) -> bool {
+        if path.trim().is_empty() {
+            self.diags.at(at, "the artifact path is empty; give its path in the build's archive, e.g. `out/build-info.json`");
+            return false;
+        }
+        if crate::pipeline::OutputFormat::of(path).is_none() {
+            self.diags.at(
+                at,
+                format!(
+                    "jrun reads outputs from .json, .properties or .env files, not `{path}`; \
+                     archive the values in one of those"
+                ),
+            );
+            return false;
+        }
+        true
     }
 
     pub(super) fn job_template(&mut self, source: &str, path: &YamlPath) -> Option<Template> {

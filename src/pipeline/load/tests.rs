@@ -715,3 +715,167 @@ fn server_problems_name_the_nearest_server_and_keep_default_reserved() {
     );
     assert!(m[0].contains("step facts cannot be used here"), "{m:?}");
 }
+
+// ---- outputs and description ----
+
+const OUTPUTS: &str = "name: x
+steps:
+  - id: build
+    job: app/build
+    description: \"release {{vars.v}} (jrun run {{run.id}})\"
+    outputs:
+      from_artifact: out/build-info.json
+      IMAGE: { log: 'pushed image (\\S+)' }
+      NOTE: { description: true }
+      TITLE: { display_name: true }
+      BRANCH: { param: GIT_BRANCH }
+      SHA: { artifact: meta.properties, key: git.sha }
+  - job: deploy
+    params: { IMAGE: '{{steps.build.outputs.IMAGE}}', V: '{{steps.build.outputs.version}}' }
+vars: { v: '1.2' }
+";
+
+#[test]
+fn outputs_of_every_form_and_a_description_are_loaded() {
+    use crate::pipeline::model::OutputSource;
+    let p = load(OUTPUTS);
+    let build = job(&p.steps[0]);
+    assert_eq!(
+        build.outputs.from_artifact.as_deref(),
+        Some("out/build-info.json")
+    );
+    let names: Vec<&str> = build
+        .outputs
+        .named
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .collect();
+    assert_eq!(names, ["IMAGE", "NOTE", "TITLE", "BRANCH", "SHA"]);
+    match &build.outputs.named[0].1 {
+        OutputSource::Log(regex) => assert_eq!(regex.as_str(), r"pushed image (\S+)"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        build.outputs.named[1].1,
+        OutputSource::Description
+    ));
+    assert!(matches!(
+        build.outputs.named[2].1,
+        OutputSource::DisplayName
+    ));
+    assert!(matches!(&build.outputs.named[3].1, OutputSource::Param(n) if n == "GIT_BRANCH"));
+    assert!(matches!(&build.outputs.named[4].1,
+        OutputSource::Artifact { path, key } if path == "meta.properties" && key == "git.sha"));
+    let description = build.description.as_ref().unwrap();
+    assert_eq!(
+        description.source(),
+        "release {{vars.v}} (jrun run {{run.id}})"
+    );
+    // A step reading another's outputs depends on it.
+    assert_eq!(p.steps[1].needs, [0]);
+}
+
+#[test]
+fn a_reference_to_an_undeclared_output_is_refused_where_it_is_written() {
+    let text = "name: x
+steps:
+  - id: build
+    job: app/build
+    outputs: { IMAGE: { log: 'image (\\S+)' } }
+  - job: deploy
+    params:
+      A: '{{steps.build.outputs.IMGAE}}'
+";
+    let got = messages(text);
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert!(got[0].starts_with("t.yaml:8:10: "), "{got:?}");
+    assert!(got[0].contains("declares no output `IMGAE`"), "{got:?}");
+    assert!(
+        got[0].contains("did you mean `steps.build.outputs.IMAGE`?"),
+        "{got:?}"
+    );
+    let got = messages(&text.replace("    outputs: { IMAGE: { log: 'image (\\S+)' } }\n", ""));
+    assert!(
+        got[0].contains("step `build` declares no outputs"),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn outputs_with_no_source_two_sources_or_a_bad_regex_are_refused_with_their_place() {
+    let got = messages(
+        "name: x
+steps:
+  - job: build
+    outputs:
+      A: { log: 'image (\\S+' }
+      B: { log: x, param: P }
+      C: {}
+      D: { artifact: a.json }
+      E: { description: false }
+      'a b': { param: P }
+",
+    );
+    let all = got.join("\n");
+    assert!(
+        all.contains("t.yaml:5:17: output `A`: `image (\\S+` is not a valid regular expression"),
+        "{all}"
+    );
+    assert!(
+        all.contains("t.yaml:6:27: output `B` has both `log` and `param`"),
+        "{all}"
+    );
+    assert!(
+        all.contains("t.yaml:7:10: output `C` names no source"),
+        "{all}"
+    );
+    assert!(
+        all.contains("output `D` reads an artifact but no `key:`"),
+        "{all}"
+    );
+    assert!(all.contains("`description: false` reads nothing"), "{all}");
+    assert!(
+        all.contains("output name `a b` may use only letters"),
+        "{all}"
+    );
+    let got =
+        messages("name: x\nsteps:\n  - job: b\n    outputs:\n      F: { param: P, other: 1 }\n");
+    assert!(got[0].starts_with("t.yaml:5:22: "), "{got:?}");
+    assert!(got[0].contains("unknown field `other`"), "{got:?}");
+    let got =
+        messages("name: x\nsteps:\n  - job: b\n    outputs: { A: { param: P }, A: { log: x } }\n");
+    assert!(got[0].contains("output `A` is given twice"), "{got:?}");
+}
+
+#[test]
+fn outputs_on_a_step_not_waited_for_on_a_gate_or_in_defaults_are_refused() {
+    let got = messages(
+        "name: x\nsteps:\n  - job: b\n    wait: false\n    outputs: { A: { param: P } }\n",
+    );
+    assert!(
+        got[0].contains("`outputs` has no effect with `wait: false`"),
+        "{got:?}"
+    );
+    let got = messages("name: x\nsteps:\n  - await: { job: b }\n    description: x\n");
+    assert!(
+        got[0].contains("`description` applies to job steps"),
+        "{got:?}"
+    );
+    let got = messages("name: x\ndefaults:\n  outputs: { A: { param: P } }\nsteps:\n  - job: b\n");
+    assert!(got[0].contains("unknown field `outputs`"), "{got:?}");
+}
+
+#[test]
+fn an_output_file_jrun_cannot_read_is_refused() {
+    let got = messages(
+        "name: x\nsteps:\n  - job: b\n    outputs:\n      from_artifact: build.log\n      X: { artifact: a.yaml, key: k }\n",
+    );
+    let all = got.join("\n");
+    assert!(
+        all.contains(
+            "t.yaml:5:22: jrun reads outputs from .json, .properties or .env files, not `build.log`"
+        ),
+        "{all}"
+    );
+    assert!(all.contains("not `a.yaml`"), "{all}");
+}
