@@ -63,13 +63,14 @@ pub(crate) struct Inner {
     pub settings: ServerSettings,
     /// The configured URL, normalised to end with `/`.
     pub base: String,
-    http: reqwest::Client,
-    auth_header: Option<HeaderValue>,
-    limiter: Semaphore,
+    pub http: reqwest::Client,
+    pub auth_header: Option<HeaderValue>,
+    /// Shared so that a streamed download can hold its permit for as long as it reads.
+    pub limiter: Arc<Semaphore>,
     crumb: Mutex<CrumbCache>,
     /// The session cookie of the current crumb, sent with reads so that they stay in the
     /// session the crumb is bound to instead of opening one each.
-    cookie: SyncMutex<Option<HeaderValue>>,
+    pub cookie: SyncMutex<Option<HeaderValue>>,
     /// Set once a POST with "API token" credentials was refused for want of a crumb: the
     /// secret is really a password, so later POSTs fetch the crumb first.
     token_needs_crumb: AtomicBool,
@@ -77,8 +78,8 @@ pub(crate) struct Inner {
     restarts: AtomicU64,
     /// The latest answer: its `Date` (the server's own clock), if any, and when it arrived.
     pub last_answer: SyncMutex<Option<(Option<i64>, Instant)>>,
-    requests: AtomicU64,
-    bytes: AtomicU64,
+    pub requests: AtomicU64,
+    pub bytes: AtomicU64,
 }
 
 /// An HTTP answer, its body read up to [`MAX_BODY`].
@@ -199,7 +200,7 @@ impl Patience {
 }
 
 /// Any 5xx (a restart's 503, a proxy's 502/504) and 429 are worth waiting out on a read.
-fn retryable_read(status: StatusCode) -> bool {
+pub(crate) fn retryable_read(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS
 }
 
@@ -294,7 +295,7 @@ impl Client {
             })?;
         Ok(Client {
             inner: Arc::new(Inner {
-                limiter: Semaphore::new(settings.max_in_flight),
+                limiter: Arc::new(Semaphore::new(settings.max_in_flight)),
                 settings,
                 base,
                 http,
@@ -679,11 +680,11 @@ impl Client {
         })
     }
 
-    fn attempt_timeout(&self) -> Duration {
+    pub(crate) fn attempt_timeout(&self) -> Duration {
         attempt_timeout(&self.inner.settings)
     }
 
-    fn observe_session(&self, headers: &HeaderMap) {
+    pub(crate) fn observe_session(&self, headers: &HeaderMap) {
         let Some(session) = headers
             .get("x-jenkins-session")
             .and_then(|v| v.to_str().ok())
@@ -1079,7 +1080,9 @@ fn session_cookie(headers: &HeaderMap) -> Option<HeaderValue> {
 /// The body of `response`, up to [`MAX_BODY`] bytes after decompression, and whether there
 /// was more. Read chunk by chunk, as reqwest inflates them, so that neither a huge answer nor
 /// a small one that inflates to a huge one is ever held whole.
-async fn read_capped(mut response: reqwest::Response) -> Result<(Bytes, bool), reqwest::Error> {
+pub(crate) async fn read_capped(
+    mut response: reqwest::Response,
+) -> Result<(Bytes, bool), reqwest::Error> {
     let mut body = bytes::BytesMut::new();
     while let Some(chunk) = response.chunk().await? {
         let room = MAX_BODY - body.len();

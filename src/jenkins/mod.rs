@@ -5,6 +5,7 @@
 //! client against, and a shared type or URL helper would let one misunderstanding of Jenkins
 //! pass both sides.
 
+mod artifacts;
 mod client;
 mod date;
 mod error;
@@ -14,6 +15,7 @@ mod settings;
 mod trigger;
 mod types;
 
+pub use artifacts::{Artifact, ArtifactBody, MAX_REDIRECTS};
 pub use client::{Client, MAX_BODY_SHOWN};
 pub use error::Error;
 pub use log::LogChunk;
