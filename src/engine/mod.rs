@@ -12,6 +12,7 @@ mod decide;
 mod follow;
 pub mod journal;
 mod outcome;
+mod outputs;
 mod poll;
 pub mod preflight;
 mod reads;

@@ -371,6 +371,15 @@ fn retryable(outcome: &StepOutcome, retry: &Retry) -> bool {
 fn attempt_ended(outcome: &StepOutcome) -> String {
     if outcome.failure == Some(FailureKind::Lost) {
         "was lost".to_string()
+    } else if outcome.failure == Some(FailureKind::Output) {
+        format!(
+            "ended{}, but {}",
+            outcome.number.map(|n| format!(" #{n}")).unwrap_or_default(),
+            outcome
+                .message
+                .as_deref()
+                .unwrap_or("what it reads could not be had")
+        )
     } else {
         format!(
             "ended {}{}",
@@ -448,7 +457,9 @@ async fn attempt_build(
         url: &url,
         estimated_ms: attempt.estimate,
     });
+    let describing = describe(ctx, step, job, build);
     if !step.wait {
+        super::outputs::described(describing).await;
         result.message = Some("not waited for (wait: false)".to_string());
         return result;
     }
@@ -467,7 +478,74 @@ async fn attempt_build(
     if let Some(follower) = follower {
         super::follow::drain(follower, &ctx.time, &result).await;
     }
+    let result = read_outputs(ctx, step, job, build, result).await;
+    super::outputs::described(describing).await;
     result
+}
+
+/// Sets the description in the background once the build has a number; a template that
+/// cannot be rendered is a warning like a refusal.
+fn describe(
+    ctx: &StepContext,
+    step: &JobStep,
+    job: &str,
+    number: u64,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let template = step.description.as_ref()?;
+    match ctx.render(template) {
+        Ok(text) => Some(super::outputs::describe(
+            ctx.client.clone(),
+            job.to_string(),
+            number,
+            text,
+            ctx.id().to_string(),
+            ctx.reporter.clone(),
+        )),
+        Err(why) => {
+            super::outputs::warn_description(&ctx.reporter, ctx.id(), number, &why);
+            None
+        }
+    }
+}
+
+/// The step's outputs, once its build ended with an expected result; one that cannot be read
+/// fails the step with kind `output`. Nothing is journaled before they are read, so a run that
+/// dies here reads them again on resume.
+async fn read_outputs(
+    ctx: &mut StepContext,
+    step: &JobStep,
+    job: &str,
+    number: u64,
+    mut result: StepOutcome,
+) -> StepOutcome {
+    if result.status != StepStatus::Passed || step.outputs.is_empty() {
+        return result;
+    }
+    if let Some(journal) = &ctx.journal {
+        journal.checkpoint("build_ended");
+    }
+    let client = ctx.client.clone();
+    let reading = super::outputs::read(&client, job, number, &step.outputs);
+    match ctx.read(None, async { Ok(reading.await) }).await {
+        Ok(Ok(values)) => {
+            result.outputs = values;
+            result
+        }
+        Ok(Err(why)) => result.fail(StepStatus::Failed, FailureKind::Output, why.to_string()),
+        Err(WaitEnded::Stop(stop)) => {
+            let (status, failure, message) = stop_status(stop);
+            result.fail(
+                status,
+                failure,
+                format!("{message} while its outputs were read"),
+            )
+        }
+        Err(_) => result.fail(
+            StepStatus::Failed,
+            FailureKind::Output,
+            "its outputs could not be read",
+        ),
+    }
 }
 
 /// This attempt's parameters: the step's, and a trigger id unique to this trigger. A trigger

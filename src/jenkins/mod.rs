@@ -10,6 +10,7 @@ mod client;
 mod date;
 mod error;
 mod log;
+mod outputs;
 mod paths;
 mod settings;
 mod trigger;
@@ -19,6 +20,7 @@ pub use artifacts::{Artifact, ArtifactBody, MAX_REDIRECTS};
 pub use client::{Client, MAX_BODY_SHOWN};
 pub use error::Error;
 pub use log::LogChunk;
+pub use outputs::{BuildFacts, value_text};
 pub use paths::job_path;
 pub use settings::{
     Auth, DEFAULT_MAX_IN_FLIGHT, DEFAULT_UNREACHABLE_TIMEOUT, Secret, ServerSettings, Tls,
