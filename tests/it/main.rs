@@ -12,6 +12,7 @@ mod run_batch;
 mod run_follow;
 mod run_graphs;
 mod run_jenkins;
+mod run_outputs;
 mod run_pipelines;
 mod run_polling;
 mod run_tls;
