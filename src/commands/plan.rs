@@ -57,6 +57,15 @@ pub fn plan(args: PlanArgs) -> Result<ExitStatus, CommandError> {
                 for (name, value) in &job.params {
                     let _ = writeln!(out, "     {name} = {}", preview(value, step));
                 }
+                if let Some(description) = &job.description {
+                    let _ = writeln!(out, "     description: {}", preview(description, step));
+                }
+                if let Some(file) = &job.outputs.from_artifact {
+                    let _ = writeln!(out, "     outputs: every key of artifact {file}");
+                }
+                for (name, source) in &job.outputs.named {
+                    let _ = writeln!(out, "     output {name} from {}", source.describe());
+                }
             }
             StepKind::Await(gate) => {
                 let wanted: Vec<&str> = gate.results.iter().map(|r| r.as_str()).collect();

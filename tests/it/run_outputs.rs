@@ -313,3 +313,20 @@ fn a_refused_description_is_only_a_warning() {
     );
     assert_eq!(outcome.step("app")["failure"], Value::Null, "{outcome}");
 }
+
+#[test]
+fn plan_shows_the_description_and_where_each_output_comes_from() {
+    let yaml = "name: x\nvars: { version: 1.2.3 }\nsteps:\n  - id: build\n    job: app/build\n    description: 'release {{vars.version}}'\n    outputs:\n      from_artifact: out/info.json\n      IMAGE: { log: 'pushed image (\\S+)' }\n      SHA: { artifact: meta.properties, key: git.sha }\n";
+    let (_dir, path) = pipeline_file(yaml);
+    let output = jrun().arg("plan").arg(&path).output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    for line in [
+        "     description: release 1.2.3",
+        "     outputs: every key of artifact out/info.json",
+        "     output IMAGE from the console log (/pushed image (\\S+)/)",
+        "     output SHA from key `git.sha` of artifact `meta.properties`",
+    ] {
+        assert!(stdout.lines().any(|l| l == line), "{line:?} in:\n{stdout}");
+    }
+}
