@@ -7,6 +7,7 @@
 
 mod client;
 mod date;
+mod diagnose;
 mod error;
 mod log;
 mod paths;
@@ -15,6 +16,10 @@ mod trigger;
 mod types;
 
 pub use client::{Client, MAX_BODY_SHOWN};
+pub use diagnose::{
+    FailedCase, LOG_TAIL_BYTES, MAX_FAILED_CASES, NodeError, Stage, StepNode, TestCounts,
+    TestReport,
+};
 pub use error::Error;
 pub use log::LogChunk;
 pub use paths::job_path;
