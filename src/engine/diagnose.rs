@@ -117,7 +117,10 @@ pub async fn diagnose(
         None => {}
     }
     match tests.value {
-        Some(Ok(found)) => diagnosis.tests = found,
+        Some(Ok((found, missing))) => {
+            diagnosis.tests = found;
+            diagnosis.unavailable.extend(missing);
+        }
         Some(Err(why)) => diagnosis.unavailable.push(why),
         None => {}
     }
@@ -233,47 +236,56 @@ fn failing_step(steps: &[StepNode]) -> Option<&StepNode> {
         .or_else(|| steps.iter().find(|s| s.error.is_some()))
 }
 
-/// The build's test results, when it has a report.
+/// The build's test results, when it has a report, and why a part of them could not be had.
 async fn test_failures(
     client: &Client,
     job: &str,
     number: u64,
-) -> Result<Option<TestFailures>, String> {
+) -> Result<(Option<TestFailures>, Option<String>), String> {
     let counts = client
         .test_counts(job, number)
         .await
         .map_err(|e| format!("the test results could not be read: {e}"))?;
     let Some(counts) = counts else {
-        return Ok(None);
+        return Ok((None, None));
     };
-    let summary = |cases| TestFailures {
+    let counted = TestFailures {
         failed: counts.failed,
         skipped: counts.skipped,
         total: counts.total,
-        cases,
+        cases: Vec::new(),
     };
     if counts.failed == 0 {
-        return Ok(Some(summary(Vec::new())));
+        return Ok((Some(counted), None));
     }
     match client.test_report(job, number).await {
-        Ok(Some(report)) => Ok(Some(TestFailures {
-            failed: report.counts.failed,
-            skipped: report.counts.skipped,
-            total: report.counts.total,
-            cases: report
-                .failed
-                .into_iter()
-                .take(MAX_FAILED_CASES)
-                .map(|c| FailedTest {
-                    class: c.class,
-                    name: c.name,
-                    error: c.error,
-                })
-                .collect(),
-        })),
-        // The counts are known, the cases are not: say both.
-        Ok(None) => Ok(Some(summary(Vec::new()))),
-        Err(e) => Err(format!("the failed test cases could not be read: {e}")),
+        Ok(Some(report)) => Ok((
+            Some(TestFailures {
+                failed: report.counts.failed,
+                skipped: report.counts.skipped,
+                total: report.counts.total,
+                cases: report
+                    .failed
+                    .into_iter()
+                    .take(MAX_FAILED_CASES)
+                    .map(|c| FailedTest {
+                        class: c.class,
+                        name: c.name,
+                        error: c.error,
+                    })
+                    .collect(),
+            }),
+            None,
+        )),
+        // The counts are known, the cases are not: both are said.
+        Ok(None) => Ok((
+            Some(counted),
+            Some("the failed test cases: the build has no test report (HTTP 404)".to_string()),
+        )),
+        Err(e) => Ok((
+            Some(counted),
+            Some(format!("the failed test cases could not be read: {e}")),
+        )),
     }
 }
 
