@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::common::{self, Answer, Hostile, Outcome, TOKEN, USER, jrun, pipeline_file};
 
 /// A pipeline with one step, `test`, on `url`.
-fn one_step(url: &str, job: &str) -> String {
+pub(crate) fn one_step(url: &str, job: &str) -> String {
     format!(
         "name: nightly\njenkins:\n  url: {url}\n  user: {USER}\n  token: {TOKEN}\n  unreachable_timeout: 5s\nsteps:\n  - id: test\n    job: {job}\n"
     )
@@ -159,7 +159,7 @@ fn a_huge_console_log_is_read_only_at_its_end() {
 
 /// The stage view's and the junit plugin's answers for build #1 of `app/test`, as a
 /// controller with `pipeline-rest-api` and `junit` gives them.
-fn pipeline_answers(asked: &common::Asked, answer: Answer) -> Answer {
+pub(crate) fn pipeline_answers(asked: &common::Asked, answer: Answer) -> Answer {
     let path = asked.path();
     let base = "/job/app/job/test/1/";
     let Some(rest) = path.strip_prefix(base) else {
@@ -212,7 +212,7 @@ fn pipeline_answers(asked: &common::Asked, answer: Answer) -> Answer {
     }
 }
 
-const PIPELINE_JOB: &str = "speed: 50\nquiet_period: 0s\njobs:\n  - path: app/test\n    kind: pipeline\n    builds: [{duration: 2s, result: FAILURE, log: [\"compiling\", \"tests failed\"]}]\n";
+pub(crate) const PIPELINE_JOB: &str = "speed: 50\nquiet_period: 0s\njobs:\n  - path: app/test\n    kind: pipeline\n    builds: [{duration: 2s, result: FAILURE, log: [\"compiling\", \"tests failed\"]}]\n";
 
 #[test]
 fn a_failed_pipeline_build_names_its_stage_error_log_and_failed_tests_everywhere() {
@@ -373,4 +373,23 @@ fn a_diagnosis_that_gets_no_answer_gives_up_within_seconds() {
         ran.report
     );
     assert_eq!(ran.report["steps"][0]["status"], "failed");
+}
+
+#[test]
+fn a_secret_in_a_failed_build_log_is_masked_in_every_output() {
+    let yaml = format!(
+        "speed: 50\nquiet_period: 0s\njobs:\n  - path: leaky\n    kind: freestyle\n    builds: [{{duration: 2s, result: FAILURE, log: [\"curl -u {USER}:{TOKEN} https://repo\", \"401\"]}}]\n"
+    );
+    let sb = common::sandbox(&yaml);
+    let (_dir, path) = pipeline_file(&one_step(&sb.url(), "leaky"));
+    let ran = run_with_files(&path, &[]);
+    ran.outcome.assert_code(1);
+    assert!(
+        ran.failure()["log_tail"].to_string().contains("curl -u"),
+        "{}",
+        ran.report
+    );
+    ran.outcome.assert_hides(TOKEN);
+    assert!(!ran.report.to_string().contains(TOKEN), "{}", ran.report);
+    assert!(!ran.junit.contains(TOKEN), "{}", ran.junit);
 }
