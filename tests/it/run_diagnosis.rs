@@ -393,3 +393,42 @@ fn a_secret_in_a_failed_build_log_is_masked_in_every_output() {
     assert!(!ran.report.to_string().contains(TOKEN), "{}", ran.report);
     assert!(!ran.junit.contains(TOKEN), "{}", ran.junit);
 }
+
+#[test]
+fn a_build_with_a_test_report_lists_its_failed_tests_in_the_report_and_junit() {
+    let sb = common::sandbox(
+        "speed: 50\nquiet_period: 0s\njobs:\n  - path: app/unit\n    kind: freestyle\n    builds:\n      - duration: 2s\n        result: UNSTABLE\n        tests:\n          passed: 117\n          cases:\n            - { class: com.ex.FooTest, name: bar, status: FAILED, error: \"expected:<1> but was:<2>\" }\n            - { class: com.ex.FooTest, name: baz, status: SKIPPED }\n            - { class: com.ex.QuxTest, name: quux, status: FAILED, error: \"boom\" }\n",
+    );
+    let (_dir, path) = pipeline_file(&one_step(&sb.url(), "app/unit"));
+    let ran = run_with_files(&path, &[]);
+    ran.outcome.assert_code(1);
+    assert_eq!(ran.report["steps"][0]["result"], "UNSTABLE");
+    let tests = &ran.failure()["tests"];
+    assert_eq!(tests["failed"], 2, "{}", ran.report);
+    assert_eq!(tests["skipped"], 1, "{}", ran.report);
+    assert_eq!(tests["total"], 120, "{}", ran.report);
+    assert_eq!(
+        tests["cases"],
+        json!([
+            {"class": "com.ex.FooTest", "name": "bar", "error": "expected:<1> but was:<2>"},
+            {"class": "com.ex.QuxTest", "name": "quux", "error": "boom"}
+        ]),
+        "{}",
+        ran.report
+    );
+    assert!(
+        ran.outcome
+            .stdout
+            .contains("    tests: 2 failed, 1 skipped, 120 in all\n      com.ex.FooTest.bar: expected:<1> but was:<2>\n"),
+        "{}",
+        ran.outcome
+    );
+    assert!(
+        ran.junit
+            .contains("<testcase classname=\"com.ex.QuxTest\" name=\"quux\" time=\"0.000\">\n      <failure message=\"boom\""),
+        "{}",
+        ran.junit
+    );
+    // The report was read with a tree: no answer carried every case's output.
+    assert_eq!(common::stats(&sb)["reads_without_tree"], 0);
+}
