@@ -432,3 +432,94 @@ fn a_build_with_a_test_report_lists_its_failed_tests_in_the_report_and_junit() {
     // The report was read with a tree: no answer carried every case's output.
     assert_eq!(common::stats(&sb)["reads_without_tree"], 0);
 }
+
+#[test]
+fn a_failed_pipeline_build_in_the_sandbox_names_its_stage_error_and_step_log() {
+    let sb = common::sandbox(
+        "speed: 50\nquiet_period: 0s\njobs:\n  - path: app/build\n    kind: pipeline\n    builds:\n      - duration: 30s\n        result: FAILURE\n        log: [\"compiling\"]\n        stages:\n          - { name: Build, status: SUCCESS, duration: 10s }\n          - { name: Test, status: FAILED, duration: 20s, error: \"script returned exit code 1\", log: [\"running tests\", \"FooTest > bar FAILED\"] }\n          - { name: Deploy, status: NOT_EXECUTED }\n",
+    );
+    let (_dir, path) = pipeline_file(&one_step(&sb.url(), "app/build"));
+    let ran = run_with_files(&path, &[]);
+    ran.outcome.assert_code(1);
+    let failure = ran.failure();
+    assert_eq!(failure["kind"], "result");
+    assert_eq!(failure["stage"], "Test", "{}", ran.report);
+    assert_eq!(
+        failure["error"], "script returned exit code 1",
+        "{}",
+        ran.report
+    );
+    let tail = failure["log_tail"].to_string();
+    assert!(
+        tail.contains("running tests") && tail.contains("FooTest > bar FAILED"),
+        "{}",
+        ran.report
+    );
+    assert!(failure.get("unavailable").is_none(), "{}", ran.report);
+    for expected in [
+        "  test (app/build #1):\n    stage: Test\n    error: script returned exit code 1\n",
+        "      test | FooTest > bar FAILED\n",
+    ] {
+        assert!(
+            ran.outcome.stdout.contains(expected),
+            "{expected}\n{}",
+            ran.outcome
+        );
+    }
+    assert!(
+        ran.junit
+            .contains("(stage Test: script returned exit code 1)")
+            && ran.junit.contains("FooTest &gt; bar FAILED"),
+        "{}",
+        ran.junit
+    );
+}
+
+#[test]
+fn a_pipeline_build_whose_stage_view_answers_404_changes_nothing_but_the_diagnosis() {
+    let yaml = "speed: 50\nquiet_period: 0s\njobs:\n  - path: app/build\n    kind: pipeline\n    builds:\n      - duration: 2s\n        result: FAILURE\n        log: [\"compiling\", \"exploded\"]\n        stages:\n          - { name: Test, status: FAILED, error: \"script returned exit code 1\", log: [\"running tests\"] }\n";
+    let sb = common::sandbox(yaml);
+    // The same controller without pipeline-rest-api.
+    let proxy = Hostile::proxy(&sb.url(), |asked, answer| {
+        if asked.path().contains("/wfapi/") {
+            return Answer {
+                status: 404,
+                headers: vec![],
+                body: b"<html>Not Found</html>".to_vec(),
+            };
+        }
+        answer
+    });
+    let (_dir, path) = pipeline_file(&one_step(&proxy.url(), "app/build"));
+    let without = run_with_files(&path, &[]);
+    let sb = common::sandbox(yaml);
+    let (_dir2, path) = pipeline_file(&one_step(&sb.url(), "app/build"));
+    let with = run_with_files(&path, &[]);
+    for ran in [&without, &with] {
+        ran.outcome.assert_code(1);
+        assert_eq!(ran.report["steps"][0]["status"], "failed");
+        assert_eq!(ran.report["steps"][0]["result"], "FAILURE");
+        assert_eq!(ran.failure()["kind"], "result");
+    }
+    assert_eq!(with.failure()["stage"], "Test", "{}", with.report);
+    assert!(
+        without.failure().get("stage").is_none(),
+        "{}",
+        without.report
+    );
+    assert!(
+        without.failure()["unavailable"]
+            .to_string()
+            .contains("no stage view"),
+        "{}",
+        without.report
+    );
+    // The console log stands in for the step's.
+    assert!(
+        without.failure()["log_tail"]
+            .to_string()
+            .contains("exploded"),
+        "{}",
+        without.report
+    );
+}
