@@ -523,3 +523,22 @@ fn a_pipeline_build_whose_stage_view_answers_404_changes_nothing_but_the_diagnos
         without.report
     );
 }
+
+#[test]
+fn a_build_stopped_at_its_step_timeout_shows_where_its_log_stopped_and_still_exits_4() {
+    let sb = common::sandbox(
+        "speed: 20\nquiet_period: 0s\njobs:\n  - {path: slow, kind: freestyle, builds: [{duration: 60s, log: [\"step one\", \"waiting for lock\"]}]}\n",
+    );
+    let text = format!("{}    timeout: 1s\n", one_step(&sb.url(), "slow"));
+    let (_dir, path) = pipeline_file(&text);
+    let ran = run_with_files(&path, &[]);
+    ran.outcome.assert_code(4);
+    assert_eq!(ran.report["steps"][0]["status"], "timed_out");
+    assert_eq!(ran.failure()["kind"], "timeout");
+    let tail = ran.failure()["log_tail"].to_string();
+    assert!(
+        tail.contains("waiting for lock") && tail.contains("Finished: ABORTED"),
+        "{}",
+        ran.report
+    );
+}
