@@ -17,8 +17,8 @@ pub const LOG_TAIL_BYTES: u64 = 64 * 1024;
 /// The most failed test cases kept of one report.
 pub const MAX_FAILED_CASES: usize = 20;
 
-/// The cases of a report asked for at most: a report lists passing cases too, and a suite of
-/// many thousands would otherwise make an answer past the cap on one body.
+/// The cases of one suite asked for at most: a report lists passing cases too, and a suite
+/// of many thousands would otherwise make an answer past the cap on one body.
 const REPORT_CASES: usize = 5000;
 
 /// A stage as the stage view shows it (`StageNodeExt`).
