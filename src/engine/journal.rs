@@ -29,6 +29,8 @@ use crate::report::{FailureKind, StepOutcome};
 /// recorded) still resume: they lack only the file's digest and each step's server.
 pub const FORMAT: u32 = 2;
 
+// Records are made and written one at a time: the size of the largest kind costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Record {

@@ -14,7 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use summary::{
-    FailureKind, RunStatus, StepOutcome, StepStatus, StepSummary, Summary, schema_text,
+    Diagnosis, FailedTest, Failure, FailureKind, RunStatus, StepOutcome, StepStatus, StepSummary,
+    Summary, TestFailures, schema_text,
 };
 
 /// `1 step`, `3 steps`.

@@ -9,6 +9,7 @@ mod jenkins_client;
 mod pipeline_files;
 mod report_files;
 mod run_batch;
+mod run_diagnosis;
 mod run_follow;
 mod run_graphs;
 mod run_jenkins;

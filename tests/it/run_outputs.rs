@@ -121,7 +121,7 @@ fn an_output_that_cannot_be_read_fails_the_step_with_kind_output() {
     outcome.assert_code(1);
     let build = outcome.step("build");
     assert_eq!(build["status"], "failed", "{outcome}");
-    assert_eq!(build["failure"], "output", "{outcome}");
+    assert_eq!(build["failure"]["kind"], "output", "{outcome}");
     assert_eq!(build["result"], "SUCCESS", "{outcome}");
     let message = build["message"].as_str().unwrap();
     assert!(message.contains("output `IMAGE`"), "{message}");
@@ -190,7 +190,7 @@ jobs:
     // Like any template that cannot be rendered: the pipeline asked for what is not there.
     outcome.assert_code(2);
     let deploy = outcome.step("deploy");
-    assert_eq!(deploy["failure"], "invalid", "{outcome}");
+    assert_eq!(deploy["failure"]["kind"], "invalid", "{outcome}");
     let message = deploy["message"].as_str().unwrap();
     assert!(
         message.contains("step `build` did not provide output `verison` (it provided: version)"),
