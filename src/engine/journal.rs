@@ -187,7 +187,8 @@ impl Journal {
     }
 
     /// A point between two records where the test hook may also stop the process (e.g.
-    /// `trigger_answered`: the POST took effect, its queue item is not written yet).
+    /// `trigger_answered`: the POST took effect, its queue item is not written yet;
+    /// `build_ended`: a build ended as expected, its outputs are not read yet).
     pub fn checkpoint(&self, kind: &'static str) {
         #[cfg(not(feature = "test-hooks"))]
         let _ = kind;

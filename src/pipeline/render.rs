@@ -1834,5 +1834,14 @@ mod tests {
         );
         let problems = check("{{steps.build.outputs}}").join("\n");
         assert!(problems.contains("read one at a time"), "{problems}");
+        // A key with dots (from a properties file) is one segment in brackets.
+        let mut ctx = context();
+        if let Some(facts) = ctx.steps.get_mut("build") {
+            facts
+                .outputs
+                .insert("git.sha".to_string(), "abc".to_string());
+        }
+        let template = compile("{{steps.build.outputs.[git.sha]}}").unwrap();
+        assert_eq!(template.render(&ctx).unwrap(), "abc");
     }
 }
