@@ -104,6 +104,10 @@ fn outputs_from_artifacts_the_build_and_its_log_reach_a_later_steps_parameters()
     let build = outcome.step("build");
     assert_eq!(build["outputs"]["IMAGE"], "registry/app@sha256:abc");
     assert_eq!(build["outputs"]["version"], "1.2.3");
+    // One pass over the log for every pattern, one download per values file.
+    let routes = common::stats(&sb)["routes"].clone();
+    assert_eq!(routes["GET log"]["count"], 1, "{routes}");
+    assert_eq!(routes["GET artifact"]["count"], 2, "{routes}");
     assert!(outcome.step("deploy").get("outputs").is_none(), "{outcome}");
 }
 
@@ -329,4 +333,44 @@ fn plan_shows_the_description_and_where_each_output_comes_from() {
     ] {
         assert!(stdout.lines().any(|l| l == line), "{line:?} in:\n{stdout}");
     }
+}
+
+#[test]
+fn a_resumed_run_reuses_journaled_outputs_without_reading_the_build_again() {
+    let sb = sandbox(RELEASE_SANDBOX);
+    let (dir, path) = pipeline_for(&sb.url(), &sb, RELEASE);
+    let journal = dir.path().join("run.journal");
+    let crashed = Running::spawn(
+        jrun_command()
+            .arg(&path)
+            .args(["--progress", "never", "--journal"])
+            .arg(&journal)
+            .env("JRUN_TEST_CRASH_AFTER", "finished"),
+    );
+    let Outcome { code, stderr, .. } = crashed.outcome(Duration::from_secs(30));
+    assert_eq!(code, 137, "the run did not stop there: {stderr}");
+    let reads = |sb: &Sandbox| {
+        let routes = common::stats(sb)["routes"].clone();
+        (
+            routes["GET log"]["count"].clone(),
+            routes["GET artifact"]["count"].clone(),
+        )
+    };
+    let before = reads(&sb);
+    assert_ne!(before.0, Value::Null, "the log was read once: {before:?}");
+    let resumed = Running::spawn(jrun_command().arg("resume").arg(&journal).args([
+        "--progress",
+        "never",
+        "--output",
+        "json",
+    ]))
+    .outcome(Duration::from_secs(30));
+    resumed.assert_code(0);
+    assert_eq!(sent_to(&sb, "deploy"), [release_params()], "{resumed}");
+    assert_eq!(reads(&sb), before, "the finished build was read again");
+    assert_eq!(
+        resumed.step("build")["outputs"]["SHA"],
+        "abc123",
+        "{resumed}"
+    );
 }
