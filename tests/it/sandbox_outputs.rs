@@ -815,3 +815,57 @@ fn the_store_stops_with_the_sandbox() {
     drop(sb);
     assert!(std::net::TcpStream::connect(&authority).is_err());
 }
+
+#[test]
+fn wfapi_lists_a_pipeline_jobs_last_ten_runs_newest_first() {
+    let history: String = (1..=12)
+        .map(|i| format!("      - {{ display_name: 'build {i}', stages: [{{ name: S }}] }}\n"))
+        .collect();
+    let sb = common::sandbox(&format!(
+        "jobs:\n  - path: p\n    kind: pipeline\n    history:\n{history}  - path: f\n"
+    ));
+    let c = client();
+    let job = get_json(&c, &sb, "/job/p/wfapi/describe");
+    assert_eq!(
+        job,
+        json!({"_links": {"self": {"href": "/job/p/wfapi/describe"}, "runs": {"href": "/job/p/wfapi/runs"}}, "name": "p", "runCount": 10})
+    );
+    let runs = get_json(&c, &sb, "/job/p/wfapi/runs");
+    let ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["12", "11", "10", "9", "8", "7", "6", "5", "4", "3"]);
+    let since = get_json(&c, &sb, "/job/p/wfapi/runs?since=build%2010");
+    assert_eq!(since.as_array().unwrap().len(), 3);
+    // `since` matches display names, so a number matches nothing and changes nothing.
+    assert_eq!(
+        get_json(&c, &sb, "/job/p/wfapi/runs?since=10")
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+    assert_eq!(get(&c, &sb, "/job/f/wfapi/describe").status(), 404);
+    assert_eq!(get(&c, &sb, "/job/f/wfapi/runs").status(), 404);
+}
+
+#[test]
+fn wfapi_lists_artifacts_with_encoded_paths() {
+    let sb = common::sandbox(
+        "jobs:\n  - path: p\n    kind: pipeline\n    history:\n      - artifacts: [{ path: 'a b/c.txt', content: xyz }]\n",
+    );
+    let c = client();
+    let run = get_json(&c, &sb, "/job/p/1/wfapi/describe");
+    assert_eq!(
+        run["_links"]["artifacts"]["href"],
+        "/job/p/1/wfapi/artifacts"
+    );
+    let artifacts = get_json(&c, &sb, "/job/p/1/wfapi/artifacts");
+    assert_eq!(
+        artifacts,
+        json!([{"id": "n1", "name": "c.txt", "path": "a%20b/c.txt", "url": "/job/p/1/artifact/a%20b/c.txt", "size": 3}])
+    );
+}
