@@ -869,3 +869,44 @@ fn wfapi_lists_artifacts_with_encoded_paths() {
         json!([{"id": "n1", "name": "c.txt", "path": "a%20b/c.txt", "url": "/job/p/1/artifact/a%20b/c.txt", "size": 3}])
     );
 }
+
+#[test]
+fn plain_lists_a_directory_and_view_shows_a_file_as_text() {
+    let sb = common::sandbox(OUTPUTS);
+    let c = client();
+    let plain = get(&c, &sb, "/job/app/1/artifact/*plain*");
+    assert_eq!(plain.status(), 200);
+    assert_eq!(
+        header(&plain, "content-type"),
+        Some("text/plain;charset=UTF-8")
+    );
+    assert_eq!(
+        plain.text().unwrap(),
+        "a.txt\ndist/\nmy dir/\nother/\nout/\n"
+    );
+    assert_eq!(
+        get(&c, &sb, "/job/app/1/artifact/out/*plain*")
+            .text()
+            .unwrap(),
+        "build-info.json\n"
+    );
+    let view = get(&c, &sb, "/job/app/1/artifact/out/build-info.json/*view*/");
+    assert_eq!(view.status(), 200);
+    assert_eq!(
+        header(&view, "content-type"),
+        Some("text/plain;charset=UTF-8")
+    );
+    assert_eq!(
+        header(&view, "content-disposition"),
+        Some("inline; filename=build-info.json")
+    );
+    assert_eq!(view.text().unwrap(), "{\"version\": \"1.2.3\"}");
+    assert_eq!(
+        get(&c, &sb, "/job/app/1/artifact/a.txt/*plain*").status(),
+        404
+    );
+    assert_eq!(
+        get(&c, &sb, "/job/app/1/artifact/nope/*plain*").status(),
+        404
+    );
+}
