@@ -113,7 +113,9 @@ pub(super) fn build_route(
             };
             let full = req.param("fullStages") == Some("true");
             let value = match rest {
-                ["wfapi"] | ["wfapi", "describe"] => Some(wfapi::run(job, build, now, full)),
+                ["wfapi"] | ["wfapi", "describe"] => {
+                    Some(wfapi::run(job, build, now, full, model.store.is_some()))
+                }
                 ["wfapi", "artifacts"] => Some(wfapi::artifacts(job, build, now)),
                 ["execution", "node", id, "wfapi", what] => match (id.parse::<u32>(), *what) {
                     (Ok(id), "describe") => wfapi::describe_node(job, build, id, now),

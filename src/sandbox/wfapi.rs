@@ -230,12 +230,42 @@ fn run_status(build: &Build, t: i64) -> &'static str {
     }
 }
 
-/// `RunExt` of `/job/J/N/wfapi/describe`.
-pub(super) fn run(job: &Job, build: &Build, t: i64, full: bool) -> Value {
+/// `JobExt.maxRunsPerJob`: `runs` and `runCount` stop at this many.
+const MAX_RUNS: usize = 10;
+
+/// `/job/J/wfapi/describe`: `runCount` is capped like the list.
+pub(super) fn job(job: &Job) -> Value {
+    let base = format!("/{}", item_path(&job.full_name));
+    json!({
+        "_links": {
+            "self": link(format!("{base}wfapi/describe")),
+            "runs": link(format!("{base}wfapi/runs")),
+        },
+        "name": job.name,
+        "runCount": job.builds.len().min(MAX_RUNS),
+    })
+}
+
+/// `/job/J/wfapi/runs`: newest first, at most ten; `since` stops at the run whose display name
+/// it is (`#7`, not `7`), that run included.
+pub(super) fn runs(job: &Job, since: Option<&str>, t: i64, full: bool, store: bool) -> Value {
+    let mut out = Vec::new();
+    for build in job.builds.values().rev().take(MAX_RUNS) {
+        out.push(run(job, build, t, full, store));
+        if since == Some(build.display_name().as_str()) {
+            break;
+        }
+    }
+    Value::Array(out)
+}
+
+/// `RunExt` of `/job/J/N/wfapi/describe`. An external artifact manager (`store`) always gets
+/// the artifacts link.
+pub(super) fn run(job: &Job, build: &Build, t: i64, full: bool, store: bool) -> Value {
     let base = build_path(job, build);
     let mut links = Map::new();
     links.insert("self".to_string(), link(format!("{base}wfapi/describe")));
-    if !build.artifacts(t).is_empty() {
+    if store || !build.artifacts(t).is_empty() {
         links.insert(
             "artifacts".to_string(),
             link(format!("{base}wfapi/artifacts")),
@@ -430,7 +460,7 @@ mod tests {
     fn stages_appear_as_the_build_reaches_them() {
         let b = build(THREE);
         let shown = |t: i64| -> Vec<(String, String)> {
-            let run = run(&Job::test("app"), &b, t, false);
+            let run = run(&Job::test("app"), &b, t, false, false);
             run["stages"]
                 .as_array()
                 .unwrap()
@@ -464,7 +494,7 @@ mod tests {
         let mut b = build(THREE);
         b.aborted = Some((5_000, None));
         b.end = 5_200;
-        let run = run(&Job::test("app"), &b, 6_000, false);
+        let run = run(&Job::test("app"), &b, 6_000, false, false);
         assert_eq!(run["status"], "ABORTED");
         let stages = run["stages"].as_array().unwrap();
         assert_eq!(stages.len(), 1);

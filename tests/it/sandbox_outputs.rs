@@ -703,3 +703,210 @@ fn test_report_follows_tree_and_is_missing_without_tests() {
     );
     assert_eq!(get(&c, &sb, "/job/app/2/testReport/api/json").status(), 404);
 }
+
+// The external artifact store (`artifact_store: true`).
+
+const STORE: &str = r#"artifact_store: true
+jobs:
+  - path: app
+    history:
+      - artifacts:
+          - { path: dist/app.bin, size: 300000 }
+          - { path: 'out/info file.json', content: '{"v": 1}' }
+"#;
+
+/// The presigned URL Jenkins redirects an artifact download to.
+fn presigned(sb: &Sandbox, path: &str) -> String {
+    let response = get(&client(), sb, path);
+    assert_eq!(response.status(), 302, "{path}");
+    let location = header(&response, "location").expect("Location").to_string();
+    assert!(
+        !location.starts_with(&sb.url()),
+        "{location} is on the controller"
+    );
+    location
+}
+
+#[test]
+fn the_store_serves_signed_urls_without_credentials() {
+    let sb = common::sandbox(STORE);
+    let url = presigned(&sb, "/job/app/1/artifact/out/info%20file.json");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    let plain = reqwest::blocking::Client::new();
+    let file = plain.get(&url).send().unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(header(&file, "content-type"), Some("application/json"));
+    assert_eq!(file.text().unwrap(), "{\"v\": 1}");
+    let big = presigned(&sb, "/job/app/1/artifact/dist/app.bin");
+    let part = plain
+        .get(&big)
+        .header("Range", "bytes=299990-")
+        .send()
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().unwrap().to_vec(), generated(299_990..300_000));
+    // The build JSON does not change: the store only answers downloads.
+    let build = get_json(
+        &client(),
+        &sb,
+        "/job/app/1/api/json?tree=artifacts[relativePath]",
+    );
+    assert_eq!(build["artifacts"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn the_store_refuses_credentials_and_bad_signatures() {
+    let sb = common::sandbox(STORE);
+    let url = presigned(&sb, "/job/app/1/artifact/dist/app.bin");
+    let plain = reqwest::blocking::Client::new();
+    let with_basic = plain
+        .get(&url)
+        .basic_auth(USER, Some(TOKEN))
+        .send()
+        .unwrap();
+    assert_eq!(with_basic.status(), 400);
+    assert!(
+        with_basic
+            .text()
+            .unwrap()
+            .contains("Only one auth mechanism allowed")
+    );
+    let with_cookie = plain
+        .get(&url)
+        .header("Cookie", "JSESSIONID.abcd1234=node0xyz")
+        .send()
+        .unwrap();
+    assert_eq!(with_cookie.status(), 400);
+    let tampered = url.replace("dist/app.bin", "dist/app.bim");
+    assert_eq!(plain.get(&tampered).send().unwrap().status(), 403);
+    let unsigned = url.split('?').next().unwrap();
+    assert_eq!(plain.get(unsigned).send().unwrap().status(), 403);
+    let mut forged = url.clone();
+    forged.truncate(url.len() - 4);
+    forged.push_str("0000");
+    let forged = plain.get(&forged).send().unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(forged.text().unwrap().contains("SignatureDoesNotMatch"));
+}
+
+#[test]
+fn presigned_urls_expire_after_an_hour() {
+    let sb = common::sandbox(STORE);
+    let url = presigned(&sb, "/job/app/1/artifact/dist/app.bin");
+    control(&sb, "POST", "clock", json!({"speed": 1_000_000.0}));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let expired = reqwest::blocking::Client::new().get(&url).send().unwrap();
+    assert_eq!(expired.status(), 403);
+    assert!(expired.text().unwrap().contains("Request has expired"));
+}
+
+#[test]
+fn the_store_stops_with_the_sandbox() {
+    let sb = common::sandbox(STORE);
+    let url = presigned(&sb, "/job/app/1/artifact/dist/app.bin");
+    let authority = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(std::net::TcpStream::connect(&authority).is_ok());
+    drop(sb);
+    assert!(std::net::TcpStream::connect(&authority).is_err());
+}
+
+#[test]
+fn wfapi_lists_a_pipeline_jobs_last_ten_runs_newest_first() {
+    let history: String = (1..=12)
+        .map(|i| format!("      - {{ display_name: 'build {i}', stages: [{{ name: S }}] }}\n"))
+        .collect();
+    let sb = common::sandbox(&format!(
+        "jobs:\n  - path: p\n    kind: pipeline\n    history:\n{history}  - path: f\n"
+    ));
+    let c = client();
+    let job = get_json(&c, &sb, "/job/p/wfapi/describe");
+    assert_eq!(
+        job,
+        json!({"_links": {"self": {"href": "/job/p/wfapi/describe"}, "runs": {"href": "/job/p/wfapi/runs"}}, "name": "p", "runCount": 10})
+    );
+    let runs = get_json(&c, &sb, "/job/p/wfapi/runs");
+    let ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["12", "11", "10", "9", "8", "7", "6", "5", "4", "3"]);
+    let since = get_json(&c, &sb, "/job/p/wfapi/runs?since=build%2010");
+    assert_eq!(since.as_array().unwrap().len(), 3);
+    // `since` matches display names, so a number matches nothing and changes nothing.
+    assert_eq!(
+        get_json(&c, &sb, "/job/p/wfapi/runs?since=10")
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+    assert_eq!(get(&c, &sb, "/job/f/wfapi/describe").status(), 404);
+    assert_eq!(get(&c, &sb, "/job/f/wfapi/runs").status(), 404);
+}
+
+#[test]
+fn wfapi_lists_artifacts_with_encoded_paths() {
+    let sb = common::sandbox(
+        "jobs:\n  - path: p\n    kind: pipeline\n    history:\n      - artifacts: [{ path: 'a b/c.txt', content: xyz }]\n",
+    );
+    let c = client();
+    let run = get_json(&c, &sb, "/job/p/1/wfapi/describe");
+    assert_eq!(
+        run["_links"]["artifacts"]["href"],
+        "/job/p/1/wfapi/artifacts"
+    );
+    let artifacts = get_json(&c, &sb, "/job/p/1/wfapi/artifacts");
+    assert_eq!(
+        artifacts,
+        json!([{"id": "n1", "name": "c.txt", "path": "a%20b/c.txt", "url": "/job/p/1/artifact/a%20b/c.txt", "size": 3}])
+    );
+}
+
+#[test]
+fn plain_lists_a_directory_and_view_shows_a_file_as_text() {
+    let sb = common::sandbox(OUTPUTS);
+    let c = client();
+    let plain = get(&c, &sb, "/job/app/1/artifact/*plain*");
+    assert_eq!(plain.status(), 200);
+    assert_eq!(
+        header(&plain, "content-type"),
+        Some("text/plain;charset=UTF-8")
+    );
+    assert_eq!(
+        plain.text().unwrap(),
+        "a.txt\ndist/\nmy dir/\nother/\nout/\n"
+    );
+    assert_eq!(
+        get(&c, &sb, "/job/app/1/artifact/out/*plain*")
+            .text()
+            .unwrap(),
+        "build-info.json\n"
+    );
+    let view = get(&c, &sb, "/job/app/1/artifact/out/build-info.json/*view*/");
+    assert_eq!(view.status(), 200);
+    assert_eq!(
+        header(&view, "content-type"),
+        Some("text/plain;charset=UTF-8")
+    );
+    assert_eq!(
+        header(&view, "content-disposition"),
+        Some("inline; filename=build-info.json")
+    );
+    assert_eq!(view.text().unwrap(), "{\"version\": \"1.2.3\"}");
+    assert_eq!(
+        get(&c, &sb, "/job/app/1/artifact/a.txt/*plain*").status(),
+        404
+    );
+    assert_eq!(
+        get(&c, &sb, "/job/app/1/artifact/nope/*plain*").status(),
+        404
+    );
+}
