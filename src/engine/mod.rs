@@ -8,6 +8,7 @@
 //! in the leaf `outcome`, and a step's end is a `report::StepOutcome`, as the journal stores
 //! it and the report shows it.
 
+mod artifacts;
 mod decide;
 mod follow;
 pub mod journal;

@@ -174,7 +174,7 @@ fn jenkins_failure(mut result: StepOutcome, error: &jenkins::Error) -> StepOutco
     result.fail(StepStatus::Failed, failure, error.to_string())
 }
 
-fn stop_status(stop: Stop) -> (StepStatus, FailureKind, &'static str) {
+pub(super) fn stop_status(stop: Stop) -> (StepStatus, FailureKind, &'static str) {
     match stop {
         Stop::RunTimeout => (
             StepStatus::TimedOut,
@@ -467,7 +467,13 @@ async fn attempt_build(
     if let Some(follower) = follower {
         super::follow::drain(follower, &ctx.time, &result).await;
     }
-    result
+    match &step.artifacts {
+        // A build with a result has ended; one that was lost or not confirmed has not.
+        Some(spec) if result.result.is_some() => {
+            super::artifacts::download(ctx, spec, job, build, result).await
+        }
+        _ => result,
+    }
 }
 
 /// This attempt's parameters: the step's, and a trigger id unique to this trigger. A trigger

@@ -192,6 +192,26 @@ pub struct StepFile {
     /// With `matrix:`: at most this many cells at once.
     #[schemars(range(min = 1))]
     pub max_parallel: Option<usize>,
+    /// Files the ended build archived, to download: `{ get: ["dist/*.tar.gz"], to: out }`.
+    pub artifacts: Option<ArtifactsFile>,
+}
+
+/// `artifacts:`: which archived files of the build to download, and where to.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "artifacts: a mapping with `get:` (a list of globs), `to:` and/or `optional:`"
+)]
+pub struct ArtifactsFile {
+    /// Globs over the artifacts' paths in Jenkins: `*` and `?` within one folder, `**` across
+    /// folders, `[abc]` and `{a,b}` too. Each must match at least one artifact.
+    #[schemars(length(min = 1))]
+    pub get: Vec<String>,
+    /// Folder the files are written to, keeping their paths below it; a template (default
+    /// `artifacts/{{step.id}}`, from the working directory).
+    pub to: Option<String>,
+    /// `true`: a glob that matches nothing is not a failure (default `false`).
+    pub optional: Option<bool>,
 }
 
 /// Keys of a step that mean something only to a job step: an `await:` step triggers nothing.
@@ -204,6 +224,7 @@ pub(crate) const JOB_ONLY_KEYS: &[&str] = &[
     "trigger_id",
     "retry",
     "matrix",
+    "artifacts",
 ];
 
 /// Keys of a step that mean something only beside `matrix:` (itself one of [`JOB_ONLY_KEYS`]).

@@ -21,8 +21,8 @@ pub mod suggest;
 
 pub use diagnostic::{Diagnostic, PipelineError};
 pub use model::{
-    AwaitBuild, AwaitStep, Condition, DEFAULT_SERVER, JobStep, MatrixCell, Pipeline, Poll,
-    ResultName, Retry, RetryOn, ServerSpec, Step, StepKind,
+    ArtifactGlob, Artifacts, AwaitBuild, AwaitStep, Condition, DEFAULT_SERVER, JobStep, MatrixCell,
+    Pipeline, Poll, ResultName, Retry, RetryOn, ServerSpec, Step, StepKind,
 };
 pub use render::{HELPERS, RenderContext, RenderError, RunFacts, STEP_FACTS, StepFacts, Template};
 

@@ -113,6 +113,7 @@ mod tests {
                 .then(|| "ended FAILURE, expected <SUCCESS> & more".into()),
             failure: None,
             candidates: Vec::new(),
+            artifacts: Vec::new(),
         }
     }
 

@@ -80,6 +80,20 @@ pub struct StepOutcome {
     /// With `FailureKind::Ambiguous`: the queue items and builds that could each be its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
+    /// The artifacts downloaded from its build (`artifacts:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactRecord>,
+}
+
+/// One artifact downloaded from a step's build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ArtifactRecord {
+    /// Its path in Jenkins, relative to the build's artifacts.
+    pub path: String,
+    /// The local file it was written to.
+    pub file: String,
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 impl StepOutcome {
@@ -102,6 +116,7 @@ impl StepOutcome {
             build_duration_ms: None,
             message: None,
             candidates: Vec::new(),
+            artifacts: Vec::new(),
         }
     }
 
@@ -142,6 +157,7 @@ impl StepSummary {
             message: outcome.message,
             failure: outcome.failure,
             candidates: outcome.candidates,
+            artifacts: outcome.artifacts,
         }
     }
 }
@@ -186,6 +202,9 @@ pub struct StepSummary {
     /// step triggered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
+    /// The artifacts downloaded from its build (`artifacts:`), as `{path, file, size}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactRecord>,
 }
 
 /// The summary of a jrun run, as `--output json` prints it and `--report` writes it.
@@ -236,6 +255,7 @@ impl Summary {
                 message,
                 failure: _,
                 candidates,
+                artifacts,
             } = step;
             r(id);
             r(server);
@@ -243,6 +263,15 @@ impl Summary {
                 r(text);
             }
             candidates.iter_mut().for_each(r);
+            for ArtifactRecord {
+                path,
+                file,
+                size: _,
+            } in artifacts
+            {
+                r(path);
+                r(file);
+            }
         }
         summary
     }
@@ -364,6 +393,7 @@ mod tests {
                     message: None,
                     failure: None,
                     candidates: Vec::new(),
+                    artifacts: Vec::new(),
                 },
                 StepSummary {
                     id: "announce".into(),
@@ -379,6 +409,7 @@ mod tests {
                     message: Some("`build` failed".into()),
                     failure: None,
                     candidates: Vec::new(),
+                    artifacts: Vec::new(),
                 },
             ],
         }

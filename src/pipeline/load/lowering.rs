@@ -82,6 +82,7 @@ pub(super) fn set_keys(step: &StepFile) -> Vec<&'static str> {
         matrix,
         fail_fast,
         max_parallel,
+        artifacts,
     } = step;
     [
         ("id", id.is_some()),
@@ -104,6 +105,7 @@ pub(super) fn set_keys(step: &StepFile) -> Vec<&'static str> {
         ("matrix", matrix.is_some()),
         ("fail_fast", fail_fast.is_some()),
         ("max_parallel", max_parallel.is_some()),
+        ("artifacts", artifacts.is_some()),
     ]
     .into_iter()
     .filter_map(|(key, set)| set.then_some(key))
