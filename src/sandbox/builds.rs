@@ -2,12 +2,16 @@
 
 use http::StatusCode;
 
-use super::api::{api_shown, format_of, shows_finished};
+use super::api::{api, api_shown, format_of, shows_finished};
+use super::artifacts;
 use super::config::{Anonymous, JobKind};
 use super::console::{console_text, progressive_text};
 use super::json::{self, Ctx};
+use super::junit;
 use super::model::{Model, Principal};
-use super::pages::{html_page, login_required, not_found, redirect, requires_post};
+use super::pages::{
+    error_page, html_page, login_required, not_found, oops, redirect, requires_post,
+};
 use super::wire::{Reply, Req, base_url, request_url};
 
 pub(super) fn build_route(
@@ -70,8 +74,108 @@ pub(super) fn build_route(
                 });
             ("stop", redirect(StatusCode::FOUND, &target))
         }
+        ["artifact", rest @ ..] => {
+            let Some(build) = model.job(full_name).and_then(|j| j.builds.get(&number)) else {
+                return not_found(model);
+            };
+            let build_path = format!("{}{number}/", json::item_path(full_name));
+            artifacts::serve(model, req, build, &build_path, rest, now)
+        }
+        ["submitDescription"] | ["configSubmit"] => update_build(
+            model,
+            req,
+            principal,
+            full_name,
+            number,
+            rest[0] == "configSubmit",
+        ),
+        ["testReport", "api", fmt] => {
+            let tests = model
+                .job(full_name)
+                .and_then(|j| j.builds.get(&number))
+                .and_then(|b| b.tests(now));
+            match (tests, format_of(fmt)) {
+                (Some(tests), Some(f)) => (
+                    "test_report",
+                    api(model, req, |p| junit::report(tests, number, p), f),
+                ),
+                _ => not_found(model),
+            }
+        }
         ["logText", "progressiveText"] => progressive_text(model, req, full_name, number, now),
         ["consoleText"] => console_text(model, full_name, number, now),
         _ => not_found(model),
     }
+}
+
+/// `submitDescription` (form `description`; missing clears it) and `configSubmit` (form `json`
+/// with both `displayName` and `description`): Run.UPDATE, then a 302 to the build.
+fn update_build(
+    model: &mut Model,
+    req: &Req,
+    principal: &Principal,
+    full_name: &str,
+    number: u32,
+    configure: bool,
+) -> (&'static str, Reply) {
+    let route = if configure {
+        "config_submit"
+    } else {
+        "submit_description"
+    };
+    if !req.is_post() {
+        return (route, requires_post(model));
+    }
+    if *principal == Principal::Anonymous && model.anonymous != Anonymous::Build {
+        return (route, login_required(model, req, "hudson.model.Run.Update"));
+    }
+    let (description, display_name) = if configure {
+        let Some(form) = req.param("json") else {
+            return (
+                route,
+                error_page(StatusCode::BAD_REQUEST, "Nothing is submitted"),
+            );
+        };
+        let parsed: Result<serde_json::Value, _> = serde_json::from_str(form);
+        let fields = parsed.ok().and_then(|v| {
+            let text = |key: &str| v.get(key).map(|x| x.as_str().map(str::to_string));
+            Some((text("description")?, text("displayName")?))
+        });
+        let Some((description, display_name)) = fields else {
+            // `JSONObject.getString` throws on a missing key: an exception, so a 500.
+            return (
+                route,
+                oops(
+                    model,
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "net.sf.json.JSONException: JSONObject[\"displayName\"] not found.",
+                ),
+            );
+        };
+        // `Util.fixEmptyAndTrim`: an empty name goes back to `#N`.
+        let display_name = display_name
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty());
+        (description, Some(display_name))
+    } else {
+        (req.param("description").map(str::to_string), None)
+    };
+    let Some(build) = model
+        .job_mut(full_name)
+        .and_then(|j| j.builds.get_mut(&number))
+    else {
+        return not_found(model);
+    };
+    build.description = description;
+    if let Some(display_name) = display_name {
+        build.display_name = display_name;
+    }
+    let path = format!("/{}{number}/", json::item_path(full_name));
+    // Jetty 12 (Jenkins 2.472 and later) sends path-only redirects.
+    let target = if model.at_least(2, 472) {
+        path
+    } else {
+        request_url(req, path.trim_start_matches('/'))
+    };
+    (route, redirect(StatusCode::FOUND, &target))
 }

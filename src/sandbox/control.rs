@@ -10,7 +10,7 @@ use http::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::config::{Faults, JobConfig, check_job_path};
+use super::config::{Faults, JobConfig, check_build_spec, check_job_path};
 use super::model::{Cause, Model, ParamValue, TriggerRecord};
 use super::shared::Shared;
 use super::wire::{Reply, Req, response};
@@ -169,6 +169,11 @@ pub fn handle(shared: &Arc<Shared>, req: &Req) -> Reply {
                 if let Err(message) = check_job_path(&job.path) {
                     return bad(message);
                 }
+                for spec in job.history.iter().chain(&job.builds) {
+                    if let Err(message) = check_build_spec(spec) {
+                        return bad(format!("job `{}`: {message}", job.path));
+                    }
+                }
                 model.put_job(&job);
                 reply_json(StatusCode::OK, &json!({"job": job.path}))
             }
@@ -271,6 +276,8 @@ fn builds(model: &Model, now: i64) -> Value {
                 "result": status.result.map(|r| r.name()),
                 "params": params,
                 "aborted": build.aborted.is_some(),
+                "description": build.description,
+                "display_name": build.display_name(),
             }));
         }
     }

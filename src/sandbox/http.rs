@@ -133,7 +133,7 @@ async fn serve(
 }
 
 /// An IMF-fixdate (`Tue, 01 Dec 2026 05:29:48 GMT`) for epoch milliseconds.
-fn http_date(epoch_ms: i64) -> String {
+pub(super) fn http_date(epoch_ms: i64) -> String {
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",

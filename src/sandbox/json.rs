@@ -11,14 +11,15 @@
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
-use super::config::{BuildResult, JobKind, ParamType};
+use super::artifacts::{Listed, listing};
+use super::config::{BuildResult, JobKind, ParamType, TestsSpec};
 use super::model::{
     Build, Cause, Folder, Job, LeftItem, Model, Node, ParamDef, ParamValue, QueueItem, Stage,
 };
 use super::tree::Pruner;
 
 /// What `Util.rawEncode` leaves as is in a name segment.
-const RAW_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
+pub(super) const RAW_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'!')
     .remove(b'$')
     .remove(b'&')
@@ -304,6 +305,8 @@ fn distinct_causes(causes: &[Cause]) -> Vec<&Cause> {
 enum Action<'a> {
     Parameters(&'a [(String, ParamValue)]),
     Causes(&'a [Cause]),
+    /// `hudson.tasks.junit.TestResultAction`: its counts at visibility 2.
+    Tests(&'a TestsSpec),
     /// An action the caller may not see, which serialises as an empty object.
     Hidden,
 }
@@ -320,6 +323,15 @@ fn action(action: &Action, p: Pruner) -> Value {
                 list(p, &distinct_causes(causes), |p, c| cause(c, p))
             })
             .done(),
+        Action::Tests(tests) => {
+            let counts = super::junit::counts(tests);
+            Bean::new(p, Some("hudson.tasks.junit.TestResultAction"))
+                .put("failCount", 2, || json!(counts.failed))
+                .put("skipCount", 2, || json!(counts.skipped))
+                .put("totalCount", 2, || json!(counts.total))
+                .put("urlName", 2, || json!("testReport"))
+                .done()
+        }
         Action::Hidden => json!({}),
     }
 }
@@ -334,6 +346,15 @@ fn actions<'a>(
     }
     actions.push(Action::Causes(causes));
     actions
+}
+
+/// `Run.Artifact`: declared as such, so no `_class`; every field has visibility 3.
+fn artifact(a: &Listed, p: Pruner) -> Value {
+    Bean::new(p, None)
+        .put("displayPath", 3, || json!(a.display_path))
+        .put("fileName", 3, || json!(a.file_name))
+        .put("relativePath", 3, || json!(a.spec.path))
+        .done()
 }
 
 pub fn build_url(base: &str, job: &Job, number: u32) -> String {
@@ -353,14 +374,19 @@ fn build_as(cx: Ctx, job: &Job, b: &Build, p: Pruner, with_class: bool) -> Value
     let bean = Bean::new(p, class)
         .nested("actions", DEFAULT, |p| {
             let mut all = actions(&b.params, &b.causes);
+            if let Some(tests) = b.tests(t) {
+                all.push(Action::Tests(tests));
+            }
             all.push(Action::Hidden);
             all.push(Action::Hidden);
             list(p, &all, |p, a| action(a, p))
         })
-        .put("artifacts", DEFAULT, || json!([]))
+        .nested("artifacts", DEFAULT, |p| {
+            list(p, &listing(b.artifacts(t)), |p, a| artifact(a, p))
+        })
         .put("building", DEFAULT, || json!(status.building))
-        .put("description", DEFAULT, || Value::Null)
-        .put("displayName", DEFAULT, || json!(format!("#{}", b.number)))
+        .put("description", DEFAULT, || json!(b.description))
+        .put("displayName", DEFAULT, || json!(b.display_name()))
         .put("duration", DEFAULT, || json!(status.duration_ms))
         .put("estimatedDuration", DEFAULT, || {
             json!(job.estimated_duration(t))
@@ -373,7 +399,11 @@ fn build_as(cx: Ctx, job: &Job, b: &Build, p: Pruner, with_class: bool) -> Value
             }
         })
         .put("fullDisplayName", DEFAULT, || {
-            json!(format!("{} #{}", display_path(&job.full_name), b.number))
+            json!(format!(
+                "{} {}",
+                display_path(&job.full_name),
+                b.display_name()
+            ))
         })
         .put("id", DEFAULT, || json!(b.number.to_string()))
         .put("inProgress", DEFAULT, || json!(status.in_progress))

@@ -13,6 +13,7 @@
 //! `rehearsal` makes the jobs a `jrun --sandbox` run needs.
 
 mod api;
+mod artifacts;
 mod auth;
 mod builds;
 pub mod clock;
@@ -23,6 +24,7 @@ mod faults;
 mod http;
 mod jobs;
 mod json;
+mod junit;
 mod log;
 pub mod model;
 mod pages;
@@ -31,6 +33,7 @@ mod queue;
 mod rehearsal;
 mod routes;
 mod shared;
+mod store;
 mod tree;
 mod triggers;
 mod wire;
@@ -66,7 +69,21 @@ impl Sandbox {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
-        let shared = Arc::new(Shared::new(Model::new(&config)));
+        let mut model = Model::new(&config);
+        // The store listens next to the controller, as S3 would be another host.
+        let store_listener = if config.artifact_store {
+            let store = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+            store.set_nonblocking(true)?;
+            let secret = model.salt.chars().rev().collect::<String>();
+            model.store = Some(store::Store::new(
+                format!("http://{}", store.local_addr()?),
+                secret,
+            ));
+            Some(store)
+        } else {
+            None
+        };
+        let shared = Arc::new(Shared::new(model));
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("jrun-sandbox")
@@ -77,7 +94,7 @@ impl Sandbox {
         let thread = std::thread::Builder::new()
             .name("jrun-sandbox".to_string())
             .spawn(move || {
-                runtime.block_on(serve(listener, serving, rx));
+                runtime.block_on(serve(listener, store_listener, serving, rx));
                 runtime.shutdown_timeout(std::time::Duration::from_millis(200));
             })?;
         Ok(Sandbox {
@@ -142,9 +159,14 @@ impl Drop for Sandbox {
 
 async fn serve(
     listener: std::net::TcpListener,
+    store: Option<std::net::TcpListener>,
     shared: Arc<Shared>,
     mut shutdown: oneshot::Receiver<()>,
 ) {
+    // The store's task ends with the runtime, which the controller's loop ends on shutdown.
+    if let Some(store) = store.and_then(|s| tokio::net::TcpListener::from_std(s).ok()) {
+        tokio::spawn(serve_store(store, shared.clone()));
+    }
     let listener = match tokio::net::TcpListener::from_std(listener) {
         Ok(l) => l,
         Err(e) => {
@@ -179,5 +201,24 @@ async fn serve(
                 });
             }
         }
+    }
+}
+
+async fn serve_store(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+    loop {
+        let Ok((stream, peer)) = listener.accept().await else {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| {
+                store::handle(shared.clone(), req, peer.ip())
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
     }
 }

@@ -4,11 +4,12 @@
 //! and a thousand builds cost nothing while nobody looks.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use super::clock::Clock;
 use super::config::{
-    Anonymous, BuildResult, BuildSpec, Faults, JobConfig, JobKind, ParamConfig, ParamType,
-    SandboxConfig, UserConfig, parse_version,
+    Anonymous, ArtifactSpec, BuildResult, BuildSpec, Faults, JobConfig, JobKind, ParamConfig,
+    ParamType, SandboxConfig, StageSpec, TestsSpec, UserConfig, parse_version,
 };
 
 /// A parameter value of a queued item or a build.
@@ -137,6 +138,30 @@ pub struct Build {
     /// Sandbox time of the first API read that showed it `building: false`: with `end`, how
     /// late a client learnt that the build had finished.
     pub observed_done: Option<i64>,
+    /// When its queue item entered the queue (`queueDurationMillis` of `wfapi`).
+    pub scheduled: i64,
+    pub description: Option<String>,
+    pub display_name: Option<String>,
+    /// What the build archives, publishes and runs through, shared with its spec.
+    pub outputs: Arc<Outputs>,
+}
+
+/// What a build leaves behind besides its log: archived files, stages and a test report.
+#[derive(Debug, Clone, Default)]
+pub struct Outputs {
+    pub artifacts: Vec<ArtifactSpec>,
+    pub stages: Vec<StageSpec>,
+    pub tests: Option<TestsSpec>,
+}
+
+impl Outputs {
+    pub fn of(spec: &BuildSpec) -> Arc<Outputs> {
+        Arc::new(Outputs {
+            artifacts: spec.artifacts.clone(),
+            stages: spec.stages.clone(),
+            tests: spec.tests.clone(),
+        })
+    }
 }
 
 /// What a build looks like at one instant.
@@ -179,6 +204,27 @@ impl Build {
 
     pub fn is_complete(&self, t: i64) -> bool {
         t >= self.end
+    }
+
+    /// `Run.getDisplayName`: the custom name, else `#N`.
+    pub fn display_name(&self) -> String {
+        self.display_name
+            .clone()
+            .unwrap_or_else(|| format!("#{}", self.number))
+    }
+
+    /// The archived files, once the build has ended (it archives them all at its end).
+    pub fn artifacts(&self, t: i64) -> &[ArtifactSpec] {
+        if self.is_complete(t) {
+            &self.outputs.artifacts
+        } else {
+            &[]
+        }
+    }
+
+    /// The JUnit report, published when the build ends.
+    pub fn tests(&self, t: i64) -> Option<&TestsSpec> {
+        self.outputs.tests.as_ref().filter(|_| self.is_complete(t))
     }
 }
 
@@ -393,6 +439,8 @@ pub struct Model {
     pub restart_until: i64,
     restarts: Vec<(i64, i64)>,
     pub stats: Stats,
+    /// The external artifact store downloads are sent to, when `artifact_store` is on.
+    pub store: Option<super::store::Store>,
 }
 
 /// Who triggers the builds of `faults.shadow_triggers`.
@@ -452,6 +500,7 @@ impl Model {
                 .map(|r| (now + ms(r.at), ms(r.duration)))
                 .collect(),
             stats: Stats::default(),
+            store: None,
             clock,
         };
         for job in &config.jobs {
@@ -535,6 +584,10 @@ impl Model {
                     log: spec.log.clone(),
                     observed_start: None,
                     observed_done: None,
+                    scheduled: t,
+                    description: spec.description.clone(),
+                    display_name: spec.display_name.clone(),
+                    outputs: Outputs::of(spec),
                 },
             );
             t += duration + 1000;
@@ -719,9 +772,13 @@ impl Model {
             aborted: None,
             params: item.params.clone(),
             causes: item.causes.clone(),
-            log: spec.log,
             observed_start: None,
             observed_done: None,
+            scheduled: item.in_queue_since,
+            description: spec.description.clone(),
+            display_name: spec.display_name.clone(),
+            outputs: Outputs::of(&spec),
+            log: spec.log,
         };
         job.builds.insert(number, build);
         self.running.push((item.job.clone(), number));
@@ -1188,6 +1245,10 @@ mod tests {
             log: vec![],
             observed_start: None,
             observed_done: None,
+            scheduled: 0,
+            description: None,
+            display_name: None,
+            outputs: Default::default(),
         };
         assert_eq!(b.status(7_000).result, None);
         let post = b.status(9_000);

@@ -1,15 +1,13 @@
 //! The pages Jenkins answers with besides its API: servlet errors, its own HTML pages with the
 //! API headers, login and POST-only refusals, and bare redirects.
 
-use bytes::Bytes;
 use http::header::{self, HeaderName};
 use http::{Response, StatusCode};
-use http_body_util::Full;
 
 use super::model::Model;
-use super::wire::{Reply, Req, response, set};
+use super::wire::{Body, Reply, Req, response, set};
 
-fn html_escape(text: &str) -> String {
+pub(super) fn html_escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -131,7 +129,7 @@ pub(super) fn unauthorized() -> Reply {
 
 /// A bare redirect: Jenkins sends these with an empty body and none of its API headers.
 pub(super) fn redirect(status: StatusCode, location: &str) -> Reply {
-    let mut reply = Response::new(Full::new(Bytes::new()));
+    let mut reply = Response::new(Body::empty());
     *reply.status_mut() = status;
     set(&mut reply, header::LOCATION, location);
     reply

@@ -2,14 +2,94 @@
 
 use std::net::IpAddr;
 
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
-use http_body_util::Full;
+use hyper::body::{Frame, SizeHint};
 
+use super::config::generated_byte;
 use super::model::Model;
 
-pub(super) type Reply = Response<Full<Bytes>>;
+pub(super) type Reply = Response<Body>;
+
+/// An answer's body: bytes at hand, or a generated artifact produced chunk by chunk as the
+/// connection takes them, so a big one never sits in memory.
+pub(crate) enum Body {
+    Full(Option<Bytes>),
+    Generated { pos: u64, end: u64 },
+}
+
+impl Body {
+    pub(super) fn empty() -> Body {
+        Body::Full(None)
+    }
+
+    /// Bytes `start..end` of a generated artifact.
+    pub(super) fn generated(start: u64, end: u64) -> Body {
+        Body::Generated { pos: start, end }
+    }
+}
+
+impl From<Bytes> for Body {
+    fn from(bytes: Bytes) -> Body {
+        Body::Full((!bytes.is_empty()).then_some(bytes))
+    }
+}
+
+/// Generated artifacts repeat every 251 bytes: one buffer of whole periods serves every chunk.
+fn pattern() -> &'static Bytes {
+    static PATTERN: OnceLock<Bytes> = OnceLock::new();
+    PATTERN.get_or_init(|| {
+        (0..251 * 261)
+            .map(generated_byte)
+            .collect::<Vec<u8>>()
+            .into()
+    })
+}
+
+impl hyper::body::Body for Body {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        match self.get_mut() {
+            Body::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            Body::Generated { pos, end } => {
+                if *pos >= *end {
+                    return Poll::Ready(None);
+                }
+                let pattern = pattern();
+                let offset = (*pos % 251) as usize;
+                let room = (pattern.len() - offset) as u64;
+                let n = (*end - *pos).min(room) as usize;
+                *pos += n as u64;
+                Poll::Ready(Some(Ok(Frame::data(pattern.slice(offset..offset + n)))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Full(bytes) => bytes.is_none(),
+            Body::Generated { pos, end } => pos >= end,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Full(bytes) => SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64)),
+            Body::Generated { pos, end } => SizeHint::with_exact(end.saturating_sub(*pos)),
+        }
+    }
+}
 
 /// What the routes need of a request, read once.
 pub(super) struct Req {
@@ -52,7 +132,7 @@ impl Req {
 }
 
 pub(super) fn response(status: StatusCode, content_type: &str, body: impl Into<Bytes>) -> Reply {
-    let mut reply = Response::new(Full::new(body.into()));
+    let mut reply = Response::new(Body::from(body.into()));
     *reply.status_mut() = status;
     set(&mut reply, header::CONTENT_TYPE, content_type);
     reply

@@ -19,4 +19,5 @@ mod sandbox_auth;
 mod sandbox_builds;
 mod sandbox_faults;
 mod sandbox_observed;
+mod sandbox_outputs;
 mod sandbox_queue;
