@@ -136,6 +136,19 @@ async fn fetch(
             )),
         );
     }
+    // Every path is checked before any folder is made for one of them.
+    if let Some((artifact, message)) = wanted
+        .iter()
+        .find_map(|a| safe_relative(&a.relative_path).err().map(|m| (a, m)))
+    {
+        return (
+            Vec::new(),
+            Some(format!(
+                "artifact `{}` of build #{number} was not downloaded: {message}",
+                artifact.relative_path
+            )),
+        );
+    }
     let mut targets = Vec::with_capacity(wanted.len());
     for artifact in wanted {
         match target(&folder, &artifact.relative_path) {
