@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use super::outcome::Stop;
 use super::step::{StepContext, stop_status};
 use crate::jenkins::{Artifact, Client};
 use crate::pipeline::Artifacts;
@@ -51,125 +52,149 @@ pub(super) async fn download(
 ) -> StepOutcome {
     let step = ctx.pipeline.steps[ctx.index].id.clone();
     let mut stop = ctx.stop.clone();
-    let work = fetch(ctx, spec, job, number, &step);
-    let stopped = async {
-        loop {
-            if let Some(stop) = *stop.borrow_and_update() {
-                return stop;
-            }
-            if stop.changed().await.is_err() {
-                std::future::pending::<()>().await;
-            }
-        }
+    let planned = tokio::select! {
+        planned = plan(ctx, spec, job, number) => planned,
+        stop = stopped(&mut stop) => return stopped_while(result, stop),
     };
-    let (records, failure) = tokio::select! {
-        done = work => done,
-        stop = stopped => {
-            let (status, kind, message) = stop_status(stop);
-            if result.status == StepStatus::Passed {
-                return result.fail(status, kind, format!("{message} while downloading artifacts"));
-            }
-            return result;
-        }
+    let targets = match planned {
+        Ok(targets) => targets,
+        Err(message) => return failed(ctx, result, &step, message),
     };
+    let (records, end) = transfer(ctx, targets, job, number, &step, &mut stop).await;
     result.artifacts = records;
-    let Some(message) = failure else {
+    match end {
+        End::Done => result,
+        End::Failed(message) => failed(ctx, result, &step, message),
+        End::Stopped(stop) => stopped_while(result, stop),
+    }
+}
+
+/// Resolves once the run is told to stop.
+async fn stopped(stop: &mut tokio::sync::watch::Receiver<Option<Stop>>) -> Stop {
+    loop {
+        if let Some(stop) = *stop.borrow_and_update() {
+            return stop;
+        }
+        if stop.changed().await.is_err() {
+            // Nobody can stop the run any more.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// A stop while downloading ends a step that passed; one that failed keeps its failure.
+fn stopped_while(result: StepOutcome, stop: Stop) -> StepOutcome {
+    if result.status != StepStatus::Passed {
         return result;
-    };
+    }
+    let (status, kind, message) = stop_status(stop);
+    result.fail(
+        status,
+        kind,
+        format!("{message} while downloading artifacts"),
+    )
+}
+
+fn failed(ctx: &StepContext, result: StepOutcome, step: &str, message: String) -> StepOutcome {
     if result.status == StepStatus::Passed {
         result.fail(StepStatus::Failed, FailureKind::Output, message)
     } else {
         ctx.reporter.event(Event::Note {
-            step: Some(&step),
+            step: Some(step),
             message: &message,
         });
         result
     }
 }
 
-/// What was downloaded, and why the rest could not be, if it could not.
-async fn fetch(
+/// How the downloads ended.
+enum End {
+    Done,
+    Failed(String),
+    Stopped(Stop),
+}
+
+/// Which artifacts go to which files, their folders made; or why none can be downloaded.
+/// Nothing is written but folders.
+async fn plan(
     ctx: &StepContext,
     spec: &Artifacts,
     job: &str,
     number: u64,
-    step: &str,
-) -> (Vec<ArtifactRecord>, Option<String>) {
+) -> Result<Vec<(String, PathBuf)>, String> {
     let folder = match spec.to.render(&ctx.render) {
         Ok(folder) if folder.trim().is_empty() => {
             let place = super::preflight::place(&ctx.pipeline.file, &spec.to);
-            return (
-                Vec::new(),
-                Some(format!(
-                    "{place}`artifacts.to` renders to an empty folder name; name a folder"
-                )),
-            );
+            return Err(format!(
+                "{place}`artifacts.to` renders to an empty folder name; name a folder"
+            ));
         }
         Ok(folder) => PathBuf::from(folder),
         Err(e) => {
             let place = super::preflight::place(&ctx.pipeline.file, &spec.to);
-            return (Vec::new(), Some(format!("{place}{e}")));
+            return Err(format!("{place}{e}"));
         }
     };
     let listed = match ctx.client.artifacts(job, number).await {
         Ok(listed) => listed,
         Err(e) => {
-            return (
-                Vec::new(),
-                Some(format!("cannot list the artifacts of build #{number}: {e}")),
-            );
+            return Err(format!("cannot list the artifacts of build #{number}: {e}"));
         }
     };
     let wanted = match select(spec, &listed, number) {
         Ok(wanted) => wanted,
-        Err(message) => return (Vec::new(), Some(message)),
+        Err(message) => return Err(message),
     };
     if wanted.is_empty() {
-        return (Vec::new(), None);
+        return Ok(Vec::new());
     }
     if let Err(e) = std::fs::create_dir_all(&folder) {
-        return (
-            Vec::new(),
-            Some(format!(
-                "cannot create the artifacts folder {}: {e}",
-                folder.display()
-            )),
-        );
+        return Err(format!(
+            "cannot create the artifacts folder {}: {e}",
+            folder.display()
+        ));
     }
     // Every path is checked before any folder is made for one of them.
     if let Some((artifact, message)) = wanted
         .iter()
         .find_map(|a| safe_relative(&a.relative_path).err().map(|m| (a, m)))
     {
-        return (
-            Vec::new(),
-            Some(format!(
-                "artifact `{}` of build #{number} was not downloaded: {message}",
-                artifact.relative_path
-            )),
-        );
+        return Err(format!(
+            "artifact `{}` of build #{number} was not downloaded: {message}",
+            artifact.relative_path
+        ));
     }
     let mut targets = Vec::with_capacity(wanted.len());
     for artifact in wanted {
         match target(&folder, &artifact.relative_path) {
             Ok(file) => targets.push((artifact.relative_path.clone(), file)),
             Err(message) => {
-                return (
-                    Vec::new(),
-                    Some(format!(
-                        "artifact `{}` of build #{number} was not downloaded: {message}",
-                        artifact.relative_path
-                    )),
-                );
+                return Err(format!(
+                    "artifact `{}` of build #{number} was not downloaded: {message}",
+                    artifact.relative_path
+                ));
             }
         }
     }
+    Ok(targets)
+}
+
+/// Downloads `targets`, a few at a time. A failure or a stop ends the downloads still
+/// running, and waits for them to have removed their temporary files.
+async fn transfer(
+    ctx: &StepContext,
+    targets: Vec<(String, PathBuf)>,
+    job: &str,
+    number: u64,
+    step: &str,
+    stop: &mut tokio::sync::watch::Receiver<Option<Stop>>,
+) -> (Vec<ArtifactRecord>, End) {
     let mut records = Vec::with_capacity(targets.len());
     let mut running = JoinSet::new();
     let mut queue = targets.into_iter();
     let job: Arc<str> = Arc::from(job);
     let step: Arc<str> = Arc::from(step);
-    loop {
+    let end = loop {
         while running.len() < AT_ONCE {
             let Some((path, file)) = queue.next() else {
                 break;
@@ -184,17 +209,21 @@ async fn fetch(
                 step.clone(),
             ));
         }
-        let Some(joined) = running.join_next().await else {
-            break;
+        let joined = tokio::select! {
+            joined = running.join_next() => joined,
+            stop = stopped(stop) => break End::Stopped(stop),
         };
         match joined {
-            Ok(Ok(record)) => records.push(record),
-            Ok(Err(message)) => return (records, Some(message)),
-            Err(e) => return (records, Some(format!("a download ended abnormally: {e}"))),
+            None => break End::Done,
+            Some(Ok(Ok(record))) => records.push(record),
+            Some(Ok(Err(message))) => break End::Failed(message),
+            Some(Err(e)) => break End::Failed(format!("a download ended abnormally: {e}")),
         }
-    }
+    };
+    // Aborted downloads drop their temporary files as they end.
+    running.shutdown().await;
     records.sort_by(|a, b| a.path.cmp(&b.path));
-    (records, None)
+    (records, end)
 }
 
 /// The listed artifacts any glob matches, in the listing's order; an error naming the globs

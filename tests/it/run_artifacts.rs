@@ -319,6 +319,16 @@ fn cut_short(
     announced: usize,
     sent: usize,
 ) -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
+    stalling(announced, sent, false)
+}
+
+/// [`cut_short`], or with `hold` a server that keeps the connection open after the bytes it
+/// sent until the client hangs up (at most 10 s).
+fn stalling(
+    announced: usize,
+    sent: usize,
+    hold: bool,
+) -> (String, std::sync::Arc<std::sync::atomic::AtomicU32>) {
     use std::io::{Read, Write};
     use std::sync::atomic::{AtomicU32, Ordering};
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -341,6 +351,10 @@ fn cut_short(
             );
             let _ = stream.write_all(&vec![7u8; sent]);
             let _ = stream.flush();
+            if hold {
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let _ = stream.read(&mut byte);
+            }
         }
     });
     (url, asked)
@@ -382,4 +396,180 @@ fn a_download_cut_short_leaves_no_file_under_its_name() {
     assert_eq!(asked.load(std::sync::atomic::Ordering::Relaxed), 3, "{out}");
     let left: Vec<String> = files(dir.path());
     assert_eq!(left, ["pipeline.yaml"], "{out}");
+}
+
+/// A proxy in front of `sb` that redirects the download of `artifact` to `to`.
+fn redirecting(sb: &Sandbox, artifact: &'static str, to: String) -> Hostile {
+    Hostile::proxy(&sb.url(), move |request, answer| {
+        if request.path().ends_with(artifact) {
+            Answer {
+                status: 302,
+                headers: vec![("location".to_string(), to.clone())],
+                body: Vec::new(),
+            }
+        } else {
+            answer
+        }
+    })
+}
+
+#[test]
+fn an_interrupted_download_leaves_no_file_under_its_name_nor_a_partial_one() {
+    let sb = sandbox(BUILD);
+    let (store, _) = stalling(1_000_000, 100_000, true);
+    let proxy = redirecting(
+        &sb,
+        "/artifact/dist/app.tar.gz",
+        format!("{store}/b/app?sig=1"),
+    );
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pipeline.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: t\njenkins:\n  url: {}\n  user: {USER}\n  token: {TOKEN}\n{FAST_POLL}steps:\n  - id: build\n    job: app/build\n    artifacts: {{get: [\"dist/*\"]}}\n",
+            proxy.url()
+        ),
+    )
+    .expect("write");
+    let running = common::Running::spawn(
+        common::jrun_command()
+            .current_dir(dir.path())
+            .arg(&file)
+            .args(["--progress", "never", "--output", "json"]),
+    );
+    let folder = dir.path().join("artifacts/build/dist");
+    common::wait_for(Duration::from_secs(20), "the partial download", || {
+        files(&folder)
+            .iter()
+            .any(|f| f.ends_with(".jrun-part"))
+            .then_some(())
+    });
+    running.signal("INT");
+    let out = running.outcome(Duration::from_secs(20));
+    let step = out.step("build");
+    assert_eq!(step["status"], "cancelled", "{out}");
+    assert_eq!(step["failure"], "interrupted", "{out}");
+    assert!(
+        step["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("while downloading artifacts"),
+        "{out}"
+    );
+    assert_eq!(files(dir.path()), ["pipeline.yaml"], "{out}");
+}
+
+#[test]
+fn a_same_origin_redirect_keeps_the_credentials_and_redirect_loops_are_cut() {
+    let sb = sandbox(BUILD);
+    // Jenkins' own redirect (to another URL of the same server): the next request needs the
+    // credentials as much as the first.
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<Option<String>>::new()));
+    let log = seen.clone();
+    let proxy = Hostile::proxy(&sb.url(), move |request, answer| {
+        if request.path().ends_with("/artifact/out/build-info.json") {
+            log.lock()
+                .unwrap()
+                .push(request.header("authorization").map(str::to_string));
+            if !request.target.contains("moved") {
+                return Answer {
+                    status: 302,
+                    headers: vec![(
+                        "location".to_string(),
+                        format!("{}?moved=1", request.path()),
+                    )],
+                    body: Vec::new(),
+                };
+            }
+        }
+        answer
+    });
+    let (dir, out) = run_in(
+        &proxy.url(),
+        "steps:\n  - id: build\n    job: app/build\n    artifacts: {get: [\"out/*\"]}\n",
+    );
+    out.assert_code(0);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("artifacts/build/out/build-info.json")).unwrap(),
+        r#"{"version": "1.2.3"}"#
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 2, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|h| h.as_deref().is_some_and(|h| h.starts_with("Basic "))),
+        "{seen:?}"
+    );
+
+    let hops = std::sync::Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = hops.clone();
+    let proxy = Hostile::proxy(&sb.url(), move |request, answer| {
+        if request.path().ends_with("/artifact/out/build-info.json") {
+            let n = counted.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Answer {
+                status: 302,
+                headers: vec![(
+                    "location".to_string(),
+                    format!("{}?again={n}", request.path()),
+                )],
+                body: Vec::new(),
+            };
+        }
+        answer
+    });
+    let (dir, out) = run_in(
+        &proxy.url(),
+        "steps:\n  - id: build\n    job: app/build\n    artifacts: {get: [\"out/*\"]}\n",
+    );
+    out.assert_code(1);
+    let step = out.step("build");
+    assert_eq!(step["failure"], "output", "{out}");
+    assert!(
+        step["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("more than 5 redirects"),
+        "{out}"
+    );
+    assert_eq!(hops.load(std::sync::atomic::Ordering::Relaxed), 6, "{out}");
+    assert_eq!(files(dir.path()), ["pipeline.yaml"], "{out}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symbolic_link_in_the_target_folder_is_not_written_through() {
+    let sb = sandbox(BUILD);
+    let outside = tempfile::tempdir().expect("tempdir");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(dir.path().join("artifacts/build")).unwrap();
+    std::os::unix::fs::symlink(outside.path(), dir.path().join("artifacts/build/out")).unwrap();
+    let file = dir.path().join("pipeline.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "name: t\n{}{FAST_POLL}steps:\n  - id: build\n    job: app/build\n    artifacts: {{get: [\"out/*\"]}}\n",
+            jenkins_block(&sb)
+        ),
+    )
+    .expect("write");
+    let out = Outcome::from(
+        jrun()
+            .current_dir(dir.path())
+            .arg(&file)
+            .args(["--progress", "never", "--output", "json"])
+            .output()
+            .expect("jrun runs"),
+    );
+    out.assert_code(1);
+    let step = out.step("build");
+    assert_eq!(step["failure"], "output", "{out}");
+    assert!(
+        step["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("is a symbolic link, which jrun does not write through"),
+        "{out}"
+    );
+    assert_eq!(files(outside.path()), Vec::<String>::new());
 }
