@@ -203,3 +203,28 @@ impl Bars {
         let _ = self.multi.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_download_has_a_bar_until_it_is_done() {
+        let mut bars = Bars::new();
+        let event = |received, done| Event::Download {
+            step: "build",
+            path: "dist/app.tar.gz",
+            file: "out/dist/app.tar.gz",
+            received,
+            total: Some(50 << 20),
+            done,
+        };
+        bars.show(&event(1 << 20, false));
+        bars.show(&event(2 << 20, false));
+        assert_eq!(bars.downloads.len(), 1);
+        let bar = &bars.downloads[&("build".to_string(), "dist/app.tar.gz".to_string())];
+        assert_eq!((bar.position(), bar.length()), (2 << 20, Some(50 << 20)));
+        bars.show(&event(50 << 20, true));
+        assert!(bars.downloads.is_empty());
+    }
+}

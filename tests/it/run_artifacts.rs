@@ -573,3 +573,23 @@ fn a_symbolic_link_in_the_target_folder_is_not_written_through() {
     );
     assert_eq!(files(outside.path()), Vec::<String>::new());
 }
+
+#[test]
+fn a_step_whose_artifacts_are_missing_is_retried_with_on_output() {
+    let sb = sandbox(
+        "speed: 20\nquiet_period: 0s\njobs:\n  - path: app\n    builds:\n      - {duration: 1s}\n      - {duration: 1s, artifacts: [{path: dist/app.zip, content: zip}]}\n",
+    );
+    let (dir, out) = run(
+        &sb,
+        "steps:\n  - id: app\n    job: app\n    retry: {max: 2, on: [output], delay: 10ms}\n    artifacts: {get: [\"dist/*.zip\"]}\n",
+    );
+    out.assert_code(0);
+    let step = out.step("app");
+    assert_eq!(step["attempts"], 2, "{out}");
+    assert_eq!(step["number"], 2, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("artifacts/app/dist/app.zip")).unwrap(),
+        "zip"
+    );
+    assert_eq!(common::triggers(&sb).len(), 2);
+}
