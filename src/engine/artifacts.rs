@@ -44,7 +44,7 @@ static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// failure fails a step that passed with kind `output`; on a step that already failed it is
 /// only noted, so that the build's own failure stays what the step reports.
 pub(super) async fn download(
-    ctx: &mut StepContext,
+    ctx: &StepContext,
     spec: &Artifacts,
     job: &str,
     number: u64,

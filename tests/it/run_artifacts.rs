@@ -593,3 +593,42 @@ fn a_step_whose_artifacts_are_missing_is_retried_with_on_output() {
     );
     assert_eq!(common::triggers(&sb).len(), 2);
 }
+
+#[test]
+fn validate_exits_2_naming_the_line_and_column_of_a_bad_artifact_glob() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("pipeline.yaml");
+    let validate = |artifacts: &str| {
+        std::fs::write(
+            &file,
+            format!("name: t\njenkins: {{url: \"http://127.0.0.1:9\"}}\nsteps:\n  - job: app\n    artifacts:\n{artifacts}"),
+        )
+        .expect("write");
+        Outcome::from(
+            jrun()
+                .arg("validate")
+                .arg(&file)
+                .output()
+                .expect("jrun runs"),
+        )
+    };
+    let at = file.display().to_string();
+    let out = validate("      get: [\"dist/*.tgz\", \"dist/{a,b\"]\n");
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains(&format!(
+            "{at}:6:27: artifact glob `dist/{{a,b` is not valid"
+        )),
+        "{out}"
+    );
+    let out = validate("      get: [\"dist/*.tgz\"]\n      to: \"out/{{step.idd}}\"\n");
+    out.assert_code(2);
+    assert!(
+        out.stderr.contains(&format!("{at}:7:11:"))
+            && out
+                .stderr
+                .contains("the step a template belongs to has `step.id`"),
+        "{out}"
+    );
+    validate("      get: [\"dist/*.tgz\"]\n      to: \"out/{{step.id}}\"\n").assert_code(0);
+}
