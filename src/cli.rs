@@ -126,6 +126,10 @@ pub struct RunArgs {
     /// step id
     #[arg(long)]
     pub follow: bool,
+    /// Lines of a failed build's log to show in the summary, --report and --junit (the
+    /// failing Pipeline step's, else the end of the console log); 0 reads no log
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(..=1000))]
+    pub log_tail: u32,
     /// Run against an in-process Jenkins emulator instead of the pipeline's server
     #[arg(long)]
     pub sandbox: bool,
@@ -189,6 +193,10 @@ pub struct ResumeArgs {
     /// step id
     #[arg(long)]
     pub follow: bool,
+    /// Lines of a failed build's log to show in the summary, --report and --junit (the
+    /// failing Pipeline step's, else the end of the console log); 0 reads no log
+    #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(..=1000))]
+    pub log_tail: u32,
     #[command(flatten)]
     pub talk: TalkArgs,
     /// Print only errors and the summary

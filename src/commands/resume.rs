@@ -33,6 +33,7 @@ pub fn resume(args: ResumeArgs) -> Result<Option<RunArgs>, CommandError> {
         report: args.report,
         junit: args.junit,
         follow: args.follow,
+        log_tail: args.log_tail,
         sandbox: false,
         sandbox_config: None,
         talk: args.talk,

@@ -95,6 +95,10 @@ pub fn run(args: RunArgs) -> Result<ExitStatus, CommandError> {
         journal,
         resume,
         follow: args.follow,
+        diagnose: engine::DiagnoseSettings {
+            log_tail: args.log_tail as usize,
+            ..engine::DiagnoseSettings::default()
+        },
     };
     execute(&args, pipeline, settings, run_facts)
 }

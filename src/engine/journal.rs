@@ -75,7 +75,8 @@ pub enum Record {
     },
     Finished {
         step: String,
-        outcome: StepOutcome,
+        /// Boxed: an outcome with its diagnosis and artifacts dwarfs the other records.
+        outcome: Box<StepOutcome>,
     },
     RunFinished {
         exit_code: u8,
@@ -374,7 +375,7 @@ fn apply(replay: &mut Replay, record: Record) {
             }
         }
         Record::Finished { step, outcome } => {
-            replay.steps.entry(step).or_default().outcome = Some(outcome);
+            replay.steps.entry(step).or_default().outcome = Some(*outcome);
         }
         Record::RunFinished { exit_code } => replay.finished = Some(exit_code),
     }

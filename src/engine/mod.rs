@@ -10,6 +10,7 @@
 
 mod artifacts;
 mod decide;
+mod diagnose;
 mod follow;
 pub mod journal;
 mod outcome;
@@ -29,6 +30,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 pub use crate::report::{FailureKind, StepOutcome};
+pub use diagnose::DiagnoseSettings;
 pub use outcome::{JobCache, STOP_BUDGET, Signal, Stop};
 pub use time::PipelineTime;
 
@@ -59,6 +61,8 @@ pub struct RunSettings {
     pub resume: Option<journal::Replay>,
     /// Stream the console log of every build the run waits for (`--follow`).
     pub follow: bool,
+    /// How a build that failed is diagnosed (`--log-tail`).
+    pub diagnose: DiagnoseSettings,
 }
 
 pub struct RunOutcome {
@@ -490,6 +494,7 @@ impl Scheduler {
             render: self.render_context().for_step(step),
             stop: stop_rx,
             progress: self.progress[index].clone(),
+            diagnose: self.settings.diagnose,
         };
         let permits = self.permits.clone();
         let group = step
@@ -589,7 +594,7 @@ impl Scheduler {
         {
             let _ = journal.record(&journal::Record::Finished {
                 step: step.id.clone(),
-                outcome: result.clone(),
+                outcome: Box::new(result.clone()),
             });
         }
         if let Some(cell) = &step.matrix

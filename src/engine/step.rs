@@ -52,6 +52,8 @@ pub struct StepContext {
     pub stop: watch::Receiver<Option<Stop>>,
     /// What the step has learnt of its build so far, for a run that cannot wait for its end.
     pub progress: Arc<std::sync::Mutex<Progress>>,
+    /// How a failed build is diagnosed.
+    pub diagnose: super::diagnose::DiagnoseSettings,
 }
 
 /// What ended a wait before its answer.
@@ -463,9 +465,25 @@ async fn attempt_build(
             ctx.time.clone(),
         ))
     });
-    let result = poll_build(ctx, result, job, build, step, build_deadline, due).await;
+    let mut result = poll_build(ctx, result, job, build, step, build_deadline, due).await;
     if let Some(follower) = follower {
         super::follow::drain(follower, &ctx.time, &result).await;
+    }
+    if super::diagnose::wanted(&result) {
+        let pipeline = ctx
+            .jobs
+            .get(&ctx.server, job)
+            .and_then(|j| super::diagnose::is_pipeline(&j.class));
+        let found = super::diagnose::diagnose(
+            &ctx.client,
+            job,
+            build,
+            pipeline,
+            ctx.diagnose,
+            ctx.stop.clone(),
+        )
+        .await;
+        result.diagnosis = (!found.is_empty()).then_some(found);
     }
     match &step.artifacts {
         // A build with a result has ended; one that was lost or not confirmed has not.

@@ -8,6 +8,7 @@
 mod artifacts;
 mod client;
 mod date;
+mod diagnose;
 mod error;
 mod log;
 mod paths;
@@ -17,6 +18,10 @@ mod types;
 
 pub use artifacts::{Artifact, ArtifactBody, MAX_REDIRECTS};
 pub use client::{Client, MAX_BODY_SHOWN};
+pub use diagnose::{
+    FailedCase, LOG_TAIL_BYTES, MAX_FAILED_CASES, NodeError, Stage, StepNode, TestCounts,
+    TestReport,
+};
 pub use error::Error;
 pub use log::LogChunk;
 pub use paths::job_path;

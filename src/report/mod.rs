@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use summary::{
-    ArtifactRecord, FailureKind, RunStatus, StepOutcome, StepStatus, StepSummary, Summary,
-    schema_text,
+    ArtifactRecord, Diagnosis, FailedTest, Failure, FailureKind, RunStatus, StepOutcome,
+    StepStatus, StepSummary, Summary, TestFailures, schema_text,
 };
 
 /// `1 step`, `3 steps`.

@@ -59,6 +59,64 @@ pub enum FailureKind {
     Interrupted,
 }
 
+/// Why a build ended with a result its step did not expect, as far as Jenkins could tell:
+/// the failing stage and its error, the failed tests and the end of the log. Each part is
+/// best effort; `unavailable` says why one could not be had.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Diagnosis {
+    /// The first failed or unstable Pipeline stage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stage: Option<String>,
+    /// The failing step's error (or the stage's), e.g. `script returned exit code 1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The last lines of the failing step's log, or of the console log.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log_tail: Vec<String>,
+    /// The build's test results, when it has a test report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tests: Option<TestFailures>,
+    /// The parts that could not be had, and why (a plugin not installed, a refusal, an answer
+    /// too big).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unavailable: Vec<String>,
+}
+
+impl Diagnosis {
+    pub fn is_empty(&self) -> bool {
+        self == &Diagnosis::default()
+    }
+}
+
+/// The counts of a build's test report and its first failed cases.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TestFailures {
+    pub failed: u64,
+    pub skipped: u64,
+    pub total: u64,
+    /// At most 20 failed cases, in the report's order.
+    #[serde(default)]
+    pub cases: Vec<FailedTest>,
+}
+
+/// A failed test case of a build's report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct FailedTest {
+    pub class: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Why a step did not pass: the kind of failure and, for a build that ended with a result
+/// the step did not expect, what Jenkins tells of why.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Failure {
+    pub kind: FailureKind,
+    #[serde(flatten)]
+    pub diagnosis: Diagnosis,
+}
+
 /// How one step ended, as the engine returns it, the journal stores it and the report shows
 /// it. The journal's field names and texts are those of this struct's serde form, so a
 /// journal written before it was typed reads the same.
@@ -80,6 +138,9 @@ pub struct StepOutcome {
     /// With `FailureKind::Ambiguous`: the queue items and builds that could each be its own.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub candidates: Vec<String>,
+    /// Why its build failed, when it ended with a result the step did not expect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
     /// The artifacts downloaded from its build (`artifacts:`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<ArtifactRecord>,
@@ -116,6 +177,7 @@ impl StepOutcome {
             build_duration_ms: None,
             message: None,
             candidates: Vec::new(),
+            diagnosis: None,
             artifacts: Vec::new(),
         }
     }
@@ -155,7 +217,10 @@ impl StepSummary {
             attempts: outcome.attempts,
             duration_ms: outcome.duration_ms,
             message: outcome.message,
-            failure: outcome.failure,
+            failure: outcome.failure.map(|kind| Failure {
+                kind,
+                diagnosis: outcome.diagnosis.unwrap_or_default(),
+            }),
             candidates: outcome.candidates,
             artifacts: outcome.artifacts,
         }
@@ -195,9 +260,10 @@ pub struct StepSummary {
     /// Why the step failed or was skipped, when that is not just its result.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    /// What kind of failure ended the step, when it did not pass.
+    /// What kind of failure ended the step, when it did not pass, and why its build failed
+    /// as far as Jenkins could tell.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failure: Option<FailureKind>,
+    pub failure: Option<Failure>,
     /// With `failure: ambiguous`: the queue items and builds that could each be the one this
     /// step triggered.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -253,7 +319,7 @@ impl Summary {
                 attempts: _,
                 duration_ms: _,
                 message,
-                failure: _,
+                failure,
                 candidates,
                 artifacts,
             } = step;
@@ -263,6 +329,9 @@ impl Summary {
                 r(text);
             }
             candidates.iter_mut().for_each(r);
+            if let Some(Failure { kind: _, diagnosis }) = failure {
+                redact_diagnosis(diagnosis, r);
+            }
             for ArtifactRecord {
                 path,
                 file,
@@ -274,6 +343,30 @@ impl Summary {
             }
         }
         summary
+    }
+}
+
+fn redact_diagnosis(diagnosis: &mut Diagnosis, r: impl Fn(&mut String)) {
+    let Diagnosis {
+        stage,
+        error,
+        log_tail,
+        tests,
+        unavailable,
+    } = diagnosis;
+    for text in [stage, error].into_iter().flatten() {
+        r(text);
+    }
+    log_tail.iter_mut().for_each(&r);
+    unavailable.iter_mut().for_each(&r);
+    if let Some(TestFailures { cases, .. }) = tests {
+        for FailedTest { class, name, error } in cases {
+            r(class);
+            r(name);
+            if let Some(error) = error {
+                r(error);
+            }
+        }
     }
 }
 
@@ -364,7 +457,70 @@ pub fn text(summary: &Summary, color: bool) -> String {
             out.push_str(&format!("      {}\n", super::plain::clean(message)));
         }
     }
+    for step in &summary.steps {
+        if let Some(block) = diagnosis_block(step) {
+            out.push('\n');
+            out.push_str(&block);
+        }
+    }
     out
+}
+
+/// What a failed step's build tells of why it failed, as a few indented lines under the
+/// table; None when nothing is known.
+fn diagnosis_block(step: &StepSummary) -> Option<String> {
+    use super::plain::{clean, log_line};
+    let diagnosis = &step.failure.as_ref()?.diagnosis;
+    if diagnosis.is_empty() {
+        return None;
+    }
+    let build = match (&step.job, step.number) {
+        (Some(job), Some(n)) => format!(" ({})", clean(&format!("{job} #{n}"))),
+        (Some(job), None) => format!(" ({})", clean(job)),
+        _ => String::new(),
+    };
+    let mut out = format!("  {}{build}:\n", clean(&step.id));
+    if let Some(stage) = &diagnosis.stage {
+        out.push_str(&format!("    stage: {}\n", clean(stage)));
+    }
+    if let Some(error) = &diagnosis.error {
+        out.push_str(&format!("    error: {}\n", clean(error)));
+    }
+    if let Some(tests) = &diagnosis.tests {
+        out.push_str(&format!(
+            "    tests: {} failed, {} skipped, {} in all\n",
+            tests.failed, tests.skipped, tests.total
+        ));
+        for case in &tests.cases {
+            let error = case
+                .error
+                .as_deref()
+                .map(|e| format!(": {}", clean(e)))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "      {}.{}{error}\n",
+                clean(&case.class),
+                clean(&case.name)
+            ));
+        }
+        let unlisted = tests.failed.saturating_sub(tests.cases.len() as u64);
+        if unlisted > 0 && !tests.cases.is_empty() {
+            out.push_str(&format!("      ... and {unlisted} more\n"));
+        }
+    }
+    if !diagnosis.log_tail.is_empty() {
+        out.push_str(&format!(
+            "    log (last {}):\n",
+            super::count(diagnosis.log_tail.len(), "line")
+        ));
+        for line in &diagnosis.log_tail {
+            out.push_str(&format!("      {}\n", log_line(&step.id, line)));
+        }
+    }
+    for why in &diagnosis.unavailable {
+        out.push_str(&format!("    not known: {}\n", clean(why)));
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -427,6 +583,79 @@ mod tests {
         );
         assert!(text.contains("announce  skipped  -"), "{text}");
         assert!(!text.contains('\u{1b}'));
+    }
+
+    fn diagnosed() -> Summary {
+        let mut summary = summary();
+        let step = &mut summary.steps[0];
+        step.status = StepStatus::Failed;
+        step.result = Some("FAILURE".into());
+        step.message = Some("ended FAILURE, expected SUCCESS".into());
+        step.failure = Some(Failure {
+            kind: FailureKind::Result,
+            diagnosis: Diagnosis {
+                stage: Some("Test".into()),
+                error: Some("script returned exit code 1".into()),
+                log_tail: vec!["running tests".into(), "FooTest > bar FAILED".into()],
+                tests: Some(TestFailures {
+                    failed: 3,
+                    skipped: 2,
+                    total: 120,
+                    cases: vec![FailedTest {
+                        class: "com.ex.FooTest".into(),
+                        name: "bar".into(),
+                        error: Some("expected:<1> but was:<2>".into()),
+                    }],
+                }),
+                unavailable: vec![],
+            },
+        });
+        summary
+    }
+
+    #[test]
+    fn a_failed_step_gets_a_block_with_stage_error_tests_and_log_under_the_table() {
+        let text = text(&diagnosed(), false);
+        let block = text.split("\n\n").nth(1).unwrap_or_default();
+        assert_eq!(
+            block,
+            "  build (app/build #5):\n    stage: Test\n    error: script returned exit code 1\n    \
+             tests: 3 failed, 2 skipped, 120 in all\n      com.ex.FooTest.bar: expected:<1> but was:<2>\n      \
+             ... and 2 more\n    log (last 2 lines):\n      build | running tests\n      build | FooTest > bar FAILED\n",
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_step_without_a_diagnosis_gets_no_block() {
+        let text = text(&summary(), false);
+        assert!(!text.contains("\n\n"), "{text}");
+    }
+
+    #[test]
+    fn failure_is_an_object_with_its_kind_and_what_was_found() {
+        let value: serde_json::Value = serde_json::from_str(&json(&diagnosed())).unwrap();
+        let failure = &value["steps"][0]["failure"];
+        assert_eq!(failure["kind"], "result");
+        assert_eq!(failure["stage"], "Test");
+        assert_eq!(failure["error"], "script returned exit code 1");
+        assert_eq!(failure["log_tail"][1], "FooTest > bar FAILED");
+        assert_eq!(failure["tests"]["failed"], 3);
+        assert_eq!(failure["tests"]["cases"][0]["class"], "com.ex.FooTest");
+        assert!(failure.get("unavailable").is_none(), "{failure}");
+    }
+
+    #[test]
+    fn an_old_journal_outcome_without_a_diagnosis_still_reads() {
+        let outcome: StepOutcome = serde_json::from_str(
+            r#"{"status":"failed","failure":"result","job":"a","result":"FAILURE","number":3,
+                "url":null,"queue_id":1,"attempts":1,"duration_ms":5,"build_duration_ms":4,
+                "message":"ended FAILURE, expected SUCCESS"}"#,
+        )
+        .unwrap();
+        assert_eq!(outcome.diagnosis, None);
+        let text = serde_json::to_string(&outcome).unwrap();
+        assert!(!text.contains("diagnosis"), "{text}");
     }
 
     #[test]

@@ -221,8 +221,40 @@ pub(super) fn serve(
         // No `archive` directory at all.
         return ("artifact", not_found(model).1);
     }
+    // `*plain*` after a directory lists it as text; `*view*` after a file shows it as text.
+    let special = rest.iter().position(|s| *s == "*plain*" || *s == "*view*");
+    let (rest, special) = match special {
+        Some(i) => (&rest[..i], Some(rest[i])),
+        None => (rest, None),
+    };
     let path = rest.join("/");
     let trailing_slash = req.path.ends_with('/');
+    match (find(artifacts, &path), special) {
+        (Found::Dir(children), Some("*plain*")) => {
+            let mut text = children.join("\n");
+            text.push('\n');
+            let reply = super::wire::response(StatusCode::OK, "text/plain;charset=UTF-8", text);
+            return ("artifact", reply);
+        }
+        (Found::File(file), Some("*view*")) if model.store.is_none() => {
+            let mut reply = file_reply(req, file, build.end);
+            if reply.status().is_success() {
+                set(&mut reply, header::CONTENT_TYPE, "text/plain;charset=UTF-8");
+                let name = file.path.rsplit('/').next().unwrap_or(&file.path);
+                set(
+                    &mut reply,
+                    header::CONTENT_DISPOSITION,
+                    &format!("inline; filename={name}"),
+                );
+            }
+            return ("artifact", reply);
+        }
+        // `*plain*` on a file, `*view*` on a directory: nothing Stapler can serve.
+        (Found::File(_), Some("*plain*")) | (Found::Dir(_), Some("*view*")) => {
+            return ("artifact", not_found(model).1);
+        }
+        _ => {}
+    }
     match find(artifacts, &path) {
         Found::Missing => ("artifact", not_found(model).1),
         Found::Dir(_) if !trailing_slash => {

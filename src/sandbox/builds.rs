@@ -12,6 +12,7 @@ use super::model::{Model, Principal};
 use super::pages::{
     error_page, html_page, login_required, not_found, oops, redirect, requires_post,
 };
+use super::wfapi;
 use super::wire::{Reply, Req, base_url, request_url};
 
 pub(super) fn build_route(
@@ -100,6 +101,32 @@ pub(super) fn build_route(
                     api(model, req, |p| junit::report(tests, number, p), f),
                 ),
                 _ => not_found(model),
+            }
+        }
+        ["wfapi", ..] | ["execution", "node", _, "wfapi", _] => {
+            let Some(job) = model.job(full_name).filter(|j| j.kind == JobKind::Pipeline) else {
+                // A freestyle build has no `wfapi` action.
+                return not_found(model);
+            };
+            let Some(build) = job.builds.get(&number) else {
+                return not_found(model);
+            };
+            let full = req.param("fullStages") == Some("true");
+            let value = match rest {
+                ["wfapi"] | ["wfapi", "describe"] => {
+                    Some(wfapi::run(job, build, now, full, model.store.is_some()))
+                }
+                ["wfapi", "artifacts"] => Some(wfapi::artifacts(job, build, now)),
+                ["execution", "node", id, "wfapi", what] => match (id.parse::<u32>(), *what) {
+                    (Ok(id), "describe") => wfapi::describe_node(job, build, id, now),
+                    (Ok(id), "log") => wfapi::node_log(job, build, id, now),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match value {
+                Some(value) => ("wfapi", wfapi::reply(&value)),
+                None => not_found(model),
             }
         }
         ["logText", "progressiveText"] => progressive_text(model, req, full_name, number, now),

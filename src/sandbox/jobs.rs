@@ -10,6 +10,7 @@ use super::json::{self, Ctx};
 use super::model::{Model, Node, Principal};
 use super::pages::{html_page, not_found};
 use super::triggers::trigger;
+use super::wfapi;
 use super::wire::{Reply, Req, base_url};
 
 /// Servlet parameters that are not build parameters.
@@ -81,6 +82,19 @@ pub(super) fn job_route(
             }
             None => not_found(model),
         },
+        ["wfapi"] | ["wfapi", "describe"] | ["wfapi", "runs"] => {
+            if job.kind != JobKind::Pipeline {
+                // Only a WorkflowJob has the `wfapi` action.
+                return not_found(model);
+            }
+            let value = if rest.last() == Some(&"runs") {
+                let full = req.param("fullStages") == Some("true");
+                wfapi::runs(job, req.param("since"), now, full, model.store.is_some())
+            } else {
+                wfapi::job(job)
+            };
+            ("wfapi", wfapi::reply(&value))
+        }
         ["build"] => trigger(model, req, principal, &full_name, false),
         ["buildWithParameters"] => trigger(model, req, principal, &full_name, true),
         [which, tail @ ..] => {

@@ -1,8 +1,9 @@
 //! Console logs: the lines of a build's script appear evenly over its duration, framed by the
 //! lines Jenkins itself writes, with ConsoleNote annotations hidden in the raw bytes.
 
-use super::config::JobKind;
+use super::config::{JobKind, StageStatus};
 use super::model::{Build, Cause, Job};
+use super::wfapi;
 
 /// A ConsoleNote as Jenkins embeds it: invisible in a terminal, counted in byte offsets.
 const NOTE: &str = "\u{1b}[8mha:////4JmLbCrEqeuBpyxWGJSm9DvMZ4M7wCdGxOOp0hIMm5SXAAAAlx+LCAAAAAAAAP9b85aBtbiIQTGjNKU4P08vOT+vOD8nVc83PyU1x6OyILUoJzMv2y+/JJUBAhiZGBgqihhk0NSjKDWzXb3RdlLBUSYGJk8GtpzUvPSSDB8G5tKinBIGIZ+sxLJE/ZzEvHT94JKizLx0a6BxUmjGOUNodHsLgAzOBgYu/dLi1CL9xJTczDwAj6GcLcAAAAA=\u{1b}[0m";
@@ -35,13 +36,51 @@ pub fn render(job: &Job, build: &Build, now: i64, notes: bool) -> Log {
     let cut = build.aborted.as_ref().map_or(now, |(at, _)| now.min(*at));
     let active = (build.end - build.post_build_ms - build.start).max(0);
     let lines = build.log.len() as i64;
-    for (i, line) in build.log.iter().enumerate() {
-        let due = build.start + active * (i as i64 + 1) / (lines + 1);
+    let mut events: Vec<(i64, String)> = build
+        .log
+        .iter()
+        .enumerate()
+        .map(|(i, line)| {
+            let due = build.start + active * (i as i64 + 1) / (lines + 1);
+            (due, format!("{line}\n"))
+        })
+        .collect();
+    let stages = if job.kind == JobKind::Pipeline {
+        wfapi::plan(build)
+    } else {
+        Vec::new()
+    };
+    for stage in &stages {
+        let name = &stage.spec.name;
+        events.push((
+            stage.begin,
+            format!("[Pipeline] stage\n[Pipeline] {{ ({name})\n"),
+        ));
+        if stage.spec.status == StageStatus::NotExecuted {
+            events.push((
+                stage.begin,
+                format!("Stage \"{name}\" skipped due to earlier failure(s)\n"),
+            ));
+        } else {
+            events.push((stage.begin, "[Pipeline] sh\n".to_string()));
+            if let Some(script) = &stage.spec.script {
+                events.push((stage.begin, format!("+ {script}\n")));
+            }
+            events.extend(
+                stage
+                    .line_times()
+                    .map(|(due, line)| (due, format!("{line}\n"))),
+            );
+        }
+        events.push((stage.end, "[Pipeline] }\n[Pipeline] // stage\n".to_string()));
+    }
+    // Stable: lines written at the same moment keep the order they were planned in.
+    events.sort_by_key(|(due, _)| *due);
+    for (due, line) in events {
         if due > cut {
             break;
         }
-        text.push_str(line);
-        text.push('\n');
+        text.push_str(&line);
     }
     let more = !build.is_complete(now);
     if let Some((_, by)) = &build.aborted {
@@ -53,6 +92,13 @@ pub fn render(job: &Job, build: &Build, now: i64, notes: bool) -> Log {
     if !more {
         if job.kind == JobKind::Pipeline {
             text.push_str("[Pipeline] End of Pipeline\n");
+            // The error that failed the run, as the Pipeline prints it at its end.
+            let failing = stages.iter().find(|s| s.spec.status == StageStatus::Failed);
+            if let Some(error) = failing.and_then(|s| s.spec.error.as_ref())
+                && build.aborted.is_none()
+            {
+                text.push_str(&format!("ERROR: {error}\n"));
+            }
         }
         text.push_str(&format!("Finished: {}\n", build.final_result().name()));
     }

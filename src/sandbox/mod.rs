@@ -36,6 +36,7 @@ mod shared;
 mod store;
 mod tree;
 mod triggers;
+mod wfapi;
 mod wire;
 
 use std::net::SocketAddr;

@@ -149,6 +149,8 @@ pub struct Build {
 /// What a build leaves behind besides its log: archived files, stages and a test report.
 #[derive(Debug, Clone, Default)]
 pub struct Outputs {
+    /// The build's planned running time, over which its stages play even if it is stopped.
+    pub active_ms: i64,
     pub artifacts: Vec<ArtifactSpec>,
     pub stages: Vec<StageSpec>,
     pub tests: Option<TestsSpec>,
@@ -156,7 +158,9 @@ pub struct Outputs {
 
 impl Outputs {
     pub fn of(spec: &BuildSpec) -> Arc<Outputs> {
+        let duration = spec.duration.as_millis() as i64;
         Arc::new(Outputs {
+            active_ms: (duration - spec.post_build.as_millis() as i64).max(0),
             artifacts: spec.artifacts.clone(),
             stages: spec.stages.clone(),
             tests: spec.tests.clone(),
@@ -298,6 +302,29 @@ impl Job {
             .unwrap_or_default();
         self.script_pos += 1;
         spec
+    }
+}
+
+#[cfg(test)]
+impl Job {
+    /// A pipeline job with nothing in it, for unit tests of renderings.
+    pub fn test(name: &str) -> Job {
+        Job {
+            name: name.rsplit('/').next().unwrap_or(name).to_string(),
+            full_name: name.to_string(),
+            kind: JobKind::Pipeline,
+            description: String::new(),
+            params: Vec::new(),
+            disabled: false,
+            concurrent: true,
+            quiet_period_ms: None,
+            token: None,
+            script: Vec::new(),
+            script_pos: 0,
+            next_build_number: 1,
+            builds: BTreeMap::new(),
+            estimated_override: None,
+        }
     }
 }
 

@@ -156,3 +156,46 @@ pub(super) fn base_url(model: &Model, req: &Req) -> String {
 pub(super) fn request_url(req: &Req, path: &str) -> String {
     format!("http://{}/{path}", req.host)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::body::Body as _;
+
+    /// Drains a body synchronously: both kinds are always ready.
+    fn frames(mut body: Body) -> Vec<Bytes> {
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        let mut out = Vec::new();
+        while let Poll::Ready(Some(Ok(frame))) = Pin::new(&mut body).poll_frame(&mut cx) {
+            out.push(frame.into_data().unwrap_or_default());
+        }
+        out
+    }
+
+    #[test]
+    fn generated_bodies_come_in_bounded_chunks_of_the_right_bytes() {
+        let body = Body::generated(100, 1_000_100);
+        assert_eq!(body.size_hint().exact(), Some(1_000_000));
+        let chunks = frames(body);
+        assert!(chunks.len() > 10, "{} chunks", chunks.len());
+        assert!(chunks.iter().all(|c| c.len() <= 251 * 261));
+        let all: Vec<u8> = chunks.concat();
+        assert_eq!(all.len(), 1_000_000);
+        assert!(
+            all.iter()
+                .enumerate()
+                .all(|(i, b)| *b == ((i as u64 + 100) % 251) as u8)
+        );
+    }
+
+    #[test]
+    fn full_bodies_are_one_frame_and_empty_ones_none() {
+        assert_eq!(
+            frames(Body::from(Bytes::from_static(b"abc"))),
+            vec![Bytes::from_static(b"abc")]
+        );
+        assert!(frames(Body::empty()).is_empty());
+        assert!(Body::empty().is_end_stream());
+    }
+}

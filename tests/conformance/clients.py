@@ -299,6 +299,59 @@ def check_ja_token_plain(url):
     return jenkinsapi_flow(url, TOKEN, "plain", None, None)
 
 
+# Must match the `artifacts` job of sandbox.yaml: text files with their content,
+# and a generated file whose byte i is i % 251.
+ARTIFACT_TEXTS = {
+    "out/build-info.json": '{"version": "1.2.3", "sha": "abc"}',
+    "reports/my report \u00fc #1.txt": "tests: 117 passed",
+}
+ARTIFACT_GENERATED = {"dist/app.bin": 3 * 1024 * 1024 + 7}
+
+
+def expected_artifact_bytes(relative_path):
+    if relative_path in ARTIFACT_TEXTS:
+        return ARTIFACT_TEXTS[relative_path].encode("utf-8")
+    size = ARTIFACT_GENERATED[relative_path]
+    period = bytes(range(251))
+    return (period * (size // 251 + 1))[:size]
+
+
+def check_ja_artifacts_saved(url):
+    import os
+    import tempfile
+
+    from jenkinsapi.jenkins import Jenkins
+
+    server = Jenkins(url, USER, TOKEN, timeout=10)
+    build = server.get_job("artifacts").get_last_build()
+    artifacts = list(build.get_artifacts())
+    want = sorted(list(ARTIFACT_TEXTS) + list(ARTIFACT_GENERATED))
+    got = sorted(a.relative_path for a in artifacts)
+    expect(got == want, "get_artifacts() paths %r, expected %r" % (got, want))
+    by_path = build.get_artifact_dict()
+    expect(sorted(by_path) == want, "get_artifact_dict() keys %r" % sorted(by_path))
+    with tempfile.TemporaryDirectory() as folder:
+        for artifact in artifacts:
+            saved = artifact.save_to_dir(folder)
+            expect(os.path.basename(saved) == artifact.filename,
+                   "save_to_dir wrote %r for %r" % (saved, artifact.filename))
+            with open(saved, "rb") as f:
+                data = f.read()
+            expected = expected_artifact_bytes(artifact.relative_path)
+            expect(data == expected,
+                   "%s: saved %d bytes that differ from the %d archived"
+                   % (artifact.relative_path, len(data), len(expected)))
+        # A second save finds the local copy (its fingerprint is unknown: a 404, as on a
+        # Jenkins whose builds do not record fingerprints) and keeps it.
+        again = artifacts[0].save_to_dir(folder)
+        expect(os.path.exists(again), "second save lost %r" % again)
+    text = by_path["out/build-info.json"].get_data()
+    expect(text == ARTIFACT_TEXTS["out/build-info.json"].encode(),
+           "get_data() is %r" % text)
+    return "%d artifacts of artifacts #%d saved byte for byte" % (
+        len(artifacts), build.get_number())
+
+
 # --------------------------------------------------------------------------
 # jenkinsflow flows (its REST mode, jenkinsflow.jenkins_api.JenkinsApi)
 #
@@ -416,6 +469,7 @@ CHECKS = [
     ("python-jenkins: password + crumb, job 'plain'", check_pj_password_crumb),
     ("jenkinsapi: password + crumb, invoke 'params' with parameters", check_ja_password_params),
     ("jenkinsapi: API token, invoke 'plain'", check_ja_token_plain),
+    ("jenkinsapi: API token, get_artifacts() and save_to_dir()", check_ja_artifacts_saved),
     ("jenkinsflow: password + crumb, serial flow with a parallel part", check_jf_serial_with_parallel),
     ("jenkinsflow: API token, a failing job fails the flow", check_jf_failing_job),
 ]

@@ -16,7 +16,7 @@ cd "$root"
 target="${CARGO_TARGET_DIR:-target}"
 case "$target" in /*) ;; *) target="$root/$target" ;; esac
 venv="$target/conformance-venv"
-nchecks=7
+nchecks=8
 
 die() {
     echo "conformance: $*" >&2

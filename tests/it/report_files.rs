@@ -196,3 +196,28 @@ fn the_junit_file_follows_the_schema_jenkins_reads() {
         .code(1);
     check_junit_schema(&std::fs::read_to_string(&junit).unwrap());
 }
+
+// ---- Why a build failed ----
+
+#[test]
+fn a_junit_file_with_a_diagnosis_and_failed_tests_follows_the_schema_jenkins_reads() {
+    use crate::run_diagnosis::{PIPELINE_JOB, one_step, pipeline_answers};
+    let sb = crate::common::sandbox(PIPELINE_JOB);
+    let proxy = crate::common::Hostile::proxy(&sb.url(), pipeline_answers);
+    let (dir, pipeline) = pipeline_file(&one_step(&proxy.url(), "app/test"));
+    let junit = dir.path().join("junit.xml");
+    jrun()
+        .arg(&pipeline)
+        .args(["--progress", "never", "--junit"])
+        .arg(&junit)
+        .assert()
+        .code(1);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    check_junit_schema(&xml);
+    // The step's suite and the suite of its build's failed tests.
+    assert_eq!(xml.matches("<testsuite ").count(), 2, "{xml}");
+    assert!(
+        xml.contains("classname=\"com.ex.BarTest\" name=\"qux\""),
+        "{xml}"
+    );
+}

@@ -202,7 +202,7 @@ fn a_glob_that_matches_nothing_fails_a_passed_step_with_kind_output_unless_optio
     out.assert_code(1);
     let step = out.step("build");
     assert_eq!(step["status"], "failed", "{out}");
-    assert_eq!(step["failure"], "output", "{out}");
+    assert_eq!(step["failure"]["kind"], "output", "{out}");
     assert_eq!(step["result"], "SUCCESS", "{out}");
     let message = step["message"].as_str().unwrap_or_default();
     assert!(
@@ -239,7 +239,7 @@ fn a_missing_artifact_of_a_failed_build_is_only_noted() {
     );
     out.assert_code(1);
     let step = out.step("app");
-    assert_eq!(step["failure"], "result", "{out}");
+    assert_eq!(step["failure"]["kind"], "result", "{out}");
     assert!(
         out.stderr
             .contains("artifacts.get `nope/*` matched nothing"),
@@ -274,7 +274,7 @@ fn a_hostile_relative_path_is_refused_and_nothing_is_written_outside() {
     );
     out.assert_code(1);
     let step = out.step("build");
-    assert_eq!(step["failure"], "output", "{out}");
+    assert_eq!(step["failure"]["kind"], "output", "{out}");
     let message = step["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("artifact `../../x` of build #1 was not downloaded")
@@ -384,7 +384,7 @@ fn a_download_cut_short_leaves_no_file_under_its_name() {
     );
     out.assert_code(1);
     let step = out.step("build");
-    assert_eq!(step["failure"], "output", "{out}");
+    assert_eq!(step["failure"]["kind"], "output", "{out}");
     assert!(
         step["message"]
             .as_str()
@@ -449,7 +449,7 @@ fn an_interrupted_download_leaves_no_file_under_its_name_nor_a_partial_one() {
     let out = running.outcome(Duration::from_secs(20));
     let step = out.step("build");
     assert_eq!(step["status"], "cancelled", "{out}");
-    assert_eq!(step["failure"], "interrupted", "{out}");
+    assert_eq!(step["failure"]["kind"], "interrupted", "{out}");
     assert!(
         step["message"]
             .as_str()
@@ -524,7 +524,7 @@ fn a_same_origin_redirect_keeps_the_credentials_and_redirect_loops_are_cut() {
     );
     out.assert_code(1);
     let step = out.step("build");
-    assert_eq!(step["failure"], "output", "{out}");
+    assert_eq!(step["failure"]["kind"], "output", "{out}");
     assert!(
         step["message"]
             .as_str()
@@ -563,7 +563,7 @@ fn a_symbolic_link_in_the_target_folder_is_not_written_through() {
     );
     out.assert_code(1);
     let step = out.step("build");
-    assert_eq!(step["failure"], "output", "{out}");
+    assert_eq!(step["failure"]["kind"], "output", "{out}");
     assert!(
         step["message"]
             .as_str()

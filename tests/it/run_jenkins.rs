@@ -799,7 +799,7 @@ fn a_lost_trigger_answer_with_a_same_user_lookalike_fails_as_ambiguous_listing_b
     outcome.assert_code(1);
     let step = outcome.step("deploy");
     assert_eq!(step["status"], "failed", "{outcome}");
-    assert_eq!(step["failure"], "ambiguous", "{outcome}");
+    assert_eq!(step["failure"]["kind"], "ambiguous", "{outcome}");
     let candidates = step["candidates"].as_array().cloned().unwrap_or_default();
     assert_eq!(candidates.len(), 2, "{outcome}");
     assert!(
@@ -912,7 +912,7 @@ fn resume_after_a_kill_mid_trigger_never_adopts_a_same_user_build_that_came_late
             assert_eq!(step["result"], "FAILURE", "{resumed}");
             assert_eq!(step["queue_id"], own[0].queue_id.unwrap_or(0), "{resumed}");
         } else {
-            assert_eq!(step["failure"], "ambiguous", "{resumed}");
+            assert_eq!(step["failure"]["kind"], "ambiguous", "{resumed}");
             assert_eq!(
                 step["candidates"].as_array().map(Vec::len),
                 Some(2),
@@ -1018,7 +1018,7 @@ fn a_queue_item_that_never_gets_a_build_ends_lost_only_after_the_search_bound() 
     outcome.assert_code(1);
     let step = outcome.step("limbo");
     assert_eq!(step["status"], "failed", "{outcome}");
-    assert_eq!(step["failure"], "lost", "{outcome}");
+    assert_eq!(step["failure"]["kind"], "lost", "{outcome}");
     assert!(
         step["message"]
             .as_str()

@@ -444,3 +444,469 @@ fn bad_build_specs_are_refused_with_what_to_fix() {
         assert!(err.contains("s.yaml"), "{err}");
     }
 }
+
+// Pipeline stages (`wfapi`).
+
+const PIPELINE: &str = r#"speed: 100
+quiet_period: 0s
+jobs:
+  - path: app
+    kind: pipeline
+    history:
+      - duration: 30s
+        result: FAILURE
+        display_name: release-1.2.3
+        log: ["compiling"]
+        stages:
+          - { name: Build, status: SUCCESS, duration: 10s, log: ["built"] }
+          - { name: Test, status: FAILED, duration: 20s, error: "script returned exit code 1", script: make test, log: ["running tests", "FooTest > bar FAILED <x>"] }
+          - { name: Deploy, status: NOT_EXECUTED }
+  - path: free
+    history: [{ stages: [{ name: Build }] }]
+"#;
+
+#[test]
+fn wfapi_describes_a_finished_run_and_its_stages() {
+    let sb = common::sandbox(PIPELINE);
+    let response = get(&client(), &sb, "/job/app/1/wfapi/describe");
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        header(&response, "content-type"),
+        Some("application/json; charset=UTF-8")
+    );
+    let run = common::json(response);
+    assert_eq!(
+        run["_links"],
+        json!({"self": {"href": "/job/app/1/wfapi/describe"}})
+    );
+    assert_eq!(run["id"], "1");
+    assert_eq!(run["name"], "release-1.2.3");
+    assert_eq!(run["status"], "FAILED");
+    assert_eq!(run["pauseDurationMillis"], 0);
+    assert_eq!(run["durationMillis"], 30_000);
+    let start = run["startTimeMillis"].as_i64().unwrap();
+    assert_eq!(run["endTimeMillis"].as_i64().unwrap(), start + 30_000);
+    let stages = run["stages"].as_array().unwrap();
+    let names: Vec<(&str, &str)> = stages
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("Build", "SUCCESS"),
+            ("Test", "FAILED"),
+            ("Deploy", "NOT_EXECUTED")
+        ]
+    );
+    let test = &stages[1];
+    assert_eq!(test["execNode"], "");
+    assert_eq!(
+        test["error"],
+        json!({"message": "script returned exit code 1", "type": "hudson.AbortException"})
+    );
+    assert_eq!(test["startTimeMillis"].as_i64().unwrap(), start + 10_000);
+    assert_eq!(test["durationMillis"], 20_000);
+    assert!(test.get("stageFlowNodes").is_none());
+    assert!(stages[2].get("error").is_none());
+    assert_eq!(stages[2]["durationMillis"], 0);
+    assert!(!run.to_string().contains("_class"));
+    // `wfapi/` answers the same as `wfapi/describe`; fullStages adds the step nodes.
+    assert_eq!(
+        get_json(&client(), &sb, "/job/app/1/wfapi/")["stages"],
+        run["stages"]
+    );
+    let full = get_json(&client(), &sb, "/job/app/1/wfapi/describe?fullStages=true");
+    assert_eq!(
+        full["stages"][1]["stageFlowNodes"][0]["name"],
+        "Shell Script"
+    );
+}
+
+#[test]
+fn wfapi_nodes_give_the_failing_step_its_error_and_log_tail() {
+    let sb = common::sandbox(PIPELINE);
+    let c = client();
+    let run = get_json(&c, &sb, "/job/app/1/wfapi/describe");
+    let stage_href = run["stages"][1]["_links"]["self"]["href"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stage = get_json(&c, &sb, &stage_href);
+    assert_eq!(stage["name"], "Test");
+    let step = &stage["stageFlowNodes"][0];
+    assert_eq!(step["status"], "FAILED");
+    assert_eq!(step["error"]["message"], "script returned exit code 1");
+    assert_eq!(step["parameterDescription"], "make test");
+    let step_id = step["id"].as_str().unwrap();
+    assert_eq!(
+        get_json(
+            &c,
+            &sb,
+            &format!("/job/app/1/execution/node/{step_id}/wfapi/describe")
+        )["id"],
+        step_id
+    );
+    let log_href = step["_links"]["log"]["href"].as_str().unwrap();
+    let log = get_json(&c, &sb, log_href);
+    assert_eq!(log["nodeId"], step_id);
+    assert_eq!(log["nodeStatus"], "FAILED");
+    assert_eq!(log["hasMore"], false);
+    assert_eq!(
+        log["text"],
+        "+ make test\nrunning tests\nFooTest &gt; bar FAILED &lt;x&gt;\n"
+    );
+    assert_eq!(log["length"], log["text"].as_str().unwrap().chars().count());
+    assert_eq!(
+        log["consoleUrl"],
+        format!("/job/app/1/execution/node/{step_id}/log")
+    );
+    assert_eq!(
+        get(&c, &sb, "/job/app/1/execution/node/999/wfapi/describe").status(),
+        404
+    );
+    assert_eq!(
+        get(&c, &sb, "/job/app/1/execution/node/999/wfapi/log").status(),
+        404
+    );
+}
+
+#[test]
+fn wfapi_is_not_there_for_freestyle_builds() {
+    let sb = common::sandbox(PIPELINE);
+    let c = client();
+    for path in [
+        "/job/free/1/wfapi/",
+        "/job/free/1/wfapi/describe",
+        "/job/free/1/execution/node/6/wfapi/describe",
+        "/job/free/1/execution/node/8/wfapi/log",
+    ] {
+        assert_eq!(get(&c, &sb, path).status(), 404, "{path}");
+    }
+}
+
+#[test]
+fn stage_logs_appear_in_the_console_in_order() {
+    let sb = common::sandbox(PIPELINE);
+    let text = get(&client(), &sb, "/job/app/1/consoleText")
+        .text()
+        .unwrap();
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} not in {text}"))
+    };
+    assert!(at("[Pipeline] { (Build)") < at("built"));
+    assert!(at("built") < at("[Pipeline] { (Test)"));
+    assert!(at("[Pipeline] { (Test)") < at("+ make test"));
+    assert!(at("running tests") < at("FooTest > bar FAILED"));
+    assert!(at("FooTest > bar FAILED") < at("[Pipeline] { (Deploy)"));
+    assert!(at("Stage \"Deploy\" skipped") < at("[Pipeline] End of Pipeline"));
+    assert!(
+        text.ends_with("ERROR: script returned exit code 1\nFinished: FAILURE\n"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_running_build_shows_its_current_stage_in_progress() {
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\njobs:\n  - path: slow\n    kind: pipeline\n    builds:\n      - duration: 40s\n        stages: [{ name: Build, duration: 30s }, { name: Test }]\n",
+    );
+    let c = client();
+    let id = common::queue_id(&post(&c, &sb, "/job/slow/build"));
+    let number = common::build_number_of(&c, &sb, id);
+    let run = get_json(&c, &sb, &format!("/job/slow/{number}/wfapi/describe"));
+    assert_eq!(run["status"], "IN_PROGRESS");
+    let stages = run["stages"].as_array().unwrap();
+    assert_eq!(stages.len(), 1, "{run}");
+    assert_eq!(stages[0]["status"], "IN_PROGRESS");
+    let done = common::wait_for(std::time::Duration::from_secs(10), "the run to end", || {
+        let run = get_json(&c, &sb, &format!("/job/slow/{number}/wfapi/describe"));
+        (run["status"] != "IN_PROGRESS").then_some(run)
+    });
+    assert_eq!(done["status"], "SUCCESS");
+    assert_eq!(done["stages"][1]["status"], "SUCCESS");
+    assert_eq!(done["stages"][1]["durationMillis"], 10_000);
+}
+
+// JUnit reports (`testReport`).
+
+const TESTS: &str = r#"jobs:
+  - path: app
+    history:
+      - tests:
+          passed: 2
+          cases:
+            - { class: com.ex.FooTest, name: bar, status: FAILED, error: "expected:<1> but was:<2>", stdout: "out text", duration: 12ms }
+            - { class: com.ex.FooTest, name: baz, status: SKIPPED, error: "not today" }
+            - { class: com.ex.BarTest, name: ok }
+      - {}
+"#;
+
+#[test]
+fn test_report_lists_suites_by_class_with_case_details_at_depth_zero() {
+    let sb = common::sandbox(TESTS);
+    let report = get_json(&client(), &sb, "/job/app/1/testReport/api/json");
+    assert_eq!(report["_class"], "hudson.tasks.junit.TestResult");
+    assert_eq!(
+        (
+            &report["failCount"],
+            &report["passCount"],
+            &report["skipCount"]
+        ),
+        (&json!(1), &json!(3), &json!(1))
+    );
+    let suites = report["suites"].as_array().unwrap();
+    let names: Vec<&str> = suites.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(
+        names,
+        ["com.ex.FooTest", "com.ex.BarTest", "sandbox.GeneratedTest"]
+    );
+    let bar = &suites[0]["cases"][0];
+    assert!(bar.get("_class").is_none() && suites[0].get("_class").is_none());
+    assert_eq!(bar["status"], "FAILED");
+    assert_eq!(bar["errorDetails"], "expected:<1> but was:<2>");
+    assert_eq!(bar["stdout"], "out text");
+    assert_eq!(bar["duration"], 0.012);
+    assert!(
+        bar["errorStackTrace"]
+            .as_str()
+            .unwrap()
+            .contains("expected:<1>")
+    );
+    let baz = &suites[0]["cases"][1];
+    assert_eq!(
+        (&baz["status"], &baz["skipped"]),
+        (&json!("SKIPPED"), &json!(true))
+    );
+    assert_eq!(baz["skippedMessage"], "not today");
+    assert_eq!(suites[2]["cases"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn test_report_follows_tree_and_is_missing_without_tests() {
+    let sb = common::sandbox(TESTS);
+    let c = client();
+    let tree = "failCount,suites[name,cases[className,name,status,errorDetails]{0,1}]";
+    let report = get_json(
+        &c,
+        &sb,
+        &format!("/job/app/1/testReport/api/json?tree={tree}"),
+    );
+    assert_eq!(
+        report,
+        json!({"_class": "hudson.tasks.junit.TestResult", "failCount": 1, "suites": [
+            {"cases": [{"className": "com.ex.FooTest", "errorDetails": "expected:<1> but was:<2>", "name": "bar", "status": "FAILED"}], "name": "com.ex.FooTest"},
+            {"cases": [{"className": "com.ex.BarTest", "errorDetails": null, "name": "ok", "status": "PASSED"}], "name": "com.ex.BarTest"},
+            {"cases": [{"className": "sandbox.GeneratedTest", "errorDetails": null, "name": "passes_1", "status": "PASSED"}], "name": "sandbox.GeneratedTest"}
+        ]})
+    );
+    assert_eq!(get(&c, &sb, "/job/app/2/testReport/api/json").status(), 404);
+}
+
+// The external artifact store (`artifact_store: true`).
+
+const STORE: &str = r#"artifact_store: true
+jobs:
+  - path: app
+    history:
+      - artifacts:
+          - { path: dist/app.bin, size: 300000 }
+          - { path: 'out/info file.json', content: '{"v": 1}' }
+"#;
+
+/// The presigned URL Jenkins redirects an artifact download to.
+fn presigned(sb: &Sandbox, path: &str) -> String {
+    let response = get(&client(), sb, path);
+    assert_eq!(response.status(), 302, "{path}");
+    let location = header(&response, "location").expect("Location").to_string();
+    assert!(
+        !location.starts_with(&sb.url()),
+        "{location} is on the controller"
+    );
+    location
+}
+
+#[test]
+fn the_store_serves_signed_urls_without_credentials() {
+    let sb = common::sandbox(STORE);
+    let url = presigned(&sb, "/job/app/1/artifact/out/info%20file.json");
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(url.contains("X-Amz-Signature="), "{url}");
+    let plain = reqwest::blocking::Client::new();
+    let file = plain.get(&url).send().unwrap();
+    assert_eq!(file.status(), 200);
+    assert_eq!(header(&file, "content-type"), Some("application/json"));
+    assert_eq!(file.text().unwrap(), "{\"v\": 1}");
+    let big = presigned(&sb, "/job/app/1/artifact/dist/app.bin");
+    let part = plain
+        .get(&big)
+        .header("Range", "bytes=299990-")
+        .send()
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(part.bytes().unwrap().to_vec(), generated(299_990..300_000));
+    // The build JSON does not change: the store only answers downloads.
+    let build = get_json(
+        &client(),
+        &sb,
+        "/job/app/1/api/json?tree=artifacts[relativePath]",
+    );
+    assert_eq!(build["artifacts"].as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn the_store_refuses_credentials_and_bad_signatures() {
+    let sb = common::sandbox(STORE);
+    let url = presigned(&sb, "/job/app/1/artifact/dist/app.bin");
+    let plain = reqwest::blocking::Client::new();
+    let with_basic = plain
+        .get(&url)
+        .basic_auth(USER, Some(TOKEN))
+        .send()
+        .unwrap();
+    assert_eq!(with_basic.status(), 400);
+    assert!(
+        with_basic
+            .text()
+            .unwrap()
+            .contains("Only one auth mechanism allowed")
+    );
+    let with_cookie = plain
+        .get(&url)
+        .header("Cookie", "JSESSIONID.abcd1234=node0xyz")
+        .send()
+        .unwrap();
+    assert_eq!(with_cookie.status(), 400);
+    let tampered = url.replace("dist/app.bin", "dist/app.bim");
+    assert_eq!(plain.get(&tampered).send().unwrap().status(), 403);
+    let unsigned = url.split('?').next().unwrap();
+    assert_eq!(plain.get(unsigned).send().unwrap().status(), 403);
+    let mut forged = url.clone();
+    forged.truncate(url.len() - 4);
+    forged.push_str("0000");
+    let forged = plain.get(&forged).send().unwrap();
+    assert_eq!(forged.status(), 403);
+    assert!(forged.text().unwrap().contains("SignatureDoesNotMatch"));
+}
+
+#[test]
+fn presigned_urls_expire_after_an_hour() {
+    let sb = common::sandbox(STORE);
+    let url = presigned(&sb, "/job/app/1/artifact/dist/app.bin");
+    control(&sb, "POST", "clock", json!({"speed": 1_000_000.0}));
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let expired = reqwest::blocking::Client::new().get(&url).send().unwrap();
+    assert_eq!(expired.status(), 403);
+    assert!(expired.text().unwrap().contains("Request has expired"));
+}
+
+#[test]
+fn the_store_stops_with_the_sandbox() {
+    let sb = common::sandbox(STORE);
+    let url = presigned(&sb, "/job/app/1/artifact/dist/app.bin");
+    let authority = url
+        .trim_start_matches("http://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    assert!(std::net::TcpStream::connect(&authority).is_ok());
+    drop(sb);
+    assert!(std::net::TcpStream::connect(&authority).is_err());
+}
+
+#[test]
+fn wfapi_lists_a_pipeline_jobs_last_ten_runs_newest_first() {
+    let history: String = (1..=12)
+        .map(|i| format!("      - {{ display_name: 'build {i}', stages: [{{ name: S }}] }}\n"))
+        .collect();
+    let sb = common::sandbox(&format!(
+        "jobs:\n  - path: p\n    kind: pipeline\n    history:\n{history}  - path: f\n"
+    ));
+    let c = client();
+    let job = get_json(&c, &sb, "/job/p/wfapi/describe");
+    assert_eq!(
+        job,
+        json!({"_links": {"self": {"href": "/job/p/wfapi/describe"}, "runs": {"href": "/job/p/wfapi/runs"}}, "name": "p", "runCount": 10})
+    );
+    let runs = get_json(&c, &sb, "/job/p/wfapi/runs");
+    let ids: Vec<&str> = runs
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["12", "11", "10", "9", "8", "7", "6", "5", "4", "3"]);
+    let since = get_json(&c, &sb, "/job/p/wfapi/runs?since=build%2010");
+    assert_eq!(since.as_array().unwrap().len(), 3);
+    // `since` matches display names, so a number matches nothing and changes nothing.
+    assert_eq!(
+        get_json(&c, &sb, "/job/p/wfapi/runs?since=10")
+            .as_array()
+            .unwrap()
+            .len(),
+        10
+    );
+    assert_eq!(get(&c, &sb, "/job/f/wfapi/describe").status(), 404);
+    assert_eq!(get(&c, &sb, "/job/f/wfapi/runs").status(), 404);
+}
+
+#[test]
+fn wfapi_lists_artifacts_with_encoded_paths() {
+    let sb = common::sandbox(
+        "jobs:\n  - path: p\n    kind: pipeline\n    history:\n      - artifacts: [{ path: 'a b/c.txt', content: xyz }]\n",
+    );
+    let c = client();
+    let run = get_json(&c, &sb, "/job/p/1/wfapi/describe");
+    assert_eq!(
+        run["_links"]["artifacts"]["href"],
+        "/job/p/1/wfapi/artifacts"
+    );
+    let artifacts = get_json(&c, &sb, "/job/p/1/wfapi/artifacts");
+    assert_eq!(
+        artifacts,
+        json!([{"id": "n1", "name": "c.txt", "path": "a%20b/c.txt", "url": "/job/p/1/artifact/a%20b/c.txt", "size": 3}])
+    );
+}
+
+#[test]
+fn plain_lists_a_directory_and_view_shows_a_file_as_text() {
+    let sb = common::sandbox(OUTPUTS);
+    let c = client();
+    let plain = get(&c, &sb, "/job/app/1/artifact/*plain*");
+    assert_eq!(plain.status(), 200);
+    assert_eq!(
+        header(&plain, "content-type"),
+        Some("text/plain;charset=UTF-8")
+    );
+    assert_eq!(
+        plain.text().unwrap(),
+        "a.txt\ndist/\nmy dir/\nother/\nout/\n"
+    );
+    assert_eq!(
+        get(&c, &sb, "/job/app/1/artifact/out/*plain*")
+            .text()
+            .unwrap(),
+        "build-info.json\n"
+    );
+    let view = get(&c, &sb, "/job/app/1/artifact/out/build-info.json/*view*/");
+    assert_eq!(view.status(), 200);
+    assert_eq!(
+        header(&view, "content-type"),
+        Some("text/plain;charset=UTF-8")
+    );
+    assert_eq!(
+        header(&view, "content-disposition"),
+        Some("inline; filename=build-info.json")
+    );
+    assert_eq!(view.text().unwrap(), "{\"version\": \"1.2.3\"}");
+    assert_eq!(
+        get(&c, &sb, "/job/app/1/artifact/a.txt/*plain*").status(),
+        404
+    );
+    assert_eq!(
+        get(&c, &sb, "/job/app/1/artifact/nope/*plain*").status(),
+        404
+    );
+}
