@@ -3,7 +3,7 @@
 //! ```sh
 //! cargo bench --bench jrun                        # full sizes, under a minute
 //! cargo bench --bench jrun -- --quick             # small sizes for CI (or JRUN_BENCH_QUICK=1)
-//! cargo bench --bench jrun -- --only release      # one scenario: release, fleet or validate
+//! cargo bench --bench jrun -- --only release      # one scenario: release, fleet, validate or artifact
 //! JRUN_BENCH_BIN=/path/to/jrun cargo bench --bench jrun   # measure another jrun binary
 //! ```
 //!
@@ -16,6 +16,9 @@
 //!   agree.
 //! - `fleet`: 1,000 builds in flight at once from one pipeline (four matrices of 250 cells).
 //! - `validate`: `jrun validate` of a generated 1,000-step pipeline, median of several runs.
+//! - `artifact`: one build that archived a 50 MB file (5 MB with `--quick`), downloaded by
+//!   `artifacts:`; jrun's peak RSS is shown next to the file's size, since the download is
+//!   streamed to disk and never held whole.
 //!
 //! Figures come from the sandbox (`/__sandbox/stats`: requests, response body bytes, requests
 //! per second; `/__sandbox/builds`: start, end and the first read that showed each build
@@ -84,10 +87,11 @@ fn main() {
     let mut table = Table::default();
     let mut notes = Vec::new();
     let mut broken = false;
-    let scenarios: [(&str, Scenario); 3] = [
+    let scenarios: [(&str, Scenario); 4] = [
         ("release", release),
         ("fleet", fleet),
         ("validate", validate),
+        ("artifact", artifact),
     ];
     for (name, scenario) in scenarios {
         if !wanted(name) {
@@ -123,6 +127,8 @@ struct Sizes {
     fleet_build_ms: (u64, u64),
     validate_steps: usize,
     validate_runs: usize,
+    /// Bytes of the artifact the `artifact` scenario downloads.
+    artifact_bytes: u64,
     /// Real time a jrun run may take before the benchmark stops it.
     run_limit: Duration,
 }
@@ -135,6 +141,7 @@ impl Sizes {
         fleet_build_ms: (8_000, 12_000),
         validate_steps: 1_000,
         validate_runs: 11,
+        artifact_bytes: 50 * 1024 * 1024,
         run_limit: Duration::from_secs(240),
     };
     const QUICK: Sizes = Sizes {
@@ -144,6 +151,7 @@ impl Sizes {
         fleet_build_ms: (1_500, 2_500),
         validate_steps: 100,
         validate_runs: 5,
+        artifact_bytes: 5 * 1024 * 1024,
         run_limit: Duration::from_secs(60),
     };
 }
@@ -1378,5 +1386,78 @@ fn validate(
             tail(&warm.stdout, 3)
         ));
     }
+    Ok(())
+}
+
+/// One build that archived one large generated file, downloaded by `artifacts:`: jrun's peak
+/// RSS next to the file's size. The full size is the issue's 50 MB; a peak well under it
+/// shows the download streamed, which the table marks against half the size.
+fn artifact(
+    bin: &Path,
+    sizes: &Sizes,
+    table: &mut Table,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let size = sizes.artifact_bytes;
+    let config = format!(
+        "{USERS}speed: 10\nquiet_period: 0s\njobs:\n  - path: app/build\n    builds:\n      - duration: 1s\n        artifacts: [{{ path: dist/app.bin, size: {size} }}]\n"
+    );
+    let sb = start_sandbox(&config)?;
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let file = dir.path().join("pipeline.yaml");
+    let yaml = format!(
+        "name: bench-artifact\n{}defaults:\n  poll: {{initial: 50ms, max: 200ms}}\nsteps:\n  - id: build\n    job: app/build\n    artifacts: {{get: [\"dist/*\"], to: out}}\n",
+        jenkins_block(&sb)
+    );
+    std::fs::write(&file, yaml).map_err(|e| e.to_string())?;
+    let args: Vec<OsString> = vec![
+        file.into(),
+        "--progress".into(),
+        "never".into(),
+        "--output".into(),
+        "json".into(),
+    ];
+    let run = run_jrun(bin, &args, dir.path(), sizes.run_limit)?;
+    if run.code != Some(0) || run.timed_out {
+        notes.push(format!(
+            "artifact: jrun exited {:?}{}: {}",
+            run.code,
+            if run.timed_out { " (stopped)" } else { "" },
+            tail(&run.stderr, 10)
+        ));
+    }
+    let written = std::fs::metadata(dir.path().join("out/dist/app.bin"))
+        .map(|m| m.len())
+        .ok();
+    if written != Some(size) {
+        notes.push(format!(
+            "artifact: the downloaded file has {written:?} bytes, not {size}"
+        ));
+    }
+    let mib = |bytes: f64| bytes / (1024.0 * 1024.0);
+    let size_mib = mib(size as f64);
+    table.push(
+        "artifact",
+        "artifact size",
+        Measured::MiB(size_mib),
+        Target::None,
+    );
+    table.push(
+        "artifact",
+        "jrun peak RSS while downloading it",
+        run.peak_rss_kib
+            .map_or(Measured::Missing, |k| Measured::MiB(k as f64 / 1024.0)),
+        if sizes.quick {
+            Target::None
+        } else {
+            Target::Below(size_mib / 2.0)
+        },
+    );
+    table.push(
+        "artifact",
+        "run wall time",
+        Measured::Seconds(run.wall.as_secs_f64()),
+        Target::None,
+    );
     Ok(())
 }

@@ -29,8 +29,6 @@ use crate::report::{FailureKind, StepOutcome};
 /// recorded) still resume: they lack only the file's digest and each step's server.
 pub const FORMAT: u32 = 2;
 
-// Records are made and written one at a time: the size of the largest kind costs nothing.
-#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "event", rename_all = "snake_case")]
 pub enum Record {
@@ -77,7 +75,8 @@ pub enum Record {
     },
     Finished {
         step: String,
-        outcome: StepOutcome,
+        /// Boxed: an outcome with its diagnosis and artifacts dwarfs the other records.
+        outcome: Box<StepOutcome>,
     },
     RunFinished {
         exit_code: u8,
@@ -377,7 +376,7 @@ fn apply(replay: &mut Replay, record: Record) {
             }
         }
         Record::Finished { step, outcome } => {
-            replay.steps.entry(step).or_default().outcome = Some(outcome);
+            replay.steps.entry(step).or_default().outcome = Some(*outcome);
         }
         Record::RunFinished { exit_code } => replay.finished = Some(exit_code),
     }

@@ -8,6 +8,7 @@
 //! in the leaf `outcome`, and a step's end is a `report::StepOutcome`, as the journal stores
 //! it and the report shows it.
 
+mod artifacts;
 mod decide;
 mod diagnose;
 mod follow;
@@ -594,7 +595,7 @@ impl Scheduler {
         {
             let _ = journal.record(&journal::Record::Finished {
                 step: step.id.clone(),
-                outcome: result.clone(),
+                outcome: Box::new(result.clone()),
             });
         }
         if let Some(cell) = &step.matrix

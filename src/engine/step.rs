@@ -176,7 +176,7 @@ fn jenkins_failure(mut result: StepOutcome, error: &jenkins::Error) -> StepOutco
     result.fail(StepStatus::Failed, failure, error.to_string())
 }
 
-fn stop_status(stop: Stop) -> (StepStatus, FailureKind, &'static str) {
+pub(super) fn stop_status(stop: Stop) -> (StepStatus, FailureKind, &'static str) {
     match stop {
         Stop::RunTimeout => (
             StepStatus::TimedOut,
@@ -497,6 +497,13 @@ async fn attempt_build(
         result.diagnosis = (!found.is_empty()).then_some(found);
     }
     let result = read_outputs(ctx, step, job, build, result).await;
+    let result = match &step.artifacts {
+        // A build with a result has ended; one that was lost or not confirmed has not.
+        Some(spec) if result.result.is_some() => {
+            super::artifacts::download(ctx, spec, job, build, result).await
+        }
+        _ => result,
+    };
     super::outputs::described(describing).await;
     result
 }

@@ -198,6 +198,26 @@ pub struct StepFile {
     /// The description jrun sets on the build once it has a number, e.g. `"release
     /// {{vars.version}} (jrun run {{run.id}})"`. A refusal is a warning, never a failure.
     pub description: Option<String>,
+    /// Files the ended build archived, to download: `{ get: ["dist/*.tar.gz"], to: out }`.
+    pub artifacts: Option<ArtifactsFile>,
+}
+
+/// `artifacts:`: which archived files of the build to download, and where to.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "artifacts: a mapping with `get:` (a list of globs), `to:` and/or `optional:`"
+)]
+pub struct ArtifactsFile {
+    /// Globs over the artifacts' paths in Jenkins: `*` and `?` within one folder, `**` across
+    /// folders, `[abc]` and `{a,b}` too. Each must match at least one artifact.
+    #[schemars(length(min = 1))]
+    pub get: Vec<String>,
+    /// Folder the files are written to, keeping their paths below it; a template (default
+    /// `artifacts/{{step.id}}`, from the working directory).
+    pub to: Option<String>,
+    /// `true`: a glob that matches nothing is not a failure (default `false`).
+    pub optional: Option<bool>,
 }
 
 /// Keys of a step that mean something only to a job step: an `await:` step triggers nothing.
@@ -212,6 +232,7 @@ pub(crate) const JOB_ONLY_KEYS: &[&str] = &[
     "matrix",
     "outputs",
     "description",
+    "artifacts",
 ];
 
 /// Keys of a step that mean something only beside `matrix:` (itself one of [`JOB_ONLY_KEYS`]).

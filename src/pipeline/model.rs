@@ -273,6 +273,54 @@ pub struct JobStep {
     pub outputs: Outputs,
     /// The description set on the build once it has a number.
     pub description: Option<Template>,
+    /// Archived files to download once the build ended (boxed: most steps have none).
+    pub artifacts: Option<Box<Artifacts>>,
+}
+
+/// `artifacts:`: which archived files of an ended build to download, and where to.
+#[derive(Debug, Clone)]
+pub struct Artifacts {
+    pub get: Vec<ArtifactGlob>,
+    /// The folder they go to, rendered when the build ended.
+    pub to: Template,
+    /// A glob that matches nothing is not a failure.
+    pub optional: bool,
+}
+
+/// One glob of `artifacts.get`, over an artifact's `/`-separated path in Jenkins.
+#[derive(Debug, Clone)]
+pub struct ArtifactGlob {
+    pub pattern: String,
+    matcher: globset::GlobMatcher,
+}
+
+impl ArtifactGlob {
+    /// `*` and `?` stay within one folder, `**` crosses folders. A pattern that could never
+    /// match an artifact's path (absolute, or climbing out with `..`) is refused.
+    pub fn new(pattern: &str) -> Result<ArtifactGlob, String> {
+        if pattern.trim().is_empty() {
+            return Err("an artifact glob is empty; write a path such as `dist/*.tar.gz`".into());
+        }
+        if pattern.starts_with('/') || pattern.split('/').any(|s| s == ".." || s == ".") {
+            return Err(format!(
+                "artifact glob `{pattern}` is absolute or has a `.`/`..` segment, but artifact \
+                 paths are relative to the build's archive; write it like `dist/*.tar.gz`"
+            ));
+        }
+        let glob = globset::GlobBuilder::new(pattern)
+            .literal_separator(true)
+            .backslash_escape(true)
+            .build()
+            .map_err(|e| format!("artifact glob `{pattern}` is not valid: {}", e.kind()))?;
+        Ok(ArtifactGlob {
+            pattern: pattern.to_string(),
+            matcher: glob.compile_matcher(),
+        })
+    }
+
+    pub fn matches(&self, relative_path: &str) -> bool {
+        self.matcher.is_match(relative_path)
+    }
 }
 
 /// `outputs:`: values read from an ended build, for later steps' templates.
@@ -549,6 +597,7 @@ impl RenderContext {
             matrix: BTreeMap::new(),
             run,
             pipeline_name: pipeline.name.clone(),
+            step_id: None,
         }
     }
 
@@ -560,6 +609,7 @@ impl RenderContext {
             .as_ref()
             .map(MatrixCell::value_map)
             .unwrap_or_default();
+        self.step_id = Some(step.id.clone());
         self
     }
 }

@@ -70,6 +70,8 @@ pub(crate) enum Root<'a> {
     Matrix(&'a str),
     Run,
     Pipeline,
+    /// `step.id`: the step the template renders for.
+    This,
 }
 
 /// Two templates are the same when they are the same text in the same field (the compiled
@@ -493,7 +495,12 @@ impl Template {
                         )));
                     }
                 },
-                Ok(Root::Vars(_) | Root::Run | Root::Pipeline) => {}
+                Ok(Root::This) if ctx.step_id.is_none() => {
+                    return Err(
+                        self.error("step.id is only known in a step's own settings".to_string())
+                    );
+                }
+                Ok(Root::Vars(_) | Root::Run | Root::Pipeline | Root::This) => {}
                 Err(message) => return Err(self.error(message)),
             }
         }
@@ -509,6 +516,7 @@ impl Template {
             "matrix": matrix,
             "run": { "id": ctx.run.id, "started_at": ctx.run.started_at },
             "pipeline": { "name": ctx.pipeline_name },
+            "step": { "id": ctx.step_id },
         });
         let work = self.work(&data);
         if work > MAX_RENDER_WORK {
@@ -676,7 +684,12 @@ impl Template {
                     }
                     Some(_) => {}
                 },
-                Root::Env(_) | Root::Run | Root::Pipeline => {}
+                Root::This if steps.is_none() => problems.push(format!(
+                    "`{}` in {field}: the server is set up before any step runs, so there is \
+                     no step id here; use vars, env, run or pipeline",
+                    r.raw
+                )),
+                Root::Env(_) | Root::Run | Root::Pipeline | Root::This => {}
             }
         }
         problems
@@ -901,10 +914,15 @@ pub(crate) fn classify(segs: &[String]) -> Result<Root<'_>, String> {
         ("pipeline", _) => Err(format!(
             "unknown variable `{raw}`; the pipeline has `pipeline.name`"
         )),
+        ("step", [field]) if field == "id" => Ok(Root::This),
+        ("step", _) => Err(format!(
+            "unknown variable `{raw}`; the step a template belongs to has `step.id` (facts of \
+             other steps are `steps.<id>.<fact>`)"
+        )),
         _ => Err(format!(
             "unknown variable `{raw}`; templates read vars.<name>, env.<NAME>, \
-             steps.<id>.<fact>, matrix.<KEY> (in a matrix step), run.id, run.started_at and \
-             pipeline.name"
+             steps.<id>.<fact>, matrix.<KEY> (in a matrix step), step.id, run.id, \
+             run.started_at and pipeline.name"
         )),
     }
 }
@@ -913,7 +931,7 @@ fn hint_for_root(r: &VarRef, vars: &BTreeMap<String, Value>) -> String {
     let Some(first) = r.segs.first() else {
         return String::new();
     };
-    if ["vars", "env", "steps", "matrix", "run", "pipeline"].contains(&first.as_str()) {
+    if ["vars", "env", "steps", "matrix", "run", "pipeline", "step"].contains(&first.as_str()) {
         return String::new();
     }
     if vars.contains_key(first) {
@@ -1256,6 +1274,8 @@ pub struct RenderContext {
     pub matrix: BTreeMap<String, String>,
     pub run: RunFacts,
     pub pipeline_name: String,
+    /// The id of the step templates render for (`{{step.id}}`); None outside a step.
+    pub step_id: Option<String>,
 }
 
 /// What is known about a finished step.
@@ -1398,6 +1418,7 @@ mod tests {
                 started_at: "2026-01-02T03:04:05Z".to_string(),
             },
             pipeline_name: "release".to_string(),
+            step_id: Some("deploy".to_string()),
         }
     }
 

@@ -13,6 +13,8 @@ use super::time::short;
 pub struct Bars {
     multi: MultiProgress,
     bars: HashMap<String, Step>,
+    /// A byte bar per artifact being downloaded, by step and path.
+    downloads: HashMap<(String, String), ProgressBar>,
     /// Pipeline time per real time: estimates are in pipeline time, bars move in real time.
     pub scale: f64,
 }
@@ -33,6 +35,14 @@ fn bar_style() -> ProgressStyle {
         .progress_chars("=> ")
 }
 
+fn download_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "  {prefix:.bold} [{bar:24}] {bytes}/{total_bytes} {wide_msg} ({bytes_per_sec})",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .progress_chars("=> ")
+}
+
 fn done_style() -> ProgressStyle {
     ProgressStyle::with_template("  {prefix:.bold} {wide_msg}")
         .unwrap_or_else(|_| ProgressStyle::default_spinner())
@@ -43,6 +53,7 @@ impl Bars {
         Bars {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             bars: HashMap::new(),
+            downloads: HashMap::new(),
             scale: 1.0,
         }
     }
@@ -126,6 +137,36 @@ impl Bars {
             Event::Log { step, line } => {
                 let _ = self.multi.println(super::plain::log_line(step, line));
             }
+            Event::Download {
+                step,
+                path,
+                file,
+                received,
+                total,
+                done,
+            } => {
+                let key = (step.to_string(), path.to_string());
+                if *done {
+                    if let Some(bar) = self.downloads.remove(&key) {
+                        bar.finish_and_clear();
+                    }
+                    let line = super::plain::download_line(step, path, file, *received);
+                    let _ = self.multi.println(line);
+                } else {
+                    let multi = &self.multi;
+                    let bar = self.downloads.entry(key).or_insert_with(|| {
+                        let bar = multi.add(ProgressBar::new(total.unwrap_or(0)));
+                        bar.set_style(download_style());
+                        bar.set_prefix(step.to_string());
+                        bar.set_message(clean(path));
+                        bar
+                    });
+                    if let Some(total) = total {
+                        bar.set_length(*total);
+                    }
+                    bar.set_position(*received);
+                }
+            }
             Event::Note { step, message } => {
                 let text = clean(message);
                 match step {
@@ -151,11 +192,39 @@ impl Bars {
     }
 
     pub fn clear(&mut self) {
+        for (_, bar) in self.downloads.drain() {
+            bar.finish_and_clear();
+        }
         for step in self.bars.values() {
             if !step.bar.is_finished() {
                 step.bar.finish();
             }
         }
         let _ = self.multi.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_download_has_a_bar_until_it_is_done() {
+        let mut bars = Bars::new();
+        let event = |received, done| Event::Download {
+            step: "build",
+            path: "dist/app.tar.gz",
+            file: "out/dist/app.tar.gz",
+            received,
+            total: Some(50 << 20),
+            done,
+        };
+        bars.show(&event(1 << 20, false));
+        bars.show(&event(2 << 20, false));
+        assert_eq!(bars.downloads.len(), 1);
+        let bar = &bars.downloads[&("build".to_string(), "dist/app.tar.gz".to_string())];
+        assert_eq!((bar.position(), bar.length()), (2 << 20, Some(50 << 20)));
+        bars.show(&event(50 << 20, true));
+        assert!(bars.downloads.is_empty());
     }
 }

@@ -245,6 +245,7 @@ mod tests {
             failure: None,
             candidates: Vec::new(),
             outputs: Default::default(),
+            artifacts: Vec::new(),
         }
     }
 

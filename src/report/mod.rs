@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use summary::{
-    Diagnosis, FailedTest, Failure, FailureKind, RunStatus, StepOutcome, StepStatus, StepSummary,
-    Summary, TestFailures, schema_text,
+    ArtifactRecord, Diagnosis, FailedTest, Failure, FailureKind, RunStatus, StepOutcome,
+    StepStatus, StepSummary, Summary, TestFailures, schema_text,
 };
 
 /// `1 step`, `3 steps`.
@@ -112,6 +112,19 @@ pub enum Event<'a> {
     Log {
         step: &'a str,
         line: &'a str,
+    },
+    /// An artifact being downloaded: now and then while it comes (`done: false`, for a bar),
+    /// and once when it is complete under its final name.
+    Download {
+        step: &'a str,
+        /// Its path in Jenkins.
+        path: &'a str,
+        /// The local file it goes to.
+        file: &'a str,
+        received: u64,
+        /// Its size, when the server said it.
+        total: Option<u64>,
+        done: bool,
     },
 }
 
@@ -261,6 +274,21 @@ fn redacted(event: &Event<'_>, show: impl FnOnce(&Event<'_>)) {
         Event::Log { step, line } => show(&Event::Log {
             step: &r(step),
             line: &r(line),
+        }),
+        Event::Download {
+            step,
+            path,
+            file,
+            received,
+            total,
+            done,
+        } => show(&Event::Download {
+            step: &r(step),
+            path: &r(path),
+            file: &r(file),
+            received,
+            total,
+            done,
         }),
     }
 }

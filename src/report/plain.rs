@@ -16,6 +16,16 @@ pub fn print(event: &Event<'_>) {
             let _ = std::io::stderr().lock().write_all(text.as_bytes());
             return;
         }
+        // One line per file, when it is complete: never per chunk.
+        Event::Download { done: false, .. } => return,
+        Event::Download {
+            step,
+            path,
+            file,
+            received,
+            done: true,
+            ..
+        } => download_line(step, path, file, *received),
         Event::RunStarted { pipeline, steps } => {
             format!("pipeline {pipeline}: {}", super::count(*steps, "step"))
         }
@@ -75,6 +85,31 @@ pub fn print(event: &Event<'_>) {
     let _ = writeln!(err, "{} {line}", rfc3339(SystemTime::now(), false));
 }
 
+/// `<step>: downloaded <path> (<size>) to <file>`.
+pub fn download_line(step: &str, path: &str, file: &str, size: u64) -> String {
+    format!(
+        "{step}: downloaded {} ({}) to {}",
+        clean(path),
+        size_text(size),
+        clean(file)
+    )
+}
+
+/// A byte count as people read it: `512 B`, `1.5 KiB`, `50.0 MiB`.
+pub fn size_text(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
 /// Text from Jenkins (`why`, error pages) may carry control characters; a log line must not.
 pub fn clean(text: &str) -> String {
     text.chars()
@@ -127,6 +162,17 @@ mod tests {
         assert_eq!(log_line("s", ""), "s | ");
         assert_eq!(log_line("s", "cut \u{1b}[3"), "s | cut ");
         assert_eq!(log_line("s", "lone \u{1b}x"), "s | lone  x");
+    }
+
+    #[test]
+    fn downloads_are_one_line_with_a_readable_size() {
+        assert_eq!(size_text(512), "512 B");
+        assert_eq!(size_text(1536), "1.5 KiB");
+        assert_eq!(size_text(50 << 20), "50.0 MiB");
+        assert_eq!(
+            download_line("build", "dist/a b.tgz", "out/dist/a b.tgz", 2048),
+            "build: downloaded dist/a b.tgz (2.0 KiB) to out/dist/a b.tgz"
+        );
     }
 
     #[test]

@@ -145,6 +145,20 @@ pub struct StepOutcome {
     /// The outputs read from its build (`outputs:`), by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, String>,
+    /// The artifacts downloaded from its build (`artifacts:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactRecord>,
+}
+
+/// One artifact downloaded from a step's build.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ArtifactRecord {
+    /// Its path in Jenkins, relative to the build's artifacts.
+    pub path: String,
+    /// The local file it was written to.
+    pub file: String,
+    /// Its size in bytes.
+    pub size: u64,
 }
 
 impl StepOutcome {
@@ -169,6 +183,7 @@ impl StepOutcome {
             candidates: Vec::new(),
             diagnosis: None,
             outputs: BTreeMap::new(),
+            artifacts: Vec::new(),
         }
     }
 
@@ -213,6 +228,7 @@ impl StepSummary {
             }),
             candidates: outcome.candidates,
             outputs: outcome.outputs,
+            artifacts: outcome.artifacts,
         }
     }
 }
@@ -261,6 +277,9 @@ pub struct StepSummary {
     /// The values its `outputs:` read from its build, by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub outputs: BTreeMap<String, String>,
+    /// The artifacts downloaded from its build (`artifacts:`), as `{path, file, size}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub artifacts: Vec<ArtifactRecord>,
 }
 
 /// The summary of a jrun run, as `--output json` prints it and `--report` writes it.
@@ -312,6 +331,7 @@ impl Summary {
                 failure,
                 candidates,
                 outputs,
+                artifacts,
             } = step;
             r(id);
             r(server);
@@ -323,6 +343,15 @@ impl Summary {
                 redact_diagnosis(diagnosis, r);
             }
             outputs.values_mut().for_each(r);
+            for ArtifactRecord {
+                path,
+                file,
+                size: _,
+            } in artifacts
+            {
+                r(path);
+                r(file);
+            }
         }
         summary
     }
@@ -532,6 +561,7 @@ mod tests {
                     failure: None,
                     candidates: Vec::new(),
                     outputs: Default::default(),
+                    artifacts: Vec::new(),
                 },
                 StepSummary {
                     id: "announce".into(),
@@ -548,6 +578,7 @@ mod tests {
                     failure: None,
                     candidates: Vec::new(),
                     outputs: Default::default(),
+                    artifacts: Vec::new(),
                 },
             ],
         }

@@ -1394,3 +1394,76 @@ async fn a_list_of_recent_builds_out_of_order_or_too_long_is_an_unexpected_answe
     }
     server.await.expect("server");
 }
+
+// ---- artifacts ----
+
+const ARTIFACTS: &str = "jobs:\n  - path: team/app build\n    history:\n      - artifacts:\n          - { path: out/build-info.json, content: '{\"version\": \"1.2.3\"}' }\n          - { path: 'my dir/ü #1+2.txt', content: spaced }\n          - { path: dist/app.bin, size: 100000 }\n      - {}\n";
+
+#[tokio::test]
+async fn a_builds_artifacts_are_listed_with_their_paths_and_names() {
+    let sb = sandbox(ARTIFACTS);
+    let c = client(&sb, token());
+    let listed = c.artifacts("team/app build", 1).await.expect("listing");
+    let paths: Vec<(&str, &str)> = listed
+        .iter()
+        .map(|a| (a.relative_path.as_str(), a.file_name.as_str()))
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            ("dist/app.bin", "app.bin"),
+            ("my dir/ü #1+2.txt", "ü #1+2.txt"),
+            ("out/build-info.json", "build-info.json"),
+        ]
+    );
+    assert!(
+        c.artifacts("team/app build", 2)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    match c.artifacts("team/app build", 9).await {
+        Err(Error::NotFound { what }) => assert!(what.contains("build #9"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn small_artifacts_are_read_whole_and_refused_past_their_cap() {
+    let sb = sandbox(ARTIFACTS);
+    let c = client(&sb, token());
+    let job = "team/app build";
+    assert_eq!(
+        c.artifact_bytes(job, 1, "out/build-info.json", 1024)
+            .await
+            .expect("read"),
+        br#"{"version": "1.2.3"}"#
+    );
+    assert_eq!(
+        c.artifact_bytes(job, 1, "my dir/ü #1+2.txt", 1024)
+            .await
+            .expect("read"),
+        b"spaced"
+    );
+    let url = c.artifact_url(job, 1, "my dir/ü #1+2.txt").expect("url");
+    assert!(
+        url.ends_with("/job/team/job/app%20build/1/artifact/my%20dir/%C3%BC%20%231+2.txt"),
+        "{url}"
+    );
+    match c.artifact_bytes(job, 1, "dist/app.bin", 99_999).await {
+        Err(e @ Error::Decode { .. }) => {
+            assert!(e.to_string().contains("larger than 99999 bytes"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let whole = c
+        .artifact_bytes(job, 1, "dist/app.bin", 100_000)
+        .await
+        .expect("read");
+    assert_eq!(whole.len(), 100_000);
+    assert!(whole.iter().enumerate().all(|(i, b)| *b == (i % 251) as u8));
+    match c.artifact_bytes(job, 1, "out/missing.json", 1024).await {
+        Err(Error::NotFound { what }) => assert!(what.contains("out/missing.json"), "{what}"),
+        other => panic!("{other:?}"),
+    }
+}

@@ -84,6 +84,7 @@ pub(super) fn set_keys(step: &StepFile) -> Vec<&'static str> {
         max_parallel,
         outputs,
         description,
+        artifacts,
     } = step;
     [
         ("id", id.is_some()),
@@ -108,6 +109,7 @@ pub(super) fn set_keys(step: &StepFile) -> Vec<&'static str> {
         ("max_parallel", max_parallel.is_some()),
         ("outputs", outputs.is_some()),
         ("description", description.is_some()),
+        ("artifacts", artifacts.is_some()),
     ]
     .into_iter()
     .filter_map(|(key, set)| set.then_some(key))

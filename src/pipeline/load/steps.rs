@@ -4,16 +4,20 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::pipeline::file::{
-    AwaitFile, ConditionFile, FROM_ARTIFACT, JOB_ONLY_KEYS, MATRIX_ONLY_KEYS, OutputFile,
+    ArtifactsFile, AwaitFile, ConditionFile, FROM_ARTIFACT, JOB_ONLY_KEYS, MATRIX_ONLY_KEYS,
+    OutputFile,
 };
 use crate::pipeline::locate::YamlPath;
 use crate::pipeline::model::{
-    AwaitStep, Condition, JobStep, OutputSource, Outputs, Poll, ResultName, Retry, ServerSpec,
-    Step, StepKind,
+    ArtifactGlob, Artifacts, AwaitStep, Condition, JobStep, OutputSource, Outputs, Poll,
+    ResultName, Retry, ServerSpec, Step, StepKind,
 };
 use crate::pipeline::render::Template;
 
 use super::lowering::{Defaults, Lowering, MatrixPlan, Node, set_keys};
+
+/// Where `artifacts:` go without a `to:`, from the working directory.
+pub(crate) const DEFAULT_ARTIFACTS_TO: &str = "artifacts/{{step.id}}";
 
 pub(super) const DEFAULT_AWAIT_TIMEOUT: Duration = Duration::from_secs(3600);
 
@@ -214,6 +218,11 @@ impl Lowering<'_> {
             );
         }
         let retry = self.retry(doc.retry.as_ref(), defaults, path);
+        let artifacts = doc
+            .artifacts
+            .as_ref()
+            .and_then(|a| self.artifacts(a, &path.key("artifacts")))
+            .map(Box::new);
         // A build jrun does not follow has no result to retry on.
         let retry = if wait { retry } else { Retry::default() };
         let plan = doc.matrix.as_ref().and_then(|matrix| {
@@ -233,6 +242,7 @@ impl Lowering<'_> {
         compiled.extend(params.iter().map(|(_, t)| t.clone()));
         compiled.extend(token.iter().cloned());
         compiled.extend(description.iter().cloned());
+        compiled.extend(artifacts.iter().map(|a| a.to.clone()));
         let kind = job.map(|job| {
             StepKind::Job(JobStep {
                 job,
@@ -247,6 +257,7 @@ impl Lowering<'_> {
                 retry,
                 outputs,
                 description,
+                artifacts,
             })
         });
         (kind, plan)
@@ -260,6 +271,7 @@ impl Lowering<'_> {
             ("timeout", doc.timeout.is_some()),
             ("retry", doc.retry.is_some()),
             ("outputs", doc.outputs.is_some()),
+            ("artifacts", doc.artifacts.is_some()),
         ] {
             if set {
                 self.diags.at(
@@ -271,6 +283,37 @@ impl Lowering<'_> {
                 );
             }
         }
+    }
+
+    /// `artifacts:` with its globs compiled and its folder a template; `None` when any of
+    /// them has problems (reported where it is written).
+    fn artifacts(&mut self, file: &ArtifactsFile, path: &YamlPath) -> Option<Artifacts> {
+        let before = self.diags.count();
+        if file.get.is_empty() {
+            self.diags.at(
+                &path.key("get"),
+                "`artifacts.get` lists no glob; name the files to download, e.g. `[dist/*.tar.gz]`",
+            );
+        }
+        let mut get = Vec::new();
+        for (i, pattern) in file.get.iter().enumerate() {
+            match ArtifactGlob::new(pattern) {
+                Ok(glob) => get.push(glob),
+                Err(message) => self.diags.at(&path.key("get").index(i), message),
+            }
+        }
+        let to = match &file.to {
+            Some(to) => self.template(to, &path.key("to"), false),
+            None => self.template(DEFAULT_ARTIFACTS_TO, path, false),
+        };
+        if self.diags.count() != before {
+            return None;
+        }
+        Some(Artifacts {
+            get,
+            to: to?,
+            optional: file.optional.unwrap_or(false),
+        })
     }
 
     /// The step's `params:` as compiled templates; empty names and templates that do not

@@ -716,6 +716,64 @@ fn server_problems_name_the_nearest_server_and_keep_default_reserved() {
     assert!(m[0].contains("step facts cannot be used here"), "{m:?}");
 }
 
+// ---- artifacts: ----
+
+#[test]
+fn artifacts_compile_their_globs_and_default_their_folder_to_the_step_id() {
+    let p = load(
+        "name: x\nsteps:\n  - id: build\n    job: a\n    artifacts:\n      get: [\"dist/*.tar.gz\", \"reports/**\"]\n      optional: true\n  - job: b\n    artifacts: {get: [x.txt], to: \"out/{{step.id}}/{{vars.v}}\"}\nvars: {v: \"1\"}\n",
+    );
+    let spec = job(&p.steps[0]).artifacts.as_deref().expect("artifacts");
+    let globs: Vec<&str> = spec.get.iter().map(|g| g.pattern.as_str()).collect();
+    assert_eq!(globs, ["dist/*.tar.gz", "reports/**"]);
+    assert!(spec.optional);
+    assert_eq!(spec.to.source(), "artifacts/{{step.id}}");
+    let ctx = crate::pipeline::RenderContext::new(&p, Default::default(), BTreeMap::new());
+    let for_step = |i: usize| ctx.clone().for_step(&p.steps[i]);
+    assert_eq!(spec.to.render(&for_step(0)).unwrap(), "artifacts/build");
+    let second = job(&p.steps[1]).artifacts.as_deref().expect("artifacts");
+    assert!(!second.optional);
+    assert_eq!(second.to.render(&for_step(1)).unwrap(), "out/b/1");
+    assert!(job(&p.steps[1]).artifacts.is_some());
+    assert!(
+        job(&load("name: x\nsteps: [{job: a}]\n").steps[0])
+            .artifacts
+            .is_none()
+    );
+}
+
+#[test]
+fn bad_artifact_globs_and_keys_are_reported_where_they_are_written() {
+    let m = messages(
+        "name: x\nsteps:\n  - job: a\n    artifacts:\n      get:\n        - \"dist/*.tgz\"\n        - \"dist/[a\"\n        - \"../up/*\"\n",
+    );
+    assert_eq!(m.len(), 2, "{m:?}");
+    assert!(
+        m[0].starts_with("t.yaml:7:11: artifact glob `dist/[a` is not valid"),
+        "{m:?}"
+    );
+    assert!(
+        m[1].starts_with("t.yaml:8:11: artifact glob `../up/*` is absolute or has"),
+        "{m:?}"
+    );
+    let m = messages("name: x\nsteps:\n  - await: {job: a}\n    artifacts: {get: [x]}\n");
+    assert!(
+        m[0].starts_with("t.yaml:4:16: `artifacts` applies to job steps"),
+        "{m:?}"
+    );
+    let m = messages("name: x\nsteps:\n  - job: a\n    wait: false\n    artifacts: {get: [x]}\n");
+    assert!(
+        m[0].contains("`artifacts` has no effect with `wait: false`"),
+        "{m:?}"
+    );
+    let m =
+        messages("name: x\nsteps:\n  - job: a\n    artifacts: {get: [x], to: \"{{step.name}}\"}\n");
+    assert!(
+        m[0].contains("the step a template belongs to has `step.id`"),
+        "{m:?}"
+    );
+}
+
 // ---- outputs and description ----
 
 const OUTPUTS: &str = "name: x
