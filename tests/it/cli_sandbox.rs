@@ -193,3 +193,75 @@ fn a_rehearsal_job_takes_the_parameters_of_every_step_that_calls_it() {
         assert_eq!(step["status"], "passed", "{stdout}");
     }
 }
+
+#[test]
+fn a_rehearsal_produces_the_outputs_and_artifacts_a_pipeline_reads() {
+    // The build step reads a JSON artifact, a properties key, a log line, its description and
+    // display name, and downloads archived files; the rehearsal jobs must provide all of it, so
+    // the rehearsal runs to the end and the later step gets the placeholder values.
+    let dir = tempfile::tempdir().unwrap();
+    let pipeline = dir.path().join("reads.yaml");
+    std::fs::write(
+        &pipeline,
+        r#"name: reads
+steps:
+  - id: build
+    job: app/build
+    outputs:
+      from_artifact: out/build-info.json
+      SHA: { artifact: meta.properties, key: git.sha }
+      IMAGE: { log: 'pushed image (\S+) digest=(sha256:[0-9a-f]{8})' }
+      NOTE: { description: true }
+      TITLE: { display_name: true }
+      BRANCH: { param: GIT_BRANCH }
+    artifacts: { get: ["dist/*.tar.gz", "reports/**"], to: "got/{{step.id}}" }
+  - id: deploy
+    job: deploy
+    params:
+      VERSION: "{{steps.build.outputs.version}}"
+      IMAGE: "{{steps.build.outputs.IMAGE}}"
+      SHA: "{{steps.build.outputs.SHA}}"
+      BRANCH: "{{steps.build.outputs.BRANCH}}"
+"#,
+    )
+    .unwrap();
+    let config = dir.path().join("sandbox.yaml");
+    std::fs::write(&config, "speed: 100\nquiet_period: 0s\n").unwrap();
+    let output = jrun()
+        .current_dir(dir.path())
+        .arg("--sandbox")
+        .arg("--sandbox-config")
+        .arg(&config)
+        .arg(&pipeline)
+        .args(["--progress", "never", "--output", "json"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let build = &summary["steps"][0];
+    assert_eq!(build["outputs"]["version"], "rehearsal-version", "{stdout}");
+    assert_eq!(build["outputs"]["SHA"], "rehearsal-git.sha", "{stdout}");
+    assert_eq!(build["outputs"]["IMAGE"], "rehearsal", "{stdout}");
+    assert_eq!(build["outputs"]["BRANCH"], "rehearsal-GIT_BRANCH", "{stdout}");
+    for key in ["NOTE", "TITLE"] {
+        assert!(
+            build["outputs"][key].as_str().is_some_and(|v| !v.is_empty()),
+            "{stdout}"
+        );
+    }
+    let files: Vec<&str> = build["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(files, ["dist/rehearsal.tar.gz", "reports/rehearsal.txt"], "{stdout}");
+    assert!(dir.path().join("got/build/dist/rehearsal.tar.gz").is_file());
+    assert_eq!(summary["steps"][1]["status"], "passed", "{stdout}");
+}
