@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::client::{Client, decode};
+use super::client::Client;
 use super::error::Error;
 use super::log::strip_notes;
 use super::paths::{job_path, shown};
@@ -208,25 +208,12 @@ impl Client {
         ))
     }
 
-    /// JSON that is there or not (404); anything else is an error.
-    async fn json_or_absent<T: serde::de::DeserializeOwned>(
-        &self,
-        url: &str,
-    ) -> Result<Option<T>, Error> {
-        let reply = self.read(url).await?;
-        match reply.status.as_u16() {
-            200 => decode(url, &reply).map(Some),
-            404 => Ok(None),
-            _ => Err(self.status_error("GET", url, &reply)),
-        }
-    }
-
     /// The stages of a Pipeline build, in order (`…/N/wfapi/describe`). `None` when the build
     /// has no stage view: a freestyle build, or `pipeline-rest-api` not installed.
     pub async fn stages(&self, job: &str, number: u64) -> Result<Option<Vec<Stage>>, Error> {
         let url = self.build_url(job, number, "wfapi/describe")?;
         // `null` is what the stage view answers for a run it cannot describe.
-        let run: Option<Option<RunJson>> = self.json_or_absent(&url).await?;
+        let run: Option<Option<RunJson>> = self.get_json(&url).await?;
         Ok(run.map(|run| {
             run.map(|r| r.stages.into_iter().map(Stage::from).collect())
                 .unwrap_or_default()
@@ -242,7 +229,7 @@ impl Client {
     ) -> Result<Option<Vec<StepNode>>, Error> {
         let id = node_id(stage)?;
         let url = self.build_url(job, number, &format!("execution/node/{id}/wfapi/describe"))?;
-        let node: Option<Option<StageJson>> = self.json_or_absent(&url).await?;
+        let node: Option<Option<StageJson>> = self.get_json(&url).await?;
         Ok(node.map(|n| {
             n.map(|n| n.nodes.into_iter().map(StepNode::from).collect())
                 .unwrap_or_default()
@@ -259,7 +246,7 @@ impl Client {
     ) -> Result<Option<Vec<String>>, Error> {
         let id = node_id(node)?;
         let url = self.build_url(job, number, &format!("execution/node/{id}/wfapi/log"))?;
-        let log: Option<Option<NodeLogJson>> = self.json_or_absent(&url).await?;
+        let log: Option<Option<NodeLogJson>> = self.get_json(&url).await?;
         Ok(log.map(|log| {
             let Some(log) = log else {
                 return Vec::new();
@@ -279,7 +266,7 @@ impl Client {
     pub async fn test_counts(&self, job: &str, number: u64) -> Result<Option<TestCounts>, Error> {
         let path = format!("{}{number}/", job_path(job)?);
         let url = self.api_url(&path, "actions[_class,failCount,skipCount,totalCount]");
-        let Some(build) = self.json_or_absent::<ActionsJson>(&url).await? else {
+        let Some(build) = self.get_json::<ActionsJson>(&url).await? else {
             return Err(Error::NotFound {
                 what: format!("build #{number} of job `{job}`"),
             });
@@ -309,7 +296,7 @@ impl Client {
             "failCount,passCount,skipCount,suites[cases[className,name,status,errorDetails]{{0,{REPORT_CASES}}}]"
         );
         let url = self.api_url(&path, &tree);
-        let Some(report) = self.json_or_absent::<ReportJson>(&url).await? else {
+        let Some(report) = self.get_json::<ReportJson>(&url).await? else {
             return Ok(None);
         };
         let failed = report

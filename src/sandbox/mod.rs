@@ -162,7 +162,7 @@ async fn serve(
     listener: std::net::TcpListener,
     store: Option<std::net::TcpListener>,
     shared: Arc<Shared>,
-    mut shutdown: oneshot::Receiver<()>,
+    shutdown: oneshot::Receiver<()>,
 ) {
     // The store's task ends with the runtime, which the controller's loop ends on shutdown.
     if let Some(store) = store.and_then(|s| tokio::net::TcpListener::from_std(s).ok()) {
@@ -180,6 +180,26 @@ async fn serve(
             return;
         }
     };
+    let controller = shared.clone();
+    let handle = move |req, ip| http::handle(controller.clone(), req, ip);
+    accept(listener, handle, async move {
+        let _ = shutdown.await;
+    })
+    .await;
+}
+
+/// Accepts connections until `shutdown` and serves each with `handle`, which is given the
+/// request and the peer's address.
+async fn accept<H, F, E>(
+    listener: tokio::net::TcpListener,
+    handle: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(hyper::Request<hyper::body::Incoming>, std::net::IpAddr) -> F + Clone + Send + 'static,
+    F: Future<Output = Result<wire::Reply, E>> + Send + 'static,
+    E: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    tokio::pin!(shutdown);
     loop {
         tokio::select! {
             _ = &mut shutdown => break,
@@ -190,11 +210,9 @@ async fn serve(
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let shared = shared.clone();
+                let handle = handle.clone();
                 tokio::spawn(async move {
-                    let service = hyper::service::service_fn(move |req| {
-                        http::handle(shared.clone(), req, peer.ip())
-                    });
+                    let service = hyper::service::service_fn(move |req| handle(req, peer.ip()));
                     let _ = hyper::server::conn::http1::Builder::new()
                         .keep_alive(true)
                         .serve_connection(TokioIo::new(stream), service)
@@ -206,20 +224,6 @@ async fn serve(
 }
 
 async fn serve_store(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
-    loop {
-        let Ok((stream, peer)) = listener.accept().await else {
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| {
-                store::handle(shared.clone(), req, peer.ip())
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await;
-        });
-    }
+    let handle = move |req, ip| store::handle(shared.clone(), req, ip);
+    accept(listener, handle, std::future::pending()).await;
 }

@@ -161,30 +161,11 @@ fn a_rehearsal_job_takes_the_parameters_of_every_step_that_calls_it() {
     // Two steps call `deploy` with different parameters, the second also with a trigger id:
     // the job the sandbox creates must accept all of them, or the second trigger is refused.
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = dir.path().join("two-calls.yaml");
-    std::fs::write(
-        &pipeline,
+    let summary = rehearse(
+        dir.path(),
         "name: two-calls\nsteps:\n  - id: eu\n    job: deploy\n    params: {REGION: eu}\n  - id: canary\n    job: deploy\n    params: {REGION: us, CANARY: \"true\"}\n    trigger_id: JRUN_ID\n",
-    )
-    .unwrap();
-    let config = dir.path().join("sandbox.yaml");
-    std::fs::write(&config, "speed: 100\nquiet_period: 0s\n").unwrap();
-    let output = jrun()
-        .arg("--sandbox")
-        .arg("--sandbox-config")
-        .arg(&config)
-        .arg(&pipeline)
-        .args(["--progress", "never", "--output", "json"])
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let stdout = summary.to_string();
     for id in ["eu", "canary"] {
         let step = summary["steps"]
             .as_array()
@@ -200,9 +181,8 @@ fn a_rehearsal_produces_the_outputs_and_artifacts_a_pipeline_reads() {
     // display name, and downloads archived files; the rehearsal jobs must provide all of it, so
     // the rehearsal runs to the end and the later step gets the placeholder values.
     let dir = tempfile::tempdir().unwrap();
-    let pipeline = dir.path().join("reads.yaml");
-    std::fs::write(
-        &pipeline,
+    let summary = rehearse(
+        dir.path(),
         r#"name: reads
 steps:
   - id: build
@@ -223,12 +203,48 @@ steps:
       SHA: "{{steps.build.outputs.SHA}}"
       BRANCH: "{{steps.build.outputs.BRANCH}}"
 "#,
-    )
-    .unwrap();
-    let config = dir.path().join("sandbox.yaml");
+    );
+    let stdout = summary.to_string();
+    let build = &summary["steps"][0];
+    assert_eq!(build["outputs"]["version"], "rehearsal-version", "{stdout}");
+    assert_eq!(build["outputs"]["SHA"], "rehearsal-git.sha", "{stdout}");
+    assert_eq!(build["outputs"]["IMAGE"], "rehearsal", "{stdout}");
+    assert_eq!(
+        build["outputs"]["BRANCH"], "rehearsal-GIT_BRANCH",
+        "{stdout}"
+    );
+    for key in ["NOTE", "TITLE"] {
+        assert!(
+            build["outputs"][key]
+                .as_str()
+                .is_some_and(|v| !v.is_empty()),
+            "{stdout}"
+        );
+    }
+    let files: Vec<&str> = build["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        files,
+        ["dist/rehearsal.tar.gz", "reports/rehearsal.txt"],
+        "{stdout}"
+    );
+    assert!(dir.path().join("got/build/dist/rehearsal.tar.gz").is_file());
+    assert_eq!(summary["steps"][1]["status"], "passed", "{stdout}");
+}
+
+/// Rehearses the pipeline `yaml` with `jrun --sandbox` in `dir` (a fast sandbox without a quiet
+/// period), which must pass: its JSON summary.
+fn rehearse(dir: &std::path::Path, yaml: &str) -> serde_json::Value {
+    let pipeline = dir.join("pipeline.yaml");
+    std::fs::write(&pipeline, yaml).unwrap();
+    let config = dir.join("sandbox.yaml");
     std::fs::write(&config, "speed: 100\nquiet_period: 0s\n").unwrap();
     let output = jrun()
-        .current_dir(dir.path())
+        .current_dir(dir)
         .arg("--sandbox")
         .arg("--sandbox-config")
         .arg(&config)
@@ -243,25 +259,5 @@ steps:
         Some(0),
         "stdout:\n{stdout}\nstderr:\n{stderr}"
     );
-    let summary: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    let build = &summary["steps"][0];
-    assert_eq!(build["outputs"]["version"], "rehearsal-version", "{stdout}");
-    assert_eq!(build["outputs"]["SHA"], "rehearsal-git.sha", "{stdout}");
-    assert_eq!(build["outputs"]["IMAGE"], "rehearsal", "{stdout}");
-    assert_eq!(build["outputs"]["BRANCH"], "rehearsal-GIT_BRANCH", "{stdout}");
-    for key in ["NOTE", "TITLE"] {
-        assert!(
-            build["outputs"][key].as_str().is_some_and(|v| !v.is_empty()),
-            "{stdout}"
-        );
-    }
-    let files: Vec<&str> = build["artifacts"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["path"].as_str().unwrap())
-        .collect();
-    assert_eq!(files, ["dist/rehearsal.tar.gz", "reports/rehearsal.txt"], "{stdout}");
-    assert!(dir.path().join("got/build/dist/rehearsal.tar.gz").is_file());
-    assert_eq!(summary["steps"][1]["status"], "passed", "{stdout}");
+    serde_json::from_str(&stdout).unwrap()
 }

@@ -199,10 +199,7 @@ fn a_glob_that_matches_nothing_fails_a_passed_step_with_kind_output_unless_optio
         &sb,
         "steps:\n  - id: build\n    job: app/build\n    artifacts: {get: [\"out/*.json\", \"dist/*.zip\"]}\n",
     );
-    out.assert_code(1);
-    let step = out.step("build");
-    assert_eq!(step["status"], "failed", "{out}");
-    assert_eq!(step["failure"]["kind"], "output", "{out}");
+    let step = failed_for_output(&out);
     assert_eq!(step["result"], "SUCCESS", "{out}");
     let message = step["message"].as_str().unwrap_or_default();
     assert!(
@@ -272,9 +269,7 @@ fn a_hostile_relative_path_is_refused_and_nothing_is_written_outside() {
         &proxy.url(),
         "steps:\n  - id: build\n    job: app/build\n    artifacts: {get: [\"**\"], to: deep/down}\n",
     );
-    out.assert_code(1);
-    let step = out.step("build");
-    assert_eq!(step["failure"]["kind"], "output", "{out}");
+    let step = failed_for_output(&out);
     let message = step["message"].as_str().unwrap_or_default();
     assert!(
         message.contains("artifact `../../x` of build #1 was not downloaded")
@@ -382,9 +377,7 @@ fn a_download_cut_short_leaves_no_file_under_its_name() {
         &proxy.url(),
         "steps:\n  - id: build\n    job: app/build\n    artifacts: {get: [\"dist/*\"]}\n",
     );
-    out.assert_code(1);
-    let step = out.step("build");
-    assert_eq!(step["failure"]["kind"], "output", "{out}");
+    let step = failed_for_output(&out);
     assert!(
         step["message"]
             .as_str()
@@ -522,9 +515,7 @@ fn a_same_origin_redirect_keeps_the_credentials_and_redirect_loops_are_cut() {
         &proxy.url(),
         "steps:\n  - id: build\n    job: app/build\n    artifacts: {get: [\"out/*\"]}\n",
     );
-    out.assert_code(1);
-    let step = out.step("build");
-    assert_eq!(step["failure"]["kind"], "output", "{out}");
+    let step = failed_for_output(&out);
     assert!(
         step["message"]
             .as_str()
@@ -561,9 +552,7 @@ fn a_symbolic_link_in_the_target_folder_is_not_written_through() {
             .output()
             .expect("jrun runs"),
     );
-    out.assert_code(1);
-    let step = out.step("build");
-    assert_eq!(step["failure"]["kind"], "output", "{out}");
+    let step = failed_for_output(&out);
     assert!(
         step["message"]
             .as_str()
@@ -631,4 +620,13 @@ fn validate_exits_2_naming_the_line_and_column_of_a_bad_artifact_glob() {
         "{out}"
     );
     validate("      get: [\"dist/*.tgz\"]\n      to: \"out/{{step.id}}\"\n").assert_code(0);
+}
+
+/// Step `build` of a run that exited 1, having failed with kind `output`.
+fn failed_for_output(out: &Outcome) -> Value {
+    out.assert_code(1);
+    let step = out.step("build");
+    assert_eq!(step["status"], "failed", "{out}");
+    assert_eq!(step["failure"]["kind"], "output", "{out}");
+    step
 }

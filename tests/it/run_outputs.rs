@@ -228,28 +228,11 @@ fn validate_catches_a_misspelt_output_reference_with_file_line_and_column() {
 #[test]
 fn a_crash_between_the_builds_end_and_its_outputs_still_gives_the_later_step_the_value() {
     let sb = sandbox(RELEASE_SANDBOX);
-    let (dir, path) = pipeline_for(&sb.url(), &sb, RELEASE);
-    let journal = dir.path().join("run.journal");
-    let crashed = Running::spawn(
-        jrun_command()
-            .arg(&path)
-            .args(["--progress", "never", "--journal"])
-            .arg(&journal)
-            .env("JRUN_TEST_CRASH_AFTER", "build_ended"),
-    );
-    let Outcome { code, stderr, .. } = crashed.outcome(Duration::from_secs(30));
-    assert_eq!(code, 137, "the run did not stop there: {stderr}");
+    let (_dir, journal) = crashed_at(&sb, "build_ended");
     assert!(sent_to(&sb, "deploy").is_empty());
     let recorded = std::fs::read_to_string(&journal).unwrap();
     assert!(!recorded.contains("\"finished\""), "{recorded}");
-    let resumed = Running::spawn(jrun_command().arg("resume").arg(&journal).args([
-        "--progress",
-        "never",
-        "--output",
-        "json",
-    ]))
-    .outcome(Duration::from_secs(30));
-    resumed.assert_code(0);
+    let resumed = resume(&journal);
     assert_eq!(sent_to(&sb, "deploy"), [release_params()], "{resumed}");
     assert_eq!(
         builds(&sb)
@@ -338,17 +321,7 @@ fn plan_shows_the_description_and_where_each_output_comes_from() {
 #[test]
 fn a_resumed_run_reuses_journaled_outputs_without_reading_the_build_again() {
     let sb = sandbox(RELEASE_SANDBOX);
-    let (dir, path) = pipeline_for(&sb.url(), &sb, RELEASE);
-    let journal = dir.path().join("run.journal");
-    let crashed = Running::spawn(
-        jrun_command()
-            .arg(&path)
-            .args(["--progress", "never", "--journal"])
-            .arg(&journal)
-            .env("JRUN_TEST_CRASH_AFTER", "finished"),
-    );
-    let Outcome { code, stderr, .. } = crashed.outcome(Duration::from_secs(30));
-    assert_eq!(code, 137, "the run did not stop there: {stderr}");
+    let (_dir, journal) = crashed_at(&sb, "finished");
     let reads = |sb: &Sandbox| {
         let routes = common::stats(sb)["routes"].clone();
         (
@@ -358,14 +331,7 @@ fn a_resumed_run_reuses_journaled_outputs_without_reading_the_build_again() {
     };
     let before = reads(&sb);
     assert_ne!(before.0, Value::Null, "the log was read once: {before:?}");
-    let resumed = Running::spawn(jrun_command().arg("resume").arg(&journal).args([
-        "--progress",
-        "never",
-        "--output",
-        "json",
-    ]))
-    .outcome(Duration::from_secs(30));
-    resumed.assert_code(0);
+    let resumed = resume(&journal);
     assert_eq!(sent_to(&sb, "deploy"), [release_params()], "{resumed}");
     assert_eq!(reads(&sb), before, "the finished build was read again");
     assert_eq!(
@@ -373,4 +339,33 @@ fn a_resumed_run_reuses_journaled_outputs_without_reading_the_build_again() {
         "abc123",
         "{resumed}"
     );
+}
+
+/// Runs the release pipeline with a journal until jrun is killed at the crash point `point`.
+fn crashed_at(sb: &Sandbox, point: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let (dir, path) = pipeline_for(&sb.url(), sb, RELEASE);
+    let journal = dir.path().join("run.journal");
+    let crashed = Running::spawn(
+        jrun_command()
+            .arg(&path)
+            .args(["--progress", "never", "--journal"])
+            .arg(&journal)
+            .env("JRUN_TEST_CRASH_AFTER", point),
+    );
+    let Outcome { code, stderr, .. } = crashed.outcome(Duration::from_secs(30));
+    assert_eq!(code, 137, "the run did not stop at {point}: {stderr}");
+    (dir, journal)
+}
+
+/// Resumes the run of `journal` to the end, which passes.
+fn resume(journal: &std::path::Path) -> Outcome {
+    let resumed = Running::spawn(jrun_command().arg("resume").arg(journal).args([
+        "--progress",
+        "never",
+        "--output",
+        "json",
+    ]))
+    .outcome(Duration::from_secs(30));
+    resumed.assert_code(0);
+    resumed
 }
