@@ -4,7 +4,7 @@ use http::StatusCode;
 
 use super::api::{api, api_shown, format_of, shows_finished};
 use super::artifacts;
-use super::config::{Anonymous, JobKind};
+use super::config::{Anonymous, JobKind, Plugin};
 use super::console::{console_text, progressive_text};
 use super::json::{self, Ctx};
 use super::junit;
@@ -94,7 +94,8 @@ pub(super) fn build_route(
             let tests = model
                 .job(full_name)
                 .and_then(|j| j.builds.get(&number))
-                .and_then(|b| b.tests(now));
+                .and_then(|b| b.tests(now))
+                .filter(|_| model.has_plugin(Plugin::Junit));
             match (tests, format_of(fmt)) {
                 (Some(tests), Some(f)) => (
                     "test_report",
@@ -108,6 +109,9 @@ pub(super) fn build_route(
                 // A freestyle build has no `wfapi` action.
                 return not_found(model);
             };
+            if !model.has_plugin(Plugin::PipelineRestApi) {
+                return not_found(model);
+            }
             let Some(build) = job.builds.get(&number) else {
                 return not_found(model);
             };

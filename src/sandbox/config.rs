@@ -41,6 +41,9 @@ pub struct SandboxConfig {
     pub restart_forgets_queue: bool,
     /// Hide ConsoleNote annotations inside logs, as real Jenkins does.
     pub console_notes: bool,
+    /// Plugins this controller lacks: their URLs answer 404 and their actions are not there,
+    /// as on a Jenkins where they are not installed.
+    pub missing_plugins: Vec<Plugin>,
     pub faults: Faults,
     /// Restarts to play at fixed points of sandbox time after start.
     pub restarts: Vec<RestartConfig>,
@@ -69,11 +72,23 @@ impl Default for SandboxConfig {
             seed: None,
             restart_forgets_queue: false,
             console_notes: true,
+            missing_plugins: Vec::new(),
             faults: Faults::default(),
             restarts: Vec::new(),
             artifact_store: false,
         }
     }
+}
+
+/// The plugins whose REST side the sandbox plays, by their ids in Jenkins' update center.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+pub enum Plugin {
+    /// The stage view's REST API: `wfapi` on Pipeline jobs and builds.
+    #[serde(rename = "pipeline-rest-api")]
+    PipelineRestApi,
+    /// Test reports: `testReport` and the build's `TestResultAction`.
+    #[serde(rename = "junit")]
+    Junit,
 }
 
 /// What an anonymous caller may do.

@@ -5,7 +5,7 @@ use http::StatusCode;
 
 use super::api::{api, api_shown, finished_builds_shown, format_of};
 use super::builds::build_route;
-use super::config::{JobConfig, JobKind, ParamConfig, check_job_path};
+use super::config::{JobConfig, JobKind, ParamConfig, Plugin, check_job_path};
 use super::json::{self, Ctx};
 use super::model::{Model, Node, Principal};
 use super::pages::{html_page, not_found};
@@ -83,8 +83,8 @@ pub(super) fn job_route(
             None => not_found(model),
         },
         ["wfapi"] | ["wfapi", "describe"] | ["wfapi", "runs"] => {
-            if job.kind != JobKind::Pipeline {
-                // Only a WorkflowJob has the `wfapi` action.
+            if job.kind != JobKind::Pipeline || !model.has_plugin(Plugin::PipelineRestApi) {
+                // Only a WorkflowJob has the `wfapi` action, and only with the plugin.
                 return not_found(model);
             }
             let value = if rest.last() == Some(&"runs") {

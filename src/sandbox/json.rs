@@ -12,7 +12,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value, json};
 
 use super::artifacts::{Listed, listing};
-use super::config::{BuildResult, JobKind, ParamType, TestsSpec};
+use super::config::{BuildResult, JobKind, ParamType, Plugin, TestsSpec};
 use super::model::{
     Build, Cause, Folder, Job, LeftItem, Model, Node, ParamDef, ParamValue, QueueItem, Stage,
 };
@@ -374,7 +374,7 @@ fn build_as(cx: Ctx, job: &Job, b: &Build, p: Pruner, with_class: bool) -> Value
     let bean = Bean::new(p, class)
         .nested("actions", DEFAULT, |p| {
             let mut all = actions(&b.params, &b.causes);
-            if let Some(tests) = b.tests(t) {
+            if let Some(tests) = b.tests(t).filter(|_| cx.model.has_plugin(Plugin::Junit)) {
                 all.push(Action::Tests(tests));
             }
             all.push(Action::Hidden);

@@ -449,6 +449,7 @@ pub struct Model {
     pub abort_delay_ms: i64,
     pub restart_forgets_queue: bool,
     pub console_notes: bool,
+    pub missing_plugins: Vec<super::config::Plugin>,
     pub faults: Faults,
     pub rng: fastrand::Rng,
     pub nodes: HashMap<String, Node>,
@@ -507,6 +508,7 @@ impl Model {
             abort_delay_ms: ms(config.abort_delay),
             restart_forgets_queue: config.restart_forgets_queue,
             console_notes: config.console_notes,
+            missing_plugins: config.missing_plugins.clone(),
             faults: config.faults.clone(),
             session_hash: random_hex(&mut rng, 8),
             cookie_name: format!("JSESSIONID.{}", random_hex(&mut rng, 8)),
@@ -534,6 +536,10 @@ impl Model {
             model.put_job(job);
         }
         model
+    }
+
+    pub fn has_plugin(&self, plugin: super::config::Plugin) -> bool {
+        !self.missing_plugins.contains(&plugin)
     }
 
     pub fn now(&self) -> i64 {

@@ -478,19 +478,9 @@ fn a_failed_pipeline_build_in_the_sandbox_names_its_stage_error_and_step_log() {
 #[test]
 fn a_pipeline_build_whose_stage_view_answers_404_changes_nothing_but_the_diagnosis() {
     let yaml = "speed: 50\nquiet_period: 0s\njobs:\n  - path: app/build\n    kind: pipeline\n    builds:\n      - duration: 2s\n        result: FAILURE\n        log: [\"compiling\", \"exploded\"]\n        stages:\n          - { name: Test, status: FAILED, error: \"script returned exit code 1\", log: [\"running tests\"] }\n";
-    let sb = common::sandbox(yaml);
     // The same controller without pipeline-rest-api.
-    let proxy = Hostile::proxy(&sb.url(), |asked, answer| {
-        if asked.path().contains("/wfapi/") {
-            return Answer {
-                status: 404,
-                headers: vec![],
-                body: b"<html>Not Found</html>".to_vec(),
-            };
-        }
-        answer
-    });
-    let (_dir, path) = pipeline_file(&one_step(&proxy.url(), "app/build"));
+    let sb = common::sandbox(&format!("missing_plugins: [pipeline-rest-api]\n{yaml}"));
+    let (_dir, path) = pipeline_file(&one_step(&sb.url(), "app/build"));
     let without = run_with_files(&path, &[]);
     let sb = common::sandbox(yaml);
     let (_dir2, path) = pipeline_file(&one_step(&sb.url(), "app/build"));

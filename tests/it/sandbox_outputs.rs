@@ -910,3 +910,41 @@ fn plain_lists_a_directory_and_view_shows_a_file_as_text() {
         404
     );
 }
+
+#[test]
+fn missing_plugins_answer_404_and_leave_no_action_behind() {
+    let tests =
+        "\n        tests: { passed: 3, cases: [{ class: a.B, name: c, status: FAILED }] }\n";
+    let with_tests = PIPELINE.replace(
+        "        log: [\"compiling\"]\n",
+        &format!("        log: [\"compiling\"]{tests}"),
+    );
+    let installed = common::sandbox(&with_tests);
+    let missing = common::sandbox(&format!(
+        "missing_plugins: [pipeline-rest-api, junit]\n{with_tests}"
+    ));
+    let c = client();
+    for path in [
+        "/job/app/wfapi/runs",
+        "/job/app/1/wfapi/describe",
+        "/job/app/1/execution/node/6/wfapi/describe",
+        "/job/app/1/testReport/api/json",
+    ] {
+        assert_eq!(get(&c, &installed, path).status(), 200, "{path}");
+        assert_eq!(get(&c, &missing, path).status(), 404, "{path}");
+    }
+    let classes = |sb: &Sandbox| -> Vec<String> {
+        get_json(&c, sb, "/job/app/1/api/json?tree=actions[_class]")["actions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|a| a["_class"].as_str().map(str::to_string))
+            .collect()
+    };
+    let junit = "hudson.tasks.junit.TestResultAction".to_string();
+    assert!(classes(&installed).contains(&junit));
+    assert!(!classes(&missing).contains(&junit));
+    // The console still tells the stages, as Jenkins' own log does without the stage view.
+    let text = get(&c, &missing, "/job/app/1/consoleText").text().unwrap();
+    assert!(text.contains("FooTest > bar FAILED"), "{text}");
+}
