@@ -159,6 +159,11 @@ fn release_example_builds_then_deploys_in_parallel_then_announces() {
         "build".into(),
         StepFacts {
             number: Some(41),
+            outputs: [
+                ("version".to_string(), "2.4.0+17".to_string()),
+                ("IMAGE".to_string(), "registry/app@sha256:abc".to_string()),
+            ]
+            .into(),
             ..StepFacts::default()
         },
     );
@@ -172,8 +177,21 @@ fn release_example_builds_then_deploys_in_parallel_then_announces() {
         [
             ("REGION".to_string(), "eu".to_string()),
             ("BUILD".to_string(), "41".to_string()),
-            ("VERSION".to_string(), "2.4.0".to_string()),
+            ("VERSION".to_string(), "2.4.0+17".to_string()),
+            ("IMAGE".to_string(), "registry/app@sha256:abc".to_string()),
         ]
+    );
+    // The build says which run started it and reads what the deploys are given.
+    let StepKind::Job(build) = &p.steps[index("build")].kind else {
+        panic!("build is a job step");
+    };
+    assert_eq!(
+        build.description.as_ref().unwrap().render(&ctx).unwrap(),
+        "release 2.4.0 (jrun run r1)"
+    );
+    assert_eq!(
+        build.outputs.from_artifact.as_deref(),
+        Some("out/build-info.json")
     );
 }
 
