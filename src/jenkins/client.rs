@@ -857,7 +857,7 @@ impl Client {
 
     /// A POST that may safely be repeated (stop, cancel): transient failures are retried like
     /// reads.
-    async fn post_retrying(&self, url: &str) -> Result<Reply, Error> {
+    pub(crate) async fn post_retrying(&self, url: &str) -> Result<Reply, Error> {
         let mut patience = Patience::new(self.inner.settings.unreachable_timeout);
         loop {
             let started = Instant::now();

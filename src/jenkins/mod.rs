@@ -6,6 +6,7 @@
 //! pass both sides.
 
 mod artifacts;
+mod branch;
 mod client;
 mod date;
 mod diagnose;
@@ -18,6 +19,9 @@ mod trigger;
 mod types;
 
 pub use artifacts::{Artifact, ArtifactBody, MAX_REDIRECTS};
+pub use branch::{
+    BRANCH_INDEXING_CAUSE, BranchBuild, ScanLog, branch_item_name, branch_parent, is_multibranch,
+};
 pub use client::{Client, MAX_BODY_SHOWN};
 pub use diagnose::{
     FailedCase, LOG_TAIL_BYTES, MAX_FAILED_CASES, NodeError, Stage, StepNode, TestCounts,

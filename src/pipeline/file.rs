@@ -13,7 +13,7 @@ use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::model::{AwaitBuild, DEFAULT_SERVER, ResultName, RetryOn};
+use super::model::{AwaitBuild, BranchScan, DEFAULT_SERVER, ResultName, RetryOn};
 use crate::duration::Dur;
 
 /// A pipeline of Jenkins jobs, run by jrun (`jrun run FILE`, `jrun validate FILE`).
@@ -98,6 +98,11 @@ pub struct DefaultsFile {
     /// A string parameter of every job that jrun fills with a unique id per trigger (see the
     /// step's `trigger_id`).
     pub trigger_id: Option<String>,
+    /// Whether a branch job that does not exist yet is looked for with a scan of its
+    /// multibranch project (default `never`).
+    pub branch_scan: Option<BranchScan>,
+    /// How long such a scan may take until the branch appears (default 10m).
+    pub scan_timeout: Option<Dur>,
 }
 
 /// `retry:`: trigger the job again when its build ends for one of the reasons in `on`.
@@ -200,6 +205,14 @@ pub struct StepFile {
     pub description: Option<String>,
     /// Files the ended build archived, to download: `{ get: ["dist/*.tar.gz"], to: out }`.
     pub artifacts: Option<ArtifactsFile>,
+    /// A branch of the multibranch project `job:` names, as written in the repository
+    /// (`release/2.4`); jrun encodes it into the branch job's name (`app/release%2F2.4`).
+    pub branch: Option<String>,
+    /// `auto`: when the branch job does not exist yet, scan its multibranch project, wait for
+    /// the branch to appear and follow the build the scan started for it (default `never`).
+    pub branch_scan: Option<BranchScan>,
+    /// How long a scan may take until the branch appears (default 10m).
+    pub scan_timeout: Option<Dur>,
 }
 
 /// `artifacts:`: which archived files of the build to download, and where to.
@@ -233,6 +246,9 @@ pub(crate) const JOB_ONLY_KEYS: &[&str] = &[
     "outputs",
     "description",
     "artifacts",
+    "branch",
+    "branch_scan",
+    "scan_timeout",
 ];
 
 /// Keys of a step that mean something only beside `matrix:` (itself one of [`JOB_ONLY_KEYS`]).

@@ -275,6 +275,22 @@ pub struct JobStep {
     pub description: Option<Template>,
     /// Archived files to download once the build ended (boxed: most steps have none).
     pub artifacts: Option<Box<Artifacts>>,
+    /// Whether a branch job that does not exist yet is looked for with a scan.
+    pub branch_scan: BranchScan,
+    /// How long that scan may take until the branch appears.
+    pub scan_timeout: Duration,
+}
+
+/// `branch_scan:`: what a job step does when its branch job does not exist yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum BranchScan {
+    /// The step fails: the job does not exist.
+    #[default]
+    Never,
+    /// When its parent is a multibranch project, scan it, wait for the branch, and follow
+    /// the build the scan started for it.
+    Auto,
 }
 
 /// `artifacts:`: which archived files of an ended build to download, and where to.

@@ -5,11 +5,14 @@ use std::time::Duration;
 use crate::duration::Dur;
 use crate::pipeline::file::{PollFile, RetryFile};
 use crate::pipeline::locate::YamlPath;
-use crate::pipeline::model::{Poll, ResultName, Retry};
+use crate::pipeline::model::{BranchScan, Poll, ResultName, Retry};
 
 use super::lowering::{Defaults, Lowering};
 
 pub(super) const DEFAULT_QUEUE_TIMEOUT: Duration = Duration::from_secs(3600);
+
+/// How long a scan of a multibranch project may take until the branch appears.
+pub(super) const DEFAULT_SCAN_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// Most retries a step may ask for.
 pub(super) const MAX_RETRIES: u32 = 100;
@@ -55,6 +58,8 @@ impl Lowering<'_> {
             poll: Poll::default(),
             retry: None,
             trigger_id: None,
+            branch_scan: BranchScan::Never,
+            scan_timeout: DEFAULT_SCAN_TIMEOUT,
         };
         let Some(doc) = &self.doc.defaults else {
             return defaults;
@@ -77,6 +82,12 @@ impl Lowering<'_> {
         }
         if let Some(name) = &doc.trigger_id {
             defaults.trigger_id = self.trigger_id_name(name, &base.key("trigger_id"));
+        }
+        if let Some(scan) = doc.branch_scan {
+            defaults.branch_scan = scan;
+        }
+        if let Some(timeout) = self.positive(doc.scan_timeout, &base.key("scan_timeout")) {
+            defaults.scan_timeout = timeout;
         }
         defaults
     }

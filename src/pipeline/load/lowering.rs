@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use crate::pipeline::file::{PipelineFile, RetryFile, StepFile};
 use crate::pipeline::locate::{Pos, Spans, YamlPath};
-use crate::pipeline::model::{Poll, ResultName};
+use crate::pipeline::model::{BranchScan, Poll, ResultName};
 use crate::pipeline::render::{Template, TemplateCache};
 
 use super::diagnostics::Diagnostics;
@@ -33,6 +33,8 @@ pub(super) struct Defaults {
     pub(super) poll: Poll,
     pub(super) retry: Option<RetryFile>,
     pub(super) trigger_id: Option<String>,
+    pub(super) branch_scan: BranchScan,
+    pub(super) scan_timeout: Duration,
 }
 
 /// What a `matrix:` step expands into.
@@ -85,6 +87,9 @@ pub(super) fn set_keys(step: &StepFile) -> Vec<&'static str> {
         outputs,
         description,
         artifacts,
+        branch,
+        branch_scan,
+        scan_timeout,
     } = step;
     [
         ("id", id.is_some()),
@@ -110,6 +115,9 @@ pub(super) fn set_keys(step: &StepFile) -> Vec<&'static str> {
         ("outputs", outputs.is_some()),
         ("description", description.is_some()),
         ("artifacts", artifacts.is_some()),
+        ("branch", branch.is_some()),
+        ("branch_scan", branch_scan.is_some()),
+        ("scan_timeout", scan_timeout.is_some()),
     ]
     .into_iter()
     .filter_map(|(key, set)| set.then_some(key))

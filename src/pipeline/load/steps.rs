@@ -182,7 +182,14 @@ impl Lowering<'_> {
     ) -> (Option<StepKind>, Option<MatrixPlan>) {
         let (doc, path) = (node.doc, &node.path);
         let source = doc.job.as_deref().unwrap_or_default();
-        let job = self.job_template(source, &path.key("job"));
+        let job = match &doc.branch {
+            Some(branch) => self.branch_job(source, branch, path),
+            None => self.job_template(source, &path.key("job")),
+        };
+        let branch_scan = doc.branch_scan.unwrap_or(defaults.branch_scan);
+        let scan_timeout = self
+            .positive(doc.scan_timeout, &path.key("scan_timeout"))
+            .unwrap_or(defaults.scan_timeout);
         let wait = doc.wait.unwrap_or(true);
         if !wait {
             self.check_no_wait(node);
@@ -258,6 +265,8 @@ impl Lowering<'_> {
                 outputs,
                 description,
                 artifacts,
+                branch_scan,
+                scan_timeout,
             })
         });
         (kind, plan)
@@ -517,6 +526,43 @@ impl Lowering<'_> {
             return false;
         }
         true
+    }
+
+    /// `job:` naming a multibranch project and `branch:` one of its branches: the branch job,
+    /// whose name is the branch encoded as Jenkins names it (`release/2.4` is the job
+    /// `release%2F2.4`). The branch is a plain name: encoding would break a template.
+    fn branch_job(&mut self, source: &str, branch: &str, path: &YamlPath) -> Option<Template> {
+        let at = path.key("branch");
+        if branch.trim().is_empty() {
+            self.diags.at(
+                &at,
+                "`branch` is empty; name a branch as the repository does, e.g. `release/2.4`",
+            );
+            return None;
+        }
+        if branch.contains("{{") {
+            self.diags.at(
+                &at,
+                format!(
+                    "`branch` is a plain branch name, not a template (`{branch}`); to build the \
+                     name from values, write the encoded job name in `job:` instead, with `%2F` \
+                     for `/`: `job: \"{source}/release%2F{{{{vars.version}}}}\"`"
+                ),
+            );
+            return None;
+        }
+        if source.contains("%2F") || source.contains("%2f") {
+            self.diags.at(
+                &at,
+                format!(
+                    "`job: {source}` already names a branch job (`%2F`), and `branch:` adds \
+                     another; give `job:` the multibranch project alone"
+                ),
+            );
+            return None;
+        }
+        let name = crate::jenkins::branch_item_name(branch);
+        self.job_template(&format!("{source}/{name}"), &path.key("job"))
     }
 
     pub(super) fn job_template(&mut self, source: &str, path: &YamlPath) -> Option<Template> {

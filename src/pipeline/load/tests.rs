@@ -937,3 +937,74 @@ fn an_output_file_jrun_cannot_read_is_refused() {
     );
     assert!(all.contains("not `a.yaml`"), "{all}");
 }
+
+#[test]
+fn a_branch_is_encoded_into_its_multibranch_job_and_both_forms_name_the_same_job() {
+    let p = load(
+        "name: x
+defaults:
+  branch_scan: auto
+  scan_timeout: 2m
+steps:
+  - { id: a, job: team/app, branch: release/2.4 }
+  - { id: b, job: team/app/release%2F2.4, branch_scan: never }
+  - { id: c, job: app, branch: 'feat/#7', scan_timeout: 30s }
+",
+    );
+    let (a, b, c) = (job(&p.steps[0]), job(&p.steps[1]), job(&p.steps[2]));
+    assert_eq!(a.job.source(), "team/app/release%2F2.4");
+    assert_eq!(b.job.source(), a.job.source());
+    assert_eq!(c.job.source(), "app/feat%2F%237");
+    assert_eq!(a.branch_scan, crate::pipeline::BranchScan::Auto);
+    assert_eq!(b.branch_scan, crate::pipeline::BranchScan::Never);
+    assert_eq!(a.scan_timeout, Duration::from_secs(120));
+    assert_eq!(c.scan_timeout, Duration::from_secs(30));
+}
+
+#[test]
+fn branch_scan_defaults_to_never_with_a_ten_minute_scan_timeout() {
+    let p = load("name: x\nsteps: [{job: app, branch: main}]\n");
+    let step = job(&p.steps[0]);
+    assert_eq!(step.branch_scan, crate::pipeline::BranchScan::Never);
+    assert_eq!(step.scan_timeout, Duration::from_secs(600));
+}
+
+#[test]
+fn bad_branch_keys_are_reported_where_they_are_written() {
+    let problems = messages(
+        "name: x
+steps:
+  - { id: a, job: app, branch: '{{vars.b}}' }
+  - { id: b, job: app/x%2Fy, branch: main }
+  - { id: c, job: app, branch: '' }
+  - { id: d, job: app, branch: main, scan_timeout: 0s }
+  - { id: e, await: { job: app }, branch: main }
+",
+    );
+    let all = problems.join("\n");
+    assert!(all.contains("t.yaml:3:"), "{all}");
+    assert!(all.contains("plain branch name, not a template"), "{all}");
+    assert!(
+        all.contains("t.yaml:4:") && all.contains("already names a branch job"),
+        "{all}"
+    );
+    assert!(
+        all.contains("t.yaml:5:") && all.contains("`branch` is empty"),
+        "{all}"
+    );
+    assert!(
+        all.contains("t.yaml:6:") && all.contains("scan_timeout must be more than 0s"),
+        "{all}"
+    );
+    assert!(
+        all.contains("t.yaml:7:") && all.contains("`branch` applies to job steps"),
+        "{all}"
+    );
+}
+
+#[test]
+fn branch_scan_takes_only_never_or_auto() {
+    let problems = messages("name: x\nsteps: [{job: app, branch: main, branch_scan: always}]\n");
+    let all = problems.join("\n");
+    assert!(all.contains("t.yaml:2:") && all.contains("always"), "{all}");
+}
