@@ -21,8 +21,8 @@ pub fn check(args: CheckArgs) -> Result<ExitStatus, CommandError> {
     };
     let connection = connect(&pipeline, &ctx, &env, None, target)?;
     let jobs = engine::JobCache::default();
-    let problems = runtime()?
-        .block_on(engine::preflight::check(
+    let (problems, notes) = runtime()?
+        .block_on(engine::preflight::check_with_notes(
             &pipeline,
             &connection.clients,
             &ctx,
@@ -30,12 +30,24 @@ pub fn check(args: CheckArgs) -> Result<ExitStatus, CommandError> {
             &jobs,
         ))
         .map_err(|(_, e)| CommandError::new(ExitStatus::Jenkins, e))?;
+    for note in &notes {
+        to_stdout(&format!("note: {}\n", note.message));
+    }
     if !problems.is_empty() {
         return Err(preflight_failure(problems));
     }
     let checked = jobs.len();
+    let pending = if notes.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", {} branch job{} to be scanned for",
+            notes.len(),
+            if notes.len() == 1 { "" } else { "s" }
+        )
+    };
     to_stdout(&format!(
-        "{}: ok ({checked} job{} checked, nothing triggered)\n",
+        "{}: ok ({checked} job{} checked{pending}, nothing triggered)\n",
         args.pipeline.display(),
         if checked == 1 { "" } else { "s" }
     ));

@@ -73,6 +73,16 @@ pub enum Record {
         number: u64,
         url: String,
     },
+    /// The step follows a build a scan of its multibranch project started, instead of
+    /// triggering one: a resumed run follows it too, and triggers nothing for it.
+    Adopted {
+        step: String,
+        job: String,
+        /// The step's parameters, which the build got.
+        params: Vec<(String, String)>,
+        number: u64,
+        url: String,
+    },
     Finished {
         step: String,
         /// Boxed: an outcome with its diagnosis and artifacts dwarfs the other records.
@@ -93,6 +103,7 @@ impl Record {
             Record::TriggerSent { .. } => "trigger_sent",
             Record::Queued { .. } => "queued",
             Record::Started { .. } => "started",
+            Record::Adopted { .. } => "adopted",
             Record::Finished { .. } => "finished",
             Record::RunFinished { .. } => "run_finished",
         }
@@ -259,6 +270,8 @@ pub struct StepReplay {
     pub queue_id: Option<u64>,
     pub build: Option<(u64, String)>,
     pub outcome: Option<StepOutcome>,
+    /// Its build was adopted from a scan of its multibranch project.
+    pub adopted: bool,
 }
 
 pub fn read(path: &Path) -> Result<Replay, JournalError> {
@@ -374,6 +387,22 @@ fn apply(replay: &mut Replay, record: Record) {
             if entry.attempt == attempt {
                 entry.build = Some((number, url));
             }
+        }
+        Record::Adopted {
+            step,
+            job,
+            params,
+            number,
+            url,
+        } => {
+            // As a trigger whose build is known: a resumed run follows it and sends nothing.
+            let entry = replay.steps.entry(step).or_default();
+            entry.attempt = 1;
+            entry.triggered = true;
+            entry.job = Some(job);
+            entry.params = params;
+            entry.build = Some((number, url));
+            entry.adopted = true;
         }
         Record::Finished { step, outcome } => {
             replay.steps.entry(step).or_default().outcome = Some(*outcome);

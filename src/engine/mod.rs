@@ -9,6 +9,7 @@
 //! it and the report shows it.
 
 mod artifacts;
+mod branch;
 mod decide;
 mod diagnose;
 mod follow;

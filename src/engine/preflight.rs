@@ -133,6 +133,21 @@ pub async fn check(
     selected: Option<&[bool]>,
     jobs: &JobCache,
 ) -> Result<Vec<Problem>, (usize, jenkins::Error)> {
+    check_with_notes(pipeline, clients, ctx, selected, jobs)
+        .await
+        .map(|(problems, _)| problems)
+}
+
+/// [`check`], and what it found that is not a problem but worth saying: branch jobs that do
+/// not exist yet, which a scan may create when the step runs.
+pub async fn check_with_notes(
+    pipeline: &Pipeline,
+    clients: &BTreeMap<String, Client>,
+    ctx: &RenderContext,
+    selected: Option<&[bool]>,
+    jobs: &JobCache,
+) -> Result<(Vec<Problem>, Vec<Problem>), (usize, jenkins::Error)> {
+    let mut notes: Vec<Problem> = Vec::new();
     let mut problems: Vec<Problem> = Vec::new();
     let mut problem = |step: usize, message: String| {
         let entry = Problem { step, message };
@@ -177,11 +192,22 @@ pub async fn check(
                     info
                 }
                 Err(jenkins::Error::NotFound { .. }) => {
-                    problem(
-                        index,
-                        missing_job(&place(&pipeline.file, template), &job, client.base_url()),
-                    );
                     missing.insert(key);
+                    let at = place(&pipeline.file, template);
+                    let missing = missing_job(&at, &job, client.base_url());
+                    let StepKind::Job(job_step) = &step.kind else {
+                        problem(index, missing);
+                        continue;
+                    };
+                    match super::branch::missing_branch(client, job_step, &job, &at, missing).await
+                    {
+                        Ok(super::branch::Missing::Problem(message)) => problem(index, message),
+                        Ok(super::branch::Missing::Scanned(message)) => notes.push(Problem {
+                            step: index,
+                            message,
+                        }),
+                        Err(e) => return Err((index, e)),
+                    }
                     continue;
                 }
                 Err(e) => return Err((index, e)),
@@ -225,7 +251,7 @@ pub async fn check(
             problem(index, format!("{where_}{message}"));
         }
     }
-    Ok(problems)
+    Ok((problems, notes))
 }
 
 /// The values of a job step's parameters known before the run: those that read no step's

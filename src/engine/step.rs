@@ -16,7 +16,8 @@ use super::preflight::param_problems;
 use super::time::PipelineTime;
 use crate::jenkins::{self, Client, QueueState};
 use crate::pipeline::{
-    AwaitBuild, AwaitStep, JobStep, Pipeline, RenderContext, ResultName, Retry, RetryOn, StepKind,
+    AwaitBuild, AwaitStep, BranchScan, JobStep, Pipeline, RenderContext, ResultName, Retry,
+    RetryOn, StepKind,
 };
 use crate::report::{Event, FailureKind, Reporter, StepOutcome, StepStatus};
 
@@ -57,18 +58,18 @@ pub struct StepContext {
 }
 
 /// What ended a wait before its answer.
-enum WaitEnded {
+pub(super) enum WaitEnded {
     Stop(Stop),
     Deadline,
     Jenkins(jenkins::Error),
 }
 
 impl StepContext {
-    fn id(&self) -> &str {
+    pub(super) fn id(&self) -> &str {
         &self.pipeline.steps[self.index].id
     }
 
-    fn event(&self, event: Event<'_>) {
+    pub(super) fn event(&self, event: Event<'_>) {
         self.reporter.event(event);
     }
 
@@ -89,7 +90,7 @@ impl StepContext {
     }
 
     /// A request bounded by `deadline` and by the run being stopped.
-    async fn read<T>(
+    pub(super) async fn read<T>(
         &mut self,
         deadline: Option<Instant>,
         request: impl Future<Output = Result<T, jenkins::Error>>,
@@ -104,7 +105,11 @@ impl StepContext {
     }
 
     /// Sleeps `delay` of pipeline time, but not past `deadline`.
-    async fn pause(&mut self, delay: Duration, deadline: Option<Instant>) -> Result<(), WaitEnded> {
+    pub(super) async fn pause(
+        &mut self,
+        delay: Duration,
+        deadline: Option<Instant>,
+    ) -> Result<(), WaitEnded> {
         let mut wake = self.time.after(delay);
         if let Some(deadline) = deadline {
             wake = wake.min(deadline);
@@ -124,7 +129,7 @@ impl StepContext {
 
     /// `file:line:column: ` of a value in the pipeline file, so that a job or parameter
     /// Jenkins does not know is reported where the user wrote it.
-    fn place(&self, template: &crate::pipeline::Template) -> String {
+    pub(super) fn place(&self, template: &crate::pipeline::Template) -> String {
         super::preflight::place(&self.pipeline.file, template)
     }
 }
@@ -204,7 +209,7 @@ pub(super) fn stop_status(stop: Stop) -> (StepStatus, FailureKind, &'static str)
 impl StepContext {
     /// Writes a journal record before the next action; a journal that cannot be written stops
     /// the step, since a resume could then not know what it did.
-    fn journal(&self, record: Record) -> Result<(), String> {
+    pub(super) fn journal(&self, record: Record) -> Result<(), String> {
         match &self.journal {
             Some(journal) => journal.record(&record).map_err(|e| e.to_string()),
             None => Ok(()),
@@ -212,7 +217,7 @@ impl StepContext {
     }
 
     /// Jenkins' clock: exact against the in-process sandbox, else from its `Date` answers.
-    fn server_now_ms(&self) -> i64 {
+    pub(super) fn server_now_ms(&self) -> i64 {
         self.time
             .exact_server_now_ms()
             .or_else(|| self.client.server_time_ms())
@@ -236,7 +241,7 @@ impl StepContext {
     }
 
     /// The job's definition, read once per run.
-    async fn job_info(
+    pub(super) async fn job_info(
         &mut self,
         job: &str,
         deadline: Option<Instant>,
@@ -274,12 +279,29 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
     let client = ctx.client.clone();
     let info = match ctx.job_info(&job, build_deadline).await {
         Ok(info) => info,
+        Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. }))
+            if step.branch_scan == BranchScan::Auto && ctx.attach.is_none() =>
+        {
+            match super::branch::appear(ctx, step, &job, &params, &result).await {
+                Ok(appeared) => {
+                    if appeared.adopted.is_some() {
+                        ctx.attach = appeared.adopted;
+                    }
+                    appeared.info
+                }
+                Err(failed) => return failed,
+            }
+        }
         Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
             let message = missing_job(&ctx.place(&step.job), &job, client.base_url());
             return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
         }
         Err(interrupt) => return interrupted(ctx, result, interrupt, step.timeout),
     };
+    // A build a scan started was not triggered with the step's parameters: they were
+    // compared when it was adopted, and the job may not define them before it ran.
+    let adopted = ctx.attach.as_ref().is_some_and(|a| a.adopted);
+    result.adopted = adopted;
     if info.is_folder() {
         let message = format!(
             "{}`{job}` is a folder in Jenkins, not a job: name a job inside it (folders are separated by /)",
@@ -300,7 +322,7 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
         .collect();
     if let Some((index, message)) = param_problems(&job, &info, &given, step.trigger_id.as_deref())
         .into_iter()
-        .next()
+        .find(|_| !adopted)
     {
         let template = index.map_or(&step.job, |i| &step.params[i].1);
         let message = format!("{}{message}", ctx.place(template));
@@ -1337,7 +1359,7 @@ fn finish(mut result: StepOutcome, build: &jenkins::Build, expect: &[ResultName]
     }
 }
 
-fn interrupted(
+pub(super) fn interrupted(
     _ctx: &StepContext,
     result: StepOutcome,
     interrupt: WaitEnded,

@@ -105,9 +105,9 @@ impl Client {
         }
     }
 
-    /// Whether a scan of the project waits in the queue. Until it leaves the queue the
-    /// indexing log is the previous scan's.
-    pub async fn scan_queued(&self, project: &str) -> Result<bool, Error> {
+    /// Whether the queue holds an item for this job or project: a scan waiting (until it
+    /// leaves the queue the indexing log is the previous scan's), or a branch's build.
+    pub async fn in_queue(&self, project: &str) -> Result<bool, Error> {
         let segments = job_segments(project)?;
         let url = self.api_url("queue/", SCAN_QUEUE_TREE);
         let list: QueueListJson = self.get_json(&url).await?.ok_or_else(|| Error::NotFound {

@@ -148,6 +148,13 @@ pub struct StepOutcome {
     /// The artifacts downloaded from its build (`artifacts:`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<ArtifactRecord>,
+    /// Its build was started by a scan of its multibranch project, not triggered by jrun.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub adopted: bool,
+}
+
+fn is_false(value: &bool) -> bool {
+    !value
 }
 
 /// One artifact downloaded from a step's build.
@@ -184,6 +191,7 @@ impl StepOutcome {
             diagnosis: None,
             outputs: BTreeMap::new(),
             artifacts: Vec::new(),
+            adopted: false,
         }
     }
 
@@ -229,6 +237,7 @@ impl StepSummary {
             candidates: outcome.candidates,
             outputs: outcome.outputs,
             artifacts: outcome.artifacts,
+            adopted: outcome.adopted,
         }
     }
 }
@@ -280,6 +289,10 @@ pub struct StepSummary {
     /// The artifacts downloaded from its build (`artifacts:`), as `{path, file, size}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<ArtifactRecord>,
+    /// `true` when its build was not triggered by jrun but started by a scan (branch
+    /// indexing) of its multibranch project, which found the branch, and adopted.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub adopted: bool,
 }
 
 /// The summary of a jrun run, as `--output json` prints it and `--report` writes it.
@@ -332,6 +345,7 @@ impl Summary {
                 candidates,
                 outputs,
                 artifacts,
+                adopted: _,
             } = step;
             r(id);
             r(server);
@@ -562,6 +576,7 @@ mod tests {
                     candidates: Vec::new(),
                     outputs: Default::default(),
                     artifacts: Vec::new(),
+                    adopted: false,
                 },
                 StepSummary {
                     id: "announce".into(),
@@ -579,6 +594,7 @@ mod tests {
                     candidates: Vec::new(),
                     outputs: Default::default(),
                     artifacts: Vec::new(),
+                    adopted: false,
                 },
             ],
         }
