@@ -12,7 +12,7 @@ use super::outcome::missing_job;
 use super::step::{StepContext, WaitEnded, interrupted};
 use crate::duration::Dur;
 use crate::jenkins::{self, BranchBuild};
-use crate::pipeline::{BranchScan, JobStep};
+use crate::pipeline::{BranchScan, JobStep, Poll};
 use crate::report::{Event, FailureKind, StepOutcome, StepStatus};
 
 /// Longest pause between two looks at a scan or a new branch job.
@@ -242,10 +242,9 @@ enum Waited {
     ScanEnded(Option<String>),
 }
 
-/// The next pause between looks: growing from the step's first poll interval, at most
-/// [`MAX_LOOK`].
-fn next_look(delay: Duration) -> Duration {
-    delay.mul_f64(1.5).min(MAX_LOOK)
+/// The next pause between looks: growing as the step's polling does, at most [`MAX_LOOK`].
+fn next_look(delay: Duration, poll: &Poll) -> Duration {
+    delay.mul_f64(poll.factor).min(poll.max).min(MAX_LOOK)
 }
 
 /// Waits until the branch job exists, the scan ended without it, or `deadline`. The scan is
@@ -299,7 +298,7 @@ async fn wait_for_branch(
         ctx.pause(delay, Some(deadline))
             .await
             .map_err(Waited::Ended)?;
-        delay = next_look(delay);
+        delay = next_look(delay, &step.poll);
     }
 }
 
@@ -339,7 +338,7 @@ async fn find_scan_build(
         if Instant::now() >= deadline {
             return Err(WaitEnded::Deadline);
         }
-        delay = next_look(delay);
+        delay = next_look(delay, &step.poll);
     }
 }
 
@@ -394,7 +393,7 @@ async fn parameters_known(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(WaitEnded::Deadline);
         }
-        delay = next_look(delay);
+        delay = next_look(delay, &step.poll);
     }
 }
 
@@ -437,11 +436,22 @@ mod tests {
     }
 
     #[test]
-    fn looks_grow_and_stay_bounded() {
+    fn looks_grow_as_the_steps_polling_and_stay_bounded() {
+        let poll = Poll::default();
+        let grown = next_look(Duration::from_secs(1), &poll);
+        assert!(grown > Duration::from_secs(1) && grown <= MAX_LOOK);
         assert_eq!(
-            next_look(Duration::from_secs(1)),
-            Duration::from_millis(1500)
+            next_look(Duration::from_secs(60), &poll),
+            MAX_LOOK.min(poll.max)
         );
-        assert_eq!(next_look(Duration::from_secs(4)), MAX_LOOK);
+        let fast = Poll {
+            initial: Duration::from_millis(20),
+            max: Duration::from_millis(100),
+            factor: 2.0,
+        };
+        assert_eq!(
+            next_look(Duration::from_millis(80), &fast),
+            Duration::from_millis(100)
+        );
     }
 }
