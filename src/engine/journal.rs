@@ -868,6 +868,46 @@ mod tests {
     }
 
     #[test]
+    fn an_adopted_build_reads_back_as_a_known_build_of_the_first_attempt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.jsonl");
+        let journal = Journal::open(&path).unwrap();
+        let records = [
+            Record::RunStarted {
+                pipeline: "release".into(),
+                file: "p.yaml".into(),
+                set: vec![],
+                run_id: "r1".into(),
+                started_at: "2026-12-01T00:00:00Z".into(),
+                format: Some(FORMAT),
+                digest: None,
+            },
+            Record::StepStarted {
+                step: "a".into(),
+                server: None,
+                url: None,
+            },
+            Record::Adopted {
+                step: "a".into(),
+                job: "app/release%2F2.4".into(),
+                params: vec![("V".into(), "1".into())],
+                number: 1,
+                url: "http://j/job/app/job/release%252F2.4/1/".into(),
+            },
+        ];
+        for record in &records {
+            journal.record(record).unwrap();
+        }
+        let a = &read(&path).unwrap().steps["a"];
+        assert!(a.adopted && a.triggered);
+        assert_eq!(a.attempt, 1);
+        assert_eq!(a.job.as_deref(), Some("app/release%2F2.4"));
+        assert_eq!(a.params, vec![("V".to_string(), "1".to_string())]);
+        assert_eq!(a.build.as_ref().map(|b| b.0), Some(1));
+        assert_eq!(a.queue_id, None);
+    }
+
+    #[test]
     fn a_file_that_is_not_a_journal_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x");
