@@ -50,6 +50,103 @@ pub struct SandboxConfig {
     /// Serve artifact downloads as an external artifact manager does: a 302 to a second
     /// listener (like S3 presigned URLs) that wants a signed query and no credentials.
     pub artifact_store: bool,
+    /// Multibranch Pipeline projects, whose scans create and build branch jobs.
+    pub multibranch: Vec<MultibranchConfig>,
+}
+
+/// A `WorkflowMultiBranchProject` and the branches its source has.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultibranchConfig {
+    /// Full name with folders, e.g. `team/app`.
+    pub path: String,
+    /// How long a scan (branch indexing) runs.
+    #[serde(default = "one_second")]
+    pub scan_duration: Dur,
+    #[serde(default)]
+    pub branches: Vec<BranchConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BranchConfig {
+    /// The branch as the source names it, e.g. `release/2.4`; its job is named encoded.
+    pub name: String,
+    /// As a job's builds; empty: one-second SUCCESS builds.
+    #[serde(default)]
+    pub builds: Vec<BuildSpec>,
+    /// What the Jenkinsfile's `properties([parameters(…)])` registers when its first build ran.
+    #[serde(default)]
+    pub parameters: Vec<ParamConfig>,
+    /// False: the branch is only in the source, and the first scan creates and builds its job.
+    #[serde(default = "yes")]
+    pub discovered: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `jenkins.branch.NameEncoder.encode`: the few characters that cannot be in an item name.
+pub fn encode_branch(name: &str) -> String {
+    match name {
+        "" => return "%00".to_string(),
+        "." => return "%2E".to_string(),
+        ".." => return "%2E.".to_string(),
+        _ => {}
+    }
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
+            '#' => out.push_str("%23"),
+            '?' => out.push_str("%3F"),
+            '[' => out.push_str("%5B"),
+            ']' => out.push_str("%5D"),
+            '\\' => out.push_str("%5C"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `NameEncoder.decode`: undoes `encode`; other `%` sequences stay as they are.
+pub fn decode_branch(name: &str) -> String {
+    match name {
+        "%00" => return String::new(),
+        "%2E" => return ".".to_string(),
+        "%2E." => return "..".to_string(),
+        _ => {}
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let code = rest.get(i + 1..i + 3).unwrap_or("");
+        let decoded = match code {
+            "25" => Some('%'),
+            "2F" => Some('/'),
+            "23" => Some('#'),
+            "3F" => Some('?'),
+            "5B" => Some('['),
+            "5D" => Some(']'),
+            "5C" => Some('\\'),
+            _ => None,
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[i + 3..];
+            }
+            None => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Default for SandboxConfig {
@@ -76,6 +173,7 @@ impl Default for SandboxConfig {
             faults: Faults::default(),
             restarts: Vec::new(),
             artifact_store: false,
+            multibranch: Vec::new(),
         }
     }
 }
@@ -773,6 +871,40 @@ impl SandboxConfig {
                 }
             }
         }
+        for project in &self.multibranch {
+            check_job_path(&project.path)?;
+            let clash = self.jobs.iter().any(|j| {
+                j.path == project.path
+                    || j.path.starts_with(&format!("{}/", project.path))
+                    || project.path.starts_with(&format!("{}/", j.path))
+            });
+            if clash || !seen.insert(project.path.as_str()) {
+                return Err(format!(
+                    "multibranch project `{}` clashes with a job or project of the same path",
+                    project.path
+                ));
+            }
+            let mut names = std::collections::HashSet::new();
+            for branch in &project.branches {
+                if branch.name.trim().is_empty() {
+                    return Err(format!(
+                        "multibranch project `{}` has a branch without a name",
+                        project.path
+                    ));
+                }
+                if !names.insert(encode_branch(&branch.name)) {
+                    return Err(format!(
+                        "branch `{}` of `{}` is declared twice",
+                        branch.name, project.path
+                    ));
+                }
+                let owner = format!("branch `{}` of `{}`", branch.name, project.path);
+                for (i, spec) in branch.builds.iter().enumerate() {
+                    check_build_spec(spec).map_err(|m| format!("{owner}, builds[{i}]: {m}"))?;
+                }
+                check_parameters(&branch.parameters, &owner)?;
+            }
+        }
         for user in &self.users {
             if user.name.is_empty() || user.name.contains(':') {
                 return Err(format!("user name `{}` is not valid", user.name));
@@ -858,6 +990,37 @@ mod tests {
         let text = "jobs:\n  - path: a\n  - path: a/b\n";
         let err = SandboxConfig::parse(text, "t").unwrap_err().to_string();
         assert!(err.contains("cannot be inside"), "{err}");
+    }
+
+    #[test]
+    fn branch_names_encode_like_name_encoder_and_decode_back() {
+        let cases = [
+            ("release/2.4", "release%2F2.4"),
+            ("a%2Fb", "a%252Fb"),
+            ("feat#1?[x]\\y", "feat%231%3F%5Bx%5D%5Cy"),
+            ("", "%00"),
+            (".", "%2E"),
+            ("..", "%2E."),
+            ("plain-é", "plain-é"),
+        ];
+        for (raw, encoded) in cases {
+            assert_eq!(encode_branch(raw), encoded, "{raw}");
+            assert_eq!(decode_branch(encoded), raw, "{encoded}");
+        }
+        assert_eq!(decode_branch("100%"), "100%");
+        assert_eq!(decode_branch("a%41"), "a%41");
+    }
+
+    #[test]
+    fn multibranch_projects_are_validated() {
+        let err = |yaml: &str| SandboxConfig::parse(yaml, "t").unwrap_err().to_string();
+        let twice = err("multibranch:\n  - path: app\n    branches: [{name: a/b}, {name: a/b}]\n");
+        assert!(twice.contains("declared twice"), "{twice}");
+        let clash = err("jobs: [{path: app}]\nmultibranch: [{path: app}]\n");
+        assert!(clash.contains("clashes"), "{clash}");
+        let nameless = err("multibranch: [{path: app, branches: [{name: ''}]}]\n");
+        assert!(nameless.contains("without a name"), "{nameless}");
+        assert!(SandboxConfig::parse("multibranch: [{path: t/app, scan_duration: 10s, branches: [{name: main}, {name: release/2.4, discovered: false}]}]\n", "t").is_ok());
     }
 
     #[test]

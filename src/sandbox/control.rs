@@ -214,6 +214,7 @@ fn external_trigger(model: &mut Model, body: TriggerBody) -> Reply {
         None
     };
     let user = body.user.unwrap_or_else(|| "someone-else".to_string());
+    let body_user = user.clone();
     let (id, created) = model.schedule(&body.job, params, Cause::User(Some(user.clone())), None);
     let record = TriggerRecord {
         at_ms: model.now(),
@@ -225,6 +226,7 @@ fn external_trigger(model: &mut Model, body: TriggerBody) -> Reply {
         queue_id: Some(id),
         created,
         external: true,
+        cause: format!("Started by user {}", body_user),
     };
     model.record_trigger(record);
     reply_json(

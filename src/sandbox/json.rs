@@ -227,7 +227,12 @@ pub fn root(cx: Ctx, p: Pruner) -> Value {
 
 pub fn folder(cx: Ctx, folder: &Folder, p: Pruner) -> Value {
     let full_name = folder.full_name.as_str();
-    Bean::new(p, Some(FOLDER_CLASS))
+    let class = if folder.multibranch.is_some() {
+        "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject"
+    } else {
+        FOLDER_CLASS
+    };
+    Bean::new(p, Some(class))
         .put("actions", DEFAULT, || json!([{}, {}]))
         .put("description", DEFAULT, || Value::Null)
         .put("displayName", DEFAULT, || json!(folder.name))
@@ -287,6 +292,9 @@ fn cause(cause: &Cause, p: Pruner) -> Value {
             .put("shortDescription", 3, || json!(cause.short_description()))
             .put("addr", 3, || json!(addr))
             .put("note", 3, || json!(note))
+            .done(),
+        Cause::BranchIndexing => Bean::new(p, Some("jenkins.branch.BranchIndexingCause"))
+            .put("shortDescription", 3, || json!(cause.short_description()))
             .done(),
     }
 }
@@ -597,10 +605,17 @@ pub fn job(cx: Ctx, job: &Job, p: Pruner) -> Value {
     let mut bean = Bean::new(p, Some(job_class(job.kind)))
         .put("actions", DEFAULT, || json!([{}, {}]))
         .put("description", DEFAULT, || json!(job.description))
-        .put("displayName", DEFAULT, || json!(job.name))
+        // A branch job shows its branch's raw name; its item name is the encoded one.
+        .put("displayName", DEFAULT, || {
+            json!(job.branch.as_deref().unwrap_or(&job.name))
+        })
         .put("displayNameOrNull", DEFAULT, || Value::Null)
-        .put("fullDisplayName", DEFAULT, || {
-            json!(display_path(&job.full_name))
+        .put("fullDisplayName", DEFAULT, || match &job.branch {
+            Some(branch) => {
+                let parent = job.full_name.rsplit_once('/').map_or("", |(p, _)| p);
+                json!(format!("{} » {branch}", display_path(parent)))
+            }
+            None => json!(display_path(&job.full_name)),
         })
         .put("fullName", DEFAULT, || json!(job.full_name))
         .put("name", 999, || json!(job.name))

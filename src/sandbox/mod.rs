@@ -29,6 +29,7 @@ mod junit;
 mod log;
 mod md5;
 pub mod model;
+mod multibranch;
 mod pages;
 mod pyapi;
 mod queue;

@@ -43,7 +43,7 @@ pub struct ParamDef {
 }
 
 impl ParamDef {
-    fn from_config(config: &ParamConfig) -> ParamDef {
+    pub(super) fn from_config(config: &ParamConfig) -> ParamDef {
         let text = |v: &yaml_serde::Value| match v {
             yaml_serde::Value::String(s) => s.clone(),
             yaml_serde::Value::Bool(b) => b.to_string(),
@@ -103,7 +103,12 @@ impl ParamDef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause {
     User(Option<String>),
-    Remote { addr: String, note: Option<String> },
+    Remote {
+        addr: String,
+        note: Option<String>,
+    },
+    /// `jenkins.branch.BranchIndexingCause`: a multibranch scan built a branch it found.
+    BranchIndexing,
 }
 
 impl Cause {
@@ -116,6 +121,7 @@ impl Cause {
                 addr,
                 note: Some(note),
             } => format!("Started by remote host {addr} with note: {note}"),
+            Cause::BranchIndexing => "Branch indexing".to_string(),
         }
     }
 }
@@ -355,6 +361,10 @@ pub struct Job {
     pub next_build_number: u32,
     pub builds: BTreeMap<u32, Build>,
     pub estimated_override: Option<i64>,
+    /// A branch job's branch name as the source gives it (its `displayName`).
+    pub branch: Option<String>,
+    /// The parameters a branch job registers once its first build has run.
+    pub pending_params: Option<Vec<ParamDef>>,
 }
 
 impl Job {
@@ -431,6 +441,8 @@ impl Job {
             next_build_number: 1,
             builds: BTreeMap::new(),
             estimated_override: None,
+            branch: None,
+            pending_params: None,
         }
     }
 }
@@ -439,6 +451,8 @@ impl Job {
 pub struct Folder {
     pub name: String,
     pub full_name: String,
+    /// Set when the folder is a multibranch project.
+    pub multibranch: Option<Box<super::multibranch::Multibranch>>,
 }
 
 #[derive(Debug, Clone)]
@@ -518,6 +532,8 @@ pub struct TriggerRecord {
     pub created: bool,
     /// Whether it came through the control route's "someone else triggers" action.
     pub external: bool,
+    /// The cause its build gets, as the build's `shortDescription` says it.
+    pub cause: String,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -642,6 +658,9 @@ impl Model {
         for job in &config.jobs {
             model.put_job(job);
         }
+        for project in &config.multibranch {
+            model.put_multibranch(project);
+        }
         model
     }
 
@@ -666,6 +685,7 @@ impl Model {
                 Node::Folder(Folder {
                     name: segments[depth - 1].to_string(),
                     full_name: full,
+                    multibranch: None,
                 })
             });
         }
@@ -695,6 +715,8 @@ impl Model {
             next_build_number,
             builds,
             estimated_override: config.estimated_duration.map(|d| d.as_millis() as i64),
+            branch: None,
+            pending_params: None,
         };
         // History plays back to back, ending a moment before now.
         let total: i64 = config
@@ -776,7 +798,9 @@ impl Model {
     pub fn advance(&mut self, now: i64) {
         self.apply_scheduled_restarts(now);
         loop {
+            self.play_scans(self.sim_time);
             self.dispatch(self.sim_time);
+            self.register_branch_params(self.sim_time);
             let t = self.sim_time;
             let next_due = self.queue.values().map(|i| i.due).filter(|d| *d > t).min();
             let next_end = self
@@ -788,8 +812,10 @@ impl Model {
                 .min();
             let restart_end = (self.restart_until > t).then_some(self.restart_until);
             let next_creation = self.creating.iter().map(|(at, _)| *at).filter(|at| *at > t);
+            let next_scan = self.next_scan_event(t);
             match next_due
                 .into_iter()
+                .chain(next_scan)
                 .chain(next_end)
                 .chain(restart_end)
                 .chain(next_creation)
@@ -801,7 +827,9 @@ impl Model {
         }
         if now > self.sim_time {
             self.sim_time = now;
+            self.play_scans(now);
             self.dispatch(now);
+            self.register_branch_params(now);
         }
         let ttl = self.left_ttl_ms;
         self.left.retain(|_, left| left.left_at + ttl > now);
@@ -939,6 +967,7 @@ impl Model {
         let shadow_user =
             (self.faults.shadow_user.clone()).unwrap_or_else(|| SHADOW_USER.to_string());
         let (job_name, params) = (item.job.clone(), item.params.clone());
+        let shadow_user_name = shadow_user.clone();
         self.leave(item, t, false, Some(number));
         if shadow {
             let id = self.next_queue_id;
@@ -969,6 +998,7 @@ impl Model {
                 queue_id: Some(id),
                 created: true,
                 external: true,
+                cause: format!("Started by user {shadow_user_name}"),
             });
         }
     }
@@ -1022,6 +1052,18 @@ impl Model {
         delay_ms: Option<i64>,
     ) -> (u64, bool) {
         let now = self.now();
+        self.schedule_at(job, params, cause, delay_ms, now)
+    }
+
+    /// `schedule` at sandbox time `now`, for what the simulation itself schedules.
+    pub fn schedule_at(
+        &mut self,
+        job: &str,
+        params: Option<Vec<(String, ParamValue)>>,
+        cause: Cause,
+        delay_ms: Option<i64>,
+        now: i64,
+    ) -> (u64, bool) {
         let quiet = self
             .job(job)
             .and_then(|j| j.quiet_period_ms)

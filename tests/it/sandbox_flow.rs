@@ -576,3 +576,337 @@ fn inputs_are_validated_in_the_sandbox_config() {
         None
     );
 }
+
+// ---- multibranch ----
+
+/// A multibranch project with `main` from the start (parameters registered by its first build)
+/// and `release/2.4` only in the source until a scan finds it.
+const PROJECT: &str = r#"speed: 100
+quiet_period: 0s
+multibranch:
+  - path: team/app
+    scan_duration: 60s
+    branches:
+      - name: main
+        builds: [{duration: 2m}]
+        parameters: [{name: VERSION}]
+      - name: release/2.4
+        discovered: false
+        builds: [{duration: 5s}]
+"#;
+
+const APP: &str = "/job/team/job/app/";
+const RELEASE_JOB: &str = "team/app/release%2F2.4";
+
+fn scan_running(client: &Client, sb: &Sandbox) -> bool {
+    let response = get(
+        client,
+        sb,
+        &format!("{APP}indexing/logText/progressiveText?start=0"),
+    );
+    assert_eq!(response.status(), 200);
+    header(&response, "x-more-data") == Some("true")
+}
+
+fn wait_scan_done(client: &Client, sb: &Sandbox) {
+    wait_for(Duration::from_secs(10), "the scan to end", || {
+        (!scan_running(client, sb)).then_some(())
+    });
+}
+
+#[test]
+fn a_multibranch_project_lists_branch_jobs_with_encoded_names_and_double_encoded_urls() {
+    let sb = common::sandbox(PROJECT);
+    let client = client();
+    let project = get_json(&client, &sb, &format!("{APP}api/json"));
+    assert_eq!(
+        project["_class"],
+        "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject"
+    );
+    let names: Vec<&str> = project["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["main"]);
+    let missing = get(&client, &sb, &format!("{APP}job/release%252F2.4/api/json"));
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        get(&client, &sb, &format!("{APP}indexing/api/json")).status(),
+        404
+    );
+    assert_eq!(
+        get(&client, &sb, &format!("{APP}indexing/consoleText"))
+            .text()
+            .unwrap(),
+        "No such file: indexing.log"
+    );
+
+    assert_eq!(
+        post(&client, &sb, &format!("{APP}build?delay=0")).status(),
+        302
+    );
+    wait_scan_done(&client, &sb);
+    let project = get_json(&client, &sb, &format!("{APP}api/json"));
+    let release = project["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|j| j["name"] == "release%2F2.4")
+        .cloned()
+        .unwrap_or_else(|| panic!("no release branch in {project}"));
+    assert_eq!(
+        release["_class"],
+        "org.jenkinsci.plugins.workflow.job.WorkflowJob"
+    );
+    assert_eq!(
+        release["url"],
+        format!("{}/job/team/job/app/job/release%252F2.4/", sb.url())
+    );
+    // getItem: the name as given, decoded, or encoded, so both URL forms reach the job.
+    for path in ["job/release%252F2.4/api/json", "job/release%2F2.4/api/json"] {
+        let job = get_json(&client, &sb, &format!("{APP}{path}"));
+        assert_eq!(job["name"], "release%2F2.4", "{path}");
+        assert_eq!(job["displayName"], "release/2.4", "{path}");
+        assert_eq!(job["fullName"], RELEASE_JOB, "{path}");
+    }
+}
+
+#[test]
+fn a_scan_answers_302_without_a_queue_item_and_needs_post_build_permission_and_a_crumb() {
+    let sb = common::sandbox(&format!("anonymous: read\n{PROJECT}"));
+    let client = client();
+    let response = post(&client, &sb, &format!("{APP}build?delay=0"));
+    assert_eq!(response.status(), 302);
+    assert_eq!(header(&response, "location"), Some("/job/team/job/app/"));
+    let referred = client
+        .post(format!("{}{APP}build?delay=0", sb.url()))
+        .basic_auth(USER, Some(TOKEN))
+        .header("Referer", "http://example.test/view/all/")
+        .send()
+        .unwrap();
+    assert_eq!(
+        header(&referred, "location"),
+        Some("http://example.test/view/all/")
+    );
+    assert_eq!(
+        get(&client, &sb, &format!("{APP}build?delay=0")).status(),
+        405
+    );
+    let no_crumb = client
+        .post(format!("{}{APP}build?delay=0", sb.url()))
+        .basic_auth(USER, Some(PASSWORD))
+        .send()
+        .unwrap();
+    assert_eq!(no_crumb.status(), 403);
+    let session = common::client();
+    let crumb = common::json(
+        session
+            .get(format!("{}/crumbIssuer/api/json", sb.url()))
+            .send()
+            .unwrap(),
+    );
+    let anonymous = session
+        .post(format!("{}{APP}build?delay=0", sb.url()))
+        .header("Jenkins-Crumb", crumb["crumb"].as_str().unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status(), 403);
+    assert_eq!(
+        header(&anonymous, "x-required-permission"),
+        Some("hudson.model.Item.Build")
+    );
+    let scans: Vec<(u16, bool)> = sb
+        .triggers()
+        .iter()
+        .filter(|t| t.endpoint == "scan")
+        .map(|t| (t.status, t.created))
+        .collect();
+    // The first starts at once, the second queues behind it; the refused ones change nothing.
+    assert_eq!(
+        scans,
+        [(302, true), (302, true), (405, false), (403, false)]
+    );
+}
+
+#[test]
+fn a_scan_runs_for_its_duration_then_creates_the_new_branch_and_builds_it_once_by_branch_indexing()
+{
+    let sb = common::sandbox(PROJECT);
+    let client = client();
+    assert_eq!(
+        post(&client, &sb, &format!("{APP}build?delay=0")).status(),
+        302
+    );
+    // Running: the log grows and says so; the new branch does not exist yet.
+    assert!(scan_running(&client, &sb));
+    let log = get(&client, &sb, &format!("{APP}indexing/consoleText"))
+        .text()
+        .unwrap();
+    assert!(log.starts_with("Started by user alice\n["), "{log}");
+    assert!(log.contains("] Starting branch indexing...\n"), "{log}");
+    assert!(!log.contains("Finished:"), "{log}");
+    assert_eq!(
+        get(&client, &sb, &format!("{APP}job/release%252F2.4/api/json")).status(),
+        404
+    );
+    wait_scan_done(&client, &sb);
+    let log = get(&client, &sb, &format!("{APP}indexing/consoleText"))
+        .text()
+        .unwrap();
+    assert!(
+        log.contains("Checking branch main\nChecking branch release/2.4\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Scheduled build for branch: release/2.4\n"),
+        "{log}"
+    );
+    assert!(
+        log.contains("Finished branch indexing. Indexing took 60 sec\n"),
+        "{log}"
+    );
+    assert!(log.ends_with("Finished: SUCCESS\n"), "{log}");
+    let progressive = get(
+        &client,
+        &sb,
+        &format!("{APP}indexing/logText/progressiveText?start=0"),
+    );
+    assert_eq!(
+        header(&progressive, "x-text-size"),
+        Some(log.len().to_string().as_str())
+    );
+    let build = common::finished_build(&client, &sb, &format!("{APP}job/release%252F2.4/"), 1);
+    let causes = build["actions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|a| a.get("causes"))
+        .cloned()
+        .expect("CauseAction");
+    assert_eq!(
+        causes,
+        json!([{"_class": "jenkins.branch.BranchIndexingCause", "shortDescription": "Branch indexing"}])
+    );
+    // Exactly one build of the new branch, started by the scan and by nothing else.
+    let records: Vec<_> = sb
+        .triggers()
+        .into_iter()
+        .filter(|t| t.job == RELEASE_JOB)
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].endpoint, "branch-indexing");
+    assert_eq!(records[0].cause, "Branch indexing");
+    let builds = control(&sb, "GET", "builds", json!({}));
+    let release: Vec<&Value> = builds
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["job"] == RELEASE_JOB)
+        .collect();
+    assert_eq!(release.len(), 1, "{builds}");
+    assert_eq!(release[0]["causes"], json!(["Branch indexing"]));
+    // A second scan finds nothing new and builds nothing.
+    assert_eq!(
+        post(&client, &sb, &format!("{APP}build?delay=0")).status(),
+        302
+    );
+    wait_scan_done(&client, &sb);
+    let log = get(&client, &sb, &format!("{APP}indexing/consoleText"))
+        .text()
+        .unwrap();
+    assert!(!log.contains("Scheduled build"), "{log}");
+    assert_eq!(
+        sb.triggers()
+            .iter()
+            .filter(|t| t.job == RELEASE_JOB)
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn scans_requested_while_one_is_queued_coalesce_and_the_old_log_shows_until_the_next_starts() {
+    let sb = common::sandbox(PROJECT);
+    let client = client();
+    post(&client, &sb, &format!("{APP}build?delay=0"));
+    // Behind the running scan: the first request queues, the next two join it.
+    for _ in 0..3 {
+        assert_eq!(
+            post(&client, &sb, &format!("{APP}build?delay=0")).status(),
+            302
+        );
+    }
+    let created: Vec<bool> = sb
+        .triggers()
+        .iter()
+        .filter(|t| t.endpoint == "scan")
+        .map(|t| t.created)
+        .collect();
+    assert_eq!(created, [true, true, false, false]);
+    let log = get(&client, &sb, &format!("{APP}indexing/consoleText"))
+        .text()
+        .unwrap();
+    assert_eq!(log.matches("Starting branch indexing").count(), 1, "{log}");
+    // The queued scan runs after the first one: two scans in all.
+    wait_for(Duration::from_secs(10), "the second scan", || {
+        let log = get(&client, &sb, &format!("{APP}indexing/consoleText"))
+            .text()
+            .unwrap();
+        (log.ends_with("Finished: SUCCESS\n") && !log.contains("Scheduled build")).then_some(())
+    });
+    let log = get(&client, &sb, &format!("{APP}indexing/consoleText"))
+        .text()
+        .unwrap();
+    // The causes alike fold into one line.
+    assert_eq!(log.matches("Started by user alice").count(), 1, "{log}");
+}
+
+#[test]
+fn a_branch_job_is_not_parameterized_until_its_first_build_has_run() {
+    let sb = common::sandbox(PROJECT);
+    let client = client();
+    let main = format!("{APP}job/main/");
+    let refused = post(
+        &client,
+        &sb,
+        &format!("{main}buildWithParameters?VERSION=1"),
+    );
+    assert_eq!(refused.status(), 400);
+    assert!(
+        refused
+            .text()
+            .unwrap()
+            .contains("team/app/main is not parameterized")
+    );
+    let first = post(&client, &sb, &format!("{main}build?delay=0"));
+    assert_eq!(first.status(), 201);
+    let number = common::build_number_of(&client, &sb, common::queue_id(&first));
+    // Still running: the Jenkinsfile's properties are not registered yet.
+    assert_eq!(
+        post(
+            &client,
+            &sb,
+            &format!("{main}buildWithParameters?VERSION=1")
+        )
+        .status(),
+        400
+    );
+    common::finished_build(&client, &sb, &main, number);
+    let second = post(
+        &client,
+        &sb,
+        &format!("{main}buildWithParameters?VERSION=2"),
+    );
+    assert_eq!(second.status(), 201);
+    let job = get_json(
+        &client,
+        &sb,
+        &format!("{main}api/json?tree=property[parameterDefinitions[name]]"),
+    );
+    assert_eq!(
+        job["property"][0]["parameterDefinitions"][0]["name"],
+        "VERSION"
+    );
+}
