@@ -50,6 +50,103 @@ pub struct SandboxConfig {
     /// Serve artifact downloads as an external artifact manager does: a 302 to a second
     /// listener (like S3 presigned URLs) that wants a signed query and no credentials.
     pub artifact_store: bool,
+    /// Multibranch Pipeline projects, whose scans create and build branch jobs.
+    pub multibranch: Vec<MultibranchConfig>,
+}
+
+/// A `WorkflowMultiBranchProject` and the branches its source has.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MultibranchConfig {
+    /// Full name with folders, e.g. `team/app`.
+    pub path: String,
+    /// How long a scan (branch indexing) runs.
+    #[serde(default = "one_second")]
+    pub scan_duration: Dur,
+    #[serde(default)]
+    pub branches: Vec<BranchConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BranchConfig {
+    /// The branch as the source names it, e.g. `release/2.4`; its job is named encoded.
+    pub name: String,
+    /// As a job's builds; empty: one-second SUCCESS builds.
+    #[serde(default)]
+    pub builds: Vec<BuildSpec>,
+    /// What the Jenkinsfile's `properties([parameters(…)])` registers when its first build ran.
+    #[serde(default)]
+    pub parameters: Vec<ParamConfig>,
+    /// False: the branch is only in the source, and the first scan creates and builds its job.
+    #[serde(default = "yes")]
+    pub discovered: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// `jenkins.branch.NameEncoder.encode`: the few characters that cannot be in an item name.
+pub fn encode_branch(name: &str) -> String {
+    match name {
+        "" => return "%00".to_string(),
+        "." => return "%2E".to_string(),
+        ".." => return "%2E.".to_string(),
+        _ => {}
+    }
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '/' => out.push_str("%2F"),
+            '#' => out.push_str("%23"),
+            '?' => out.push_str("%3F"),
+            '[' => out.push_str("%5B"),
+            ']' => out.push_str("%5D"),
+            '\\' => out.push_str("%5C"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// `NameEncoder.decode`: undoes `encode`; other `%` sequences stay as they are.
+pub fn decode_branch(name: &str) -> String {
+    match name {
+        "%00" => return String::new(),
+        "%2E" => return ".".to_string(),
+        "%2E." => return "..".to_string(),
+        _ => {}
+    }
+    let mut out = String::with_capacity(name.len());
+    let mut rest = name;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let code = rest.get(i + 1..i + 3).unwrap_or("");
+        let decoded = match code {
+            "25" => Some('%'),
+            "2F" => Some('/'),
+            "23" => Some('#'),
+            "3F" => Some('?'),
+            "5B" => Some('['),
+            "5D" => Some(']'),
+            "5C" => Some('\\'),
+            _ => None,
+        };
+        match decoded {
+            Some(c) => {
+                out.push(c);
+                rest = &rest[i + 3..];
+            }
+            None => {
+                out.push('%');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
 
 impl Default for SandboxConfig {
@@ -76,6 +173,7 @@ impl Default for SandboxConfig {
             faults: Faults::default(),
             restarts: Vec::new(),
             artifact_store: false,
+            multibranch: Vec::new(),
         }
     }
 }
@@ -268,6 +366,127 @@ pub struct BuildSpec {
     /// A JUnit report (`testReport`, `TestResultAction`), published when the build ends.
     #[serde(default)]
     pub tests: Option<TestsSpec>,
+    /// Pipeline `input` steps, played in order; the build's clock stops while one waits.
+    #[serde(default)]
+    pub inputs: Vec<InputSpec>,
+}
+
+/// One `input` step of a Pipeline build.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputSpec {
+    /// As the Pipeline gives it; Jenkins capitalizes it. Default: the message's MD5, capitalized.
+    #[serde(default)]
+    pub id: Option<String>,
+    pub message: String,
+    /// Running time before the build pauses (default: half its duration).
+    #[serde(default)]
+    pub at: Option<Dur>,
+    /// The proceed button's caption (default `Proceed`).
+    #[serde(default)]
+    pub ok: Option<String>,
+    /// Comma-separated users who may answer (default: anyone with Job/Build).
+    #[serde(default)]
+    pub submitter: Option<String>,
+    #[serde(default)]
+    pub parameters: Vec<ParamConfig>,
+}
+
+impl InputSpec {
+    /// The id Jenkins stores (`InputStep.setId`/`getId`): the first letter upper-cased.
+    pub fn resolved_id(&self) -> String {
+        let raw = match &self.id {
+            Some(id) => id.clone(),
+            None => super::md5::hex(self.message.as_bytes()),
+        };
+        capitalize(&raw)
+    }
+
+    /// When the build pauses, in running time.
+    pub fn at_ms(&self, duration: Dur) -> i64 {
+        self.at
+            .unwrap_or(Dur::from_millis(duration.as_millis() / 2))
+            .as_millis() as i64
+    }
+}
+
+/// `InputStep.capitalize`: only an ASCII lower-case first letter changes.
+fn capitalize(id: &str) -> String {
+    let mut chars = id.chars();
+    match chars.next() {
+        Some(c) if c.is_ascii_lowercase() => c.to_ascii_uppercase().to_string() + chars.as_str(),
+        _ => id.to_string(),
+    }
+}
+
+/// `InputStep.DescriptorImpl.doCheckId` (SECURITY-2880): `^[a-zA-Z0-9[-]._~!$()*+,:@=]+$`,
+/// and neither `.` nor `..`.
+pub fn check_input_id(id: &str) -> Result<(), String> {
+    if id == "." || id == ".." {
+        return Err(format!("input id `{id}` is not allowed"));
+    }
+    if id.is_empty() {
+        return Err("an input id may not be empty".to_string());
+    }
+    match id
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "[-]._~!$()*+,:@=".contains(*c)))
+    {
+        Some(bad) => Err(format!(
+            "input id `{id}` contains `{bad}`; Jenkins allows letters, digits and [-]._~!$()*+,:@="
+        )),
+        None => Ok(()),
+    }
+}
+
+/// What `validate` checks of parameter definitions, of a job or of an input (`owner`).
+pub fn check_parameters(params: &[ParamConfig], owner: &str) -> Result<(), String> {
+    let mut names = std::collections::HashSet::new();
+    for param in params {
+        if param.name.is_empty() {
+            return Err(format!("{owner} has a parameter without a name"));
+        }
+        if !names.insert(param.name.as_str()) {
+            return Err(format!("{owner} declares parameter `{}` twice", param.name));
+        }
+        if param.kind == ParamType::Choice && param.choices.is_empty() {
+            return Err(format!(
+                "choice parameter `{}` of {owner} needs `choices`",
+                param.name
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn check_inputs(spec: &BuildSpec) -> Result<(), String> {
+    let mut ids = std::collections::HashSet::new();
+    let mut last_at = 0;
+    for input in &spec.inputs {
+        if let Some(given) = &input.id {
+            check_input_id(given)?;
+        }
+        let id = input.resolved_id();
+        if !ids.insert(id.clone()) {
+            return Err(format!("input `{id}` is declared twice in one build"));
+        }
+        let at = input.at_ms(spec.duration);
+        if at > spec.duration.as_millis() as i64 {
+            return Err(format!(
+                "input `{id}` pauses at {}, after the build's duration ({})",
+                input.at.unwrap_or_default(),
+                spec.duration
+            ));
+        }
+        if at < last_at {
+            return Err(format!(
+                "input `{id}` pauses before the input declared above it: inputs play in order"
+            ));
+        }
+        last_at = at;
+        check_parameters(&input.parameters, &format!("input `{id}`"))?;
+    }
+    Ok(())
 }
 
 /// Artifacts bigger than this are refused: generated bytes are streamed, but a test asking for
@@ -396,6 +615,7 @@ pub struct CaseSpec {
 
 /// What `validate` checks of one build spec; `Err` names what is wrong and how to fix it.
 pub fn check_build_spec(spec: &BuildSpec) -> Result<(), String> {
+    check_inputs(spec)?;
     let mut paths: Vec<&str> = Vec::new();
     for artifact in &spec.artifacts {
         let path = artifact.path.as_str();
@@ -500,6 +720,7 @@ impl Default for BuildSpec {
             artifacts: Vec::new(),
             stages: Vec::new(),
             tests: None,
+            inputs: Vec::new(),
         }
     }
 }
@@ -631,23 +852,12 @@ impl SandboxConfig {
                     format!("job `{}`, {list}[{n}]: {message}", job.path)
                 })?;
             }
-            let mut names = std::collections::HashSet::new();
-            for param in &job.parameters {
-                if param.name.is_empty() {
-                    return Err(format!("job `{}` has a parameter without a name", job.path));
-                }
-                if !names.insert(param.name.as_str()) {
-                    return Err(format!(
-                        "job `{}` declares parameter `{}` twice",
-                        job.path, param.name
-                    ));
-                }
-                if param.kind == ParamType::Choice && param.choices.is_empty() {
-                    return Err(format!(
-                        "choice parameter `{}` of job `{}` needs `choices`",
-                        param.name, job.path
-                    ));
-                }
+            check_parameters(&job.parameters, &format!("job `{}`", job.path))?;
+            if job.kind != JobKind::Pipeline && job.builds.iter().any(|b| !b.inputs.is_empty()) {
+                return Err(format!(
+                    "job `{}` has `inputs`, which only a Pipeline plays: add `kind: pipeline`",
+                    job.path
+                ));
             }
         }
         // A job's path may not run through another job as though it were a folder.
@@ -659,6 +869,40 @@ impl SandboxConfig {
                         job.path, other.path
                     ));
                 }
+            }
+        }
+        for project in &self.multibranch {
+            check_job_path(&project.path)?;
+            let clash = self.jobs.iter().any(|j| {
+                j.path == project.path
+                    || j.path.starts_with(&format!("{}/", project.path))
+                    || project.path.starts_with(&format!("{}/", j.path))
+            });
+            if clash || !seen.insert(project.path.as_str()) {
+                return Err(format!(
+                    "multibranch project `{}` clashes with a job or project of the same path",
+                    project.path
+                ));
+            }
+            let mut names = std::collections::HashSet::new();
+            for branch in &project.branches {
+                if branch.name.trim().is_empty() {
+                    return Err(format!(
+                        "multibranch project `{}` has a branch without a name",
+                        project.path
+                    ));
+                }
+                if !names.insert(encode_branch(&branch.name)) {
+                    return Err(format!(
+                        "branch `{}` of `{}` is declared twice",
+                        branch.name, project.path
+                    ));
+                }
+                let owner = format!("branch `{}` of `{}`", branch.name, project.path);
+                for (i, spec) in branch.builds.iter().enumerate() {
+                    check_build_spec(spec).map_err(|m| format!("{owner}, builds[{i}]: {m}"))?;
+                }
+                check_parameters(&branch.parameters, &owner)?;
             }
         }
         for user in &self.users {
@@ -746,6 +990,67 @@ mod tests {
         let text = "jobs:\n  - path: a\n  - path: a/b\n";
         let err = SandboxConfig::parse(text, "t").unwrap_err().to_string();
         assert!(err.contains("cannot be inside"), "{err}");
+    }
+
+    #[test]
+    fn branch_names_encode_like_name_encoder_and_decode_back() {
+        let cases = [
+            ("release/2.4", "release%2F2.4"),
+            ("a%2Fb", "a%252Fb"),
+            ("feat#1?[x]\\y", "feat%231%3F%5Bx%5D%5Cy"),
+            ("", "%00"),
+            (".", "%2E"),
+            ("..", "%2E."),
+            ("plain-é", "plain-é"),
+        ];
+        for (raw, encoded) in cases {
+            assert_eq!(encode_branch(raw), encoded, "{raw}");
+            assert_eq!(decode_branch(encoded), raw, "{encoded}");
+        }
+        assert_eq!(decode_branch("100%"), "100%");
+        assert_eq!(decode_branch("a%41"), "a%41");
+    }
+
+    #[test]
+    fn multibranch_projects_are_validated() {
+        let err = |yaml: &str| SandboxConfig::parse(yaml, "t").unwrap_err().to_string();
+        let twice = err("multibranch:\n  - path: app\n    branches: [{name: a/b}, {name: a/b}]\n");
+        assert!(twice.contains("declared twice"), "{twice}");
+        let clash = err("jobs: [{path: app}]\nmultibranch: [{path: app}]\n");
+        assert!(clash.contains("clashes"), "{clash}");
+        let nameless = err("multibranch: [{path: app, branches: [{name: ''}]}]\n");
+        assert!(nameless.contains("without a name"), "{nameless}");
+        assert!(SandboxConfig::parse("multibranch: [{path: t/app, scan_duration: 10s, branches: [{name: main}, {name: release/2.4, discovered: false}]}]\n", "t").is_ok());
+    }
+
+    #[test]
+    fn input_ids_follow_jenkins_rule_and_are_capitalized() {
+        for good in ["Deploy", "a-b_c.d~e!f$(g)*+,:@=[x]", "1st"] {
+            assert_eq!(check_input_id(good), Ok(()), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "a b", "é", "a?b", "a#b"] {
+            assert!(check_input_id(bad).is_err(), "{bad:?}");
+        }
+        let spec = |id: Option<&str>, message: &str| InputSpec {
+            id: id.map(str::to_string),
+            message: message.to_string(),
+            at: None,
+            ok: None,
+            submitter: None,
+            parameters: Vec::new(),
+        };
+        assert_eq!(spec(Some("deploy"), "m").resolved_id(), "Deploy");
+        assert_eq!(spec(Some("_x"), "m").resolved_id(), "_x");
+        // md5("abc") = 900150983cd24fb0d6963f7d28e17f72: a digit first stays as it is.
+        assert_eq!(
+            spec(None, "abc").resolved_id(),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
+        assert_eq!(
+            spec(None, "").resolved_id(),
+            "D41d8cd98f00b204e9800998ecf8427e"
+        );
+        assert_eq!(spec(None, "m").at_ms(Dur::from_secs(20)), 10_000);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use super::builds::build_route;
 use super::config::{JobConfig, JobKind, ParamConfig, Plugin, check_job_path};
 use super::json::{self, Ctx};
 use super::model::{Model, Node, Principal};
+use super::multibranch::{project_route, resolve_child};
 use super::pages::{html_page, not_found};
 use super::triggers::trigger;
 use super::wfapi;
@@ -23,16 +24,19 @@ pub(super) fn job_route(
     segs: &[&str],
     now: i64,
 ) -> (&'static str, Reply) {
-    let mut names = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    let mut full_name = String::new();
     let mut i = 0;
     while i < segs.len() && segs[i] == "job" {
         let Some(name) = segs.get(i + 1) else {
             return not_found(model);
         };
-        names.push(*name);
+        // Inside a multibranch project a name may also match decoded or encoded.
+        full_name = resolve_child(model, &full_name, name);
+        names.push(full_name.rsplit('/').next().unwrap_or_default().to_string());
         i += 2;
     }
-    let full_name = names.join("/");
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
     let rest = &segs[i..];
     if !model.nodes.contains_key(&full_name) {
         if model.auto_create && check_job_path(&full_name).is_ok() && !is_under_job(model, &names) {
@@ -42,6 +46,9 @@ pub(super) fn job_route(
         }
     }
     let base = base_url(model, req);
+    if let Some(answer) = project_route(model, req, principal, &full_name, rest, now) {
+        return answer;
+    }
     if let Some(Node::Folder(folder)) = model.nodes.get(&full_name) {
         return match rest {
             [] => ("folder", html_page(model, StatusCode::OK, &folder.name, "")),

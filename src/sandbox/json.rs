@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::artifacts::{Listed, listing};
 use super::config::{BuildResult, JobKind, ParamType, Plugin, TestsSpec};
 use super::model::{
-    Build, Cause, Folder, Job, LeftItem, Model, Node, ParamDef, ParamValue, QueueItem, Stage,
+    Build, Cause, Folder, Input, Job, LeftItem, Model, Node, ParamDef, ParamValue, QueueItem, Stage,
 };
 use super::tree::Pruner;
 
@@ -227,7 +227,12 @@ pub fn root(cx: Ctx, p: Pruner) -> Value {
 
 pub fn folder(cx: Ctx, folder: &Folder, p: Pruner) -> Value {
     let full_name = folder.full_name.as_str();
-    Bean::new(p, Some(FOLDER_CLASS))
+    let class = if folder.multibranch.is_some() {
+        "org.jenkinsci.plugins.workflow.multibranch.WorkflowMultiBranchProject"
+    } else {
+        FOLDER_CLASS
+    };
+    Bean::new(p, Some(class))
         .put("actions", DEFAULT, || json!([{}, {}]))
         .put("description", DEFAULT, || Value::Null)
         .put("displayName", DEFAULT, || json!(folder.name))
@@ -288,6 +293,9 @@ fn cause(cause: &Cause, p: Pruner) -> Value {
             .put("addr", 3, || json!(addr))
             .put("note", 3, || json!(note))
             .done(),
+        Cause::BranchIndexing => Bean::new(p, Some("jenkins.branch.BranchIndexingCause"))
+            .put("shortDescription", 3, || json!(cause.short_description()))
+            .done(),
     }
 }
 
@@ -307,8 +315,34 @@ enum Action<'a> {
     Causes(&'a [Cause]),
     /// `hudson.tasks.junit.TestResultAction`: its counts at visibility 2.
     Tests(&'a TestsSpec),
+    /// `InputAction`: the build's inputs that wait now (none once answered, when the action
+    /// stays with `waitingForInput: false`).
+    Input(Vec<&'a Input>),
+    /// `ApproverAction` of an input that was proceeded, with who did it.
+    Approver(Option<&'a str>),
     /// An action the caller may not see, which serialises as an empty object.
     Hidden,
+}
+
+/// `InputStepExecution` (`defaultVisibility = 2`) with its `InputStep`.
+fn input_execution(input: &Input, p: Pruner) -> Value {
+    Bean::new(p, None)
+        .put("id", 2, || json!(input.id))
+        .nested("input", 2, |p| {
+            Bean::new(p, None)
+                .put("cancel", 2, || json!("Abort"))
+                .put("id", 2, || json!(input.id))
+                .put("message", 2, || json!(input.message))
+                .put("ok", 2, || json!(input.ok))
+                .nested("parameters", 2, |p| {
+                    list(p, &input.params, |p, def| param_definition(def, p))
+                })
+                .put("submitter", 2, || json!(input.submitter))
+                .put("submitterParameter", 2, || Value::Null)
+                .done()
+        })
+        .put("settled", 2, || json!(input.outcome.is_some()))
+        .done()
 }
 
 fn action(action: &Action, p: Pruner) -> Value {
@@ -332,6 +366,22 @@ fn action(action: &Action, p: Pruner) -> Value {
                 .put("urlName", 2, || json!("testReport"))
                 .done()
         }
+        Action::Input(waiting) => Bean::new(
+            p,
+            Some("org.jenkinsci.plugins.workflow.support.steps.input.InputAction"),
+        )
+        .put("displayName", DEFAULT, || json!("Paused for Input"))
+        .nested("executions", DEFAULT, |p| {
+            list(p, waiting, |p, input| input_execution(input, p))
+        })
+        .put("waitingForInput", DEFAULT, || json!(!waiting.is_empty()))
+        .done(),
+        Action::Approver(user) => Bean::new(
+            p,
+            Some("org.jenkinsci.plugins.workflow.support.steps.input.ApproverAction"),
+        )
+        .put("userId", DEFAULT, || json!(user))
+        .done(),
         Action::Hidden => json!({}),
     }
 }
@@ -376,6 +426,15 @@ fn build_as(cx: Ctx, job: &Job, b: &Build, p: Pruner, with_class: bool) -> Value
             let mut all = actions(&b.params, &b.causes);
             if let Some(tests) = b.tests(t).filter(|_| cx.model.has_plugin(Plugin::Junit)) {
                 all.push(Action::Tests(tests));
+            }
+            if b.has_input_action(t) {
+                let waiting = b.waiting_input(t).map(|i| &b.inputs[i]);
+                all.push(Action::Input(waiting.into_iter().collect()));
+                for input in &b.inputs {
+                    if let Some(o) = input.outcome.as_ref().filter(|o| o.proceeded && o.at <= t) {
+                        all.push(Action::Approver(o.by.as_deref()));
+                    }
+                }
             }
             all.push(Action::Hidden);
             all.push(Action::Hidden);
@@ -546,10 +605,17 @@ pub fn job(cx: Ctx, job: &Job, p: Pruner) -> Value {
     let mut bean = Bean::new(p, Some(job_class(job.kind)))
         .put("actions", DEFAULT, || json!([{}, {}]))
         .put("description", DEFAULT, || json!(job.description))
-        .put("displayName", DEFAULT, || json!(job.name))
+        // A branch job shows its branch's raw name; its item name is the encoded one.
+        .put("displayName", DEFAULT, || {
+            json!(job.branch.as_deref().unwrap_or(&job.name))
+        })
         .put("displayNameOrNull", DEFAULT, || Value::Null)
-        .put("fullDisplayName", DEFAULT, || {
-            json!(display_path(&job.full_name))
+        .put("fullDisplayName", DEFAULT, || match &job.branch {
+            Some(branch) => {
+                let parent = job.full_name.rsplit_once('/').map_or("", |(p, _)| p);
+                json!(format!("{} » {branch}", display_path(parent)))
+            }
+            None => json!(display_path(&job.full_name)),
         })
         .put("fullName", DEFAULT, || json!(job.full_name))
         .put("name", 999, || json!(job.name))

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::clock::Clock;
 use super::config::{
-    Anonymous, ArtifactSpec, BuildResult, BuildSpec, Faults, JobConfig, JobKind, ParamConfig,
-    ParamType, SandboxConfig, StageSpec, TestsSpec, UserConfig, parse_version,
+    Anonymous, ArtifactSpec, BuildResult, BuildSpec, Faults, InputSpec, JobConfig, JobKind,
+    ParamConfig, ParamType, SandboxConfig, StageSpec, TestsSpec, UserConfig, parse_version,
 };
 
 /// A parameter value of a queued item or a build.
@@ -43,7 +43,7 @@ pub struct ParamDef {
 }
 
 impl ParamDef {
-    fn from_config(config: &ParamConfig) -> ParamDef {
+    pub(super) fn from_config(config: &ParamConfig) -> ParamDef {
         let text = |v: &yaml_serde::Value| match v {
             yaml_serde::Value::String(s) => s.clone(),
             yaml_serde::Value::Bool(b) => b.to_string(),
@@ -103,7 +103,12 @@ impl ParamDef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Cause {
     User(Option<String>),
-    Remote { addr: String, note: Option<String> },
+    Remote {
+        addr: String,
+        note: Option<String>,
+    },
+    /// `jenkins.branch.BranchIndexingCause`: a multibranch scan built a branch it found.
+    BranchIndexing,
 }
 
 impl Cause {
@@ -116,6 +121,7 @@ impl Cause {
                 addr,
                 note: Some(note),
             } => format!("Started by remote host {addr} with note: {note}"),
+            Cause::BranchIndexing => "Branch indexing".to_string(),
         }
     }
 }
@@ -144,11 +150,68 @@ pub struct Build {
     pub display_name: Option<String>,
     /// What the build archives, publishes and runs through, shared with its spec.
     pub outputs: Arc<Outputs>,
+    /// Its `input` steps in order, each with how it was answered.
+    pub inputs: Vec<Input>,
 }
+
+/// An `input` step of a build: where it pauses and how it was answered.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub id: String,
+    pub message: String,
+    pub ok: String,
+    pub submitter: Option<String>,
+    pub params: Vec<ParamDef>,
+    /// Running time (pauses excluded) at which the build reaches it.
+    pub at_ms: i64,
+    pub outcome: Option<InputOutcome>,
+}
+
+impl Input {
+    fn from_spec(spec: &InputSpec, duration: crate::duration::Dur) -> Input {
+        Input {
+            id: spec.resolved_id(),
+            message: spec.message.clone(),
+            ok: spec.ok.clone().unwrap_or_else(|| "Proceed".to_string()),
+            submitter: spec.submitter.clone().filter(|s| !s.trim().is_empty()),
+            params: spec.parameters.iter().map(ParamDef::from_config).collect(),
+            at_ms: spec.at_ms(duration),
+            outcome: None,
+        }
+    }
+
+    /// `InputStepExecution.canSettle` for a user, matching names case-insensitively as the
+    /// default `IdStrategy` does. The sandbox's users have Job/Build and Job/Cancel but not
+    /// Overall/Administer, so a `submitter` list is what decides.
+    pub fn may_submit(&self, user: &str) -> bool {
+        match &self.submitter {
+            None => true,
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .any(|entry| entry.eq_ignore_ascii_case(user)),
+        }
+    }
+}
+
+/// How an input was settled.
+#[derive(Debug, Clone)]
+pub struct InputOutcome {
+    pub at: i64,
+    pub by: Option<String>,
+    pub proceeded: bool,
+    /// The values submitted with a proceed; the server applies no defaults.
+    pub values: Vec<(String, ParamValue)>,
+}
+
+/// A build end that no pause-free timeline reaches: the build waits until someone answers.
+pub const NEVER: i64 = i64::MAX / 4;
 
 /// What a build leaves behind besides its log: archived files, stages and a test report.
 #[derive(Debug, Clone, Default)]
 pub struct Outputs {
+    /// The build's running time, its pauses at inputs left out.
+    pub run_ms: i64,
     /// The build's planned running time, over which its stages play even if it is stopped.
     pub active_ms: i64,
     pub artifacts: Vec<ArtifactSpec>,
@@ -160,6 +223,7 @@ impl Outputs {
     pub fn of(spec: &BuildSpec) -> Arc<Outputs> {
         let duration = spec.duration.as_millis() as i64;
         Arc::new(Outputs {
+            run_ms: duration,
             active_ms: (duration - spec.post_build.as_millis() as i64).max(0),
             artifacts: spec.artifacts.clone(),
             stages: spec.stages.clone(),
@@ -196,6 +260,55 @@ impl Build {
                 duration_ms: 0,
             }
         }
+    }
+
+    /// How long the build has paused at its first `n` inputs; `None` when one of them is not
+    /// answered yet or aborted the build.
+    fn paused_before(&self, n: usize) -> Option<i64> {
+        let mut shift = 0;
+        for input in self.inputs.iter().take(n) {
+            let paused_at = self.start + input.at_ms + shift;
+            match &input.outcome {
+                Some(o) if o.proceeded => shift += o.at - paused_at,
+                _ => return None,
+            }
+        }
+        Some(shift)
+    }
+
+    /// The instant the build has run `run` ms, its pauses included; `NEVER` when an input
+    /// that is not answered yet (or one that aborted it) stands before that point.
+    pub fn wall(&self, run: i64) -> i64 {
+        let before = self.inputs.iter().take_while(|i| i.at_ms < run).count();
+        self.paused_before(before)
+            .map_or(NEVER, |shift| self.start + run + shift)
+    }
+
+    /// The planned end once every input is answered: its running time plus its pauses.
+    fn planned_end(&self) -> i64 {
+        self.paused_before(self.inputs.len())
+            .map_or(NEVER, |shift| self.start + self.outputs.run_ms + shift)
+    }
+
+    /// When the build reaches input `i`: `None` while it has not yet (at `t`) or never will.
+    pub fn paused_at(&self, i: usize, t: i64) -> Option<i64> {
+        let at = self.start + self.inputs.get(i)?.at_ms + self.paused_before(i)?;
+        let cut = self.aborted.as_ref().map_or(t, |(at, _)| t.min(*at));
+        (at <= cut).then_some(at)
+    }
+
+    /// The input the build waits at, at `t`.
+    pub fn waiting_input(&self, t: i64) -> Option<usize> {
+        if self.is_complete(t) || self.aborted.is_some() {
+            return None;
+        }
+        (0..self.inputs.len())
+            .find(|i| self.inputs[*i].outcome.is_none() && self.paused_at(*i, t).is_some())
+    }
+
+    /// Whether the build has reached any input (its `InputAction` exists).
+    pub fn has_input_action(&self, t: i64) -> bool {
+        (0..self.inputs.len()).any(|i| self.paused_at(i, t).is_some())
     }
 
     pub fn final_result(&self) -> BuildResult {
@@ -248,6 +361,10 @@ pub struct Job {
     pub next_build_number: u32,
     pub builds: BTreeMap<u32, Build>,
     pub estimated_override: Option<i64>,
+    /// A branch job's branch name as the source gives it (its `displayName`).
+    pub branch: Option<String>,
+    /// The parameters a branch job registers once its first build has run.
+    pub pending_params: Option<Vec<ParamDef>>,
 }
 
 impl Job {
@@ -324,6 +441,8 @@ impl Job {
             next_build_number: 1,
             builds: BTreeMap::new(),
             estimated_override: None,
+            branch: None,
+            pending_params: None,
         }
     }
 }
@@ -332,6 +451,8 @@ impl Job {
 pub struct Folder {
     pub name: String,
     pub full_name: String,
+    /// Set when the folder is a multibranch project.
+    pub multibranch: Option<Box<super::multibranch::Multibranch>>,
 }
 
 #[derive(Debug, Clone)]
@@ -411,6 +532,8 @@ pub struct TriggerRecord {
     pub created: bool,
     /// Whether it came through the control route's "someone else triggers" action.
     pub external: bool,
+    /// The cause its build gets, as the build's `shortDescription` says it.
+    pub cause: String,
 }
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -535,6 +658,9 @@ impl Model {
         for job in &config.jobs {
             model.put_job(job);
         }
+        for project in &config.multibranch {
+            model.put_multibranch(project);
+        }
         model
     }
 
@@ -559,6 +685,7 @@ impl Model {
                 Node::Folder(Folder {
                     name: segments[depth - 1].to_string(),
                     full_name: full,
+                    multibranch: None,
                 })
             });
         }
@@ -588,6 +715,8 @@ impl Model {
             next_build_number,
             builds,
             estimated_override: config.estimated_duration.map(|d| d.as_millis() as i64),
+            branch: None,
+            pending_params: None,
         };
         // History plays back to back, ending a moment before now.
         let total: i64 = config
@@ -621,6 +750,8 @@ impl Model {
                     description: spec.description.clone(),
                     display_name: spec.display_name.clone(),
                     outputs: Outputs::of(spec),
+                    // History is played to its end: its inputs were answered by nobody in it.
+                    inputs: Vec::new(),
                 },
             );
             t += duration + 1000;
@@ -667,7 +798,9 @@ impl Model {
     pub fn advance(&mut self, now: i64) {
         self.apply_scheduled_restarts(now);
         loop {
+            self.play_scans(self.sim_time);
             self.dispatch(self.sim_time);
+            self.register_branch_params(self.sim_time);
             let t = self.sim_time;
             let next_due = self.queue.values().map(|i| i.due).filter(|d| *d > t).min();
             let next_end = self
@@ -679,8 +812,10 @@ impl Model {
                 .min();
             let restart_end = (self.restart_until > t).then_some(self.restart_until);
             let next_creation = self.creating.iter().map(|(at, _)| *at).filter(|at| *at > t);
+            let next_scan = self.next_scan_event(t);
             match next_due
                 .into_iter()
+                .chain(next_scan)
                 .chain(next_end)
                 .chain(restart_end)
                 .chain(next_creation)
@@ -692,7 +827,9 @@ impl Model {
         }
         if now > self.sim_time {
             self.sim_time = now;
+            self.play_scans(now);
             self.dispatch(now);
+            self.register_branch_params(now);
         }
         let ttl = self.left_ttl_ms;
         self.left.retain(|_, left| left.left_at + ttl > now);
@@ -795,11 +932,21 @@ impl Model {
         job.next_build_number += 1;
         let spec = job.next_spec();
         let duration = spec.duration.as_millis() as i64;
+        let inputs: Vec<Input> = spec
+            .inputs
+            .iter()
+            .map(|i| Input::from_spec(i, spec.duration))
+            .collect();
         let build = Build {
             number,
             queue_id: item.id,
             start: t,
-            end: t + duration,
+            // A build with inputs ends once the last one is answered.
+            end: if inputs.is_empty() {
+                t + duration
+            } else {
+                NEVER
+            },
             post_build_ms: (spec.post_build.as_millis() as i64).min(duration),
             planned: spec.result,
             aborted: None,
@@ -812,6 +959,7 @@ impl Model {
             display_name: spec.display_name.clone(),
             outputs: Outputs::of(&spec),
             log: spec.log,
+            inputs,
         };
         job.builds.insert(number, build);
         self.running.push((item.job.clone(), number));
@@ -819,6 +967,7 @@ impl Model {
         let shadow_user =
             (self.faults.shadow_user.clone()).unwrap_or_else(|| SHADOW_USER.to_string());
         let (job_name, params) = (item.job.clone(), item.params.clone());
+        let shadow_user_name = shadow_user.clone();
         self.leave(item, t, false, Some(number));
         if shadow {
             let id = self.next_queue_id;
@@ -849,6 +998,7 @@ impl Model {
                 queue_id: Some(id),
                 created: true,
                 external: true,
+                cause: format!("Started by user {shadow_user_name}"),
             });
         }
     }
@@ -902,6 +1052,18 @@ impl Model {
         delay_ms: Option<i64>,
     ) -> (u64, bool) {
         let now = self.now();
+        self.schedule_at(job, params, cause, delay_ms, now)
+    }
+
+    /// `schedule` at sandbox time `now`, for what the simulation itself schedules.
+    pub fn schedule_at(
+        &mut self,
+        job: &str,
+        params: Option<Vec<(String, ParamValue)>>,
+        cause: Cause,
+        delay_ms: Option<i64>,
+        now: i64,
+    ) -> (u64, bool) {
         let quiet = self
             .job(job)
             .and_then(|j| j.quiet_period_ms)
@@ -964,9 +1126,63 @@ impl Model {
             && !build.is_complete(now)
             && build.aborted.is_none()
         {
+            // A stop interrupts the input the build waits at: it is settled, as aborted.
+            if let Some(i) = build.waiting_input(now) {
+                build.inputs[i].outcome = Some(InputOutcome {
+                    at: now,
+                    by: user.clone(),
+                    proceeded: false,
+                    values: Vec::new(),
+                });
+            }
             build.aborted = Some((now, user));
             build.end = now + delay;
         }
+    }
+
+    /// Proceeds input `i` of a build waiting at it: the build runs on from now.
+    pub fn proceed_input(
+        &mut self,
+        job: &str,
+        number: u32,
+        i: usize,
+        user: Option<String>,
+        values: Vec<(String, ParamValue)>,
+    ) {
+        let now = self.now();
+        let Some(build) = self.job_mut(job).and_then(|j| j.builds.get_mut(&number)) else {
+            return;
+        };
+        let Some(input) = build.inputs.get_mut(i) else {
+            return;
+        };
+        input.outcome = Some(InputOutcome {
+            at: now,
+            by: user,
+            proceeded: true,
+            values,
+        });
+        build.end = build.planned_end();
+    }
+
+    /// Aborts input `i` of a build waiting at it: the build ends ABORTED, as after a stop.
+    pub fn abort_input(&mut self, job: &str, number: u32, i: usize, user: Option<String>) {
+        let now = self.now();
+        let delay = self.abort_delay_ms;
+        let Some(build) = self.job_mut(job).and_then(|j| j.builds.get_mut(&number)) else {
+            return;
+        };
+        let Some(input) = build.inputs.get_mut(i) else {
+            return;
+        };
+        input.outcome = Some(InputOutcome {
+            at: now,
+            by: user.clone(),
+            proceeded: false,
+            values: Vec::new(),
+        });
+        build.aborted = Some((now, user));
+        build.end = now + delay;
     }
 
     /// Build rotation ("discard old builds") or a manual delete.
@@ -1282,6 +1498,7 @@ mod tests {
             description: None,
             display_name: None,
             outputs: Default::default(),
+            inputs: vec![],
         };
         assert_eq!(b.status(7_000).result, None);
         let post = b.status(9_000);

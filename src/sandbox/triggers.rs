@@ -14,7 +14,7 @@ use super::pages::{
 use super::wire::{Reply, Req, request_url};
 
 /// `delay`: a bare number is milliseconds; `sec`/`secs` means seconds (`TimeDuration`).
-fn parse_delay(text: &str) -> Result<i64, String> {
+pub(super) fn parse_delay(text: &str) -> Result<i64, String> {
     let text = text.trim();
     let invalid = || format!("Invalid time duration value: {text}");
     let (number, factor) = if let Some(n) = text.strip_suffix("secs") {
@@ -70,9 +70,27 @@ pub(super) fn trigger(
         queue_id: if reply.1 { queue_id } else { None },
         created: reply.2,
         external: false,
+        cause: trigger_cause(model, req, principal, full_name),
     };
     model.record_trigger(record);
     (route, reply.0)
+}
+
+/// The cause a trigger's build gets: the remote host with a good token, else the user.
+fn trigger_cause(model: &Model, req: &Req, principal: &Principal, full_name: &str) -> String {
+    let by_token = model
+        .job(full_name)
+        .and_then(|j| j.token.as_deref())
+        .is_some_and(|token| req.param("token") == Some(token));
+    let cause = if by_token {
+        Cause::Remote {
+            addr: req.peer.to_string(),
+            note: req.param("cause").map(str::to_string),
+        }
+    } else {
+        Cause::User(principal.name().map(str::to_string))
+    };
+    cause.short_description()
 }
 
 /// The answer to a trigger, whether it produced a queue item, and whether that item is new.
