@@ -10,6 +10,7 @@ mod pipeline_files;
 mod report_files;
 mod run_artifacts;
 mod run_batch;
+mod run_branches;
 mod run_diagnosis;
 mod run_follow;
 mod run_graphs;
