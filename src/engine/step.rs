@@ -329,7 +329,9 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
         return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
     }
 
-    let parameterized = !info.parameters.is_empty();
+    // An adopted build that got the step's parameters shows the job takes them, even when
+    // its definition was read before that build registered them.
+    let parameterized = !info.parameters.is_empty() || (adopted && !params.is_empty());
     let attempt = Attempt {
         job: &job,
         params: &params,
@@ -346,6 +348,8 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
         number += 1;
         let mut outcome =
             attempt_build(ctx, step, &attempt, number, attached.take(), result.clone()).await;
+        // Only the first attempt follows the build a scan started; a retry is triggered.
+        result.adopted = false;
         outcome.attempts = number;
         if !retryable(&outcome, retry) || number > retry.max {
             if number > 1 && outcome.status != StepStatus::Passed {

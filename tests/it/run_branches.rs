@@ -326,3 +326,24 @@ fn a_run_resumed_after_the_adoption_follows_the_adopted_build_and_triggers_nothi
     assert!(triggers_of(&sb, RELEASE_JOB).is_empty(), "{resumed}");
     assert_eq!(builds_of(&sb, RELEASE_JOB).len(), 1, "{resumed}");
 }
+
+#[test]
+fn a_retry_after_an_adopted_build_failed_triggers_a_build_that_is_not_adopted() {
+    let sb = sandbox(&MULTIBRANCH.replace(
+        "builds: [{ duration: 4s }, { duration: 2s }]",
+        "builds: [{ duration: 2s, result: FAILURE }, { duration: 2s }]",
+    ));
+    let (_dir, path) = pipeline(
+        &sb,
+        "  branch_scan: auto\n",
+        "  - id: release\n    job: app\n    branch: release/2.4\n    retry: { max: 1, on: [FAILURE], delay: 100ms }\n",
+    );
+    let outcome = run_json(&path, &[]);
+    outcome.assert_code(0);
+    let step = outcome.step("release");
+    assert_eq!(step["number"], 2, "{outcome}");
+    assert_eq!(step["attempts"], 2, "{outcome}");
+    assert!(step.get("adopted").is_none(), "{outcome}");
+    assert_eq!(triggers_of(&sb, RELEASE_JOB).len(), 1, "{outcome}");
+    assert_eq!(builds_of(&sb, RELEASE_JOB).len(), 2, "{outcome}");
+}
