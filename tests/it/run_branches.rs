@@ -347,3 +347,21 @@ fn a_retry_after_an_adopted_build_failed_triggers_a_build_that_is_not_adopted() 
     assert_eq!(triggers_of(&sb, RELEASE_JOB).len(), 1, "{outcome}");
     assert_eq!(builds_of(&sb, RELEASE_JOB).len(), 2, "{outcome}");
 }
+
+#[test]
+fn a_scan_asked_with_a_password_carries_a_crumb_and_finds_the_branch() {
+    let sb = sandbox(MULTIBRANCH);
+    let block = format!(
+        "jenkins:\n  url: {}\n  user: {}\n  password: {}\n  unreachable_timeout: 5s\n",
+        sb.url(),
+        common::USER,
+        common::PASSWORD
+    );
+    let (_dir, path) = pipeline_file(&format!(
+        "name: test\n{block}defaults:\n{POLL}  branch_scan: auto\nsteps:\n  - {{ id: release, job: app, branch: release/2.4 }}\n"
+    ));
+    let outcome = run_json(&path, &[]);
+    outcome.assert_code(0);
+    assert_eq!(outcome.step("release")["adopted"], true, "{outcome}");
+    assert_eq!(builds_of(&sb, RELEASE_JOB).len(), 1, "{outcome}");
+}
