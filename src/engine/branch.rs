@@ -260,6 +260,10 @@ async fn wait_for_branch(
     let mut delay = step.poll.initial.min(MAX_LOOK);
     let mut seen_scan = false;
     let mut finished_looks = 0;
+    // Once the log was seen running it is this scan's and only grows: it is read on from
+    // where the last read ended. Before, it may be the previous scan's, read whole.
+    let mut log_from: Option<u64> = None;
+    let mut last_result = None;
     let mut scan_ended: Option<Option<String>> = None;
     loop {
         match ctx.read(Some(deadline), client.job(job)).await {
@@ -279,15 +283,21 @@ async fn wait_for_branch(
             seen_scan = true;
         } else {
             let log = ctx
-                .read(Some(deadline), client.scan_log(project, 0))
+                .read(
+                    Some(deadline),
+                    client.scan_log(project, log_from.unwrap_or(0)),
+                )
                 .await
                 .map_err(Waited::Ended)?;
+            // A result read before the log was seen running may be the previous scan's.
+            last_result = log.result.or(last_result.filter(|_| log_from.is_some()));
             if !log.finished {
                 seen_scan = true;
+                log_from = Some(log.next);
             } else {
                 finished_looks += 1;
                 if seen_scan || finished_looks >= LOOKS_AT_UNSEEN_SCAN {
-                    scan_ended = Some(log.result);
+                    scan_ended = Some(last_result.take());
                     continue;
                 }
             }
