@@ -252,6 +252,14 @@ pub fn folder(cx: Ctx, folder: &Folder, p: Pruner) -> Value {
         .done()
 }
 
+/// A job's `fullDisplayName`: a branch job ends with its branch, not its encoded name.
+fn job_display_path(job: &Job) -> String {
+    match (&job.branch, job.full_name.rsplit_once('/')) {
+        (Some(branch), Some((parent, _))) => format!("{} » {branch}", display_path(parent)),
+        _ => display_path(&job.full_name),
+    }
+}
+
 fn display_path(full_name: &str) -> String {
     full_name.split('/').collect::<Vec<_>>().join(" » ")
 }
@@ -458,11 +466,7 @@ fn build_as(cx: Ctx, job: &Job, b: &Build, p: Pruner, with_class: bool) -> Value
             }
         })
         .put("fullDisplayName", DEFAULT, || {
-            json!(format!(
-                "{} {}",
-                display_path(&job.full_name),
-                b.display_name()
-            ))
+            json!(format!("{} {}", job_display_path(job), b.display_name()))
         })
         .put("id", DEFAULT, || json!(b.number.to_string()))
         .put("inProgress", DEFAULT, || json!(status.in_progress))
@@ -610,13 +614,7 @@ pub fn job(cx: Ctx, job: &Job, p: Pruner) -> Value {
             json!(job.branch.as_deref().unwrap_or(&job.name))
         })
         .put("displayNameOrNull", DEFAULT, || Value::Null)
-        .put("fullDisplayName", DEFAULT, || match &job.branch {
-            Some(branch) => {
-                let parent = job.full_name.rsplit_once('/').map_or("", |(p, _)| p);
-                json!(format!("{} » {branch}", display_path(parent)))
-            }
-            None => json!(display_path(&job.full_name)),
-        })
+        .put("fullDisplayName", DEFAULT, || json!(job_display_path(job)))
         .put("fullName", DEFAULT, || json!(job.full_name))
         .put("name", 999, || json!(job.name))
         .put("url", 999, || json!(item_url(base, &job.full_name)))

@@ -778,6 +778,7 @@ fn a_scan_runs_for_its_duration_then_creates_the_new_branch_and_builds_it_once_b
         Some(log.len().to_string().as_str())
     );
     let build = common::finished_build(&client, &sb, &format!("{APP}job/release%252F2.4/"), 1);
+    assert_eq!(build["fullDisplayName"], "team » app » release/2.4 #1");
     let causes = build["actions"]
         .as_array()
         .unwrap()
