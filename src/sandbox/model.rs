@@ -1105,6 +1105,13 @@ impl Model {
         (id, true)
     }
 
+    /// A new queue item id, for what the queue holds besides builds (scans).
+    pub(super) fn take_queue_id(&mut self) -> u64 {
+        let id = self.next_queue_id;
+        self.next_queue_id += 1;
+        id
+    }
+
     /// `Queue.doCancelItem`: Ok(()) when cancelled, Err(status) otherwise.
     pub fn cancel(&mut self, id: u64) -> Result<(), u16> {
         let now = self.now();

@@ -850,6 +850,17 @@ fn scans_requested_while_one_is_queued_coalesce_and_the_old_log_shows_until_the_
         .text()
         .unwrap();
     assert_eq!(log.matches("Starting branch indexing").count(), 1, "{log}");
+    // The queued scan is one queue item, blocked behind the running one, its task the project.
+    let queue = get_json(&client, &sb, "/queue/api/json?tree=items[id,task[url],why]");
+    let project_url = format!("{}/job/team/job/app/", sb.url());
+    let items: Vec<&Value> = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["task"]["url"] == project_url.as_str())
+        .collect();
+    assert_eq!(items.len(), 1, "{queue}");
+    assert_eq!(items[0]["why"], "already computing");
     // The queued scan runs after the first one: two scans in all.
     wait_for(Duration::from_secs(10), "the second scan", || {
         let log = get(&client, &sb, &format!("{APP}indexing/consoleText"))
@@ -857,6 +868,8 @@ fn scans_requested_while_one_is_queued_coalesce_and_the_old_log_shows_until_the_
             .unwrap();
         (log.ends_with("Finished: SUCCESS\n") && !log.contains("Scheduled build")).then_some(())
     });
+    let queue = get_json(&client, &sb, "/queue/api/json?tree=items[id,task[url],why]");
+    assert_eq!(queue["items"], json!([]), "{queue}");
     let log = get(&client, &sb, &format!("{APP}indexing/consoleText"))
         .text()
         .unwrap();
