@@ -124,7 +124,8 @@ fn settle(
     match answer {
         Answer::Abort => {
             check_abort(model, principal, input).map_err(|m| Box::new(failure(&m)))?;
-            model.abort_input(full_name, number, i, user);
+            let now = model.now();
+            model.abort_input((full_name, number, i), user, now);
         }
         Answer::Proceed { empty } => {
             check_submit(model, principal, input).map_err(|m| Box::new(failure(&m)))?;
@@ -139,7 +140,8 @@ fn settle(
                     })
                 })?
             };
-            model.proceed_input(full_name, number, i, user, values);
+            let now = model.now();
+            model.proceed_input((full_name, number, i), user, values, now);
         }
     }
     Ok(())

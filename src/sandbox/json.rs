@@ -252,6 +252,14 @@ pub fn folder(cx: Ctx, folder: &Folder, p: Pruner) -> Value {
         .done()
 }
 
+/// A job's `fullDisplayName`: a branch job ends with its branch, not its encoded name.
+fn job_display_path(job: &Job) -> String {
+    match (&job.branch, job.full_name.rsplit_once('/')) {
+        (Some(branch), Some((parent, _))) => format!("{} » {branch}", display_path(parent)),
+        _ => display_path(&job.full_name),
+    }
+}
+
 fn display_path(full_name: &str) -> String {
     full_name.split('/').collect::<Vec<_>>().join(" » ")
 }
@@ -458,11 +466,7 @@ fn build_as(cx: Ctx, job: &Job, b: &Build, p: Pruner, with_class: bool) -> Value
             }
         })
         .put("fullDisplayName", DEFAULT, || {
-            json!(format!(
-                "{} {}",
-                display_path(&job.full_name),
-                b.display_name()
-            ))
+            json!(format!("{} {}", job_display_path(job), b.display_name()))
         })
         .put("id", DEFAULT, || json!(b.number.to_string()))
         .put("inProgress", DEFAULT, || json!(status.in_progress))
@@ -610,13 +614,7 @@ pub fn job(cx: Ctx, job: &Job, p: Pruner) -> Value {
             json!(job.branch.as_deref().unwrap_or(&job.name))
         })
         .put("displayNameOrNull", DEFAULT, || Value::Null)
-        .put("fullDisplayName", DEFAULT, || match &job.branch {
-            Some(branch) => {
-                let parent = job.full_name.rsplit_once('/').map_or("", |(p, _)| p);
-                json!(format!("{} » {branch}", display_path(parent)))
-            }
-            None => json!(display_path(&job.full_name)),
-        })
+        .put("fullDisplayName", DEFAULT, || json!(job_display_path(job)))
         .put("fullName", DEFAULT, || json!(job.full_name))
         .put("name", 999, || json!(job.name))
         .put("url", 999, || json!(item_url(base, &job.full_name)))
@@ -809,11 +807,75 @@ pub fn queue(cx: Ctx, p: Pruner) -> Value {
             }
         })
     });
+    let scans = super::multibranch::queued_scans(model);
     Bean::new(p, Some("hudson.model.Queue"))
         .inline("discoverableItems", DEFAULT, |_| json!([]))
         .inline("items", DEFAULT, |p| {
-            list(p, &staged, |p, (_, i)| queue_item(cx, i, p))
+            let mut items = list(p, &scans, |p, (path, scan, running)| {
+                scan_item(cx, path, scan, *running, p)
+            });
+            if let (Value::Array(scans), Value::Array(builds)) = (
+                &mut items,
+                list(p, &staged, |p, (_, i)| queue_item(cx, i, p)),
+            ) {
+                scans.extend(builds);
+            }
+            items
         })
+        .done()
+}
+
+/// A multibranch project's scan in the queue: blocked while another scan of it runs, else
+/// waiting out its delay or about to start.
+fn scan_item(
+    cx: Ctx,
+    path: &str,
+    scan: &super::multibranch::QueuedScan,
+    running: bool,
+    p: Pruner,
+) -> Value {
+    let t = cx.t;
+    let (class, blocked, buildable, why) = if running {
+        (
+            "hudson.model.Queue$BlockedItem",
+            true,
+            false,
+            "already computing".to_string(),
+        )
+    } else if scan.due > t {
+        (
+            "hudson.model.Queue$WaitingItem",
+            false,
+            false,
+            format!(
+                "In the quiet period. Expires in {}",
+                time_span(scan.due - t)
+            ),
+        )
+    } else {
+        (
+            "hudson.model.Queue$BuildableItem",
+            false,
+            true,
+            "Waiting for next available executor".to_string(),
+        )
+    };
+    let causes: Vec<Action> = vec![Action::Causes(&scan.causes)];
+    Bean::new(p, Some(class))
+        .nested("actions", DEFAULT, |p| {
+            list(p, &causes, |p, a| action(a, p))
+        })
+        .put("blocked", 999, || json!(blocked))
+        .put("buildable", 999, || json!(buildable))
+        .put("id", 999, || json!(scan.id))
+        .put("inQueueSince", 999, || json!(scan.since))
+        .put("params", 999, || json!(""))
+        .put("stuck", 999, || json!(false))
+        .nested("task", 999, |p| {
+            optional(p, cx.model.nodes.get(path), |p, node| item(cx, node, p))
+        })
+        .put("url", 999, || json!(format!("queue/item/{}/", scan.id)))
+        .put("why", 999, || json!(why))
         .done()
 }
 

@@ -1105,6 +1105,13 @@ impl Model {
         (id, true)
     }
 
+    /// A new queue item id, for what the queue holds besides builds (scans).
+    pub(super) fn take_queue_id(&mut self) -> u64 {
+        let id = self.next_queue_id;
+        self.next_queue_id += 1;
+        id
+    }
+
     /// `Queue.doCancelItem`: Ok(()) when cancelled, Err(status) otherwise.
     pub fn cancel(&mut self, id: u64) -> Result<(), u16> {
         let now = self.now();
@@ -1140,16 +1147,14 @@ impl Model {
         }
     }
 
-    /// Proceeds input `i` of a build waiting at it: the build runs on from now.
+    /// Proceeds input `i` of a build waiting at it: the build runs on from `now`.
     pub fn proceed_input(
         &mut self,
-        job: &str,
-        number: u32,
-        i: usize,
+        (job, number, i): (&str, u32, usize),
         user: Option<String>,
         values: Vec<(String, ParamValue)>,
+        now: i64,
     ) {
-        let now = self.now();
         let Some(build) = self.job_mut(job).and_then(|j| j.builds.get_mut(&number)) else {
             return;
         };
@@ -1166,8 +1171,12 @@ impl Model {
     }
 
     /// Aborts input `i` of a build waiting at it: the build ends ABORTED, as after a stop.
-    pub fn abort_input(&mut self, job: &str, number: u32, i: usize, user: Option<String>) {
-        let now = self.now();
+    pub fn abort_input(
+        &mut self,
+        (job, number, i): (&str, u32, usize),
+        user: Option<String>,
+        now: i64,
+    ) {
         let delay = self.abort_delay_ms;
         let Some(build) = self.job_mut(job).and_then(|j| j.builds.get_mut(&number)) else {
             return;
@@ -1477,6 +1486,42 @@ mod tests {
         assert_eq!(m.job("a").unwrap().estimated_duration(m.now()), 2_333);
         let fresh = model("jobs: [{path: b}]\n");
         assert_eq!(fresh.job("b").unwrap().estimated_duration(fresh.now()), -1);
+    }
+
+    #[test]
+    fn inputs_pause_the_build_in_order_and_each_answer_moves_its_end() {
+        let mut m = model(
+            "quiet_period: 0s\njobs:\n  - path: p\n    kind: pipeline\n    builds:\n      - duration: 10s\n        inputs: [{id: one, message: a, at: 2s}, {id: two, message: b, at: 6s}]\n",
+        );
+        let t0 = m.now();
+        m.schedule("p", None, Cause::User(None), None);
+        m.advance(t0 + 1);
+        let start = m.job("p").unwrap().builds[&1].start;
+        let b = |m: &Model| m.job("p").unwrap().builds[&1].clone();
+        assert_eq!(b(&m).end, NEVER);
+        assert_eq!(b(&m).waiting_input(start + 1_000), None);
+        assert_eq!(b(&m).waiting_input(start + 50_000), Some(0));
+        assert_eq!(b(&m).paused_at(0, start + 50_000), Some(start + 2_000));
+        assert_eq!(b(&m).paused_at(1, start + 50_000), None);
+        // Answered 30 s after the pause: the second input comes 4 s of running later.
+        let answered = start + 32_000;
+        m.proceed_input(("p", 1, 0), Some("a".into()), vec![], answered);
+        let build = b(&m);
+        assert_eq!(
+            build.paused_at(1, answered + 10_000),
+            Some(answered + 4_000)
+        );
+        assert_eq!(build.wall(5_000), answered + 3_000);
+        assert_eq!(build.end, NEVER);
+        let second = answered + 4_000 + 1_000;
+        m.proceed_input(("p", 1, 1), None, vec![], second);
+        // 4 s of running remain after the second input.
+        assert_eq!(b(&m).end, second + 4_000);
+        assert!(b(&m).status(second + 3_999).building);
+        assert_eq!(
+            b(&m).status(second + 4_000).result,
+            Some(BuildResult::Success)
+        );
     }
 
     #[test]

@@ -22,7 +22,16 @@ pub struct Multibranch {
     /// Scans that started, oldest first; only the last may still run.
     pub scans: Vec<Scan>,
     /// A scan waiting in the queue, with the causes folded into it.
-    pub queued: Option<(i64, Vec<Cause>)>,
+    pub queued: Option<QueuedScan>,
+}
+
+/// A scan in the queue: due after its delay, blocked while another scan runs.
+#[derive(Debug, Clone)]
+pub struct QueuedScan {
+    pub id: u64,
+    pub since: i64,
+    pub due: i64,
+    pub causes: Vec<Cause>,
 }
 
 #[derive(Debug, Clone)]
@@ -140,18 +149,27 @@ impl Model {
     /// `ComputedFolder.doBuild`: a scan joins the one already queued, else is queued itself.
     /// Returns whether a new queue entry was made.
     fn request_scan(&mut self, path: &str, cause: Cause, delay_ms: i64, now: i64) -> bool {
+        if self.project(path).is_none() {
+            return false;
+        }
+        let id = self.take_queue_id();
         let Some(project) = self.project_mut(path) else {
             return false;
         };
         let due = now + delay_ms.max(0);
         let created = match &mut project.queued {
-            Some((queued_due, causes)) => {
-                *queued_due = (*queued_due).min(due);
-                causes.push(cause);
+            Some(queued) => {
+                queued.due = queued.due.min(due);
+                queued.causes.push(cause);
                 false
             }
             None => {
-                project.queued = Some((due, vec![cause]));
+                project.queued = Some(QueuedScan {
+                    id,
+                    since: now,
+                    due,
+                    causes: vec![cause],
+                });
                 true
             }
         };
@@ -169,7 +187,7 @@ impl Model {
                     ..
                 }) => {
                     let running = m.scans.last().filter(|s| !s.done).map(|s| s.end);
-                    let queued = m.queued.as_ref().map(|(due, _)| *due);
+                    let queued = m.queued.as_ref().map(|q| q.due);
                     running.or(queued)
                 }
                 _ => None,
@@ -199,14 +217,15 @@ impl Model {
                 let running = project.scans.last().filter(|s| !s.done).map(|s| s.end);
                 match (running, project.queued.clone()) {
                     (Some(end), _) if end <= t => self.finish_scan(&path, end),
-                    (None, Some((due, causes))) if due <= t => {
+                    (None, Some(queued)) if queued.due <= t => {
+                        let due = queued.due;
                         let start = project.scans.last().map_or(due, |s| s.end.max(due));
                         let end = start + project.scan_ms;
                         project.queued = None;
                         project.scans.push(Scan {
                             start,
                             end,
-                            causes,
+                            causes: queued.causes,
                             done: false,
                             found: Vec::new(),
                         });
@@ -265,6 +284,24 @@ impl Model {
             }
         }
     }
+}
+
+/// Each multibranch project's queued scan, by the project's path, and whether a scan runs.
+pub(super) fn queued_scans(model: &Model) -> Vec<(&str, &QueuedScan, bool)> {
+    model
+        .nodes
+        .iter()
+        .filter_map(|(path, node)| match node {
+            Node::Folder(Folder {
+                multibranch: Some(m),
+                ..
+            }) => {
+                let running = m.scans.last().is_some_and(|s| !s.done);
+                m.queued.as_ref().map(|q| (path.as_str(), q, running))
+            }
+            _ => None,
+        })
+        .collect()
 }
 
 /// `Date.toString()` in UTC: `Sun Dec 06 19:25:24 UTC 2026`.
@@ -438,7 +475,9 @@ fn scan(
             Err(message) => oops(model, StatusCode::INTERNAL_SERVER_ERROR, &message),
             Ok(delay) => {
                 let cause = Cause::User(principal.name().map(str::to_string));
-                record.created = model.request_scan(path, cause, delay.unwrap_or(0), now);
+                // Whole seconds, as `TimeDuration.getTimeInSeconds` gives the queue.
+                let delay = delay.map_or(0, |ms| ms / 1000 * 1000);
+                record.created = model.request_scan(path, cause, delay, now);
                 let target = match req.header("referer") {
                     Some(referer) => referer.to_string(),
                     None => {

@@ -182,6 +182,60 @@ fn wfapi_shows_a_paused_run_and_its_pending_input_with_context_relative_links() 
     std::thread::sleep(Duration::from_millis(300));
     let later = get_json(&client, &sb, &format!("{BUILD}wfapi/describe"));
     assert_eq!(later["status"], "PAUSED_PENDING_INPUT");
+    // Its log stops at the prompt: the lines of its later running time wait with it.
+    let log = get(
+        &client,
+        &sb,
+        &format!("{BUILD}logText/progressiveText?start=0"),
+    );
+    assert_eq!(header(&log, "x-more-data"), Some("true"));
+    let text = log.text().unwrap().replace("\r\n", "\n");
+    assert!(
+        text.ends_with("[Pipeline] input\nDeploy to production?\nDeploy or Abort\n"),
+        "{text}"
+    );
+    assert!(!text.contains("building"), "{text}");
+}
+
+#[test]
+fn the_stage_holding_a_waiting_input_is_paused_and_later_stages_wait() {
+    let yaml = "speed: 100\nquiet_period: 0s\njobs:\n  - path: staged\n    kind: pipeline\n    builds:\n      - duration: 20s\n        stages: [{name: Build, duration: 5s}, {name: Approve, duration: 5s}, {name: Deploy}]\n        inputs: [{id: Go, message: Go?, at: 7s}]\n";
+    let sb = common::sandbox(yaml);
+    let client = client();
+    assert_eq!(
+        post(&client, &sb, "/job/staged/build?delay=0").status(),
+        201
+    );
+    let run = wait_for(Duration::from_secs(10), "the pause", || {
+        let response = get(&client, &sb, "/job/staged/1/wfapi/describe");
+        (response.status() == 200)
+            .then(|| common::json(response))
+            .filter(|run| run["status"] == "PAUSED_PENDING_INPUT")
+    });
+    let stages: Vec<(&str, &str)> = run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["status"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        stages,
+        [("Build", "SUCCESS"), ("Approve", "PAUSED_PENDING_INPUT")]
+    );
+    assert_eq!(
+        post(&client, &sb, "/job/staged/1/input/Go/proceedEmpty").status(),
+        200
+    );
+    let build = common::finished_build(&client, &sb, "/job/staged/", 1);
+    assert_eq!(build["result"], "SUCCESS");
+    let run = get_json(&client, &sb, "/job/staged/1/wfapi/describe");
+    let statuses: Vec<&str> = run["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["SUCCESS", "SUCCESS", "SUCCESS"]);
 }
 
 // ---- input: answers ----
@@ -778,6 +832,7 @@ fn a_scan_runs_for_its_duration_then_creates_the_new_branch_and_builds_it_once_b
         Some(log.len().to_string().as_str())
     );
     let build = common::finished_build(&client, &sb, &format!("{APP}job/release%252F2.4/"), 1);
+    assert_eq!(build["fullDisplayName"], "team » app » release/2.4 #1");
     let causes = build["actions"]
         .as_array()
         .unwrap()
@@ -849,6 +904,17 @@ fn scans_requested_while_one_is_queued_coalesce_and_the_old_log_shows_until_the_
         .text()
         .unwrap();
     assert_eq!(log.matches("Starting branch indexing").count(), 1, "{log}");
+    // The queued scan is one queue item, blocked behind the running one, its task the project.
+    let queue = get_json(&client, &sb, "/queue/api/json?tree=items[id,task[url],why]");
+    let project_url = format!("{}/job/team/job/app/", sb.url());
+    let items: Vec<&Value> = queue["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|i| i["task"]["url"] == project_url.as_str())
+        .collect();
+    assert_eq!(items.len(), 1, "{queue}");
+    assert_eq!(items[0]["why"], "already computing");
     // The queued scan runs after the first one: two scans in all.
     wait_for(Duration::from_secs(10), "the second scan", || {
         let log = get(&client, &sb, &format!("{APP}indexing/consoleText"))
@@ -856,6 +922,8 @@ fn scans_requested_while_one_is_queued_coalesce_and_the_old_log_shows_until_the_
             .unwrap();
         (log.ends_with("Finished: SUCCESS\n") && !log.contains("Scheduled build")).then_some(())
     });
+    let queue = get_json(&client, &sb, "/queue/api/json?tree=items[id,task[url],why]");
+    assert_eq!(queue["items"], json!([]), "{queue}");
     let log = get(&client, &sb, &format!("{APP}indexing/consoleText"))
         .text()
         .unwrap();
