@@ -119,7 +119,7 @@ pub(super) fn build_route(
                 && model.has_plugin(Plugin::PipelineRestApi) =>
         {
             (
-                "wfapi",
+                "input_submit",
                 inputs::input_submit(model, req, principal, full_name, number, now),
             )
         }

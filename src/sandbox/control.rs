@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::config::{Faults, JobConfig, check_build_spec, check_job_path};
-use super::model::{Build, Cause, Model, ParamValue, TriggerRecord};
+use super::model::{Build, Cause, Model, NEVER, ParamValue, TriggerRecord};
 use super::shared::Shared;
 use super::wire::{Reply, Req, response};
 
@@ -271,7 +271,7 @@ fn builds(model: &Model, now: i64) -> Value {
                 "number": build.number,
                 "queue_id": build.queue_id,
                 "start_ms": build.start,
-                "end_ms": build.end,
+                "end_ms": (build.end != NEVER).then_some(build.end),
                 "observed_started_ms": build.observed_start,
                 "observed_done_ms": build.observed_done,
                 "building": status.building,

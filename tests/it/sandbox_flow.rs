@@ -447,6 +447,10 @@ fn wfapi_input_submit_answers_null_and_every_failure_is_a_500() {
     );
     assert_eq!(response.text().unwrap(), "null");
     assert_eq!(finished(&client, &sb)["result"], "SUCCESS");
+    // Every answer is counted under its own route.
+    let routes = &common::stats(&sb)["routes"];
+    assert_eq!(routes["POST input_submit"]["count"], 3, "{routes}");
+    assert_eq!(routes["GET input_submit"]["count"], 1, "{routes}");
 }
 
 // ---- input: who may answer ----
@@ -466,10 +470,10 @@ fn a_user_outside_the_submitter_list_is_denied_with_400_and_x_error_but_may_abor
         header(&denied, "x-error"),
         Some("You need to be release-team,ALICE to submit this.")
     );
-    assert_eq!(
-        sandbox_build(&sb, "app/release", 1)["inputs"][0]["outcome"],
-        "waiting"
-    );
+    let waiting = sandbox_build(&sb, "app/release", 1);
+    assert_eq!(waiting["inputs"][0]["outcome"], "waiting");
+    // Nobody answered yet, so the build has no end.
+    assert_eq!(waiting["end_ms"], Value::Null);
     // Job/Cancel is enough to abort.
     let abort = post_as(
         &client,
