@@ -171,13 +171,15 @@ fn start_sandbox(
             (None, None) => Auth::Anonymous,
         })
         .unwrap_or(Auth::Anonymous);
-    let declared: Vec<String> = config.jobs.iter().map(|j| j.path.clone()).collect();
+    let declared: Vec<String> = (config.jobs.iter().map(|j| j.path.clone()))
+        .chain(config.multibranch.iter().map(|p| p.path.clone()))
+        .collect();
     let sandbox = Arc::new(
         Sandbox::start(config)
             .context("cannot start the sandbox")
             .map_err(|e| CommandError::new(ExitStatus::Jenkins, e))?,
     );
-    sandbox.add_missing_jobs(&crate::sandbox::rehearsal(pipeline, ctx, &declared));
+    sandbox.add_rehearsal(&crate::sandbox::rehearsal(pipeline, ctx, &declared));
     // The documented defaults; the sandbox speaks plain HTTP.
     let mut settings = ServerSettings::new("sandbox", sandbox.url(), auth);
     if let Some(max) = pipeline.server.max_in_flight {

@@ -81,6 +81,9 @@ pub struct BranchConfig {
     /// False: the branch is only in the source, and the first scan creates and builds its job.
     #[serde(default = "yes")]
     pub discovered: bool,
+    /// Finished builds a discovered branch's job already has; they registered its parameters.
+    #[serde(default)]
+    pub history: Vec<BuildSpec>,
 }
 
 fn yes() -> bool {
@@ -901,6 +904,15 @@ impl SandboxConfig {
                 let owner = format!("branch `{}` of `{}`", branch.name, project.path);
                 for (i, spec) in branch.builds.iter().enumerate() {
                     check_build_spec(spec).map_err(|m| format!("{owner}, builds[{i}]: {m}"))?;
+                }
+                for (i, spec) in branch.history.iter().enumerate() {
+                    check_build_spec(spec).map_err(|m| format!("{owner}, history[{i}]: {m}"))?;
+                }
+                if !branch.discovered && !branch.history.is_empty() {
+                    return Err(format!(
+                        "{owner} has a history but is not discovered yet; a branch's job, and \
+                         its builds, only exist once a scan found it"
+                    ));
                 }
                 check_parameters(&branch.parameters, &owner)?;
             }

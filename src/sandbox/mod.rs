@@ -51,7 +51,7 @@ use tokio::sync::oneshot;
 
 pub use config::{Faults, JobConfig, SandboxConfig};
 pub use model::{Model, TriggerRecord};
-pub use rehearsal::rehearsal;
+pub use rehearsal::{Rehearsal, rehearsal};
 use shared::Shared;
 
 /// A running sandbox. It serves on its own thread and runtime, so it works the same from
@@ -132,6 +132,18 @@ impl Sandbox {
             for job in jobs {
                 if m.job(&job.path).is_none() {
                     m.put_job(job);
+                }
+            }
+        });
+    }
+
+    /// Adds what a rehearsal needs and the sandbox does not have yet.
+    pub fn add_rehearsal(&self, rehearsal: &Rehearsal) {
+        self.add_missing_jobs(&rehearsal.jobs);
+        self.with_model(|m| {
+            for project in &rehearsal.projects {
+                if !m.nodes.contains_key(&project.path) {
+                    m.put_multibranch(project);
                 }
             }
         });

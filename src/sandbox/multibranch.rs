@@ -131,6 +131,7 @@ impl Model {
         let mut config = JobConfig::new(path.clone());
         config.kind = JobKind::Pipeline;
         config.builds = branch.builds.clone();
+        config.history = branch.history.clone();
         self.put_job(&config);
         if let Some(job) = self.job_mut(&path) {
             job.branch = Some(branch.name.clone());

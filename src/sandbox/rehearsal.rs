@@ -6,9 +6,14 @@ use std::collections::BTreeMap;
 
 use regex_syntax::hir::{Class, Hir, HirKind};
 
-use super::config::{ArtifactSpec, BuildSpec, JobConfig, JobKind, ParamConfig, check_job_path};
+use super::config::{
+    ArtifactSpec, BranchConfig, BuildSpec, JobConfig, JobKind, MultibranchConfig, ParamConfig,
+    check_job_path, decode_branch,
+};
 use crate::duration::Dur;
-use crate::pipeline::{JobStep, OutputFormat, OutputSource, Pipeline, RenderContext, StepKind};
+use crate::pipeline::{
+    BranchScan, JobStep, OutputFormat, OutputSource, Pipeline, RenderContext, StepKind,
+};
 
 /// What the builds of one rehearsal job must hold for the steps that call it.
 #[derive(Default)]
@@ -19,6 +24,9 @@ struct Wanted {
     log: Vec<String>,
     description: bool,
     display_name: bool,
+    /// Set when the job is a branch of a multibranch project: whether a step looks for it with
+    /// a scan, so that the scan is what creates it.
+    scanned: Option<bool>,
 }
 
 impl Wanted {
@@ -38,14 +46,24 @@ impl Wanted {
     }
 }
 
-/// The jobs `pipeline` calls or awaits that `declared` (the jobs of the sandbox's config) leaves
-/// out, in the order the pipeline first names them. Steps that call one job may pass it
-/// different parameters, so the job takes them all, with a step's `trigger_id` parameter among
-/// them; its builds archive the files, print the log lines and carry the description and
-/// display name that the steps' `outputs:` and `artifacts:` read. A job whose name cannot be
-/// rendered before the run, or is no valid job path, is left to the sandbox to create when it is
-/// first called.
-pub fn rehearsal(pipeline: &Pipeline, ctx: &RenderContext, declared: &[String]) -> Vec<JobConfig> {
+/// What a rehearsal adds to the sandbox: plain jobs, and multibranch projects for the steps
+/// that name branch jobs.
+#[derive(Debug, Default)]
+pub struct Rehearsal {
+    pub jobs: Vec<JobConfig>,
+    pub projects: Vec<MultibranchConfig>,
+}
+
+/// The jobs `pipeline` calls or awaits that `declared` (the jobs and projects of the sandbox's
+/// config) leaves out, in the order the pipeline first names them. Steps that call one job may
+/// pass it different parameters, so the job takes them all, with a step's `trigger_id`
+/// parameter among them; its builds archive the files, print the log lines and carry the
+/// description and display name that the steps' `outputs:` and `artifacts:` read. A branch job
+/// (`app/release%2F2.4`) becomes a branch of a multibranch project `app`: one a step scans for
+/// is found by that scan, any other exists and has been built before, so that it takes its
+/// parameters. A job whose name cannot be rendered before the run, or is no valid job path, is
+/// left to the sandbox to create when it is first called.
+pub fn rehearsal(pipeline: &Pipeline, ctx: &RenderContext, declared: &[String]) -> Rehearsal {
     let read = read_outputs(pipeline);
     let mut wanted: Vec<(String, Wanted)> = Vec::new();
     for step in &pipeline.steps {
@@ -56,7 +74,13 @@ pub fn rehearsal(pipeline: &Pipeline, ctx: &RenderContext, declared: &[String]) 
         let Ok(name) = template.render(ctx) else {
             continue;
         };
-        if declared.contains(&name) || check_job_path(&name).is_err() {
+        let branch = branch_of(&name);
+        let owner = branch
+            .as_ref()
+            .map_or(name.as_str(), |(project, _)| project);
+        if declared.iter().any(|d| d == &name || d == owner)
+            || (branch.is_none() && check_job_path(&name).is_err())
+        {
             continue;
         }
         let index = match wanted.iter().position(|(n, _)| *n == name) {
@@ -66,15 +90,50 @@ pub fn rehearsal(pipeline: &Pipeline, ctx: &RenderContext, declared: &[String]) 
                 wanted.len() - 1
             }
         };
+        let entry = &mut wanted[index].1;
         if let StepKind::Job(job) = &step.kind {
             let keys = read.get(step_id(step)).map_or(&[][..], Vec::as_slice);
-            want_for(&mut wanted[index].1, job, keys);
+            want_for(entry, job, keys);
+        }
+        if branch.is_some() {
+            let scans = matches!(&step.kind, StepKind::Job(j) if j.branch_scan == BranchScan::Auto);
+            entry.scanned = Some(entry.scanned.unwrap_or(false) || scans);
         }
     }
-    wanted
-        .into_iter()
-        .map(|(name, wanted)| rehearsal_job(name, wanted))
-        .collect()
+    let mut rehearsal = Rehearsal::default();
+    for (name, wanted) in wanted {
+        match branch_of(&name) {
+            Some((project, branch)) => {
+                let scanned = wanted.scanned.unwrap_or(false);
+                let job = rehearsal_job(name, wanted);
+                let branch = BranchConfig {
+                    name: branch,
+                    builds: job.builds.clone(),
+                    parameters: job.parameters,
+                    discovered: !scanned,
+                    history: if scanned { Vec::new() } else { job.history },
+                };
+                match rehearsal.projects.iter_mut().find(|p| p.path == project) {
+                    Some(existing) => existing.branches.push(branch),
+                    None => rehearsal.projects.push(MultibranchConfig {
+                        path: project,
+                        scan_duration: Dur::from_secs(5),
+                        branches: vec![branch],
+                    }),
+                }
+            }
+            None => rehearsal.jobs.push(rehearsal_job(name, wanted)),
+        }
+    }
+    rehearsal
+}
+
+/// The multibranch project and the branch a branch job's full name names, when its last
+/// segment is an encoded branch name (`release%2F2.4`) under a valid project path.
+fn branch_of(name: &str) -> Option<(String, String)> {
+    let (project, encoded) = name.rsplit_once('/')?;
+    let branch = decode_branch(encoded);
+    (branch != encoded && check_job_path(project).is_ok()).then(|| (project.to_string(), branch))
 }
 
 /// The id later steps read a step's outputs by: a matrix cell's is its group's.
@@ -318,6 +377,7 @@ mod tests {
         let ctx = RenderContext::new(&pipeline, RunFacts::default(), BTreeMap::new());
         let declared: Vec<String> = declared.iter().map(|d| d.to_string()).collect();
         rehearsal(&pipeline, &ctx, &declared)
+            .jobs
             .into_iter()
             .map(|job| {
                 let params = job.parameters.into_iter().map(|p| p.name).collect();
@@ -390,7 +450,7 @@ steps:
 "#;
         let pipeline = crate::pipeline::load_str(yaml, Path::new("p.yaml"), &[]).unwrap();
         let ctx = RenderContext::new(&pipeline, RunFacts::default(), BTreeMap::new());
-        let jobs = rehearsal(&pipeline, &ctx, &[]);
+        let jobs = rehearsal(&pipeline, &ctx, &[]).jobs;
         let build = &jobs[0].builds[0];
         let files: BTreeMap<&str, &str> = build
             .artifacts
@@ -441,5 +501,45 @@ steps:
         assert_eq!(path_matching("reports/**"), "reports/rehearsal.txt");
         assert_eq!(path_matching("**/*.xml"), "rehearsal/rehearsal.xml");
         assert_eq!(path_matching("a?/[bc].{json,env}"), "ax/b.json");
+    }
+
+    #[test]
+    fn branch_jobs_become_branches_of_a_project_found_by_a_scan_when_a_step_scans() {
+        let yaml = "name: p\nsteps:\n\
+            - { id: cut, job: app, branch: release/2.4, branch_scan: auto, params: { V: '1' } }\n\
+            - { id: main, job: 'app/main' }\n\
+            - { id: old, job: 'app/release%2F2.3', params: { V: '1' } }\n";
+        let pipeline = crate::pipeline::load_str(yaml, Path::new("p.yaml"), &[]).unwrap();
+        let ctx = RenderContext::new(&pipeline, RunFacts::default(), BTreeMap::new());
+        let made = rehearsal(&pipeline, &ctx, &[]);
+        // `app/main` is a plain name: without an encoded segment it cannot be told from a job
+        // in a folder, so it stays one.
+        let jobs: Vec<&str> = made.jobs.iter().map(|j| j.path.as_str()).collect();
+        assert_eq!(jobs, ["app/main"]);
+        assert_eq!(made.projects.len(), 1);
+        let project = &made.projects[0];
+        assert_eq!(project.path, "app");
+        let branches: Vec<(&str, bool, usize, usize)> = project
+            .branches
+            .iter()
+            .map(|b| {
+                (
+                    b.name.as_str(),
+                    b.discovered,
+                    b.history.len(),
+                    b.parameters.len(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            branches,
+            [("release/2.4", false, 0, 1), ("release/2.3", true, 1, 1)]
+        );
+        // A project the sandbox's config declares is left alone.
+        assert!(
+            rehearsal(&pipeline, &ctx, &["app".to_string()])
+                .projects
+                .is_empty()
+        );
     }
 }

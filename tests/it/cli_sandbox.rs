@@ -261,3 +261,22 @@ fn rehearse(dir: &std::path::Path, yaml: &str) -> serde_json::Value {
     );
     serde_json::from_str(&stdout).unwrap()
 }
+
+#[test]
+fn a_rehearsal_plays_the_multibranch_projects_of_branch_steps() {
+    // A new release branch a scan must find (its first build adopted, then one of the step's
+    // own for its parameters), and an older branch that exists and takes parameters.
+    let dir = tempfile::tempdir().unwrap();
+    let summary = rehearse(
+        dir.path(),
+        "name: branches\nsteps:\n  - id: cut\n    job: app\n    branch: release/2.4\n    branch_scan: auto\n  - id: old\n    job: app/release%2F2.3\n    params: { VERSION: '2.3.9' }\n",
+    );
+    let stdout = summary.to_string();
+    for (i, id) in ["cut", "old"].into_iter().enumerate() {
+        let step = &summary["steps"][i];
+        assert_eq!(step["id"], id, "{stdout}");
+        assert_eq!(step["status"], "passed", "{stdout}");
+    }
+    assert_eq!(summary["steps"][0]["adopted"], true, "{stdout}");
+    assert_eq!(summary["steps"][0]["job"], "app/release%2F2.4", "{stdout}");
+}
