@@ -54,21 +54,23 @@ pub struct StepContext {
     pub progress: Arc<std::sync::Mutex<Progress>>,
     /// How a failed build is diagnosed.
     pub diagnose: super::diagnose::DiagnoseSettings,
+    /// `--approve STEP[:INPUT]`: step ids and the capitalized input id (none: any input).
+    pub approvals: Arc<Vec<(String, Option<String>)>>,
 }
 
 /// What ended a wait before its answer.
-enum WaitEnded {
+pub(super) enum WaitEnded {
     Stop(Stop),
     Deadline,
     Jenkins(jenkins::Error),
 }
 
 impl StepContext {
-    fn id(&self) -> &str {
+    pub(super) fn id(&self) -> &str {
         &self.pipeline.steps[self.index].id
     }
 
-    fn event(&self, event: Event<'_>) {
+    pub(super) fn event(&self, event: Event<'_>) {
         self.reporter.event(event);
     }
 
@@ -89,7 +91,7 @@ impl StepContext {
     }
 
     /// A request bounded by `deadline` and by the run being stopped.
-    async fn read<T>(
+    pub(super) async fn read<T>(
         &mut self,
         deadline: Option<Instant>,
         request: impl Future<Output = Result<T, jenkins::Error>>,
@@ -116,7 +118,7 @@ impl StepContext {
     }
 
     /// A template rendered with what the run knows now; an error says where it is written.
-    fn render(&self, template: &crate::pipeline::Template) -> Result<String, String> {
+    pub(super) fn render(&self, template: &crate::pipeline::Template) -> Result<String, String> {
         template
             .render(&self.render)
             .map_err(|e| format!("{}{e}", self.place(template)))
@@ -164,7 +166,7 @@ fn min_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-fn jenkins_failure(mut result: StepOutcome, error: &jenkins::Error) -> StepOutcome {
+pub(super) fn jenkins_failure(mut result: StepOutcome, error: &jenkins::Error) -> StepOutcome {
     let failure = match error {
         jenkins::Error::NotFound { .. } => FailureKind::Invalid,
         jenkins::Error::Ambiguous { candidates } => {
@@ -204,7 +206,7 @@ pub(super) fn stop_status(stop: Stop) -> (StepStatus, FailureKind, &'static str)
 impl StepContext {
     /// Writes a journal record before the next action; a journal that cannot be written stops
     /// the step, since a resume could then not know what it did.
-    fn journal(&self, record: Record) -> Result<(), String> {
+    pub(super) fn journal(&self, record: Record) -> Result<(), String> {
         match &self.journal {
             Some(journal) => journal.record(&record).map_err(|e| e.to_string()),
             None => Ok(()),
@@ -231,7 +233,7 @@ impl StepContext {
         STOP_BUDGET.min(self.client.settings().unreachable_timeout)
     }
 
-    fn stop_deadline(&self) -> Instant {
+    pub(super) fn stop_deadline(&self) -> Instant {
         Instant::now() + self.stop_budget()
     }
 
@@ -434,6 +436,7 @@ async fn attempt_build(
     let job = attempt.job;
     let build_deadline = step.timeout.map(|t| ctx.time.after(t));
     let params = attempt_params(ctx, step, attempt, attached.as_ref(), number);
+    let attached_inputs = attached.as_ref().map(|a| a.inputs.clone());
     let started =
         match reach_build(ctx, step, attempt, &params, number, attached, &mut result).await {
             Ok(started) => started,
@@ -476,7 +479,19 @@ async fn attempt_build(
             ctx.time.clone(),
         ))
     });
-    let mut result = poll_build(ctx, result, job, build, step, build_deadline, due).await;
+    let answered = attached_inputs.unwrap_or_default();
+    let mut gate = super::input::Gate::new(number, answered);
+    let mut result = poll_build(
+        ctx,
+        result,
+        job,
+        build,
+        step,
+        build_deadline,
+        due,
+        &mut gate,
+    )
+    .await;
     if let Some(follower) = follower {
         super::follow::drain(follower, &ctx.time, &result).await;
     }
@@ -1172,6 +1187,7 @@ struct Due {
 /// Polls the build until Jenkins says it is done. When it is `due`, it is read at the
 /// instants due and then in steps that fit its length; otherwise reads back off from
 /// `poll.initial` to `poll.max`.
+#[allow(clippy::too_many_arguments)]
 async fn poll_build(
     ctx: &mut StepContext,
     result: StepOutcome,
@@ -1180,7 +1196,9 @@ async fn poll_build(
     step: &JobStep,
     deadline: Option<Instant>,
     due: Option<Due>,
+    gate: &mut super::input::Gate,
 ) -> StepOutcome {
+    let mut result = result;
     // Counted while it follows the build, so reads due together are folded.
     let _following = ctx.reads.clone().follow(&ctx.server, job);
     let poll = &step.poll;
@@ -1211,9 +1229,12 @@ async fn poll_build(
     };
     let mut wait = Some(next_wait(&mut delays));
     loop {
+        // Time at an input counts against `timeout` only when the step says so.
+        let limit = gate.limit(step, deadline);
         if let Some(delay) = wait.take() {
-            let paused = match ctx.pause(delay, deadline).await {
-                Ok(()) if deadline.is_some_and(|d| Instant::now() >= d) => Err(WaitEnded::Deadline),
+            let wake = min_deadline(limit, gate.act_at(step));
+            let paused = match ctx.pause(delay, wake).await {
+                Ok(()) if limit.is_some_and(|d| Instant::now() >= d) => Err(WaitEnded::Deadline),
                 other => other,
             };
             if let Err(interrupt) = paused {
@@ -1223,10 +1244,16 @@ async fn poll_build(
         let reads = ctx.reads.clone();
         let server = ctx.server.clone();
         let read = reads.read(&client, &server, job, number, result.queue_id);
-        let interrupt = match ctx.read(deadline, read).await {
+        let interrupt = match ctx.read(limit, read).await {
             Ok(build) => {
                 if !build.building {
+                    gate.moved_on(ctx, &mut result);
                     return finish(result, &build, &step.expect);
+                }
+                let turn =
+                    super::input::look(ctx, gate, step, job, number, &build, &mut result).await;
+                if let super::input::Turn::End(ended) = turn {
+                    return *ended;
                 }
                 wait = Some(next_wait(&mut delays));
                 continue;
@@ -1284,7 +1311,7 @@ async fn stopped_build(
 
 /// Stops a build this run started and waits, until `limit` at most, for Jenkins to show it
 /// ended, so the summary reports its real result. Whether Jenkins showed that.
-async fn abort_build(
+pub(super) async fn abort_build(
     ctx: &mut StepContext,
     result: &mut StepOutcome,
     job: &str,

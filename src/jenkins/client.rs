@@ -29,8 +29,9 @@ use super::{Auth, Error, ServerSettings};
 const JOB_TREE: &str = "_class,fullName,buildable,property[parameterDefinitions[name,type,choices,defaultParameterValue[value]]],lastBuild[estimatedDuration],builds[result,duration]{0,3}";
 const QUEUE_ITEM_TREE: &str =
     "id,why,blocked,buildable,cancelled,inQueueSince,executable[number,url,timestamp],timestamp";
-pub(crate) const BUILD_TREE: &str =
-    "number,url,building,result,timestamp,duration,estimatedDuration,queueId";
+/// `actions[_class,waitingForInput]` tells a build paused at an `input` step from one that
+/// runs, in the read that is made anyway: other actions answer with their class alone.
+pub(crate) const BUILD_TREE: &str = "number,url,building,result,timestamp,duration,estimatedDuration,queueId,actions[_class,waitingForInput]";
 const BUILDS_TREE: &str = "builds[number,queueId,url]{0,100}";
 const ALL_BUILDS_TREE: &str = "allBuilds[number,queueId,url]";
 const CRUMB_TREE: &str = "crumb,crumbRequestField";
@@ -1263,6 +1264,7 @@ mod tests {
             duration_ms: 0,
             estimated_duration_ms: None,
             queue_id: None,
+            waiting_for_input: false,
         };
         let fits = [
             ("lastBuild", build(true, None)),

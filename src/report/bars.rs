@@ -81,6 +81,13 @@ impl Bars {
                 s.bar
                     .set_message(format!("{job}: queued (item {queue_id})"));
             }
+            Event::Input {
+                step, id, message, ..
+            } => {
+                let s = self.bar(step);
+                s.bar
+                    .set_message(format!("waiting for input {id}: {}", clean(message)));
+            }
             Event::Waiting { step, why } => {
                 let s = self.bar(step);
                 s.bar.set_message(format!("queued: {}", clean(why)));

@@ -246,6 +246,7 @@ mod tests {
             candidates: Vec::new(),
             outputs: Default::default(),
             artifacts: Vec::new(),
+            inputs: Vec::new(),
         }
     }
 

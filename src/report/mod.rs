@@ -14,8 +14,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use summary::{
-    ArtifactRecord, Diagnosis, FailedTest, Failure, FailureKind, RunStatus, StepOutcome,
-    StepStatus, StepSummary, Summary, TestFailures, schema_text,
+    ArtifactRecord, Diagnosis, FailedTest, Failure, FailureKind, InputRecord, RunStatus,
+    StepOutcome, StepStatus, StepSummary, Summary, TestFailures, schema_text,
 };
 
 /// `1 step`, `3 steps`.
@@ -107,6 +107,13 @@ pub enum Event<'a> {
     Note {
         step: Option<&'a str>,
         message: &'a str,
+    },
+    /// A build paused at a Pipeline `input` step, with the page where a person answers it.
+    Input {
+        step: &'a str,
+        id: &'a str,
+        message: &'a str,
+        url: &'a str,
     },
     /// One whole line of a build's console log (`--follow`), without its line end.
     Log {
@@ -225,6 +232,17 @@ fn redacted(event: &Event<'_>, show: impl FnOnce(&Event<'_>)) {
             step: &r(step),
             job: &r(job),
             queue_id,
+        }),
+        Event::Input {
+            step,
+            id,
+            message,
+            url,
+        } => show(&Event::Input {
+            step: &r(step),
+            id: &r(id),
+            message: &r(message),
+            url: &r(url),
         }),
         Event::Waiting { step, why } => show(&Event::Waiting {
             step: &r(step),

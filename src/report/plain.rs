@@ -35,6 +35,15 @@ pub fn print(event: &Event<'_>) {
             queue_id,
         } => format!("{step}: triggered {job} (queue item {queue_id})"),
         Event::Waiting { step, why } => format!("{step}: queued: {}", clean(why)),
+        Event::Input {
+            step,
+            id,
+            message,
+            url,
+        } => format!(
+            "{step}: waiting for input {id} \"{}\": answer at {url}",
+            clean(message)
+        ),
         Event::Started {
             step,
             number,

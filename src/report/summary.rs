@@ -148,6 +148,25 @@ pub struct StepOutcome {
     /// The artifacts downloaded from its build (`artifacts:`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<ArtifactRecord>,
+    /// The Pipeline `input` steps its build waited at, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputRecord>,
+}
+
+/// One wait of a step's build at a Pipeline `input` step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InputRecord {
+    /// The input's id as Jenkins stores it.
+    pub id: String,
+    pub message: String,
+    /// How long the build waited at it, in pipeline time.
+    pub waited_ms: u64,
+    /// `proceed` or `abort` as jrun sent it; none when someone else answered, or nobody did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// Who answered: `jrun` (from `input:`), `--approve`, `prompt`, `input_default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// One artifact downloaded from a step's build.
@@ -184,6 +203,7 @@ impl StepOutcome {
             diagnosis: None,
             outputs: BTreeMap::new(),
             artifacts: Vec::new(),
+            inputs: Vec::new(),
         }
     }
 
@@ -229,6 +249,7 @@ impl StepSummary {
             candidates: outcome.candidates,
             outputs: outcome.outputs,
             artifacts: outcome.artifacts,
+            inputs: outcome.inputs,
         }
     }
 }
@@ -280,6 +301,9 @@ pub struct StepSummary {
     /// The artifacts downloaded from its build (`artifacts:`), as `{path, file, size}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub artifacts: Vec<ArtifactRecord>,
+    /// The Pipeline `input` steps its build waited at: `{id, message, waited_ms, answer, by}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputRecord>,
 }
 
 /// The summary of a jrun run, as `--output json` prints it and `--report` writes it.
@@ -332,7 +356,12 @@ impl Summary {
                 candidates,
                 outputs,
                 artifacts,
+                inputs,
             } = step;
+            for InputRecord { id, message, .. } in inputs.iter_mut() {
+                r(id);
+                r(message);
+            }
             r(id);
             r(server);
             for text in [job, result, url, message].into_iter().flatten() {
@@ -562,6 +591,7 @@ mod tests {
                     candidates: Vec::new(),
                     outputs: Default::default(),
                     artifacts: Vec::new(),
+                    inputs: Vec::new(),
                 },
                 StepSummary {
                     id: "announce".into(),
@@ -579,6 +609,7 @@ mod tests {
                     candidates: Vec::new(),
                     outputs: Default::default(),
                     artifacts: Vec::new(),
+                    inputs: Vec::new(),
                 },
             ],
         }

@@ -85,6 +85,10 @@ pub(super) fn set_keys(step: &StepFile) -> Vec<&'static str> {
         outputs,
         description,
         artifacts,
+        input,
+        input_timeout,
+        input_default,
+        timeout_counts_input,
     } = step;
     [
         ("id", id.is_some()),
@@ -110,6 +114,10 @@ pub(super) fn set_keys(step: &StepFile) -> Vec<&'static str> {
         ("outputs", outputs.is_some()),
         ("description", description.is_some()),
         ("artifacts", artifacts.is_some()),
+        ("input", input.is_some()),
+        ("input_timeout", input_timeout.is_some()),
+        ("input_default", input_default.is_some()),
+        ("timeout_counts_input", timeout_counts_input.is_some()),
     ]
     .into_iter()
     .filter_map(|(key, set)| set.then_some(key))
