@@ -6,6 +6,7 @@ use super::api::{api, api_shown, format_of, shows_finished};
 use super::artifacts;
 use super::config::{Anonymous, JobKind, Plugin};
 use super::console::{console_text, progressive_text};
+use super::inputs;
 use super::json::{self, Ctx};
 use super::junit;
 use super::model::{Model, Principal};
@@ -104,6 +105,24 @@ pub(super) fn build_route(
                 _ => not_found(model),
             }
         }
+        ["input", rest @ ..]
+            if model
+                .job(full_name)
+                .is_some_and(|j| j.kind == JobKind::Pipeline) =>
+        {
+            inputs::input_route(model, req, principal, full_name, number, rest, now)
+        }
+        ["wfapi", "inputSubmit"]
+            if model
+                .job(full_name)
+                .is_some_and(|j| j.kind == JobKind::Pipeline)
+                && model.has_plugin(Plugin::PipelineRestApi) =>
+        {
+            (
+                "wfapi",
+                inputs::input_submit(model, req, principal, full_name, number, now),
+            )
+        }
         ["wfapi", ..] | ["execution", "node", _, "wfapi", _] => {
             let Some(job) = model.job(full_name).filter(|j| j.kind == JobKind::Pipeline) else {
                 // A freestyle build has no `wfapi` action.
@@ -121,6 +140,8 @@ pub(super) fn build_route(
                     Some(wfapi::run(job, build, now, full, model.store.is_some()))
                 }
                 ["wfapi", "artifacts"] => Some(wfapi::artifacts(job, build, now)),
+                ["wfapi", "pendingInputActions"] => Some(inputs::pending(job, build, now)),
+                ["wfapi", "nextPendingInputAction"] => Some(inputs::next_pending(job, build, now)),
                 ["execution", "node", id, "wfapi", what] => match (id.parse::<u32>(), *what) {
                     (Ok(id), "describe") => wfapi::describe_node(job, build, id, now),
                     (Ok(id), "log") => wfapi::node_log(job, build, id, now),

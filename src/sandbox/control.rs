@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::config::{Faults, JobConfig, check_build_spec, check_job_path};
-use super::model::{Cause, Model, ParamValue, TriggerRecord};
+use super::model::{Build, Cause, Model, ParamValue, TriggerRecord};
 use super::shared::Shared;
 use super::wire::{Reply, Req, response};
 
@@ -278,8 +278,47 @@ fn builds(model: &Model, now: i64) -> Value {
                 "aborted": build.aborted.is_some(),
                 "description": build.description,
                 "display_name": build.display_name(),
+                "causes": build.causes.iter().map(|c| c.short_description()).collect::<Vec<_>>(),
+                "inputs": inputs(build, now),
             }));
         }
     }
     Value::Array(out)
+}
+
+/// Each input of a build: `pending` before the build reaches it, `waiting`, then `proceeded`
+/// (by whom, with which values) or `aborted`.
+fn inputs(build: &Build, now: i64) -> Value {
+    let waiting = build.waiting_input(now);
+    Value::Array(
+        build
+            .inputs
+            .iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let (outcome, by, at, values) = match &input.outcome {
+                    Some(o) => (
+                        if o.proceeded { "proceeded" } else { "aborted" },
+                        o.by.clone(),
+                        Some(o.at),
+                        o.values
+                            .iter()
+                            .map(|(n, v)| (n.clone(), v.display()))
+                            .collect::<BTreeMap<_, _>>(),
+                    ),
+                    None if waiting == Some(i) => ("waiting", None, None, BTreeMap::new()),
+                    None => ("pending", None, None, BTreeMap::new()),
+                };
+                json!({
+                    "id": input.id,
+                    "message": input.message,
+                    "paused_at_ms": build.paused_at(i, now),
+                    "outcome": outcome,
+                    "by": by,
+                    "answered_at_ms": at,
+                    "params": values,
+                })
+            })
+            .collect(),
+    )
 }

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 use super::artifacts::{Listed, listing};
 use super::config::{BuildResult, JobKind, ParamType, Plugin, TestsSpec};
 use super::model::{
-    Build, Cause, Folder, Job, LeftItem, Model, Node, ParamDef, ParamValue, QueueItem, Stage,
+    Build, Cause, Folder, Input, Job, LeftItem, Model, Node, ParamDef, ParamValue, QueueItem, Stage,
 };
 use super::tree::Pruner;
 
@@ -307,8 +307,34 @@ enum Action<'a> {
     Causes(&'a [Cause]),
     /// `hudson.tasks.junit.TestResultAction`: its counts at visibility 2.
     Tests(&'a TestsSpec),
+    /// `InputAction`: the build's inputs that wait now (none once answered, when the action
+    /// stays with `waitingForInput: false`).
+    Input(Vec<&'a Input>),
+    /// `ApproverAction` of an input that was proceeded, with who did it.
+    Approver(Option<&'a str>),
     /// An action the caller may not see, which serialises as an empty object.
     Hidden,
+}
+
+/// `InputStepExecution` (`defaultVisibility = 2`) with its `InputStep`.
+fn input_execution(input: &Input, p: Pruner) -> Value {
+    Bean::new(p, None)
+        .put("id", 2, || json!(input.id))
+        .nested("input", 2, |p| {
+            Bean::new(p, None)
+                .put("cancel", 2, || json!("Abort"))
+                .put("id", 2, || json!(input.id))
+                .put("message", 2, || json!(input.message))
+                .put("ok", 2, || json!(input.ok))
+                .nested("parameters", 2, |p| {
+                    list(p, &input.params, |p, def| param_definition(def, p))
+                })
+                .put("submitter", 2, || json!(input.submitter))
+                .put("submitterParameter", 2, || Value::Null)
+                .done()
+        })
+        .put("settled", 2, || json!(input.outcome.is_some()))
+        .done()
 }
 
 fn action(action: &Action, p: Pruner) -> Value {
@@ -332,6 +358,22 @@ fn action(action: &Action, p: Pruner) -> Value {
                 .put("urlName", 2, || json!("testReport"))
                 .done()
         }
+        Action::Input(waiting) => Bean::new(
+            p,
+            Some("org.jenkinsci.plugins.workflow.support.steps.input.InputAction"),
+        )
+        .put("displayName", DEFAULT, || json!("Paused for Input"))
+        .nested("executions", DEFAULT, |p| {
+            list(p, waiting, |p, input| input_execution(input, p))
+        })
+        .put("waitingForInput", DEFAULT, || json!(!waiting.is_empty()))
+        .done(),
+        Action::Approver(user) => Bean::new(
+            p,
+            Some("org.jenkinsci.plugins.workflow.support.steps.input.ApproverAction"),
+        )
+        .put("userId", DEFAULT, || json!(user))
+        .done(),
         Action::Hidden => json!({}),
     }
 }
@@ -376,6 +418,15 @@ fn build_as(cx: Ctx, job: &Job, b: &Build, p: Pruner, with_class: bool) -> Value
             let mut all = actions(&b.params, &b.causes);
             if let Some(tests) = b.tests(t).filter(|_| cx.model.has_plugin(Plugin::Junit)) {
                 all.push(Action::Tests(tests));
+            }
+            if b.has_input_action(t) {
+                let waiting = b.waiting_input(t).map(|i| &b.inputs[i]);
+                all.push(Action::Input(waiting.into_iter().collect()));
+                for input in &b.inputs {
+                    if let Some(o) = input.outcome.as_ref().filter(|o| o.proceeded && o.at <= t) {
+                        all.push(Action::Approver(o.by.as_deref()));
+                    }
+                }
             }
             all.push(Action::Hidden);
             all.push(Action::Hidden);

@@ -34,17 +34,38 @@ pub fn render(job: &Job, build: &Build, now: i64, notes: bool) -> Log {
         JobKind::Pipeline => text.push_str("[Pipeline] Start of Pipeline\n"),
     }
     let cut = build.aborted.as_ref().map_or(now, |(at, _)| now.min(*at));
-    let active = (build.end - build.post_build_ms - build.start).max(0);
+    // Lines are spread over the running time; a pause at an input holds back those after it.
+    let active = if build.inputs.is_empty() {
+        (build.end - build.post_build_ms - build.start).max(0)
+    } else {
+        build.outputs.active_ms
+    };
     let lines = build.log.len() as i64;
     let mut events: Vec<(i64, String)> = build
         .log
         .iter()
         .enumerate()
         .map(|(i, line)| {
-            let due = build.start + active * (i as i64 + 1) / (lines + 1);
+            let due = build.wall(active * (i as i64 + 1) / (lines + 1));
             (due, format!("{line}\n"))
         })
         .collect();
+    for (i, input) in build.inputs.iter().enumerate() {
+        let Some(paused) = build.paused_at(i, now) else {
+            continue;
+        };
+        events.push((
+            paused,
+            format!(
+                "[Pipeline] input\n{}\n{} or Abort\n",
+                input.message, input.ok
+            ),
+        ));
+        if let Some(outcome) = input.outcome.as_ref().filter(|o| o.proceeded) {
+            let by = outcome.by.as_deref().unwrap_or("anonymous");
+            events.push((outcome.at, format!("Approved by {by}\n")));
+        }
+    }
     let stages = if job.kind == JobKind::Pipeline {
         wfapi::plan(build)
     } else {
@@ -84,10 +105,16 @@ pub fn render(job: &Job, build: &Build, now: i64, notes: bool) -> Log {
     }
     let more = !build.is_complete(now);
     if let Some((_, by)) = &build.aborted {
-        text.push_str(&format!(
-            "Aborted by {}\n",
-            by.as_deref().unwrap_or("anonymous")
-        ));
+        let by = by.as_deref().unwrap_or("anonymous");
+        text.push_str(&format!("Aborted by {by}\n"));
+        // The input's `Rejection` is printed when the interrupted step ends.
+        if build
+            .inputs
+            .iter()
+            .any(|i| i.outcome.as_ref().is_some_and(|o| !o.proceeded))
+        {
+            text.push_str(&format!("Rejected by {by}\n"));
+        }
     }
     if !more {
         if job.kind == JobKind::Pipeline {

@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use super::clock::Clock;
 use super::config::{
-    Anonymous, ArtifactSpec, BuildResult, BuildSpec, Faults, JobConfig, JobKind, ParamConfig,
-    ParamType, SandboxConfig, StageSpec, TestsSpec, UserConfig, parse_version,
+    Anonymous, ArtifactSpec, BuildResult, BuildSpec, Faults, InputSpec, JobConfig, JobKind,
+    ParamConfig, ParamType, SandboxConfig, StageSpec, TestsSpec, UserConfig, parse_version,
 };
 
 /// A parameter value of a queued item or a build.
@@ -144,11 +144,68 @@ pub struct Build {
     pub display_name: Option<String>,
     /// What the build archives, publishes and runs through, shared with its spec.
     pub outputs: Arc<Outputs>,
+    /// Its `input` steps in order, each with how it was answered.
+    pub inputs: Vec<Input>,
 }
+
+/// An `input` step of a build: where it pauses and how it was answered.
+#[derive(Debug, Clone)]
+pub struct Input {
+    pub id: String,
+    pub message: String,
+    pub ok: String,
+    pub submitter: Option<String>,
+    pub params: Vec<ParamDef>,
+    /// Running time (pauses excluded) at which the build reaches it.
+    pub at_ms: i64,
+    pub outcome: Option<InputOutcome>,
+}
+
+impl Input {
+    fn from_spec(spec: &InputSpec, duration: crate::duration::Dur) -> Input {
+        Input {
+            id: spec.resolved_id(),
+            message: spec.message.clone(),
+            ok: spec.ok.clone().unwrap_or_else(|| "Proceed".to_string()),
+            submitter: spec.submitter.clone().filter(|s| !s.trim().is_empty()),
+            params: spec.parameters.iter().map(ParamDef::from_config).collect(),
+            at_ms: spec.at_ms(duration),
+            outcome: None,
+        }
+    }
+
+    /// `InputStepExecution.canSettle` for a user, matching names case-insensitively as the
+    /// default `IdStrategy` does. The sandbox's users have Job/Build and Job/Cancel but not
+    /// Overall/Administer, so a `submitter` list is what decides.
+    pub fn may_submit(&self, user: &str) -> bool {
+        match &self.submitter {
+            None => true,
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .any(|entry| entry.eq_ignore_ascii_case(user)),
+        }
+    }
+}
+
+/// How an input was settled.
+#[derive(Debug, Clone)]
+pub struct InputOutcome {
+    pub at: i64,
+    pub by: Option<String>,
+    pub proceeded: bool,
+    /// The values submitted with a proceed; the server applies no defaults.
+    pub values: Vec<(String, ParamValue)>,
+}
+
+/// A build end that no pause-free timeline reaches: the build waits until someone answers.
+pub const NEVER: i64 = i64::MAX / 4;
 
 /// What a build leaves behind besides its log: archived files, stages and a test report.
 #[derive(Debug, Clone, Default)]
 pub struct Outputs {
+    /// The build's running time, its pauses at inputs left out.
+    pub run_ms: i64,
     /// The build's planned running time, over which its stages play even if it is stopped.
     pub active_ms: i64,
     pub artifacts: Vec<ArtifactSpec>,
@@ -160,6 +217,7 @@ impl Outputs {
     pub fn of(spec: &BuildSpec) -> Arc<Outputs> {
         let duration = spec.duration.as_millis() as i64;
         Arc::new(Outputs {
+            run_ms: duration,
             active_ms: (duration - spec.post_build.as_millis() as i64).max(0),
             artifacts: spec.artifacts.clone(),
             stages: spec.stages.clone(),
@@ -196,6 +254,55 @@ impl Build {
                 duration_ms: 0,
             }
         }
+    }
+
+    /// How long the build has paused at its first `n` inputs; `None` when one of them is not
+    /// answered yet or aborted the build.
+    fn paused_before(&self, n: usize) -> Option<i64> {
+        let mut shift = 0;
+        for input in self.inputs.iter().take(n) {
+            let paused_at = self.start + input.at_ms + shift;
+            match &input.outcome {
+                Some(o) if o.proceeded => shift += o.at - paused_at,
+                _ => return None,
+            }
+        }
+        Some(shift)
+    }
+
+    /// The instant the build has run `run` ms, its pauses included; `NEVER` when an input
+    /// that is not answered yet (or one that aborted it) stands before that point.
+    pub fn wall(&self, run: i64) -> i64 {
+        let before = self.inputs.iter().take_while(|i| i.at_ms < run).count();
+        self.paused_before(before)
+            .map_or(NEVER, |shift| self.start + run + shift)
+    }
+
+    /// The planned end once every input is answered: its running time plus its pauses.
+    fn planned_end(&self) -> i64 {
+        self.paused_before(self.inputs.len())
+            .map_or(NEVER, |shift| self.start + self.outputs.run_ms + shift)
+    }
+
+    /// When the build reaches input `i`: `None` while it has not yet (at `t`) or never will.
+    pub fn paused_at(&self, i: usize, t: i64) -> Option<i64> {
+        let at = self.start + self.inputs.get(i)?.at_ms + self.paused_before(i)?;
+        let cut = self.aborted.as_ref().map_or(t, |(at, _)| t.min(*at));
+        (at <= cut).then_some(at)
+    }
+
+    /// The input the build waits at, at `t`.
+    pub fn waiting_input(&self, t: i64) -> Option<usize> {
+        if self.is_complete(t) || self.aborted.is_some() {
+            return None;
+        }
+        (0..self.inputs.len())
+            .find(|i| self.inputs[*i].outcome.is_none() && self.paused_at(*i, t).is_some())
+    }
+
+    /// Whether the build has reached any input (its `InputAction` exists).
+    pub fn has_input_action(&self, t: i64) -> bool {
+        (0..self.inputs.len()).any(|i| self.paused_at(i, t).is_some())
     }
 
     pub fn final_result(&self) -> BuildResult {
@@ -621,6 +728,8 @@ impl Model {
                     description: spec.description.clone(),
                     display_name: spec.display_name.clone(),
                     outputs: Outputs::of(spec),
+                    // History is played to its end: its inputs were answered by nobody in it.
+                    inputs: Vec::new(),
                 },
             );
             t += duration + 1000;
@@ -795,11 +904,21 @@ impl Model {
         job.next_build_number += 1;
         let spec = job.next_spec();
         let duration = spec.duration.as_millis() as i64;
+        let inputs: Vec<Input> = spec
+            .inputs
+            .iter()
+            .map(|i| Input::from_spec(i, spec.duration))
+            .collect();
         let build = Build {
             number,
             queue_id: item.id,
             start: t,
-            end: t + duration,
+            // A build with inputs ends once the last one is answered.
+            end: if inputs.is_empty() {
+                t + duration
+            } else {
+                NEVER
+            },
             post_build_ms: (spec.post_build.as_millis() as i64).min(duration),
             planned: spec.result,
             aborted: None,
@@ -812,6 +931,7 @@ impl Model {
             display_name: spec.display_name.clone(),
             outputs: Outputs::of(&spec),
             log: spec.log,
+            inputs,
         };
         job.builds.insert(number, build);
         self.running.push((item.job.clone(), number));
@@ -964,9 +1084,63 @@ impl Model {
             && !build.is_complete(now)
             && build.aborted.is_none()
         {
+            // A stop interrupts the input the build waits at: it is settled, as aborted.
+            if let Some(i) = build.waiting_input(now) {
+                build.inputs[i].outcome = Some(InputOutcome {
+                    at: now,
+                    by: user.clone(),
+                    proceeded: false,
+                    values: Vec::new(),
+                });
+            }
             build.aborted = Some((now, user));
             build.end = now + delay;
         }
+    }
+
+    /// Proceeds input `i` of a build waiting at it: the build runs on from now.
+    pub fn proceed_input(
+        &mut self,
+        job: &str,
+        number: u32,
+        i: usize,
+        user: Option<String>,
+        values: Vec<(String, ParamValue)>,
+    ) {
+        let now = self.now();
+        let Some(build) = self.job_mut(job).and_then(|j| j.builds.get_mut(&number)) else {
+            return;
+        };
+        let Some(input) = build.inputs.get_mut(i) else {
+            return;
+        };
+        input.outcome = Some(InputOutcome {
+            at: now,
+            by: user,
+            proceeded: true,
+            values,
+        });
+        build.end = build.planned_end();
+    }
+
+    /// Aborts input `i` of a build waiting at it: the build ends ABORTED, as after a stop.
+    pub fn abort_input(&mut self, job: &str, number: u32, i: usize, user: Option<String>) {
+        let now = self.now();
+        let delay = self.abort_delay_ms;
+        let Some(build) = self.job_mut(job).and_then(|j| j.builds.get_mut(&number)) else {
+            return;
+        };
+        let Some(input) = build.inputs.get_mut(i) else {
+            return;
+        };
+        input.outcome = Some(InputOutcome {
+            at: now,
+            by: user.clone(),
+            proceeded: false,
+            values: Vec::new(),
+        });
+        build.aborted = Some((now, user));
+        build.end = now + delay;
     }
 
     /// Build rotation ("discard old builds") or a manual delete.
@@ -1282,6 +1456,7 @@ mod tests {
             description: None,
             display_name: None,
             outputs: Default::default(),
+            inputs: vec![],
         };
         assert_eq!(b.status(7_000).result, None);
         let post = b.status(9_000);

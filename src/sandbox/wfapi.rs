@@ -63,7 +63,8 @@ pub(super) fn plan(build: &Build) -> Vec<Planned<'_>> {
         .count() as i64;
     let mut left = (build.outputs.active_ms - explicit).max(0);
     let mut sharing = shared;
-    let mut cursor = build.start;
+    // In running time: pauses at inputs stretch the stage they fall in.
+    let mut cursor = 0;
     let mut planned = Vec::new();
     for (i, spec) in stages.iter().enumerate() {
         let length = if spec.status == StageStatus::NotExecuted {
@@ -79,8 +80,8 @@ pub(super) fn plan(build: &Build) -> Vec<Planned<'_>> {
         planned.push(Planned {
             spec,
             id: 6 + 5 * i as u32,
-            begin: cursor,
-            end: cursor + length,
+            begin: build.wall(cursor),
+            end: build.wall(cursor + length),
         });
         cursor += length;
     }
@@ -100,9 +101,15 @@ fn status_at(build: &Build, stage: &Planned, t: i64) -> Option<&'static str> {
         return None;
     }
     if cut < stage.end {
+        let paused = build
+            .waiting_input(t)
+            .and_then(|i| build.paused_at(i, t))
+            .is_some_and(|at| at >= stage.begin);
         return Some(if build.is_complete(t) {
             // Stopped in the middle of it.
             "ABORTED"
+        } else if paused {
+            "PAUSED_PENDING_INPUT"
         } else {
             "IN_PROGRESS"
         });
@@ -219,7 +226,11 @@ fn stage_node(
 /// `RunExt.initStatus`, for a build that has an execution.
 fn run_status(build: &Build, t: i64) -> &'static str {
     if !build.is_complete(t) {
-        return "IN_PROGRESS";
+        return if build.waiting_input(t).is_some() {
+            "PAUSED_PENDING_INPUT"
+        } else {
+            "IN_PROGRESS"
+        };
     }
     match build.final_result() {
         BuildResult::Success => "SUCCESS",
@@ -269,6 +280,16 @@ pub(super) fn run(job: &Job, build: &Build, t: i64, full: bool, store: bool) -> 
         links.insert(
             "artifacts".to_string(),
             link(format!("{base}wfapi/artifacts")),
+        );
+    }
+    if build.waiting_input(t).is_some() {
+        links.insert(
+            "pendingInputActions".to_string(),
+            link(format!("{base}wfapi/pendingInputActions")),
+        );
+        links.insert(
+            "nextPendingInputAction".to_string(),
+            link(format!("{base}wfapi/nextPendingInputAction")),
         );
     }
     let end = if build.is_complete(t) { build.end } else { t };
@@ -434,6 +455,7 @@ mod tests {
             description: None,
             display_name: None,
             outputs: Outputs::of(&spec),
+            inputs: vec![],
         }
     }
 

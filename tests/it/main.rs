@@ -21,6 +21,7 @@ mod run_tls;
 mod sandbox_auth;
 mod sandbox_builds;
 mod sandbox_faults;
+mod sandbox_flow;
 mod sandbox_observed;
 mod sandbox_outputs;
 mod sandbox_queue;
