@@ -308,9 +308,10 @@ pub(super) fn proceed_values(
     }
     let mut values = Vec::new();
     for param in &input.parameters {
+        // A choice's default is merely its first entry: picking a target unasked is no answer.
         let text = match given.iter().find(|(n, _)| *n == param.name) {
             Some((_, value)) => value.clone(),
-            None => match param.default_text() {
+            None => match param.default_text().filter(|_| !param.is_choice()) {
                 Some(default) => default,
                 None => {
                     return Err(format!(
@@ -405,7 +406,7 @@ async fn answer(
             );
             return end(result
                 .clone()
-                .fail(StepStatus::Failed, FailureKind::Invalid, message));
+                .fail(StepStatus::Failed, FailureKind::Jenkins, message));
         }
         Ok(Err(InputError::Jenkins(e))) => {
             return end(super::step::jenkins_failure(result.clone(), &e));
@@ -446,7 +447,7 @@ mod tests {
                 InputParam {
                     name: "TARGET".into(),
                     kind: "ChoiceParameterDefinition".into(),
-                    default: None,
+                    default: Some(Value::from("eu")),
                     choices: vec!["eu".into(), "us".into()],
                 },
                 InputParam {

@@ -374,11 +374,11 @@ impl Lowering<'_> {
             let mut params = Vec::new();
             for (name, value) in block.params.iter().flat_map(|p| p.0.iter()) {
                 let param_path = at.key("params").key(name);
-                if action != InputAction::Proceed {
+                if action == InputAction::Abort {
                     self.diags.at(
                         &param_path,
                         format!(
-                            "`params` go with `action: proceed`, not `{}`; remove them or \
+                            "`params` go with `action: proceed` or `prompt`, not `{}`; remove them or \
                              proceed",
                             action.as_str()
                         ),
