@@ -141,7 +141,8 @@ fn approvals(
 /// for nobody, so it is refused before anything is triggered.
 fn check_prompts(pipeline: &Pipeline, selected: Option<&[bool]>) -> Result<(), CommandError> {
     use std::io::IsTerminal;
-    if std::io::stdin().is_terminal() {
+    // The question goes to stderr and the answer comes from stdin: both must be the terminal.
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
         return Ok(());
     }
     for (index, step) in pipeline.steps.iter().enumerate() {
@@ -152,8 +153,8 @@ fn check_prompts(pipeline: &Pipeline, selected: Option<&[bool]>) -> Result<(), C
             && job.inputs.prompts()
         {
             return Err(CommandError::invalid(anyhow::anyhow!(
-                "step `{}` answers an input with `action: prompt`, but jrun's input is not a \
-                 terminal, so nobody could answer; use `action: proceed` or `abort`, or \
+                "step `{}` answers an input with `action: prompt`, but jrun's input or its \
+                 stderr is not a terminal, so nobody could answer; use `action: proceed` or `abort`, or \
                  --approve {}",
                 step.id,
                 step.id

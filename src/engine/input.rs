@@ -10,8 +10,9 @@ use tokio::time::Instant;
 
 use super::journal::Record;
 use super::step::{StepContext, WaitEnded};
-use crate::jenkins::{self, InputError, InputReply, PendingInput};
+use crate::jenkins::{self, InputError, InputParam, InputReply, PendingInput};
 use crate::pipeline::{Condition, InputAction, JobStep};
+use crate::report::prompt::{Asking, Field, Question, Reply};
 use crate::report::{Event, FailureKind, InputRecord, StepOutcome, StepStatus};
 
 /// Where one attempt's build stands with its inputs.
@@ -30,11 +31,17 @@ struct Waiting {
     /// An answer was decided (or nothing to decide): it is not looked for again.
     decided: bool,
     answer: Option<(InputAction, &'static str)>,
+    /// The question open on the terminal (`action: prompt`); dropped, it is withdrawn.
+    asking: Option<Asking>,
+    /// What was typed there, once it was.
+    typed: Option<Reply>,
 }
 
 /// What the poll does after an input was looked at.
 pub(super) enum Turn {
     Poll,
+    /// An answer was sent: the build moves again, and is best read again soon.
+    Answered,
     End(Box<StepOutcome>),
 }
 
@@ -71,6 +78,18 @@ impl Gate {
         step.inputs.timeout.map(|t| waiting.since + t)
     }
 
+    /// Once an answer is typed on the terminal; never while no question is open.
+    pub(super) async fn typed(&mut self) {
+        match self.current.as_mut() {
+            Some(waiting) if waiting.typed.is_none() && waiting.asking.is_some() => {
+                if let Some(asking) = waiting.asking.as_mut() {
+                    waiting.typed = Some(asking.reply().await);
+                }
+            }
+            _ => std::future::pending().await,
+        }
+    }
+
     /// Closes the wait at the current input, recording it on the step.
     pub(super) fn moved_on(&mut self, ctx: &StepContext, result: &mut StepOutcome) {
         if let Some(waiting) = self.current.take() {
@@ -102,6 +121,21 @@ pub(super) async fn look(
         gate.moved_on(ctx, result);
         return Turn::Poll;
     }
+    if let Some(id) = gate
+        .current
+        .as_ref()
+        .filter(|w| w.asking.is_some())
+        .map(|w| w.input.id.clone())
+    {
+        // While a question is open, someone may answer in Jenkins and the build may stop at
+        // its next input before the next read: the question must not outlive its input.
+        let client = ctx.client.clone();
+        match ctx.read(None, client.pending_inputs(job, number)).await {
+            Ok(pending) if !pending.iter().any(|i| i.id == id) => gate.moved_on(ctx, result),
+            Ok(_) | Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {}
+            Err(ended) => return end(ended_while_waiting(ctx, result, ended)),
+        }
+    }
     if gate.current.is_none() {
         let client = ctx.client.clone();
         let pending = match ctx.read(None, client.pending_inputs(job, number)).await {
@@ -128,6 +162,8 @@ pub(super) async fn look(
             since: Instant::now(),
             decided: false,
             answer: None,
+            asking: None,
+            typed: None,
         });
     }
     let Some(waiting) = gate.current.as_mut() else {
@@ -145,8 +181,75 @@ pub(super) async fn look(
                 ));
             }
         };
-        if let Some((action, params, by)) = chosen {
-            return answer(ctx, gate, step, job, number, action, &params, by, result).await;
+        match chosen {
+            Choice::Send(action, params, by) => {
+                return answer(ctx, gate, step, job, number, action, &params, by, result).await;
+            }
+            Choice::Ask(given) => {
+                let url = ctx.client.input_page(job, number).unwrap_or_default();
+                let question = question(ctx.id(), number, &waiting.input, &url, &given);
+                waiting.asking = Some(ctx.reporter.ask(question));
+            }
+            Choice::Wait => {}
+        }
+    }
+    let typed = match gate.current.as_mut() {
+        Some(w) => w
+            .typed
+            .take()
+            .or_else(|| w.asking.as_mut().and_then(Asking::try_reply)),
+        None => None,
+    };
+    if let Some(reply) = typed {
+        let Some(waiting) = gate.current.as_mut() else {
+            return Turn::Poll;
+        };
+        waiting.asking = None;
+        match reply {
+            Reply::Abort => {
+                return answer(
+                    ctx,
+                    gate,
+                    step,
+                    job,
+                    number,
+                    InputAction::Abort,
+                    &[],
+                    "terminal",
+                    result,
+                )
+                .await;
+            }
+            Reply::Proceed(values) => match proceed_values(&waiting.input, &values) {
+                Ok(values) => {
+                    return answer(
+                        ctx,
+                        gate,
+                        step,
+                        job,
+                        number,
+                        InputAction::Proceed,
+                        &values,
+                        "terminal",
+                        result,
+                    )
+                    .await;
+                }
+                Err(message) => ctx.event(Event::Note {
+                    step: Some(ctx.id()),
+                    message: &format!("{message}; the input still waits"),
+                }),
+            },
+            Reply::Closed => {
+                let url = ctx.client.input_page(job, number).unwrap_or_default();
+                ctx.event(Event::Note {
+                    step: Some(ctx.id()),
+                    message: &format!(
+                        "input {}: nothing typed, the terminal closed its input; answer at {url}",
+                        waiting.input.id
+                    ),
+                });
+            }
         }
     }
     let timed_out = gate.act_at(step).is_some_and(|at| Instant::now() >= at);
@@ -227,11 +330,19 @@ fn ended_while_waiting(_ctx: &StepContext, result: &StepOutcome, ended: WaitEnde
     }
 }
 
-type Chosen = Option<(InputAction, Vec<(String, Value)>, &'static str)>;
+/// How an input is answered.
+enum Choice {
+    /// This answer, by this.
+    Send(InputAction, Vec<(String, Value)>, &'static str),
+    /// Ask on the terminal, offering these values.
+    Ask(Vec<(String, String)>),
+    /// Leave it to a person in Jenkins (or `input_timeout`).
+    Wait,
+}
 
 /// How the step answers `input`, if it does: its first `input:` block that names it (or no
 /// input) and whose `if:` holds, else `--approve`.
-fn choose(ctx: &StepContext, step: &JobStep, input: &PendingInput) -> Result<Chosen, String> {
+fn choose(ctx: &StepContext, step: &JobStep, input: &PendingInput) -> Result<Choice, String> {
     for block in &step.inputs.answers {
         if block.id.as_ref().is_some_and(|id| *id != input.id) {
             continue;
@@ -247,11 +358,11 @@ fn choose(ctx: &StepContext, step: &JobStep, input: &PendingInput) -> Result<Cho
             given.push((name.clone(), ctx.render(template)?));
         }
         return match block.action {
-            InputAction::Prompt => Ok(None),
-            InputAction::Abort => Ok(Some((InputAction::Abort, Vec::new(), "jrun"))),
+            InputAction::Prompt => Ok(Choice::Ask(given)),
+            InputAction::Abort => Ok(Choice::Send(InputAction::Abort, Vec::new(), "jrun")),
             InputAction::Proceed => {
                 let values = proceed_values(input, &given)?;
-                Ok(Some((InputAction::Proceed, values, "jrun")))
+                Ok(Choice::Send(InputAction::Proceed, values, "jrun"))
             }
         };
     }
@@ -261,9 +372,100 @@ fn choose(ctx: &StepContext, step: &JobStep, input: &PendingInput) -> Result<Cho
         .any(|(s, id)| s == ctx.id() && id.as_ref().is_none_or(|id| *id == input.id));
     if approved {
         let values = proceed_values(input, &[])?;
-        return Ok(Some((InputAction::Proceed, values, "--approve")));
+        return Ok(Choice::Send(InputAction::Proceed, values, "--approve"));
     }
-    Ok(None)
+    Ok(Choice::Wait)
+}
+
+/// The question put on the terminal for `input`: its message, its parameters with what is
+/// offered for each (the step's `params`, else the input's defaults), and where else to answer.
+fn question(
+    step: &str,
+    number: u64,
+    input: &PendingInput,
+    url: &str,
+    given: &[(String, String)],
+) -> Question {
+    let mut lines = vec![format!(
+        "{step}: build #{number} waits at input {}: {}",
+        input.id, input.message
+    )];
+    if let Some(submitter) = &input.submitter {
+        lines.push(format!("  it may be answered by {submitter}"));
+    }
+    lines.push(format!("  answer here, or at {url}"));
+    let fields = input
+        .parameters
+        .iter()
+        .map(|param| Field {
+            name: param.name.clone(),
+            hint: hint(param),
+            default: given
+                .iter()
+                .find(|(n, _)| *n == param.name)
+                .map(|(_, v)| v.clone())
+                .or_else(|| param.default_text()),
+            secret: param.kind.starts_with("Password"),
+        })
+        .collect();
+    let params = input.parameters.clone();
+    Question {
+        lines,
+        ok: input.ok.clone(),
+        fields,
+        check: Box::new(move |index, text| match params.get(index) {
+            Some(param) => typed_value(param, text),
+            None => Ok(text.to_string()),
+        }),
+    }
+}
+
+/// What a parameter takes, as the terminal says it.
+fn hint(param: &InputParam) -> String {
+    if param.is_boolean() {
+        "yes or no".to_string()
+    } else if param.is_choice() {
+        format!("one of {}", param.choices.join(", "))
+    } else {
+        let kind = param.kind.trim_end_matches("ParameterDefinition");
+        if kind.is_empty() {
+            "text".to_string()
+        } else {
+            kind.to_lowercase()
+        }
+    }
+}
+
+/// A value typed for `param`, as `input.params` would give it: a boolean from yes/no words,
+/// a choice by its value or its number in the list.
+pub(super) fn typed_value(param: &InputParam, typed: &str) -> Result<String, String> {
+    let text = typed.trim();
+    if param.is_boolean() {
+        return match text.to_lowercase().as_str() {
+            "y" | "yes" | "true" | "1" => Ok("true".to_string()),
+            "n" | "no" | "false" | "0" => Ok("false".to_string()),
+            _ => Err(format!("`{text}` is not yes or no")),
+        };
+    }
+    if param.is_choice() {
+        if param.choices.iter().any(|c| c == text) {
+            return Ok(text.to_string());
+        }
+        let picked = text
+            .parse::<usize>()
+            .ok()
+            .and_then(|n| n.checked_sub(1))
+            .and_then(|n| param.choices.get(n));
+        return match picked {
+            Some(choice) => Ok(choice.clone()),
+            None => Err(format!(
+                "`{text}` is not one of {} (or their number, 1 to {})",
+                param.choices.join(", "),
+                param.choices.len()
+            )),
+        };
+    }
+    Ok(typed.to_string())
 }
 
 /// The parameters `input_default: proceed` sends: those of a matching `input:` block, the
@@ -366,6 +568,8 @@ async fn answer(
     let Some(waiting) = gate.current.as_mut() else {
         return Turn::Poll;
     };
+    // Decided here, the terminal is asked no more.
+    waiting.asking = None;
     let id = waiting.input.id.clone();
     let message = waiting.input.message.clone();
     let submitter = waiting.input.submitter.clone();
@@ -429,13 +633,12 @@ async fn answer(
         step: Some(ctx.id()),
         message: &format!("input {id}: sent {} ({by})", action.as_str()),
     });
-    Turn::Poll
+    Turn::Answered
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::jenkins::InputParam;
 
     fn deploy() -> PendingInput {
         PendingInput {
@@ -468,6 +671,54 @@ mod tests {
             vec![
                 ("TARGET".to_string(), Value::from("us")),
                 ("FORCE".to_string(), Value::Bool(false))
+            ]
+        );
+    }
+
+    #[test]
+    fn typed_values_take_yes_no_and_a_choice_by_value_or_number() {
+        let input = deploy();
+        let (target, force) = (&input.parameters[0], &input.parameters[1]);
+        assert_eq!(typed_value(target, "us").unwrap(), "us");
+        assert_eq!(typed_value(target, " 1 ").unwrap(), "eu");
+        let e = typed_value(target, "3").unwrap_err();
+        assert!(e.contains("one of eu, us") && e.contains("1 to 2"), "{e}");
+        assert!(typed_value(target, "0").is_err());
+        assert_eq!(typed_value(force, "Yes").unwrap(), "true");
+        assert_eq!(typed_value(force, "n").unwrap(), "false");
+        assert!(typed_value(force, "perhaps").is_err());
+    }
+
+    #[test]
+    fn the_question_offers_the_steps_params_then_the_inputs_defaults() {
+        let q = question(
+            "release",
+            7,
+            &deploy(),
+            "http://j/job/app/7/input/",
+            &[("TARGET".into(), "us".into())],
+        );
+        assert!(q.lines[0].contains("#7") && q.lines[0].contains("Deploy to production?"));
+        assert!(
+            q.lines
+                .iter()
+                .any(|l| l.contains("http://j/job/app/7/input/"))
+        );
+        assert_eq!(q.fields[0].default.as_deref(), Some("us"));
+        assert_eq!(q.fields[0].hint, "one of eu, us");
+        assert_eq!(q.fields[1].default.as_deref(), Some("false"));
+        assert_eq!((q.check)(1, "yes"), Ok("true".to_string()));
+        assert!((q.check)(0, "asia").is_err());
+        // What the terminal gives is sent only once it passes the same checks as `params`.
+        let typed = vec![
+            ("TARGET".to_string(), (q.check)(0, "2").unwrap()),
+            ("FORCE".to_string(), (q.check)(1, "y").unwrap()),
+        ];
+        assert_eq!(
+            proceed_values(&deploy(), &typed).unwrap(),
+            vec![
+                ("TARGET".to_string(), Value::from("us")),
+                ("FORCE".to_string(), Value::Bool(true))
             ]
         );
     }

@@ -1233,7 +1233,12 @@ async fn poll_build(
         let limit = gate.limit(step, deadline);
         if let Some(delay) = wait.take() {
             let wake = min_deadline(limit, gate.act_at(step));
-            let paused = match ctx.pause(delay, wake).await {
+            // An answer typed on the terminal is sent at once, not at the next read.
+            let paused = tokio::select! {
+                paused = ctx.pause(delay, wake) => paused,
+                () = gate.typed() => Ok(()),
+            };
+            let paused = match paused {
                 Ok(()) if limit.is_some_and(|d| Instant::now() >= d) => Err(WaitEnded::Deadline),
                 other => other,
             };
@@ -1252,8 +1257,13 @@ async fn poll_build(
                 }
                 let turn =
                     super::input::look(ctx, gate, step, job, number, &build, &mut result).await;
-                if let super::input::Turn::End(ended) = turn {
-                    return *ended;
+                match turn {
+                    super::input::Turn::End(ended) => return *ended,
+                    // Reads backed off while it waited; it runs again from the answer on.
+                    super::input::Turn::Answered => {
+                        delays = Delays::new(poll.initial, poll.max, poll.factor);
+                    }
+                    super::input::Turn::Poll => {}
                 }
                 wait = Some(next_wait(&mut delays));
                 continue;

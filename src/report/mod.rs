@@ -5,6 +5,7 @@
 mod bars;
 pub mod junit;
 mod plain;
+pub mod prompt;
 mod summary;
 pub mod time;
 
@@ -141,6 +142,10 @@ pub struct Reporter {
     color: bool,
     bars: Option<Arc<Mutex<bars::Bars>>>,
     ticking: Arc<AtomicBool>,
+    /// Plain lines kept back while a question is on the terminal (`Some` then).
+    held: Arc<Mutex<Option<Vec<String>>>>,
+    /// One question on the terminal at a time.
+    turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Reporter {
@@ -167,7 +172,35 @@ impl Reporter {
             color,
             bars,
             ticking,
+            held: Arc::new(Mutex::new(None)),
+            turn: Arc::new(tokio::sync::Mutex::new(())),
         }
+    }
+
+    /// Asks `question` on the terminal once no other question is open there, with progress
+    /// held back meanwhile. Dropping what it returns withdraws the question.
+    pub fn ask(&self, question: prompt::Question) -> prompt::Asking {
+        let (bars, held) = (self.bars.clone(), self.held.clone());
+        let (bars_after, held_after) = (bars.clone(), held.clone());
+        prompt::start(
+            self.turn.clone(),
+            question,
+            move || {
+                *held.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+                if let Some(bars) = &bars {
+                    bars.lock().unwrap_or_else(|e| e.into_inner()).hold();
+                }
+            },
+            move || {
+                if let Some(bars) = &bars_after {
+                    bars.lock().unwrap_or_else(|e| e.into_inner()).release();
+                }
+                let lines = held_after.lock().unwrap_or_else(|e| e.into_inner()).take();
+                for line in lines.unwrap_or_default() {
+                    plain::write(&line);
+                }
+            },
+        )
     }
 
     /// Against a sandbox whose clock runs faster, bars follow its time.
@@ -188,7 +221,15 @@ impl Reporter {
         }
         redacted(&event, |event| match self.progress {
             Progress::Quiet => {}
-            Progress::Plain => plain::print(event),
+            Progress::Plain => {
+                if let Some(text) = plain::text(event) {
+                    let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+                    match held.as_mut() {
+                        Some(held) => held.push(text),
+                        None => plain::write(&text),
+                    }
+                }
+            }
             Progress::Bars => {
                 if let Some(bars) = &self.bars {
                     bars.lock().unwrap_or_else(|e| e.into_inner()).show(event);

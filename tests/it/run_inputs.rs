@@ -230,3 +230,126 @@ fn a_resume_after_a_crash_between_the_answer_and_the_end_answers_nothing_twice()
     assert_eq!(input_outcome(&sb)["outcome"], "proceeded");
     assert_eq!(triggers(&sb).len(), 1);
 }
+
+/// A pseudo-terminal: jrun gets its slave side as stdin and stderr, the test types on the
+/// master side and reads all that jrun shows there.
+#[cfg(unix)]
+struct Pty {
+    master: std::fs::File,
+    slave: std::os::fd::OwnedFd,
+}
+
+#[cfg(unix)]
+fn pty() -> Pty {
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (-1, -1);
+    let size = libc::winsize {
+        ws_row: 40,
+        ws_col: 120,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: two out-parameters for the descriptors, no name, default attributes, a size.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned here alone.
+    unsafe {
+        Pty {
+            master: std::fs::File::from_raw_fd(master),
+            slave: std::os::fd::OwnedFd::from_raw_fd(slave),
+        }
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_prompt_on_a_terminal_asks_and_sends_the_values_typed() {
+    use std::io::{Read, Write};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    let sb = sandbox(RELEASE);
+    let yaml = release_pipeline(&sb, "    input: { id: deploy, action: prompt }\n");
+    let (_dir, path) = pipeline_file(&yaml);
+    let Pty { mut master, slave } = pty();
+    let mut child = jrun_command()
+        .arg(&path)
+        .args(["--output", "json"])
+        .env("TERM", "xterm")
+        .stdin(slave.try_clone().unwrap())
+        .stderr(slave.try_clone().unwrap())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(slave);
+    let shown = Arc::new(Mutex::new(String::new()));
+    let reader = {
+        let (shown, mut master) = (shown.clone(), master.try_clone().unwrap());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            // Ends with an error (EIO) once jrun, the last holder of the slave side, exits.
+            while let Ok(n) = master.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = 0;
+    let mut answer = |wanted: &str, typed: &str| {
+        loop {
+            let text = shown.lock().unwrap().clone();
+            if let Some(at) = text[seen..].find(wanted) {
+                seen += at + wanted.len();
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("jrun never showed `{wanted}`; it showed:\n{text}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        master.write_all(typed.as_bytes()).unwrap();
+    };
+    answer("[p]roceed/[a]bort: ", "maybe\n");
+    answer("type p (proceed) or a (abort)", "");
+    answer("[p]roceed/[a]bort: ", "p\n");
+    answer("TARGET (one of eu, us) [eu]: ", "2\n");
+    answer("FORCE (yes or no) [false]: ", "yes\n");
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("jrun did not end:\n{}", shown.lock().unwrap());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().unwrap();
+    let _ = reader.join();
+    let text = shown.lock().unwrap().clone();
+    let outcome = Outcome::from(output);
+    outcome.assert_code(0);
+    assert!(text.contains("Deploy to production?"), "{text}");
+    assert!(
+        text.contains(&format!("{}/job/app/job/release/1/input/", sb.url())),
+        "{text}"
+    );
+    let input = input_outcome(&sb);
+    assert_eq!(input["outcome"], "proceeded", "{input}");
+    assert_eq!(input["params"], json!({"TARGET": "us", "FORCE": "true"}));
+    let step = outcome.step("release");
+    assert_eq!(step["inputs"][0]["answer"], "proceed", "{outcome}");
+    assert_eq!(step["inputs"][0]["by"], "terminal", "{outcome}");
+}
