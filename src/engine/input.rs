@@ -28,6 +28,8 @@ pub(super) struct Gate {
 struct Waiting {
     input: PendingInput,
     since: Instant,
+    /// When its `input_timeout` runs out, in pipeline time like the step's `timeout`.
+    until: Option<Instant>,
     /// An answer was decided (or nothing to decide): it is not looked for again.
     decided: bool,
     answer: Option<(InputAction, &'static str)>,
@@ -73,9 +75,9 @@ impl Gate {
     }
 
     /// When `input_timeout` of the input waited at runs out, if it does.
-    pub(super) fn act_at(&self, step: &JobStep) -> Option<Instant> {
+    pub(super) fn act_at(&self) -> Option<Instant> {
         let waiting = self.current.as_ref().filter(|w| w.answer.is_none())?;
-        step.inputs.timeout.map(|t| waiting.since + t)
+        waiting.until
     }
 
     /// Once an answer is typed on the terminal; never while no question is open.
@@ -160,6 +162,7 @@ pub(super) async fn look(
         gate.current = Some(Waiting {
             input,
             since: Instant::now(),
+            until: step.inputs.timeout.map(|t| ctx.time.after(t)),
             decided: false,
             answer: None,
             asking: None,
@@ -252,7 +255,8 @@ pub(super) async fn look(
             }
         }
     }
-    let timed_out = gate.act_at(step).is_some_and(|at| Instant::now() >= at);
+    let timed_out = gate.act_at().is_some_and(|at| Instant::now() >= at);
+
     if !timed_out {
         return Turn::Poll;
     }

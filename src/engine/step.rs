@@ -1232,7 +1232,7 @@ async fn poll_build(
         // Time at an input counts against `timeout` only when the step says so.
         let limit = gate.limit(step, deadline);
         if let Some(delay) = wait.take() {
-            let wake = min_deadline(limit, gate.act_at(step));
+            let wake = min_deadline(limit, gate.act_at());
             // An answer typed on the terminal is sent at once, not at the next read.
             let paused = tokio::select! {
                 paused = ctx.pause(delay, wake) => paused,

@@ -146,6 +146,7 @@ pub struct Reporter {
     held: Arc<Mutex<Option<Vec<String>>>>,
     /// One question on the terminal at a time.
     turn: Arc<tokio::sync::Mutex<()>>,
+    open: Arc<prompt::OnTerminal>,
 }
 
 impl Reporter {
@@ -174,6 +175,7 @@ impl Reporter {
             ticking,
             held: Arc::new(Mutex::new(None)),
             turn: Arc::new(tokio::sync::Mutex::new(())),
+            open: Arc::default(),
         }
     }
 
@@ -184,6 +186,7 @@ impl Reporter {
         let (bars_after, held_after) = (bars.clone(), held.clone());
         prompt::start(
             self.turn.clone(),
+            self.open.clone(),
             question,
             move || {
                 *held.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
@@ -240,6 +243,8 @@ impl Reporter {
 
     /// Prints the summary to stdout, after clearing any bars.
     pub fn summary(&self, summary: &Summary) {
+        // A question withdrawn as the run ended leaves the terminal within a read's slice.
+        self.open.wait_gone(Duration::from_secs(1));
         self.ticking.store(false, Ordering::Relaxed);
         if let Some(bars) = &self.bars {
             bars.lock().unwrap_or_else(|e| e.into_inner()).clear();

@@ -4,8 +4,8 @@
 //! input answered in Jenkins, `input_timeout`, a stop) without leaving a thread behind.
 
 use std::io::Write;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use tokio::sync::oneshot;
@@ -87,10 +87,42 @@ impl Drop for Asking {
     }
 }
 
+/// How many questions are on the terminal, so that the run ends only after one withdrawn
+/// has said so.
+#[derive(Default)]
+pub(super) struct OnTerminal {
+    count: Mutex<usize>,
+    none: Condvar,
+}
+
+impl OnTerminal {
+    fn enter(self: &Arc<Self>) -> Leaving {
+        *self.count.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        Leaving(self.clone())
+    }
+
+    /// Waits, until `limit` at most, for the questions on the terminal to be gone.
+    pub(super) fn wait_gone(&self, limit: Duration) {
+        let count = self.count.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self.none.wait_timeout_while(count, limit, |n| *n > 0);
+    }
+}
+
+struct Leaving(Arc<OnTerminal>);
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        let mut count = self.0.count.lock().unwrap_or_else(|e| e.into_inner());
+        *count = count.saturating_sub(1);
+        self.0.none.notify_all();
+    }
+}
+
 /// Starts asking once no other question is open (one at a time across parallel steps).
 /// `hold`/`release` keep other output back while the question is on the terminal.
 pub(super) fn start(
     turn: Arc<tokio::sync::Mutex<()>>,
+    open: Arc<OnTerminal>,
     question: Question,
     hold: impl Fn() + Send + 'static,
     release: impl Fn() + Send + 'static,
@@ -107,8 +139,15 @@ pub(super) fn start(
             // The turn is held by the thread itself: the next question waits until this one
             // is off the terminal, even when the task awaiting it was aborted.
             let _turn = my_turn;
+            let _open = open.enter();
+            // Withdrawn before its turn came: it never shows.
+            if flag.load(Ordering::SeqCst) {
+                return None;
+            }
             hold();
-            let mut err = std::io::stderr().lock();
+            // Locked per write, not for the whole question: a stray write elsewhere must not
+            // wait for someone to type.
+            let mut err = std::io::stderr();
             let reply = dialog(&question, &mut err, |secret| {
                 terminal::read_line(secret, &flag)
             });
@@ -116,7 +155,6 @@ pub(super) fn start(
                 let _ = writeln!(err, "\n(no longer asking: the input was settled otherwise)");
             }
             let _ = err.flush();
-            drop(err);
             release();
             reply
         });

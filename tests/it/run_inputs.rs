@@ -269,77 +269,115 @@ fn pty() -> Pty {
     }
 }
 
+/// jrun run on a pseudo-terminal: what it shows there so far, and typing on it.
 #[cfg(unix)]
-#[test]
-fn a_prompt_on_a_terminal_asks_and_sends_the_values_typed() {
-    use std::io::{Read, Write};
-    use std::sync::{Arc, Mutex};
-    use std::time::Instant;
+struct OnTerminal {
+    child: std::process::Child,
+    master: std::fs::File,
+    shown: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    /// How far `expect` has read.
+    seen: usize,
+    deadline: std::time::Instant,
+}
 
-    let sb = sandbox(RELEASE);
-    let yaml = release_pipeline(&sb, "    input: { id: deploy, action: prompt }\n");
-    let (_dir, path) = pipeline_file(&yaml);
-    let Pty { mut master, slave } = pty();
-    let mut child = jrun_command()
-        .arg(&path)
-        .args(["--output", "json"])
-        .env("TERM", "xterm")
-        .stdin(slave.try_clone().unwrap())
-        .stderr(slave.try_clone().unwrap())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(slave);
-    let shown = Arc::new(Mutex::new(String::new()));
-    let reader = {
-        let (shown, mut master) = (shown.clone(), master.try_clone().unwrap());
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            // Ends with an error (EIO) once jrun, the last holder of the slave side, exits.
-            while let Ok(n) = master.read(&mut buf) {
-                if n == 0 {
-                    break;
+#[cfg(unix)]
+impl OnTerminal {
+    fn start(path: &std::path::Path) -> OnTerminal {
+        use std::io::Read;
+        let Pty { master, slave } = pty();
+        let child = jrun_command()
+            .arg(path)
+            .args(["--output", "json"])
+            .env("TERM", "xterm")
+            .stdin(slave.try_clone().unwrap())
+            .stderr(slave.try_clone().unwrap())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(slave);
+        let shown = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = {
+            let (shown, mut master) = (shown.clone(), master.try_clone().unwrap());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                // Ends with an error (EIO) once jrun, the last holder of the slave side, exits.
+                while let Ok(n) = master.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    shown.lock().unwrap().push_str(&text);
                 }
-                shown
-                    .lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        })
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut seen = 0;
-    let mut answer = |wanted: &str, typed: &str| {
+            })
+        };
+        OnTerminal {
+            child,
+            master,
+            shown,
+            reader: Some(reader),
+            seen: 0,
+            deadline: std::time::Instant::now() + Duration::from_secs(30),
+        }
+    }
+
+    fn shown(&self) -> String {
+        self.shown.lock().unwrap().clone()
+    }
+
+    /// Waits until jrun shows `wanted` after what was seen so far.
+    fn expect(&mut self, wanted: &str) {
         loop {
-            let text = shown.lock().unwrap().clone();
-            if let Some(at) = text[seen..].find(wanted) {
-                seen += at + wanted.len();
-                break;
+            let text = self.shown();
+            if let Some(at) = text[self.seen..].find(wanted) {
+                self.seen += at + wanted.len();
+                return;
             }
-            if Instant::now() > deadline {
-                let _ = child.kill();
+            if std::time::Instant::now() > self.deadline {
+                let _ = self.child.kill();
                 panic!("jrun never showed `{wanted}`; it showed:\n{text}");
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        master.write_all(typed.as_bytes()).unwrap();
-    };
-    answer("[p]roceed/[a]bort: ", "maybe\n");
-    answer("type p (proceed) or a (abort)", "");
-    answer("[p]roceed/[a]bort: ", "p\n");
-    answer("TARGET (one of eu, us) [eu]: ", "2\n");
-    answer("FORCE (yes or no) [false]: ", "yes\n");
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("jrun did not end:\n{}", shown.lock().unwrap());
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
-    let output = child.wait_with_output().unwrap();
-    let _ = reader.join();
-    let text = shown.lock().unwrap().clone();
-    let outcome = Outcome::from(output);
+
+    fn answer(&mut self, wanted: &str, typed: &str) {
+        use std::io::Write;
+        self.expect(wanted);
+        self.master.write_all(typed.as_bytes()).unwrap();
+    }
+
+    /// Waits for jrun to end; what it showed on the terminal comes with its outcome.
+    fn end(mut self) -> (Outcome, String) {
+        while self.child.try_wait().unwrap().is_none() {
+            if std::time::Instant::now() > self.deadline {
+                let _ = self.child.kill();
+                panic!("jrun did not end:\n{}", self.shown());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
+        let text = self.shown();
+        let OnTerminal { child, .. } = self;
+        (Outcome::from(child.wait_with_output().unwrap()), text)
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_prompt_on_a_terminal_asks_and_sends_the_values_typed() {
+    let sb = sandbox(RELEASE);
+    let yaml = release_pipeline(&sb, "    input: { id: deploy, action: prompt }\n");
+    let (_dir, path) = pipeline_file(&yaml);
+    let mut term = OnTerminal::start(&path);
+    term.answer("[p]roceed/[a]bort: ", "maybe\n");
+    term.expect("type p (proceed) or a (abort)");
+    term.answer("[p]roceed/[a]bort: ", "p\n");
+    term.answer("TARGET (one of eu, us) [eu]: ", "2\n");
+    term.answer("FORCE (yes or no) [false]: ", "yes\n");
+    let (outcome, text) = term.end();
     outcome.assert_code(0);
     assert!(text.contains("Deploy to production?"), "{text}");
     assert!(
@@ -352,4 +390,55 @@ fn a_prompt_on_a_terminal_asks_and_sends_the_values_typed() {
     let step = outcome.step("release");
     assert_eq!(step["inputs"][0]["answer"], "proceed", "{outcome}");
     assert_eq!(step["inputs"][0]["by"], "terminal", "{outcome}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_question_on_the_terminal_is_withdrawn_when_the_input_is_answered_in_jenkins() {
+    let sb = sandbox(RELEASE);
+    let yaml = release_pipeline(&sb, "    input: { id: deploy, action: prompt }\n");
+    let (_dir, path) = pipeline_file(&yaml);
+    let mut term = OnTerminal::start(&path);
+    term.expect("[p]roceed/[a]bort: ");
+    let response = client()
+        .post(format!(
+            "{}/job/app/job/release/1/input/Deploy/proceed",
+            sb.url()
+        ))
+        .basic_auth(USER, Some(TOKEN))
+        .form(&[(
+            "json",
+            r#"{"parameter":[{"name":"TARGET","value":"eu"},{"name":"FORCE","value":true}]}"#,
+        )])
+        .send()
+        .unwrap();
+    assert!(response.status().is_success() || response.status().is_redirection());
+    term.expect("no longer asking");
+    let (outcome, _) = term.end();
+    outcome.assert_code(0);
+    let input = input_outcome(&sb);
+    assert_eq!(input["params"], json!({"TARGET": "eu", "FORCE": "true"}));
+    let step = outcome.step("release");
+    assert_eq!(step["result"], "SUCCESS", "{outcome}");
+    assert_eq!(step["inputs"][0]["answer"], Value::Null, "{outcome}");
+}
+
+#[cfg(unix)]
+#[test]
+fn a_question_left_unanswered_gives_way_to_input_default_at_input_timeout() {
+    let sb = sandbox(RELEASE);
+    let yaml = release_pipeline(
+        &sb,
+        "    input: { id: deploy, action: prompt, params: { TARGET: us } }\n    input_timeout: 3s\n    input_default: proceed\n",
+    );
+    let (_dir, path) = pipeline_file(&yaml);
+    let mut term = OnTerminal::start(&path);
+    term.expect("[p]roceed/[a]bort: ");
+    term.expect("no longer asking");
+    let (outcome, _) = term.end();
+    outcome.assert_code(0);
+    let input = input_outcome(&sb);
+    assert_eq!(input["params"], json!({"TARGET": "us", "FORCE": "false"}));
+    let step = outcome.step("release");
+    assert_eq!(step["inputs"][0]["by"], "input_default", "{outcome}");
 }
