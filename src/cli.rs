@@ -130,6 +130,10 @@ pub struct RunArgs {
     /// failing Pipeline step's, else the end of the console log); 0 reads no log
     #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(..=1000))]
     pub log_tail: u32,
+    /// Answer `proceed` to the input of step STEP's build (only input INPUT, when given) that
+    /// the pipeline does not answer itself; repeatable
+    #[arg(long, value_name = "STEP[:INPUT]")]
+    pub approve: Vec<String>,
     /// Run against an in-process Jenkins emulator instead of the pipeline's server
     #[arg(long)]
     pub sandbox: bool,
@@ -197,6 +201,10 @@ pub struct ResumeArgs {
     /// failing Pipeline step's, else the end of the console log); 0 reads no log
     #[arg(long, value_name = "N", default_value_t = 30, value_parser = clap::value_parser!(u32).range(..=1000))]
     pub log_tail: u32,
+    /// Answer `proceed` to the input of step STEP's build (only input INPUT, when given) that
+    /// the pipeline does not answer itself; repeatable
+    #[arg(long, value_name = "STEP[:INPUT]")]
+    pub approve: Vec<String>,
     #[command(flatten)]
     pub talk: TalkArgs,
     /// Print only errors and the summary

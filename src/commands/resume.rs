@@ -34,6 +34,7 @@ pub fn resume(args: ResumeArgs) -> Result<Option<RunArgs>, CommandError> {
         junit: args.junit,
         follow: args.follow,
         log_tail: args.log_tail,
+        approve: args.approve,
         sandbox: false,
         sandbox_config: None,
         talk: args.talk,

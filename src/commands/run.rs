@@ -24,6 +24,8 @@ pub fn run(args: RunArgs) -> Result<ExitStatus, CommandError> {
         .ok_or_else(|| CommandError::invalid(anyhow::anyhow!("a pipeline file is required")))?;
     let pipeline = Arc::new(load(&path, &args.set)?);
     let selected = selection(&pipeline, &args.only, &args.from)?;
+    let approvals = approvals(&pipeline, &args.approve)?;
+    check_prompts(&pipeline, selected.as_deref())?;
     let _lock = match &args.lock {
         Some(file) => Some(
             crate::lock::acquire(file, args.lock_wait.map(|d| d.0)).map_err(|e| match e {
@@ -99,8 +101,67 @@ pub fn run(args: RunArgs) -> Result<ExitStatus, CommandError> {
             log_tail: args.log_tail as usize,
             ..engine::DiagnoseSettings::default()
         },
+        approvals: Arc::new(approvals),
     };
     execute(&args, pipeline, settings, run_facts)
+}
+
+/// `--approve STEP[:INPUT]`, with STEP a step of the pipeline (a matrix step's cells too) and
+/// INPUT capitalized as Jenkins stores input ids.
+fn approvals(
+    pipeline: &Pipeline,
+    given: &[String],
+) -> Result<Vec<(String, Option<String>)>, CommandError> {
+    let mut approvals = Vec::new();
+    for value in given {
+        let (step, input) = match value.split_once(':') {
+            Some((step, input)) => (step.trim(), Some(input.trim())),
+            None => (value.trim(), None),
+        };
+        let cells: Vec<&str> = pipeline
+            .steps
+            .iter()
+            .map(|s| s.id.as_str())
+            .filter(|id| *id == step || id.split_once('[').is_some_and(|(base, _)| base == step))
+            .collect();
+        if cells.is_empty() || input.is_some_and(str::is_empty) {
+            return Err(CommandError::invalid(anyhow::anyhow!(
+                "--approve {value}: write STEP or STEP:INPUT_ID with STEP a step of pipeline `{}`",
+                pipeline.name
+            )));
+        }
+        for cell in cells {
+            approvals.push((cell.to_string(), input.map(pipeline::jenkins_input_id)));
+        }
+    }
+    Ok(approvals)
+}
+
+/// `action: prompt` needs someone at a terminal; without one (cron, CI) the run would wait
+/// for nobody, so it is refused before anything is triggered.
+fn check_prompts(pipeline: &Pipeline, selected: Option<&[bool]>) -> Result<(), CommandError> {
+    use std::io::IsTerminal;
+    // The question goes to stderr and the answer comes from stdin: both must be the terminal.
+    if std::io::stdin().is_terminal() && std::io::stderr().is_terminal() {
+        return Ok(());
+    }
+    for (index, step) in pipeline.steps.iter().enumerate() {
+        if selected.is_some_and(|s| !s.get(index).copied().unwrap_or(true)) {
+            continue;
+        }
+        if let pipeline::StepKind::Job(job) = &step.kind
+            && job.inputs.prompts()
+        {
+            return Err(CommandError::invalid(anyhow::anyhow!(
+                "step `{}` answers an input with `action: prompt`, but jrun's input or its \
+                 stderr is not a terminal, so nobody could answer; use `action: proceed` or `abort`, or \
+                 --approve {}",
+                step.id,
+                step.id
+            )));
+        }
+    }
+    Ok(())
 }
 
 fn selection(

@@ -83,6 +83,23 @@ pub enum Record {
         number: u64,
         url: String,
     },
+    /// Written before an answer to a build's `input` step is POSTed: from here on, Jenkins may
+    /// have it. Sending it again is harmless (a settled input refuses it), so a resumed run
+    /// sends it again unless `input_answered` follows.
+    InputAnswering {
+        step: String,
+        attempt: u32,
+        number: u64,
+        id: String,
+        action: String,
+    },
+    /// Jenkins accepted the answer: a resumed run never answers this input again.
+    InputAnswered {
+        step: String,
+        attempt: u32,
+        number: u64,
+        id: String,
+    },
     Finished {
         step: String,
         /// Boxed: an outcome with its diagnosis and artifacts dwarfs the other records.
@@ -104,6 +121,8 @@ impl Record {
             Record::Queued { .. } => "queued",
             Record::Started { .. } => "started",
             Record::Adopted { .. } => "adopted",
+            Record::InputAnswering { .. } => "input_answering",
+            Record::InputAnswered { .. } => "input_answered",
             Record::Finished { .. } => "finished",
             Record::RunFinished { .. } => "run_finished",
         }
@@ -269,6 +288,8 @@ pub struct StepReplay {
     pub triggered: bool,
     pub queue_id: Option<u64>,
     pub build: Option<(u64, String)>,
+    /// Inputs of `build` an answer was sent to (`true`) or may have been (`false`).
+    pub inputs: BTreeMap<String, bool>,
     pub outcome: Option<StepOutcome>,
     /// Its build was adopted from a scan of its multibranch project.
     pub adopted: bool,
@@ -366,6 +387,7 @@ fn apply(replay: &mut Replay, record: Record) {
             entry.triggered = true;
             entry.queue_id = None;
             entry.build = None;
+            entry.inputs.clear();
         }
         Record::Queued {
             step,
@@ -403,6 +425,29 @@ fn apply(replay: &mut Replay, record: Record) {
             entry.params = params;
             entry.build = Some((number, url));
             entry.adopted = true;
+        }
+        Record::InputAnswering {
+            step,
+            attempt,
+            number,
+            id,
+            ..
+        } => {
+            let entry = replay.steps.entry(step).or_default();
+            if entry.attempt == attempt && entry.build.as_ref().is_some_and(|b| b.0 == number) {
+                entry.inputs.entry(id).or_insert(false);
+            }
+        }
+        Record::InputAnswered {
+            step,
+            attempt,
+            number,
+            id,
+        } => {
+            let entry = replay.steps.entry(step).or_default();
+            if entry.attempt == attempt && entry.build.as_ref().is_some_and(|b| b.0 == number) {
+                entry.inputs.insert(id, true);
+            }
         }
         Record::Finished { step, outcome } => {
             replay.steps.entry(step).or_default().outcome = Some(*outcome);

@@ -13,6 +13,7 @@ mod branch;
 mod decide;
 mod diagnose;
 mod follow;
+mod input;
 pub mod journal;
 mod outcome;
 mod outputs;
@@ -65,6 +66,9 @@ pub struct RunSettings {
     pub follow: bool,
     /// How a build that failed is diagnosed (`--log-tail`).
     pub diagnose: DiagnoseSettings,
+    /// `--approve STEP[:INPUT]`: inputs to answer `proceed` that the pipeline does not answer;
+    /// input ids capitalized as Jenkins stores them.
+    pub approvals: Arc<Vec<(String, Option<String>)>>,
 }
 
 pub struct RunOutcome {
@@ -497,6 +501,7 @@ impl Scheduler {
             stop: stop_rx,
             progress: self.progress[index].clone(),
             diagnose: self.settings.diagnose,
+            approvals: self.settings.approvals.clone(),
         };
         let permits = self.permits.clone();
         let group = step

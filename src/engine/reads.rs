@@ -133,10 +133,7 @@ async fn read_one(
     number: u64,
     queue_id: Option<u64>,
 ) -> Result<Build, Error> {
-    match queue_id {
-        Some(queue_id) => client.build_of(job, number, queue_id).await,
-        None => client.build(job, number).await,
-    }
+    client.poll_build(job, number, queue_id).await
 }
 
 async fn answer_all(client: &Client, job: &str, waiters: Vec<Waiter>) {

@@ -55,6 +55,8 @@ pub struct StepContext {
     pub progress: Arc<std::sync::Mutex<Progress>>,
     /// How a failed build is diagnosed.
     pub diagnose: super::diagnose::DiagnoseSettings,
+    /// `--approve STEP[:INPUT]`: step ids and the capitalized input id (none: any input).
+    pub approvals: Arc<Vec<(String, Option<String>)>>,
 }
 
 /// What ended a wait before its answer.
@@ -121,7 +123,7 @@ impl StepContext {
     }
 
     /// A template rendered with what the run knows now; an error says where it is written.
-    fn render(&self, template: &crate::pipeline::Template) -> Result<String, String> {
+    pub(super) fn render(&self, template: &crate::pipeline::Template) -> Result<String, String> {
         template
             .render(&self.render)
             .map_err(|e| format!("{}{e}", self.place(template)))
@@ -169,7 +171,7 @@ fn min_deadline(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
     }
 }
 
-fn jenkins_failure(mut result: StepOutcome, error: &jenkins::Error) -> StepOutcome {
+pub(super) fn jenkins_failure(mut result: StepOutcome, error: &jenkins::Error) -> StepOutcome {
     let failure = match error {
         jenkins::Error::NotFound { .. } => FailureKind::Invalid,
         jenkins::Error::Ambiguous { candidates } => {
@@ -236,7 +238,7 @@ impl StepContext {
         STOP_BUDGET.min(self.client.settings().unreachable_timeout)
     }
 
-    fn stop_deadline(&self) -> Instant {
+    pub(super) fn stop_deadline(&self) -> Instant {
         Instant::now() + self.stop_budget()
     }
 
@@ -460,6 +462,7 @@ async fn attempt_build(
     let job = attempt.job;
     let build_deadline = step.timeout.map(|t| ctx.time.after(t));
     let params = attempt_params(ctx, step, attempt, attached.as_ref(), number);
+    let attached_inputs = attached.as_ref().map(|a| a.inputs.clone());
     let started =
         match reach_build(ctx, step, attempt, &params, number, attached, &mut result).await {
             Ok(started) => started,
@@ -502,7 +505,19 @@ async fn attempt_build(
             ctx.time.clone(),
         ))
     });
-    let mut result = poll_build(ctx, result, job, build, step, build_deadline, due).await;
+    let answered = attached_inputs.unwrap_or_default();
+    let mut gate = super::input::Gate::new(number, answered);
+    let mut result = poll_build(
+        ctx,
+        result,
+        job,
+        build,
+        step,
+        build_deadline,
+        due,
+        &mut gate,
+    )
+    .await;
     if let Some(follower) = follower {
         super::follow::drain(follower, &ctx.time, &result).await;
     }
@@ -1198,6 +1213,7 @@ struct Due {
 /// Polls the build until Jenkins says it is done. When it is `due`, it is read at the
 /// instants due and then in steps that fit its length; otherwise reads back off from
 /// `poll.initial` to `poll.max`.
+#[allow(clippy::too_many_arguments)]
 async fn poll_build(
     ctx: &mut StepContext,
     result: StepOutcome,
@@ -1206,7 +1222,9 @@ async fn poll_build(
     step: &JobStep,
     deadline: Option<Instant>,
     due: Option<Due>,
+    gate: &mut super::input::Gate,
 ) -> StepOutcome {
+    let mut result = result;
     // Counted while it follows the build, so reads due together are folded.
     let _following = ctx.reads.clone().follow(&ctx.server, job);
     let poll = &step.poll;
@@ -1237,9 +1255,17 @@ async fn poll_build(
     };
     let mut wait = Some(next_wait(&mut delays));
     loop {
+        // Time at an input counts against `timeout` only when the step says so.
+        let limit = gate.limit(step, deadline);
         if let Some(delay) = wait.take() {
-            let paused = match ctx.pause(delay, deadline).await {
-                Ok(()) if deadline.is_some_and(|d| Instant::now() >= d) => Err(WaitEnded::Deadline),
+            let wake = min_deadline(limit, gate.act_at());
+            // An answer typed on the terminal is sent at once, not at the next read.
+            let paused = tokio::select! {
+                paused = ctx.pause(delay, wake) => paused,
+                () = gate.typed() => Ok(()),
+            };
+            let paused = match paused {
+                Ok(()) if limit.is_some_and(|d| Instant::now() >= d) => Err(WaitEnded::Deadline),
                 other => other,
             };
             if let Err(interrupt) = paused {
@@ -1249,10 +1275,21 @@ async fn poll_build(
         let reads = ctx.reads.clone();
         let server = ctx.server.clone();
         let read = reads.read(&client, &server, job, number, result.queue_id);
-        let interrupt = match ctx.read(deadline, read).await {
+        let interrupt = match ctx.read(limit, read).await {
             Ok(build) => {
                 if !build.building {
+                    gate.moved_on(ctx, &mut result);
                     return finish(result, &build, &step.expect);
+                }
+                let turn =
+                    super::input::look(ctx, gate, step, job, number, &build, &mut result).await;
+                match turn {
+                    super::input::Turn::End(ended) => return *ended,
+                    // Reads backed off while it waited; it runs again from the answer on.
+                    super::input::Turn::Answered => {
+                        delays = Delays::new(poll.initial, poll.max, poll.factor);
+                    }
+                    super::input::Turn::Poll => {}
                 }
                 wait = Some(next_wait(&mut delays));
                 continue;
@@ -1310,7 +1347,7 @@ async fn stopped_build(
 
 /// Stops a build this run started and waits, until `limit` at most, for Jenkins to show it
 /// ended, so the summary reports its real result. Whether Jenkins showed that.
-async fn abort_build(
+pub(super) async fn abort_build(
     ctx: &mut StepContext,
     result: &mut StepOutcome,
     job: &str,

@@ -29,8 +29,12 @@ use super::{Auth, Error, ServerSettings};
 const JOB_TREE: &str = "_class,fullName,buildable,property[parameterDefinitions[name,type,choices,defaultParameterValue[value]]],lastBuild[estimatedDuration],builds[result,duration]{0,3}";
 const QUEUE_ITEM_TREE: &str =
     "id,why,blocked,buildable,cancelled,inQueueSince,executable[number,url,timestamp],timestamp";
-pub(crate) const BUILD_TREE: &str =
-    "number,url,building,result,timestamp,duration,estimatedDuration,queueId";
+/// `actions[_class,waitingForInput]` tells a build paused at an `input` step from one that
+/// runs, in the read that is made anyway: other actions answer with their class alone.
+pub(crate) const BUILD_TREE: &str = "number,url,building,result,timestamp,duration,estimatedDuration,queueId,actions[_class,waitingForInput]";
+/// A build read again while jrun waits for its end: its URL is known from the first read, so
+/// every poll leaves it out (on a Jenkins with folders it is most of the answer).
+const POLL_TREE: &str = "number,building,result,timestamp,duration,estimatedDuration,queueId,actions[_class,waitingForInput]";
 const BUILDS_TREE: &str = "builds[number,queueId,url]{0,100}";
 const ALL_BUILDS_TREE: &str = "allBuilds[number,queueId,url]";
 const CRUMB_TREE: &str = "crumb,crumbRequestField";
@@ -438,14 +442,26 @@ impl Client {
     /// Build `number` of `job`. An answer about another build is retried like a transient
     /// failure, then is an unexpected answer ([`Error::Decode`]).
     pub async fn build(&self, job: &str, number: u64) -> Result<Build, Error> {
-        self.build_checked(job, number, None).await
+        self.build_checked(job, number, None, BUILD_TREE).await
+    }
+
+    /// Build `number` of `job` read again while waiting for its end, checked like
+    /// [`Client::build_of`] when `queue_id` is known; its `url` is left empty, not read.
+    pub async fn poll_build(
+        &self,
+        job: &str,
+        number: u64,
+        queue_id: Option<u64>,
+    ) -> Result<Build, Error> {
+        self.build_checked(job, number, queue_id, POLL_TREE).await
     }
 
     /// Build `number` of `job`, which queue item `queue_id` became: like [`Client::build`],
     /// and an answer whose `queueId` is another item's is not this build either. A recorded
     /// build is checked this way before it is trusted again.
     pub async fn build_of(&self, job: &str, number: u64, queue_id: u64) -> Result<Build, Error> {
-        self.build_checked(job, number, Some(queue_id)).await
+        self.build_checked(job, number, Some(queue_id), BUILD_TREE)
+            .await
     }
 
     async fn build_checked(
@@ -453,8 +469,9 @@ impl Client {
         job: &str,
         number: u64,
         queue_id: Option<u64>,
+        tree: &str,
     ) -> Result<Build, Error> {
-        let url = self.api_url(&format!("{}{number}/", job_path(job)?), BUILD_TREE);
+        let url = self.api_url(&format!("{}{number}/", job_path(job)?), tree);
         let answer = self
             .get_fitting(&url, |json: BuildJson| {
                 let build = Build::try_from(json).map_err(Unfit::Invalid)?;
@@ -1263,6 +1280,7 @@ mod tests {
             duration_ms: 0,
             estimated_duration_ms: None,
             queue_id: None,
+            waiting_for_input: false,
         };
         let fits = [
             ("lastBuild", build(true, None)),

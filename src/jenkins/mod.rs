@@ -11,6 +11,7 @@ mod client;
 mod date;
 mod diagnose;
 mod error;
+mod input;
 mod log;
 mod outputs;
 mod paths;
@@ -28,6 +29,7 @@ pub use diagnose::{
     TestReport,
 };
 pub use error::Error;
+pub use input::{InputError, InputParam, InputReply, PendingInput};
 pub use log::LogChunk;
 pub use outputs::{BuildFacts, value_text};
 pub use paths::job_path;

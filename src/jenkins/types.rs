@@ -107,6 +107,9 @@ pub struct Build {
     pub duration_ms: i64,
     pub estimated_duration_ms: Option<i64>,
     pub queue_id: Option<u64>,
+    /// Paused at a Pipeline `input` step: an `InputAction` says it waits. The action stays
+    /// after the input is answered, so its presence alone means nothing.
+    pub waiting_for_input: bool,
 }
 
 /// Requests this client sent and body bytes it received, for reports and benchmarks.
@@ -338,6 +341,16 @@ pub(crate) struct BuildJson {
     estimated_duration: Option<i64>,
     #[serde(rename = "queueId", default)]
     queue_id: Option<u64>,
+    #[serde(default)]
+    actions: Option<Vec<Option<InputFlagJson>>>,
+}
+
+/// An entry of a build's `actions[]`; Jenkins puts `{}` or `null` for actions with nothing to
+/// export.
+#[derive(Deserialize)]
+struct InputFlagJson {
+    #[serde(rename = "waitingForInput", default)]
+    waiting_for_input: Option<bool>,
 }
 
 impl TryFrom<BuildJson> for Build {
@@ -364,6 +377,12 @@ impl TryFrom<BuildJson> for Build {
             // Jenkins says -1 when it has nothing to estimate from.
             estimated_duration_ms: b.estimated_duration.filter(|d| *d >= 0),
             queue_id: b.queue_id,
+            waiting_for_input: b
+                .actions
+                .iter()
+                .flatten()
+                .flatten()
+                .any(|a| a.waiting_for_input == Some(true)),
         })
     }
 }

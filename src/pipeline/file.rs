@@ -213,6 +213,91 @@ pub struct StepFile {
     pub branch_scan: Option<BranchScan>,
     /// How long a scan may take until the branch appears (default 10m).
     pub scan_timeout: Option<Dur>,
+    /// How to answer the build's Pipeline `input` steps: `{ id: Deploy, action: proceed,
+    /// params: { TARGET: prod } }`, or a list of such blocks for several inputs.
+    pub input: Option<InputsFile>,
+    /// How long the build may wait at one input before jrun acts: it aborts the build (the
+    /// step times out) or sends `input_default`. Default: no limit.
+    pub input_timeout: Option<Dur>,
+    /// What `input_timeout` sends instead of aborting: `proceed` or `abort`.
+    pub input_default: Option<InputActionFile>,
+    /// `true`: time the build waits at an input counts against `timeout` (default `false`).
+    pub timeout_counts_input: Option<bool>,
+}
+
+/// `input:` as written: one block, or a list of them.
+#[derive(Debug, Default)]
+pub struct InputsFile(pub Vec<InputFile>);
+
+/// One input of the build and how to answer it.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an input answer: a mapping with `id:`, `action:`, `params:` and/or `if:`"
+)]
+pub struct InputFile {
+    /// The input's id as written in the Jenkinsfile; Jenkins capitalizes it (`deploy` is
+    /// `Deploy`), and so does jrun. Default: any input of the build.
+    pub id: Option<String>,
+    /// `proceed` (default), `abort`, or `prompt` (ask on the terminal).
+    pub action: Option<InputActionFile>,
+    /// Values of the input's parameters; every parameter the input declares must be given or
+    /// have a default.
+    pub params: Option<Params>,
+    /// Answer only when this template expression renders `true`; otherwise wait for a person.
+    #[serde(rename = "if")]
+    pub condition: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum InputActionFile {
+    Proceed,
+    Abort,
+    Prompt,
+}
+
+impl<'de> Deserialize<'de> for InputsFile {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(InputsVisitor)
+    }
+}
+
+struct InputsVisitor;
+
+impl<'de> Visitor<'de> for InputsVisitor {
+    type Value = InputsFile;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("input: a mapping with `id:` and `action:`, or a list of them")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<InputsFile, A::Error> {
+        let one = InputFile::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(InputsFile(vec![one]))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<InputsFile, A::Error> {
+        let mut all = Vec::new();
+        while let Some(one) = seq.next_element::<InputFile>()? {
+            all.push(one);
+        }
+        Ok(InputsFile(all))
+    }
+}
+
+impl JsonSchema for InputsFile {
+    fn schema_name() -> Cow<'static, str> {
+        "InputsFile".into()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let one = generator.subschema_for::<InputFile>();
+        json_schema!({
+            "description": "One input answer, or a list of them.",
+            "anyOf": [one, { "type": "array", "items": one }]
+        })
+    }
 }
 
 /// `artifacts:`: which archived files of the build to download, and where to.
@@ -249,6 +334,10 @@ pub(crate) const JOB_ONLY_KEYS: &[&str] = &[
     "branch",
     "branch_scan",
     "scan_timeout",
+    "input",
+    "input_timeout",
+    "input_default",
+    "timeout_counts_input",
 ];
 
 /// Keys of a step that mean something only beside `matrix:` (itself one of [`JOB_ONLY_KEYS`]).

@@ -279,6 +279,8 @@ pub struct JobStep {
     pub branch_scan: BranchScan,
     /// How long that scan may take until the branch appears.
     pub scan_timeout: Duration,
+    /// How the build's Pipeline `input` steps are answered and waited for.
+    pub inputs: Inputs,
 }
 
 /// `branch_scan:`: what a job step does when its branch job does not exist yet.
@@ -291,6 +293,65 @@ pub enum BranchScan {
     /// When its parent is a multibranch project, scan it, wait for the branch, and follow
     /// the build the scan started for it.
     Auto,
+}
+
+/// `input:`, `input_timeout:`, `input_default:` and `timeout_counts_input:` of a job step.
+#[derive(Debug, Clone, Default)]
+pub struct Inputs {
+    /// In file order; the first that matches an input (by id, or any input when it names
+    /// none) and whose `if:` holds answers it.
+    pub answers: Vec<InputAnswer>,
+    /// How long one input may wait unanswered before jrun acts.
+    pub timeout: Option<Duration>,
+    /// What is sent when `timeout` passes; `None` aborts the build as a timeout.
+    pub default: Option<InputAction>,
+    /// Time waited at inputs counts against the step's `timeout`.
+    pub counts_against_timeout: bool,
+}
+
+impl Inputs {
+    /// Whether some answer asks a person on the terminal.
+    pub fn prompts(&self) -> bool {
+        self.answers.iter().any(|a| a.action == InputAction::Prompt)
+            || self.default == Some(InputAction::Prompt)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct InputAnswer {
+    /// Capitalized as Jenkins stores it; `None` answers any input.
+    pub id: Option<String>,
+    pub action: InputAction,
+    pub params: Vec<(String, Template)>,
+    pub condition: Option<Template>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputAction {
+    Proceed,
+    Abort,
+    Prompt,
+}
+
+impl InputAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InputAction::Proceed => "proceed",
+            InputAction::Abort => "abort",
+            InputAction::Prompt => "prompt",
+        }
+    }
+}
+
+/// An input id as Jenkins stores it: its first letter upper-cased (`deploy` is `Deploy`).
+pub fn jenkins_input_id(id: &str) -> String {
+    let mut chars = id.chars();
+    match chars.next() {
+        Some(first) if first.is_ascii_lowercase() => {
+            first.to_ascii_uppercase().to_string() + chars.as_str()
+        }
+        _ => id.to_string(),
+    }
 }
 
 /// `artifacts:`: which archived files of an ended build to download, and where to.

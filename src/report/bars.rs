@@ -17,6 +17,8 @@ pub struct Bars {
     downloads: HashMap<(String, String), ProgressBar>,
     /// Pipeline time per real time: estimates are in pipeline time, bars move in real time.
     pub scale: f64,
+    /// While a question is on the terminal: the lines printed meanwhile, shown after it.
+    held: Option<Vec<String>>,
 }
 
 struct Step {
@@ -55,6 +57,34 @@ impl Bars {
             bars: HashMap::new(),
             downloads: HashMap::new(),
             scale: 1.0,
+            held: None,
+        }
+    }
+
+    fn println(&mut self, line: String) -> std::io::Result<()> {
+        match &mut self.held {
+            Some(held) => {
+                held.push(line);
+                Ok(())
+            }
+            None => self.multi.println(line),
+        }
+    }
+
+    /// Takes the bars off the terminal and draws nothing until `release`. The bars' own lock
+    /// (`MultiProgress::suspend`) cannot be held while someone types: every other step's
+    /// progress would wait on it.
+    pub fn hold(&mut self) {
+        let _ = self.multi.clear();
+        self.multi.set_draw_target(ProgressDrawTarget::hidden());
+        self.held.get_or_insert_with(Vec::new);
+    }
+
+    /// Draws the bars again, after the lines held back meanwhile.
+    pub fn release(&mut self) {
+        self.multi.set_draw_target(ProgressDrawTarget::stderr());
+        for line in self.held.take().unwrap_or_default() {
+            let _ = self.multi.println(line);
         }
     }
 
@@ -80,6 +110,13 @@ impl Bars {
                 let s = self.bar(step);
                 s.bar
                     .set_message(format!("{job}: queued (item {queue_id})"));
+            }
+            Event::Input {
+                step, id, message, ..
+            } => {
+                let s = self.bar(step);
+                s.bar
+                    .set_message(format!("waiting for input {id}: {}", clean(message)));
             }
             Event::Waiting { step, why } => {
                 let s = self.bar(step);
@@ -135,7 +172,7 @@ impl Bars {
                 s.bar.finish_with_message(format!("skipped: {reason}"));
             }
             Event::Log { step, line } => {
-                let _ = self.multi.println(super::plain::log_line(step, line));
+                let _ = self.println(super::plain::log_line(step, line));
             }
             Event::Download {
                 step,
@@ -151,7 +188,7 @@ impl Bars {
                         bar.finish_and_clear();
                     }
                     let line = super::plain::download_line(step, path, file, *received);
-                    let _ = self.multi.println(line);
+                    let _ = self.println(line);
                 } else {
                     let multi = &self.multi;
                     let bar = self.downloads.entry(key).or_insert_with(|| {
@@ -172,7 +209,7 @@ impl Bars {
                 match step {
                     Some(step) => self.bar(step).bar.set_message(text),
                     None => {
-                        let _ = self.multi.println(text);
+                        let _ = self.println(text);
                     }
                 }
             }

@@ -247,6 +247,7 @@ mod tests {
             outputs: Default::default(),
             artifacts: Vec::new(),
             adopted: false,
+            inputs: Vec::new(),
         }
     }
 

@@ -5,6 +5,7 @@
 mod bars;
 pub mod junit;
 mod plain;
+pub mod prompt;
 mod summary;
 pub mod time;
 
@@ -14,8 +15,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use summary::{
-    ArtifactRecord, Diagnosis, FailedTest, Failure, FailureKind, RunStatus, StepOutcome,
-    StepStatus, StepSummary, Summary, TestFailures, schema_text,
+    ArtifactRecord, Diagnosis, FailedTest, Failure, FailureKind, InputRecord, RunStatus,
+    StepOutcome, StepStatus, StepSummary, Summary, TestFailures, schema_text,
 };
 
 /// `1 step`, `3 steps`.
@@ -108,6 +109,13 @@ pub enum Event<'a> {
         step: Option<&'a str>,
         message: &'a str,
     },
+    /// A build paused at a Pipeline `input` step, with the page where a person answers it.
+    Input {
+        step: &'a str,
+        id: &'a str,
+        message: &'a str,
+        url: &'a str,
+    },
     /// One whole line of a build's console log (`--follow`), without its line end.
     Log {
         step: &'a str,
@@ -134,6 +142,11 @@ pub struct Reporter {
     color: bool,
     bars: Option<Arc<Mutex<bars::Bars>>>,
     ticking: Arc<AtomicBool>,
+    /// Plain lines kept back while a question is on the terminal (`Some` then).
+    held: Arc<Mutex<Option<Vec<String>>>>,
+    /// One question on the terminal at a time.
+    turn: Arc<tokio::sync::Mutex<()>>,
+    open: Arc<prompt::OnTerminal>,
 }
 
 impl Reporter {
@@ -160,7 +173,37 @@ impl Reporter {
             color,
             bars,
             ticking,
+            held: Arc::new(Mutex::new(None)),
+            turn: Arc::new(tokio::sync::Mutex::new(())),
+            open: Arc::default(),
         }
+    }
+
+    /// Asks `question` on the terminal once no other question is open there, with progress
+    /// held back meanwhile. Dropping what it returns withdraws the question.
+    pub fn ask(&self, question: prompt::Question) -> prompt::Asking {
+        let (bars, held) = (self.bars.clone(), self.held.clone());
+        let (bars_after, held_after) = (bars.clone(), held.clone());
+        prompt::start(
+            self.turn.clone(),
+            self.open.clone(),
+            question,
+            move || {
+                *held.lock().unwrap_or_else(|e| e.into_inner()) = Some(Vec::new());
+                if let Some(bars) = &bars {
+                    bars.lock().unwrap_or_else(|e| e.into_inner()).hold();
+                }
+            },
+            move || {
+                if let Some(bars) = &bars_after {
+                    bars.lock().unwrap_or_else(|e| e.into_inner()).release();
+                }
+                let lines = held_after.lock().unwrap_or_else(|e| e.into_inner()).take();
+                for line in lines.unwrap_or_default() {
+                    plain::write(&line);
+                }
+            },
+        )
     }
 
     /// Against a sandbox whose clock runs faster, bars follow its time.
@@ -181,7 +224,15 @@ impl Reporter {
         }
         redacted(&event, |event| match self.progress {
             Progress::Quiet => {}
-            Progress::Plain => plain::print(event),
+            Progress::Plain => {
+                if let Some(text) = plain::text(event) {
+                    let mut held = self.held.lock().unwrap_or_else(|e| e.into_inner());
+                    match held.as_mut() {
+                        Some(held) => held.push(text),
+                        None => plain::write(&text),
+                    }
+                }
+            }
             Progress::Bars => {
                 if let Some(bars) = &self.bars {
                     bars.lock().unwrap_or_else(|e| e.into_inner()).show(event);
@@ -192,6 +243,8 @@ impl Reporter {
 
     /// Prints the summary to stdout, after clearing any bars.
     pub fn summary(&self, summary: &Summary) {
+        // A question withdrawn as the run ended leaves the terminal within a read's slice.
+        self.open.wait_gone(Duration::from_secs(1));
         self.ticking.store(false, Ordering::Relaxed);
         if let Some(bars) = &self.bars {
             bars.lock().unwrap_or_else(|e| e.into_inner()).clear();
@@ -225,6 +278,17 @@ fn redacted(event: &Event<'_>, show: impl FnOnce(&Event<'_>)) {
             step: &r(step),
             job: &r(job),
             queue_id,
+        }),
+        Event::Input {
+            step,
+            id,
+            message,
+            url,
+        } => show(&Event::Input {
+            step: &r(step),
+            id: &r(id),
+            message: &r(message),
+            url: &r(url),
         }),
         Event::Waiting { step, why } => show(&Event::Waiting {
             step: &r(step),

@@ -7,17 +7,19 @@ use std::time::{Duration, SystemTime};
 use super::Event;
 use super::time::{rfc3339, short};
 
-pub fn print(event: &Event<'_>) {
+/// Writes a line built whole with one call under the lock, so that lines of builds followed
+/// at once never mix.
+pub fn write(text: &str) {
+    let _ = std::io::stderr().lock().write_all(text.as_bytes());
+}
+
+/// The line an event prints, its line end included, if it prints one.
+pub fn text(event: &Event<'_>) -> Option<String> {
     let line = match event {
-        Event::Log { step, line } => {
-            // Built whole and written with one call under the lock, so that lines of builds
-            // followed at once never mix; no timestamp, as the build's own lines often carry one.
-            let text = format!("{}\n", log_line(step, line));
-            let _ = std::io::stderr().lock().write_all(text.as_bytes());
-            return;
-        }
+        // No timestamp, as the build's own lines often carry one.
+        Event::Log { step, line } => return Some(format!("{}\n", log_line(step, line))),
         // One line per file, when it is complete: never per chunk.
-        Event::Download { done: false, .. } => return,
+        Event::Download { done: false, .. } => return None,
         Event::Download {
             step,
             path,
@@ -35,6 +37,15 @@ pub fn print(event: &Event<'_>) {
             queue_id,
         } => format!("{step}: triggered {job} (queue item {queue_id})"),
         Event::Waiting { step, why } => format!("{step}: queued: {}", clean(why)),
+        Event::Input {
+            step,
+            id,
+            message,
+            url,
+        } => format!(
+            "{step}: waiting for input {id} \"{}\": answer at {url}",
+            clean(message)
+        ),
         Event::Started {
             step,
             number,
@@ -81,8 +92,7 @@ pub fn print(event: &Event<'_>) {
             message,
         } => clean(message),
     };
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{} {line}", rfc3339(SystemTime::now(), false));
+    Some(format!("{} {line}\n", rfc3339(SystemTime::now(), false)))
 }
 
 /// `<step>: downloaded <path> (<size>) to <file>`.

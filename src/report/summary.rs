@@ -151,10 +151,29 @@ pub struct StepOutcome {
     /// Its build was started by a scan of its multibranch project, not triggered by jrun.
     #[serde(default, skip_serializing_if = "is_false")]
     pub adopted: bool,
+    /// The Pipeline `input` steps its build waited at, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputRecord>,
 }
 
 fn is_false(value: &bool) -> bool {
     !value
+}
+
+/// One wait of a step's build at a Pipeline `input` step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct InputRecord {
+    /// The input's id as Jenkins stores it.
+    pub id: String,
+    pub message: String,
+    /// How long the build waited at it, in pipeline time.
+    pub waited_ms: u64,
+    /// `proceed` or `abort` as jrun sent it; none when someone else answered, or nobody did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub answer: Option<String>,
+    /// Who answered: `jrun` (from `input:`), `--approve`, `prompt`, `input_default`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
 }
 
 /// One artifact downloaded from a step's build.
@@ -192,6 +211,7 @@ impl StepOutcome {
             outputs: BTreeMap::new(),
             artifacts: Vec::new(),
             adopted: false,
+            inputs: Vec::new(),
         }
     }
 
@@ -238,6 +258,7 @@ impl StepSummary {
             outputs: outcome.outputs,
             artifacts: outcome.artifacts,
             adopted: outcome.adopted,
+            inputs: outcome.inputs,
         }
     }
 }
@@ -293,6 +314,9 @@ pub struct StepSummary {
     /// indexing) of its multibranch project, which found the branch, and adopted.
     #[serde(default, skip_serializing_if = "is_false")]
     pub adopted: bool,
+    /// The Pipeline `input` steps its build waited at: `{id, message, waited_ms, answer, by}`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub inputs: Vec<InputRecord>,
 }
 
 /// The summary of a jrun run, as `--output json` prints it and `--report` writes it.
@@ -346,7 +370,12 @@ impl Summary {
                 outputs,
                 artifacts,
                 adopted: _,
+                inputs,
             } = step;
+            for InputRecord { id, message, .. } in inputs.iter_mut() {
+                r(id);
+                r(message);
+            }
             r(id);
             r(server);
             for text in [job, result, url, message].into_iter().flatten() {
@@ -577,6 +606,7 @@ mod tests {
                     outputs: Default::default(),
                     artifacts: Vec::new(),
                     adopted: false,
+                    inputs: Vec::new(),
                 },
                 StepSummary {
                     id: "announce".into(),
@@ -595,6 +625,7 @@ mod tests {
                     outputs: Default::default(),
                     artifacts: Vec::new(),
                     adopted: false,
+                    inputs: Vec::new(),
                 },
             ],
         }

@@ -14,6 +14,7 @@ mod run_branches;
 mod run_diagnosis;
 mod run_follow;
 mod run_graphs;
+mod run_inputs;
 mod run_jenkins;
 mod run_outputs;
 mod run_pipelines;

@@ -90,6 +90,10 @@ pub(super) fn set_keys(step: &StepFile) -> Vec<&'static str> {
         branch,
         branch_scan,
         scan_timeout,
+        input,
+        input_timeout,
+        input_default,
+        timeout_counts_input,
     } = step;
     [
         ("id", id.is_some()),
@@ -118,6 +122,10 @@ pub(super) fn set_keys(step: &StepFile) -> Vec<&'static str> {
         ("branch", branch.is_some()),
         ("branch_scan", branch_scan.is_some()),
         ("scan_timeout", scan_timeout.is_some()),
+        ("input", input.is_some()),
+        ("input_timeout", input_timeout.is_some()),
+        ("input_default", input_default.is_some()),
+        ("timeout_counts_input", timeout_counts_input.is_some()),
     ]
     .into_iter()
     .filter_map(|(key, set)| set.then_some(key))

@@ -4,13 +4,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use crate::pipeline::file::{
-    ArtifactsFile, AwaitFile, ConditionFile, FROM_ARTIFACT, JOB_ONLY_KEYS, MATRIX_ONLY_KEYS,
-    OutputFile,
+    ArtifactsFile, AwaitFile, ConditionFile, FROM_ARTIFACT, InputActionFile, JOB_ONLY_KEYS,
+    MATRIX_ONLY_KEYS, OutputFile,
 };
 use crate::pipeline::locate::YamlPath;
 use crate::pipeline::model::{
-    ArtifactGlob, Artifacts, AwaitStep, Condition, JobStep, OutputSource, Outputs, Poll,
-    ResultName, Retry, ServerSpec, Step, StepKind,
+    ArtifactGlob, Artifacts, AwaitStep, Condition, InputAction, InputAnswer, Inputs, JobStep,
+    OutputSource, Outputs, Poll, ResultName, Retry, ServerSpec, Step, StepKind, jenkins_input_id,
 };
 use crate::pipeline::render::Template;
 
@@ -250,6 +250,11 @@ impl Lowering<'_> {
         compiled.extend(token.iter().cloned());
         compiled.extend(description.iter().cloned());
         compiled.extend(artifacts.iter().map(|a| a.to.clone()));
+        let inputs = self.inputs(node);
+        for answer in &inputs.answers {
+            compiled.extend(answer.params.iter().map(|(_, t)| t.clone()));
+            compiled.extend(answer.condition.iter().cloned());
+        }
         let kind = job.map(|job| {
             StepKind::Job(JobStep {
                 job,
@@ -267,6 +272,7 @@ impl Lowering<'_> {
                 artifacts,
                 branch_scan,
                 scan_timeout,
+                inputs,
             })
         });
         (kind, plan)
@@ -281,6 +287,8 @@ impl Lowering<'_> {
             ("retry", doc.retry.is_some()),
             ("outputs", doc.outputs.is_some()),
             ("artifacts", doc.artifacts.is_some()),
+            ("input", doc.input.is_some()),
+            ("input_timeout", doc.input_timeout.is_some()),
         ] {
             if set {
                 self.diags.at(
@@ -344,6 +352,84 @@ impl Lowering<'_> {
             }
         }
         params
+    }
+
+    /// The step's `input:` answers and their timeout; ids are capitalized as Jenkins stores
+    /// them.
+    fn inputs(&mut self, node: &Node) -> Inputs {
+        let (doc, path) = (node.doc, &node.path);
+        let action = |a: InputActionFile| match a {
+            InputActionFile::Proceed => InputAction::Proceed,
+            InputActionFile::Abort => InputAction::Abort,
+            InputActionFile::Prompt => InputAction::Prompt,
+        };
+        let mut answers = Vec::new();
+        let blocks = doc.input.iter().flat_map(|i| i.0.iter());
+        let many = doc.input.as_ref().is_some_and(|i| i.0.len() > 1);
+        for (n, block) in blocks.enumerate() {
+            let at = if many {
+                path.key("input").index(n)
+            } else {
+                path.key("input")
+            };
+            let id = block.id.as_deref().map(str::trim);
+            if id.is_some_and(str::is_empty) {
+                self.diags.at(
+                    &at.key("id"),
+                    "the input id is empty; write the `id` of the Jenkinsfile's `input` step",
+                );
+            }
+            let action = block.action.map_or(InputAction::Proceed, action);
+            let mut params = Vec::new();
+            for (name, value) in block.params.iter().flat_map(|p| p.0.iter()) {
+                let param_path = at.key("params").key(name);
+                if action == InputAction::Abort {
+                    self.diags.at(
+                        &param_path,
+                        format!(
+                            "`params` go with `action: proceed` or `prompt`, not `{}`; remove them or \
+                             proceed",
+                            action.as_str()
+                        ),
+                    );
+                    continue;
+                }
+                if let Some(template) = self.template(&value.0, &param_path, false) {
+                    params.push((name.clone(), template));
+                }
+            }
+            let condition = block
+                .condition
+                .as_ref()
+                .and_then(|c| self.template(c, &at.key("if"), false));
+            answers.push(InputAnswer {
+                id: id.filter(|i| !i.is_empty()).map(jenkins_input_id),
+                action,
+                params,
+                condition,
+            });
+        }
+        let timeout = self.positive(doc.input_timeout, &path.key("input_timeout"));
+        let default = doc.input_default.map(action);
+        if default == Some(InputAction::Prompt) {
+            self.diags.at(
+                &path.key("input_default"),
+                "input_default is what jrun sends when nobody answered in time: `proceed` or \
+                 `abort`, not `prompt`",
+            );
+        }
+        if default.is_some() && timeout.is_none() {
+            self.diags.at(
+                &path.key("input_default"),
+                "input_default is sent when `input_timeout` passes; set `input_timeout` too",
+            );
+        }
+        Inputs {
+            answers,
+            timeout,
+            default: default.filter(|d| *d != InputAction::Prompt),
+            counts_against_timeout: doc.timeout_counts_input.unwrap_or(false),
+        }
     }
 
     /// The step's `outputs:`; problems (a name, no source or two, a bad regular expression, a
