@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::client::Client;
 use super::error::Error;
 use super::log::strip_notes;
-use super::paths::{job_path, job_segments, shown, url_is_job};
+use super::paths::{job_path, job_segments, url_is_job};
 use super::types::{BuildStubJson, QueueListJson, value_text};
 
 /// The cause branch-api gives the builds a scan starts.
@@ -130,24 +130,8 @@ impl Client {
             self.inner.base,
             job_path(project)?
         );
-        let reply = self.read_cut(&url).await?;
-        match reply.status.as_u16() {
-            200 => {}
-            404 => {
-                return Err(Error::NotFound {
-                    what: format!("the indexing log of multibranch project `{project}`"),
-                });
-            }
-            _ => return Err(self.status_error("GET", &url, &reply)),
-        }
-        let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
-        let next = header("x-text-size")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .ok_or_else(|| Error::Decode {
-                url: shown(&url).to_string(),
-                message: "the indexing log came without a usable X-Text-Size header".to_string(),
-            })?;
-        let more = header("x-more-data").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let what = || format!("the indexing log of multibranch project `{project}`");
+        let (reply, next, more) = self.progressive(&url, what, "the indexing log").await?;
         let text = strip_notes(&String::from_utf8_lossy(&reply.body));
         Ok(ScanLog {
             next,

@@ -1,6 +1,6 @@
 //! The progressive console log: `GET …/N/logText/progressiveText?start=K`.
 
-use super::client::Client;
+use super::client::{Client, Reply};
 use super::error::Error;
 use super::paths::{job_path, shown};
 
@@ -40,25 +40,13 @@ impl Client {
             self.inner.base,
             job_path(job)?
         );
-        let reply = self.read_cut(&url).await?;
-        match reply.status.as_u16() {
-            200 => {}
-            404 => {
-                return Err(Error::NotFound {
-                    what: format!("build #{number} of job `{job}`"),
-                });
-            }
-            _ => return Err(self.status_error("GET", &url, &reply)),
-        }
-        let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
-        // Without it there is no safe offset to continue from (a proxy dropping headers).
-        let next = header("x-text-size")
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .ok_or_else(|| Error::Decode {
-                url: shown(&url).to_string(),
-                message: "the log came without a usable X-Text-Size header".to_string(),
-            })?;
-        let more = header("x-more-data").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        let (reply, next, more) = self
+            .progressive(
+                &url,
+                || format!("build #{number} of job `{job}`"),
+                "the log",
+            )
+            .await?;
         let text = plain_text(&String::from_utf8_lossy(&reply.body));
         Ok(LogChunk {
             text,
@@ -66,6 +54,33 @@ impl Client {
             more,
             cut: reply.cut,
         })
+    }
+
+    /// One read of a `progressiveText` URL: the answer, `X-Text-Size` (where the next read
+    /// starts) and whether `X-More-Data` says more is coming. `what` names the log's owner for
+    /// a 404, `log` the log in a message about a missing size.
+    pub(crate) async fn progressive(
+        &self,
+        url: &str,
+        what: impl FnOnce() -> String,
+        log: &str,
+    ) -> Result<(Reply, u64, bool), Error> {
+        let reply = self.read_cut(url).await?;
+        match reply.status.as_u16() {
+            200 => {}
+            404 => return Err(Error::NotFound { what: what() }),
+            _ => return Err(self.status_error("GET", url, &reply)),
+        }
+        let header = |name: &str| reply.headers.get(name).and_then(|v| v.to_str().ok());
+        // Without it there is no safe offset to continue from (a proxy dropping headers).
+        let next = header("x-text-size")
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .ok_or_else(|| Error::Decode {
+                url: shown(url).to_string(),
+                message: format!("{log} came without a usable X-Text-Size header"),
+            })?;
+        let more = header("x-more-data").is_some_and(|v| v.trim().eq_ignore_ascii_case("true"));
+        Ok((reply, next, more))
     }
 }
 
