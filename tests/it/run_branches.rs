@@ -68,6 +68,12 @@ fn run_json(path: &Path, extra: &[&str]) -> Outcome {
     Running::spawn(&mut cmd).outcome(Duration::from_secs(60))
 }
 
+/// Runs `steps` with `defaults` against the sandbox to their end, with a JSON summary.
+fn run_steps(sb: &Sandbox, defaults: &str, steps: &str) -> Outcome {
+    let (_dir, path) = pipeline(sb, defaults, steps);
+    run_json(&path, &[])
+}
+
 fn check(path: &Path) -> Outcome {
     let mut cmd = jrun_command();
     cmd.arg("check").arg(path);
@@ -91,12 +97,11 @@ fn triggers_of(sb: &Sandbox, job: &str) -> Vec<Vec<(String, String)>> {
 #[test]
 fn a_new_branch_is_scanned_and_the_build_the_scan_started_is_followed_not_built_twice() {
     let sb = sandbox(MULTIBRANCH);
-    let (_dir, path) = pipeline(
+    let outcome = run_steps(
         &sb,
         "  branch_scan: auto\n",
         "  - { id: release, job: app, branch: release/2.4, scan_timeout: 1m }\n",
     );
-    let outcome = run_json(&path, &[]);
     outcome.assert_code(0);
     let step = outcome.step("release");
     assert_eq!(step["job"], RELEASE_JOB, "{outcome}");
@@ -118,12 +123,11 @@ fn a_new_branch_is_scanned_and_the_build_the_scan_started_is_followed_not_built_
 #[test]
 fn the_branch_key_and_the_encoded_name_reach_the_same_branch_job() {
     let sb = sandbox(MULTIBRANCH);
-    let (_dir, path) = pipeline(
+    let outcome = run_steps(
         &sb,
         "",
         "  - { id: plain, job: app, branch: release/2.3 }\n  - { id: encoded, job: app/release%2F2.3 }\n",
     );
-    let outcome = run_json(&path, &[]);
     outcome.assert_code(0);
     let (plain, encoded) = (outcome.step("plain"), outcome.step("encoded"));
     assert_eq!(plain["job"], "app/release%2F2.3", "{outcome}");
@@ -142,12 +146,11 @@ fn the_branch_key_and_the_encoded_name_reach_the_same_branch_job() {
 #[test]
 fn a_step_with_parameters_the_scan_build_did_not_get_triggers_its_own_and_says_why() {
     let sb = sandbox(MULTIBRANCH_PARAMS);
-    let (_dir, path) = pipeline(
+    let outcome = run_steps(
         &sb,
         "  branch_scan: auto\n",
         "  - { id: release, job: app, branch: release/2.4, params: { VERSION: 2.4.0 } }\n",
     );
-    let outcome = run_json(&path, &[]);
     outcome.assert_code(0);
     let step = outcome.step("release");
     assert_eq!(step["number"], 2, "{outcome}");
@@ -172,13 +175,12 @@ fn a_step_with_parameters_the_scan_build_did_not_get_triggers_its_own_and_says_w
 #[test]
 fn a_branch_that_does_not_appear_within_scan_timeout_times_out() {
     let sb = sandbox(&MULTIBRANCH.replace("scan_duration: 4s", "scan_duration: 10m"));
-    let (_dir, path) = pipeline(
+    let started = Instant::now();
+    let outcome = run_steps(
         &sb,
         "  branch_scan: auto\n",
         "  - { id: release, job: app, branch: release/2.4, scan_timeout: 1s }\n",
     );
-    let started = Instant::now();
-    let outcome = run_json(&path, &[]);
     outcome.assert_code(4);
     assert!(started.elapsed() < Duration::from_secs(15), "{outcome}");
     let step = outcome.step("release");
@@ -194,12 +196,11 @@ fn a_branch_that_does_not_appear_within_scan_timeout_times_out() {
 #[test]
 fn a_scan_that_ends_without_the_branch_fails_the_step_as_an_unknown_job() {
     let sb = sandbox(MULTIBRANCH);
-    let (_dir, path) = pipeline(
+    let outcome = run_steps(
         &sb,
         "  branch_scan: auto\n",
         "  - { id: release, job: app, branch: release/9.9 }\n",
     );
-    let outcome = run_json(&path, &[]);
     outcome.assert_code(2);
     let message = outcome.step("release")["message"]
         .as_str()
@@ -218,12 +219,11 @@ fn a_scan_that_ends_without_the_branch_fails_the_step_as_an_unknown_job() {
 #[test]
 fn branch_scan_never_keeps_the_job_does_not_exist_error_and_scans_nothing() {
     let sb = sandbox(MULTIBRANCH);
-    let (_dir, path) = pipeline(
+    let outcome = run_steps(
         &sb,
         "",
         "  - { id: release, job: app, branch: release/2.4 }\n",
     );
-    let outcome = run_json(&path, &[]);
     outcome.assert_code(2);
     let message = outcome.step("release")["message"]
         .as_str()
@@ -333,12 +333,11 @@ fn a_retry_after_an_adopted_build_failed_triggers_a_build_that_is_not_adopted() 
         "builds: [{ duration: 4s }, { duration: 2s }]",
         "builds: [{ duration: 2s, result: FAILURE }, { duration: 2s }]",
     ));
-    let (_dir, path) = pipeline(
+    let outcome = run_steps(
         &sb,
         "  branch_scan: auto\n",
         "  - id: release\n    job: app\n    branch: release/2.4\n    retry: { max: 1, on: [FAILURE], delay: 100ms }\n",
     );
-    let outcome = run_json(&path, &[]);
     outcome.assert_code(0);
     let step = outcome.step("release");
     assert_eq!(step["number"], 2, "{outcome}");
