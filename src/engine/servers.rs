@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::files::{CA_LIMIT, FileError, SECRET_LIMIT};
-use crate::jenkins::{Auth, Secret, ServerSettings, Tls};
+use crate::jenkins::{Auth, Proxy, Secret, ServerSettings, Tls, check_proxy_url};
 use crate::pipeline::{RenderContext, ServerSpec, Template};
 
 #[derive(Debug, thiserror::Error)]
@@ -177,7 +177,60 @@ pub fn resolve(
         extra_roots: ca_file(spec, ctx, env, &block)?,
         insecure: false,
     };
+    settings.proxy = proxy(spec, ctx, env, &block, &settings.url)?;
     Ok(settings)
+}
+
+/// The block's `proxy`, or else the one the environment names for the server's scheme, read
+/// the way curl and reqwest read it: upper case before lower case, `ALL_PROXY` as the
+/// fallback, `NO_PROXY` for hosts to reach directly. Like curl, jrun sends requests for
+/// localhost and 127.0.0.1 through that proxy too unless `NO_PROXY` lists them, so a proxy
+/// that is meant to see everything does. `proxy:` in the file is for every request, and
+/// `NO_PROXY` does not apply to it.
+fn proxy(
+    spec: &ServerSpec,
+    ctx: &RenderContext,
+    env: &Environment<'_>,
+    block: &str,
+    url: &str,
+) -> Result<Option<Proxy>, ServerError> {
+    let key = format!("{block}.proxy");
+    if let Some(proxy) = render(&spec.proxy, ctx, &key)? {
+        check_proxy_url(&proxy).map_err(|e| ServerError(format!("{key}: {e}")))?;
+        return Ok(Some(Proxy {
+            url: Secret::new(proxy),
+            no_proxy: None,
+            from: key,
+        }));
+    }
+    let names: &[&str] = if url.starts_with("https://") {
+        &["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]
+    } else {
+        &["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]
+    };
+    let Some((name, proxy)) = names
+        .iter()
+        .find_map(|name| env.var(name).map(|value| (*name, value)))
+    else {
+        return Ok(None);
+    };
+    // reqwest takes `proxy:3128` as curl does, as http://proxy:3128.
+    let proxy = if proxy.contains("://") {
+        proxy
+    } else {
+        format!("http://{proxy}")
+    };
+    check_proxy_url(&proxy).map_err(|e| ServerError(format!("{name}: {e}")))?;
+    let no_proxy = env.var("NO_PROXY").or_else(|| env.var("no_proxy"));
+    // curl's "every host" is not one of reqwest's patterns.
+    if no_proxy.as_deref().is_some_and(|list| list.trim() == "*") {
+        return Ok(None);
+    }
+    Ok(Some(Proxy {
+        url: Secret::new(proxy),
+        no_proxy,
+        from: name.to_string(),
+    }))
 }
 
 /// The PEM text of the block's `ca_file`, with the file's name for messages.

@@ -283,6 +283,28 @@ impl Client {
         if settings.tls.insecure {
             builder = builder.danger_accept_invalid_certs(true);
         }
+        // reqwest would read the proxy variables itself, behind the settings' back (and the
+        // sandbox's); the settings say which proxy, if any, and nothing else does.
+        builder = builder.no_proxy();
+        if let Some(proxy) = &settings.proxy {
+            let bad = || {
+                Error::config(format!(
+                    "server `{}`: {} is not a proxy URL such as http://proxy.example.com:3128",
+                    settings.name, proxy.from
+                ))
+            };
+            let url = proxy.url.expose();
+            super::settings::check_proxy_url(url).map_err(|_| bad())?;
+            let no_proxy = proxy
+                .no_proxy
+                .as_deref()
+                .and_then(reqwest::NoProxy::from_string);
+            builder = builder.proxy(
+                reqwest::Proxy::all(url)
+                    .map_err(|_| bad())?
+                    .no_proxy(no_proxy),
+            );
+        }
         let http = builder
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)

@@ -34,6 +34,7 @@ pub use log::LogChunk;
 pub use outputs::{BuildFacts, value_text};
 pub use paths::job_path;
 pub use settings::{
-    Auth, DEFAULT_MAX_IN_FLIGHT, DEFAULT_UNREACHABLE_TIMEOUT, Secret, ServerSettings, Tls,
+    Auth, DEFAULT_MAX_IN_FLIGHT, DEFAULT_UNREACHABLE_TIMEOUT, Proxy, Secret, ServerSettings, Tls,
+    check_proxy_url,
 };
 pub use types::{Build, BuildRef, Job, ParamDef, QueueItem, QueueState, RequestStats, Triggered};

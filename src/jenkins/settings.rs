@@ -101,6 +101,45 @@ pub struct ServerSettings {
     pub unreachable_timeout: Duration,
     pub user_agent: String,
     pub tls: Tls,
+    /// The forward proxy requests go through; None goes to the server directly, whatever
+    /// the environment says (the environment's proxy is resolved into this by the caller).
+    pub proxy: Option<Proxy>,
+}
+
+/// A forward proxy for one server.
+#[derive(Debug, Clone)]
+pub struct Proxy {
+    /// The proxy's URL; a Secret because it may carry `user:password@`.
+    pub url: Secret,
+    /// `NO_PROXY`'s list: hosts reached directly even so.
+    pub no_proxy: Option<String>,
+    /// Where the URL came from (`jenkins.proxy`, `HTTPS_PROXY`), for messages.
+    pub from: String,
+}
+
+/// Why `url` cannot be a proxy's URL, if it cannot: jrun speaks to proxies over HTTP(S) only,
+/// and a URL without a host would fail on the first request instead of up front.
+pub fn check_proxy_url(url: &str) -> Result<(), String> {
+    let example = "e.g. http://proxy.example.com:3128";
+    let parsed = reqwest::Url::parse(url)
+        .map_err(|_| format!("`{}` is not a URL; give the proxy as {example}", shown(url)))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(format!(
+            "the proxy URL must start with http:// or https://, {example}"
+        ));
+    }
+    if parsed.host_str().is_none_or(str::is_empty) {
+        return Err(format!("the proxy URL names no host, {example}"));
+    }
+    Ok(())
+}
+
+/// `url` without what may be a password, for messages.
+fn shown(url: &str) -> String {
+    match url.rsplit_once('@') {
+        Some((_, host)) => format!("****@{host}"),
+        None => url.to_string(),
+    }
 }
 
 /// How HTTPS certificates are checked, beyond the system's certificate store.
@@ -124,6 +163,18 @@ impl ServerSettings {
                 crate::redact::register_credentials(user, s.expose());
             }
         }
+        if let Some(proxy) = &self.proxy
+            && let Ok(url) = reqwest::Url::parse(proxy.url.expose())
+            && let Some(password) = url.password()
+        {
+            let decode = |s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8_lossy()
+                    .into_owned()
+            };
+            crate::redact::register(password);
+            crate::redact::register_credentials(&decode(url.username()), &decode(password));
+        }
     }
 
     /// Settings with the documented defaults: 8 requests in flight, 10 s to connect, 30 s per
@@ -139,6 +190,7 @@ impl ServerSettings {
             unreachable_timeout: DEFAULT_UNREACHABLE_TIMEOUT,
             user_agent: concat!("jrun/", env!("CARGO_PKG_VERSION")).to_string(),
             tls: Tls::default(),
+            proxy: None,
         }
     }
 }

@@ -68,6 +68,11 @@ pub struct JenkinsFile {
     /// PEM file of certificate authorities to trust besides the system's, for a Jenkins whose
     /// HTTPS certificate a company CA signed.
     pub ca_file: Option<String>,
+    /// Forward proxy every request to this server goes through, e.g. `http://proxy:3128`
+    /// (credentials in it, `http://user:secret@proxy:3128`, are kept out of every output).
+    /// Without it, `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` apply as curl
+    /// applies them.
+    pub proxy: Option<String>,
     /// Most requests in flight to this server at once.
     #[schemars(range(min = 1))]
     pub max_in_flight: Option<usize>,

@@ -91,6 +91,7 @@ pub struct ServerSpec {
     pub password: Option<Template>,
     pub password_file: Option<Template>,
     pub ca_file: Option<Template>,
+    pub proxy: Option<Template>,
     pub max_in_flight: Option<usize>,
     pub unreachable_timeout: Option<Duration>,
 }
@@ -105,6 +106,7 @@ impl ServerSpec {
             &self.password,
             &self.password_file,
             &self.ca_file,
+            &self.proxy,
         ]
         .into_iter()
         .flatten()

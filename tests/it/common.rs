@@ -528,6 +528,39 @@ impl Hostile {
         Hostile::start(move |asked| rewrite(asked, forward(&http, &upstream, asked)))
     }
 
+    /// A forward proxy: requests in absolute form (`GET http://host/path`) are passed on to
+    /// their target, and their targets are recorded in `seen`. After `limit` requests it
+    /// answers 503, so a client that loops on it cannot keep a test busy.
+    pub fn forward_proxy(
+        seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+        limit: usize,
+    ) -> Hostile {
+        let http = Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client");
+        Hostile::start(move |asked| {
+            let refused = |status: u16, why: &str| Answer {
+                status,
+                headers: Vec::new(),
+                body: why.as_bytes().to_vec(),
+            };
+            if !asked.target.starts_with("http://") {
+                return refused(400, "a forward proxy takes absolute-form targets");
+            }
+            {
+                let mut seen = seen.lock().expect("seen");
+                if seen.len() >= limit {
+                    return refused(503, "the proxy served its share");
+                }
+                seen.push(asked.target.clone());
+            }
+            forward(&http, "", asked)
+        })
+    }
+
     /// Its base URL, without a trailing slash.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)

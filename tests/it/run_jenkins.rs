@@ -2089,3 +2089,130 @@ fn a_remote_trigger_token_echoed_in_a_409_answer_is_masked_in_every_stream_and_f
         }
     }
 }
+
+// proxies
+
+/// What a run through a forward proxy saw: the run, and the targets the proxy passed on.
+struct Proxied {
+    outcome: Outcome,
+    seen: Vec<String>,
+}
+
+/// Runs a one-step pipeline against a fresh sandbox, with `proxy` (the proxy's URL in its
+/// place) in the `jenkins:` block and `env` (likewise) set on jrun, with a forward proxy
+/// listening. The machine's own proxy variables are not passed on.
+fn run_proxied(proxy_line: &str, env: &[(&str, &str)]) -> Proxied {
+    let sb = common::sandbox("speed: 20\nquiet_period: 0s\njobs: [{path: a}]\n");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let proxy = common::Hostile::forward_proxy(seen.clone(), 500);
+    let url = proxy.url();
+    let host = url.trim_start_matches("http://").to_string();
+    let fill = |text: &str| text.replace("PROXY_HOST", &host).replace("PROXY", &url);
+    let block = format!("{}{}", jenkins_block(&sb), fill(proxy_line));
+    let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: a\n"));
+    let mut cmd = jrun();
+    cmd.arg(&path)
+        .args(["--progress", "never", "--output", "json"]);
+    for name in PROXY_VARS {
+        cmd.env_remove(name);
+    }
+    for (name, value) in env {
+        cmd.env(name, fill(value));
+    }
+    let outcome = Outcome::from(cmd.output().expect("jrun runs"));
+    drop(proxy);
+    let seen = seen.lock().expect("seen").clone();
+    Proxied { outcome, seen }
+}
+
+const PROXY_VARS: [&str; 8] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+];
+
+impl Proxied {
+    fn assert_all_proxied(&self) {
+        self.outcome.assert_code(0);
+        assert!(
+            self.seen.iter().any(|t| t.contains("/job/a/")),
+            "the trigger went through the proxy: {:?}\n{}",
+            self.seen,
+            self.outcome
+        );
+    }
+}
+
+#[test]
+fn a_server_with_proxy_sends_every_request_through_it() {
+    let run = run_proxied("  proxy: PROXY\n", &[("NO_PROXY", "127.0.0.1,localhost")]);
+    run.assert_all_proxied();
+}
+
+#[test]
+fn proxy_credentials_are_kept_out_of_the_output() {
+    let run = run_proxied("  proxy: http://squid:pr0xy-s3cret@PROXY_HOST\n", &[]);
+    run.assert_all_proxied();
+    for text in [&run.outcome.stdout, &run.outcome.stderr] {
+        assert!(!text.contains("pr0xy-s3cret"), "{text}");
+    }
+}
+
+#[test]
+fn http_proxy_from_the_environment_carries_the_requests_to_localhost_too() {
+    for var in ["HTTP_PROXY", "http_proxy", "ALL_PROXY"] {
+        let run = run_proxied("", &[(var, "PROXY")]);
+        run.assert_all_proxied();
+    }
+}
+
+#[test]
+fn https_proxy_alone_leaves_a_plain_http_server_alone() {
+    let run = run_proxied("", &[("HTTPS_PROXY", "PROXY")]);
+    run.outcome.assert_code(0);
+    assert!(run.seen.is_empty(), "{:?}", run.seen);
+}
+
+#[test]
+fn no_proxy_listing_the_host_bypasses_the_proxy_of_the_environment() {
+    for list in ["127.0.0.1", "localhost,127.0.0.1", "*"] {
+        let run = run_proxied("", &[("HTTP_PROXY", "PROXY"), ("NO_PROXY", list)]);
+        run.outcome.assert_code(0);
+        assert!(run.seen.is_empty(), "NO_PROXY={list}: {:?}", run.seen);
+    }
+}
+
+#[test]
+fn a_proxy_that_is_not_a_url_is_a_usage_error_at_its_line() {
+    let run = run_proxied("  proxy: not a url\n", &[]);
+    run.outcome.assert_code(2);
+    let err = &run.outcome.stderr;
+    assert!(err.contains("pipeline.yaml:7:"), "{err}");
+    assert!(err.contains("jenkins.proxy"), "{err}");
+    assert!(run.seen.is_empty(), "{:?}", run.seen);
+}
+
+#[test]
+fn the_sandbox_ignores_proxies() {
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let proxy = common::Hostile::forward_proxy(seen.clone(), 500);
+    let yaml = format!(
+        "name: p\njenkins:\n  url: https://ci.example.com\n  proxy: {}\nsteps:\n  - job: a\n",
+        proxy.url()
+    );
+    let (_dir, path) = pipeline_file(&yaml);
+    let mut cmd = jrun();
+    cmd.arg(&path).args(["--progress", "never", "--sandbox"]);
+    for name in PROXY_VARS {
+        cmd.env_remove(name);
+    }
+    cmd.env("HTTP_PROXY", proxy.url());
+    let outcome = Outcome::from(cmd.output().expect("jrun runs"));
+    outcome.assert_code(0);
+    assert!(seen.lock().expect("seen").is_empty());
+}

@@ -54,6 +54,7 @@ impl Lowering<'_> {
             password,
             password_file,
             ca_file,
+            proxy,
             max_in_flight,
             unreachable_timeout,
         } = jenkins;
@@ -103,6 +104,13 @@ impl Lowering<'_> {
                 ),
             );
         }
+        if let Some(proxy) = proxy
+            && !proxy.contains("{{")
+            && let Err(problem) = crate::jenkins::check_proxy_url(proxy)
+        {
+            self.diags
+                .at(&base.key("proxy"), format!("{base}.proxy: {problem}"));
+        }
         if *max_in_flight == Some(0) {
             self.diags.at(
                 &base.key("max_in_flight"),
@@ -124,6 +132,7 @@ impl Lowering<'_> {
             password: field(self, password, "password", true),
             password_file: field(self, password_file, "password_file", false),
             ca_file: field(self, ca_file, "ca_file", false),
+            proxy: field(self, proxy, "proxy", true),
             max_in_flight: *max_in_flight,
             unreachable_timeout,
         }
