@@ -342,4 +342,85 @@ mod tests {
         );
         assert_eq!(parse_netrc("machine a login b", "a"), None);
     }
+
+    /// The proxy `resolve` picks for `url` with `vars` in the environment: its URL and
+    /// where it came from.
+    fn proxy_for(
+        yaml_proxy: Option<&str>,
+        url: &str,
+        vars: &[(&str, &str)],
+    ) -> Option<(String, String)> {
+        let mut yaml = format!("name: p\njenkins:\n  url: {url}\n");
+        if let Some(proxy) = yaml_proxy {
+            yaml.push_str(&format!("  proxy: {proxy}\n"));
+        }
+        yaml.push_str("steps:\n  - job: a\n");
+        let pipeline =
+            crate::pipeline::load_str(&yaml, Path::new("p.yaml"), &[]).expect("pipeline");
+        let ctx = RenderContext::new(
+            &pipeline,
+            crate::pipeline::RunFacts::default(),
+            BTreeMap::new(),
+        );
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let env = Environment {
+            vars: &vars,
+            home: None,
+        };
+        let settings = resolve("default", &pipeline.server, &ctx, &env, true).expect("settings");
+        settings.proxy.map(|p| (p.url.expose().to_string(), p.from))
+    }
+
+    #[test]
+    fn the_environment_proxy_is_the_one_for_the_servers_scheme() {
+        let vars = [
+            ("HTTPS_PROXY", "http://secure:3128"),
+            ("http_proxy", "plain:3128"),
+            ("ALL_PROXY", "http://all:3128"),
+        ];
+        let picked = |url| proxy_for(None, url, &vars).map(|(url, _)| url);
+        assert_eq!(
+            picked("https://ci.example.com").as_deref(),
+            Some("http://secure:3128")
+        );
+        assert_eq!(
+            picked("http://ci.example.com").as_deref(),
+            Some("http://plain:3128")
+        );
+        let all = proxy_for(None, "https://ci", &[("all_proxy", "http://all:1")]);
+        assert_eq!(
+            all,
+            Some(("http://all:1".to_string(), "all_proxy".to_string()))
+        );
+        assert_eq!(
+            proxy_for(None, "https://ci", &[("HTTP_PROXY", "http://p:1")]),
+            None
+        );
+        let none = [("HTTPS_PROXY", "http://p:1"), ("no_proxy", "*")];
+        assert_eq!(proxy_for(None, "https://ci", &none), None);
+    }
+
+    #[test]
+    fn the_blocks_proxy_wins_over_the_environment() {
+        let vars = [("HTTPS_PROXY", "http://env:1"), ("NO_PROXY", "*")];
+        let picked = proxy_for(Some("http://file:2"), "https://ci", &vars);
+        assert_eq!(
+            picked,
+            Some(("http://file:2".to_string(), "jenkins.proxy".to_string()))
+        );
+    }
+
+    #[test]
+    fn proxy_urls_are_http_or_https_with_a_host() {
+        assert!(check_proxy_url("http://proxy:3128").is_ok());
+        assert!(check_proxy_url("https://u:p@proxy").is_ok());
+        for bad in ["not a url", "socks5://proxy:1080", "ftp://proxy", "http://"] {
+            assert!(check_proxy_url(bad).is_err(), "{bad}");
+        }
+        let shown = check_proxy_url("u:s3cret-pw@ proxy").unwrap_err();
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+    }
 }
