@@ -1,5 +1,5 @@
 //! HTTPS: a Jenkins whose certificate a private CA signed is trusted through `ca_file:`,
-//! refused without it, and reached with `--insecure` only when asked. The sandbox sits behind a
+//! refused without it, reached with `--insecure` only when asked, and through the CONNECT proxy `HTTPS_PROXY` names. The sandbox sits behind a
 //! TLS terminator on 127.0.0.1 that serves the test certificate in tests/fixtures/tls.
 
 use crate::common;
@@ -132,4 +132,94 @@ fn a_ca_file_that_is_not_pem_exits_2_naming_it() {
         .code(2)
         .stderr(predicate::str::contains("jenkins.ca_file"));
     assert_eq!(sb.triggers().len(), 0);
+}
+
+// proxies
+
+/// A CONNECT proxy on a free port of 127.0.0.1: each tunnel's target goes into `seen`, at
+/// most `limit` tunnels are opened, and it serves for as long as the returned runtime lives.
+fn connect_proxy(
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+    limit: usize,
+) -> (tokio::runtime::Runtime, u16) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    runtime.spawn(async move {
+        while let Ok((mut client, _)) = listener.accept().await {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                    match client.read(&mut byte).await {
+                        Ok(1) => head.push(byte[0]),
+                        _ => return,
+                    }
+                }
+                let head = String::from_utf8_lossy(&head).into_owned();
+                let mut words = head.split_whitespace();
+                let (Some("CONNECT"), Some(target)) = (words.next(), words.next()) else {
+                    let _ = client.write_all(b"HTTP/1.1 405 CONNECT only\r\n\r\n").await;
+                    return;
+                };
+                {
+                    let mut seen = seen.lock().expect("seen");
+                    if seen.len() >= limit {
+                        return;
+                    }
+                    seen.push(target.to_string());
+                }
+                let Ok(mut upstream) = TcpStream::connect(target).await else {
+                    let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\n\r\n").await;
+                    return;
+                };
+                if client
+                    .write_all(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+                let _ = tokio::io::copy_bidirectional(&mut client, &mut upstream).await;
+            });
+        }
+    });
+    (runtime, port)
+}
+
+#[test]
+fn https_proxy_tunnels_the_requests_to_an_https_jenkins() {
+    let sb = common::sandbox(JOBS);
+    let (_tls, port) = tls_in_front_of(sb.addr());
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (_proxy, proxy_port) = connect_proxy(seen.clone(), 200);
+    let ca = fixture("ca.pem");
+    let (_dir, path) = pipeline_file(&pipeline(port, &format!("  ca_file: {}\n", ca.display())));
+    let mut cmd = common::jrun();
+    cmd.arg(&path).args(["--progress", "never"]);
+    for name in [
+        "HTTP_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
+        cmd.env_remove(name);
+    }
+    cmd.env("HTTPS_PROXY", format!("http://127.0.0.1:{proxy_port}"))
+        .env("NO_PROXY", "ci.example.com");
+    cmd.assert().success();
+    assert_eq!(sb.triggers().len(), 1);
+    let seen = seen.lock().expect("seen").clone();
+    assert!(!seen.is_empty(), "no tunnel was opened");
+    let target = format!("localhost:{port}");
+    assert!(seen.iter().all(|t| *t == target), "{seen:?}");
 }
