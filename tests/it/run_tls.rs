@@ -1,6 +1,7 @@
 //! HTTPS: a Jenkins whose certificate a private CA signed is trusted through `ca_file:`,
-//! refused without it, reached with `--insecure` only when asked, and through the CONNECT proxy `HTTPS_PROXY` names. The sandbox sits behind a
-//! TLS terminator on 127.0.0.1 that serves the test certificate in tests/fixtures/tls.
+//! refused without it, reached with `--insecure` only when asked, and reached through the
+//! CONNECT proxy `HTTPS_PROXY` names. The sandbox sits behind a TLS terminator on 127.0.0.1
+//! that serves the test certificate in tests/fixtures/tls.
 
 use crate::common;
 
