@@ -138,9 +138,15 @@ pub fn pipeline_file(yaml: &str) -> (tempfile::TempDir, std::path::PathBuf) {
 }
 
 /// True for the variables jrun reads from its environment (credentials, the netrc file, test
-/// hooks), which must reach a jrun under test only when a test sets them itself.
+/// hooks, proxies), which must reach a jrun under test only when a test sets them itself: a
+/// machine whose proxy variables reached it would route the sandbox's requests through them.
 fn is_private(name: &str) -> bool {
-    name.starts_with("JENKINS_") || name.starts_with("JRUN_") || name == "HOME" || name == "NETRC"
+    const PROXIES: [&str; 4] = ["HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"];
+    name.starts_with("JENKINS_")
+        || name.starts_with("JRUN_")
+        || name == "HOME"
+        || name == "NETRC"
+        || PROXIES.iter().any(|p| name.eq_ignore_ascii_case(p))
 }
 
 /// The jrun binary, without any variable of the machine jrun would read (see [`is_private`])
@@ -182,6 +188,7 @@ fn a_jrun_under_test_gets_no_credentials_home_netrc_or_hooks_of_this_machine() {
             "{name} is set on jrun: {set:?}"
         );
     }
+    assert!(is_private("https_proxy") && is_private("NO_PROXY"));
     assert!(!is_private("PATH") && !is_private("JENKINSFILE"));
     assert!(set.contains(&("NO_COLOR".to_string(), Some("1".to_string()))));
 }

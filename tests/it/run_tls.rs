@@ -206,15 +206,6 @@ fn https_proxy_tunnels_the_requests_to_an_https_jenkins() {
     let (_dir, path) = pipeline_file(&pipeline(port, &format!("  ca_file: {}\n", ca.display())));
     let mut cmd = common::jrun();
     cmd.arg(&path).args(["--progress", "never"]);
-    for name in [
-        "HTTP_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "ALL_PROXY",
-        "all_proxy",
-    ] {
-        cmd.env_remove(name);
-    }
     cmd.env("HTTPS_PROXY", format!("http://127.0.0.1:{proxy_port}"))
         .env("NO_PROXY", "ci.example.com");
     cmd.assert().success();
