@@ -37,15 +37,7 @@ fn tls_in_front_of(backend: SocketAddr) -> (tokio::runtime::Runtime, u16) {
         .with_single_cert(certs, key)
         .expect("server config");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let listener = runtime
-        .block_on(TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let port = listener.local_addr().expect("address").port();
+    let (runtime, listener, port) = listening();
     runtime.spawn(async move {
         while let Ok((stream, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
@@ -144,15 +136,7 @@ fn connect_proxy(
     limit: usize,
 ) -> (tokio::runtime::Runtime, u16) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let listener = runtime
-        .block_on(TcpListener::bind("127.0.0.1:0"))
-        .expect("bind");
-    let port = listener.local_addr().expect("address").port();
+    let (runtime, listener, port) = listening();
     runtime.spawn(async move {
         while let Ok((mut client, _)) = listener.accept().await {
             let seen = seen.clone();
@@ -214,4 +198,18 @@ fn https_proxy_tunnels_the_requests_to_an_https_jenkins() {
     assert!(!seen.is_empty(), "no tunnel was opened");
     let target = format!("localhost:{port}");
     assert!(seen.iter().all(|t| *t == target), "{seen:?}");
+}
+
+/// A one-thread runtime and a listener on a free port of 127.0.0.1 that it serves.
+fn listening() -> (tokio::runtime::Runtime, TcpListener, u16) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let listener = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    (runtime, listener, port)
 }
