@@ -3,6 +3,7 @@
 use crate::cli::CheckArgs;
 use crate::engine;
 use crate::exit::ExitStatus;
+use crate::jenkins;
 
 use super::common::{
     CommandError, base_context, environment, load, log_requests, runtime, to_stdout,
@@ -21,15 +22,17 @@ pub fn check(args: CheckArgs) -> Result<ExitStatus, CommandError> {
     };
     let connection = connect(&pipeline, &ctx, &env, None, target)?;
     let jobs = engine::JobCache::default();
-    let (problems, notes) = runtime()?
-        .block_on(engine::preflight::check_with_notes(
-            &pipeline,
-            &connection.clients,
-            &ctx,
-            None,
-            &jobs,
-        ))
-        .map_err(|(_, e)| CommandError::new(ExitStatus::Jenkins, e))?;
+    let checked = runtime()?.block_on(engine::preflight::check_with_notes(
+        &pipeline,
+        &connection.clients,
+        &ctx,
+        None,
+        &jobs,
+    ));
+    for client in connection.clients.values() {
+        to_stdout(&describe_server(client));
+    }
+    let (problems, notes) = checked.map_err(|(_, e)| CommandError::new(ExitStatus::Jenkins, e))?;
     for note in &notes {
         to_stdout(&format!("note: {}\n", note.message));
     }
@@ -52,6 +55,39 @@ pub fn check(args: CheckArgs) -> Result<ExitStatus, CommandError> {
         if checked == 1 { "" } else { "s" }
     ));
     Ok(ExitStatus::Success)
+}
+
+/// How jrun reaches one server and who answered, for the reader to check the setup: the auth
+/// scheme, where each credential came from, header names, the proxy, and Jenkins' version
+/// from its answers. Never a secret.
+fn describe_server(client: &jenkins::Client) -> String {
+    let settings = client.settings();
+    let mut text = format!("server {}: {}\n", settings.name, client.base_url());
+    text.push_str(&format!(
+        "  auth: {}; {}\n",
+        settings.auth.scheme(),
+        settings.credentials_from.join(", ")
+    ));
+    if !settings.headers.is_empty() {
+        let names: Vec<&str> = settings.headers.iter().map(|(n, _)| n.as_str()).collect();
+        text.push_str(&format!(
+            "  headers: {} (values not shown)\n",
+            names.join(", ")
+        ));
+    }
+    if let Some(proxy) = &settings.proxy {
+        text.push_str(&format!(
+            "  proxy: {} (from {})\n",
+            crate::redact::redact(proxy.url.expose()),
+            proxy.from
+        ));
+    }
+    match client.jenkins_version() {
+        Some(version) => text.push_str(&format!("  answered by Jenkins {version}\n")),
+        None => text
+            .push_str("  no answer came from Jenkins itself (none carried an X-Jenkins header)\n"),
+    }
+    text
 }
 
 /// The preflight's problems as one error.

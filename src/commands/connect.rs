@@ -168,7 +168,12 @@ fn start_sandbox(
                 user: u.name.clone(),
                 password: Secret::new(password.clone()),
             },
-            (None, None) => Auth::Anonymous,
+            (None, None) => match u.bearer_tokens.first() {
+                Some(bearer) => Auth::Bearer {
+                    token: Secret::new(bearer.token()),
+                },
+                None => Auth::Anonymous,
+            },
         })
         .unwrap_or(Auth::Anonymous);
     let declared: Vec<String> = (config.jobs.iter().map(|j| j.path.clone()))

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::files::{CA_LIMIT, FileError, SECRET_LIMIT};
-use crate::jenkins::{Auth, Proxy, Secret, ServerSettings, Tls, check_proxy_url};
-use crate::pipeline::{RenderContext, ServerSpec, Template};
+use crate::jenkins::{
+    Auth, DEFAULT_TOKEN_TTL, Proxy, Secret, ServerSettings, Tls, TokenCommand, check_proxy_url,
+};
+use crate::pipeline::{AuthScheme, RenderContext, ServerSpec, Template};
 
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -105,20 +107,97 @@ pub fn resolve(
             "Jenkins URL `{url}` must start with http:// or https://"
         )));
     }
-    let user =
-        render(&spec.user, ctx, &format!("{block}.user"))?.or_else(|| fallback("JENKINS_USER_ID"));
+    let (auth, credentials_from) = credentials(spec, ctx, env, from_env, &block, &url)?;
+    let mut settings = ServerSettings::new(name, url, auth);
+    settings.credentials_from = credentials_from;
+    settings.headers = headers(spec, ctx, &block)?;
+    if let Some(max) = spec.max_in_flight {
+        settings.max_in_flight = max.max(1);
+    }
+    if let Some(patience) = spec.unreachable_timeout {
+        settings.unreachable_timeout = patience;
+    }
+    settings.tls = Tls {
+        extra_roots: ca_file(spec, ctx, env, &block)?,
+        insecure: false,
+    };
+    settings.proxy = proxy(spec, ctx, env, &block, &settings.url)?;
+    Ok(settings)
+}
+
+/// How the block authenticates, and where each credential came from (for `jrun check`).
+fn credentials(
+    spec: &ServerSpec,
+    ctx: &RenderContext,
+    env: &Environment<'_>,
+    from_env: bool,
+    block: &str,
+    url: &str,
+) -> Result<(Auth, Vec<String>), ServerError> {
+    let fallback = |var: &str| if from_env { env.var(var) } else { None };
+    let mut from = Vec::new();
+    if spec.auth == AuthScheme::None {
+        from.push("no credentials (auth: none)".to_string());
+        return Ok((Auth::Anonymous, from));
+    }
+    let user = match render(&spec.user, ctx, &format!("{block}.user"))? {
+        Some(user) => {
+            from.push("user from the pipeline file".to_string());
+            Some(user)
+        }
+        None if spec.auth == AuthScheme::Basic => {
+            let user = fallback("JENKINS_USER_ID");
+            if user.is_some() {
+                from.push("user from JENKINS_USER_ID".to_string());
+            }
+            user
+        }
+        None => None,
+    };
+    let command = match &spec.token_command {
+        Some(argv) => {
+            let argv = argv
+                .iter()
+                .map(|arg| {
+                    arg.render(ctx)
+                        .map_err(|e| ServerError(format!("{block}.token_command: {e}")))
+                })
+                .collect::<Result<Vec<String>, ServerError>>()?;
+            Some(TokenCommand {
+                argv,
+                ttl: spec.token_ttl.unwrap_or(DEFAULT_TOKEN_TTL),
+            })
+        }
+        None => None,
+    };
+    if let Some(command) = command {
+        let program = command.argv.first().cloned().unwrap_or_default();
+        from.push(format!(
+            "token from token_command `{program}` (run when first needed, kept for {})",
+            crate::duration::Dur(command.ttl)
+        ));
+        if spec.auth == AuthScheme::Basic && user.is_none() {
+            return Err(ServerError(format!(
+                "`{block}.token_command` prints an API token, which goes with a user: set \
+                 `{block}.user`{}, or `auth: bearer` to send the token as a bearer token",
+                if from_env { " or JENKINS_USER_ID" } else { "" }
+            )));
+        }
+        return Ok((Auth::Command { user, command }, from));
+    }
     let token = match (
         render(&spec.token, ctx, &format!("{block}.token"))?,
         &spec.token_file,
     ) {
-        (Some(t), _) => Some(t),
+        (Some(t), _) => {
+            from.push("token from the pipeline file".to_string());
+            Some(t)
+        }
         (None, Some(file)) => {
             let path = file.render(ctx).map_err(|e| ServerError(e.to_string()))?;
-            Some(read_secret_file(
-                &path,
-                env,
-                &format!("{block}.token_file"),
-            )?)
+            let token = read_secret_file(&path, env, &format!("{block}.token_file"))?;
+            from.push(format!("token from token_file {path}"));
+            Some(token)
         }
         (None, None) => None,
     };
@@ -126,14 +205,15 @@ pub fn resolve(
         render(&spec.password, ctx, &format!("{block}.password"))?,
         &spec.password_file,
     ) {
-        (Some(p), _) => Some(p),
+        (Some(p), _) => {
+            from.push("password from the pipeline file".to_string());
+            Some(p)
+        }
         (None, Some(file)) => {
             let path = file.render(ctx).map_err(|e| ServerError(e.to_string()))?;
-            Some(read_secret_file(
-                &path,
-                env,
-                &format!("{block}.password_file"),
-            )?)
+            let password = read_secret_file(&path, env, &format!("{block}.password_file"))?;
+            from.push(format!("password from password_file {path}"));
+            Some(password)
         }
         (None, None) => None,
     };
@@ -141,8 +221,38 @@ pub fn resolve(
     let (token, password) = if from_file {
         (token, password)
     } else {
-        (fallback("JENKINS_API_TOKEN"), fallback("JENKINS_PASSWORD"))
+        let token = fallback("JENKINS_API_TOKEN");
+        let password = if spec.auth == AuthScheme::Basic {
+            fallback("JENKINS_PASSWORD")
+        } else {
+            None
+        };
+        if token.is_some() {
+            from.push("token from JENKINS_API_TOKEN".to_string());
+        } else if password.is_some() {
+            from.push("password from JENKINS_PASSWORD".to_string());
+        }
+        (token, password)
     };
+    if spec.auth == AuthScheme::Bearer {
+        let Some(token) = token else {
+            return Err(ServerError(format!(
+                "`{block}` says `auth: bearer` but gives no token: set `{block}.token`, \
+                 `token_file` or `token_command`{}",
+                if from_env {
+                    ", or JENKINS_API_TOKEN"
+                } else {
+                    ""
+                }
+            )));
+        };
+        return Ok((
+            Auth::Bearer {
+                token: Secret::new(token),
+            },
+            from,
+        ));
+    }
     let auth = match (user, token, password) {
         (Some(user), Some(token), _) => Auth::Token {
             user,
@@ -158,27 +268,49 @@ pub fn resolve(
                 if from_env { " or JENKINS_USER_ID" } else { "" }
             )));
         }
-        (user, None, None) => match netrc(&url, env)? {
-            Some((login, password)) => Auth::Token {
-                user: user.unwrap_or(login),
-                token: Secret::new(password),
-            },
-            None => Auth::Anonymous,
+        (user, None, None) => match netrc(url, env)? {
+            Some((login, password)) => {
+                if user.is_none() {
+                    from.push("user from ~/.netrc".to_string());
+                }
+                from.push("token from ~/.netrc".to_string());
+                Auth::Token {
+                    user: user.unwrap_or(login),
+                    token: Secret::new(password),
+                }
+            }
+            None => {
+                from.push("no credentials (anonymous)".to_string());
+                Auth::Anonymous
+            }
         },
     };
-    let mut settings = ServerSettings::new(name, url, auth);
-    if let Some(max) = spec.max_in_flight {
-        settings.max_in_flight = max.max(1);
-    }
-    if let Some(patience) = spec.unreachable_timeout {
-        settings.unreachable_timeout = patience;
-    }
-    settings.tls = Tls {
-        extra_roots: ca_file(spec, ctx, env, &block)?,
-        insecure: false,
-    };
-    settings.proxy = proxy(spec, ctx, env, &block, &settings.url)?;
-    Ok(settings)
+    Ok((auth, from))
+}
+
+/// The block's `headers`, rendered; a value that cannot be sent in a header is an error that
+/// names the header, never its value.
+fn headers(
+    spec: &ServerSpec,
+    ctx: &RenderContext,
+    block: &str,
+) -> Result<Vec<(String, Secret)>, ServerError> {
+    spec.headers
+        .iter()
+        .map(|(name, value)| {
+            let key = format!("{block}.headers.{name}");
+            let value = value
+                .render(ctx)
+                .map_err(|e| ServerError(format!("{key}: {e}")))?;
+            if reqwest::header::HeaderValue::from_str(&value).is_err() {
+                return Err(ServerError(format!(
+                    "{key}: the value cannot be sent in an HTTP header (it holds a line break \
+                     or another control character)"
+                )));
+            }
+            Ok((name.clone(), Secret::new(value)))
+        })
+        .collect()
 }
 
 /// The block's `proxy`, or else the one the environment names for the server's scheme, read

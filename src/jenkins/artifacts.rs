@@ -283,8 +283,20 @@ impl Client {
                 // otherwise be inflated on the way.
                 .header(ACCEPT_ENCODING, "identity");
             if trusted {
-                if let Some(header) = &self.inner.auth_header {
-                    request = request.header(AUTHORIZATION, header.clone());
+                let credentials = &self.inner.credentials;
+                let (authorization, _) =
+                    credentials
+                        .authorization()
+                        .await
+                        .map_err(|message| Error::Transport {
+                            url: shown(current.as_str()).to_string(),
+                            message,
+                        })?;
+                if let Some(header) = authorization {
+                    request = request.header(AUTHORIZATION, header);
+                }
+                for (name, value) in credentials.headers() {
+                    request = request.header(name.clone(), value.clone());
                 }
                 let cookie = self
                     .inner

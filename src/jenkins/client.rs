@@ -17,6 +17,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::{Mutex, Semaphore};
 use tokio::time::Instant;
 
+use super::credentials::{Credentials, unsent};
 use super::date::parse_http_date;
 use super::error::{TransportError, is_oops_page, mentions_crumb, page_message, show_duration};
 use super::paths::{encode_segment, job_path, shown};
@@ -68,7 +69,10 @@ pub(crate) struct Inner {
     /// The configured URL, normalised to end with `/`.
     pub base: String,
     pub http: reqwest::Client,
-    pub auth_header: Option<HeaderValue>,
+    pub credentials: Credentials,
+    /// Jenkins' version from the first answer that carried `X-Jenkins`: proof that Jenkins
+    /// itself answered, not something in front of it.
+    jenkins_version: std::sync::OnceLock<String>,
     /// Shared so that a streamed download can hold its permit for as long as it reads.
     pub limiter: Arc<Semaphore>,
     crumb: Mutex<CrumbCache>,
@@ -242,30 +246,7 @@ impl Client {
                 settings.name
             )));
         }
-        let auth_header = match &settings.auth {
-            Auth::Anonymous => None,
-            Auth::Token {
-                user,
-                token: secret,
-            }
-            | Auth::Password {
-                user,
-                password: secret,
-            } => {
-                if user.contains(':') {
-                    return Err(Error::config(format!(
-                        "server `{}`: user name `{user}` contains `:`, which HTTP Basic auth cannot carry",
-                        settings.name
-                    )));
-                }
-                Some(basic_auth(user, secret.expose()).ok_or_else(|| {
-                    Error::config(format!(
-                        "server `{}`: the credentials of user `{user}` cannot be sent in a header",
-                        settings.name
-                    ))
-                })?)
-            }
-        };
+        let credentials = Credentials::new(&settings)?;
         let mut builder = reqwest::Client::builder();
         if let Some((file, pem)) = &settings.tls.extra_roots {
             let roots = reqwest::Certificate::from_pem_bundle(pem)
@@ -325,7 +306,8 @@ impl Client {
                 settings,
                 base,
                 http,
-                auth_header,
+                credentials,
+                jenkins_version: std::sync::OnceLock::new(),
                 crumb: Mutex::new(CrumbCache {
                     state: CrumbState::Unknown,
                     generation: 0,
@@ -633,6 +615,9 @@ impl Client {
         self.send_with(method, url, body, crumb, cookie).await
     }
 
+    /// [`Client::send_once`] with the server's credentials. A 401 to a token a command
+    /// printed (which may have expired before `token_ttl`) is sent once more with a new
+    /// one: Jenkins did nothing with the refused request, so a POST is safe to repeat.
     async fn send_with(
         &self,
         method: Method,
@@ -640,6 +625,44 @@ impl Client {
         body: Option<Vec<u8>>,
         crumb: Option<&Crumb>,
         cookie: Option<HeaderValue>,
+    ) -> Result<Reply, TransportError> {
+        let credentials = &self.inner.credentials;
+        let (authorization, used) = credentials.authorization().await.map_err(unsent)?;
+        let reply = self
+            .send_once(
+                method.clone(),
+                url,
+                body.clone(),
+                crumb,
+                cookie.clone(),
+                authorization,
+            )
+            .await?;
+        if reply.status != StatusCode::UNAUTHORIZED {
+            return Ok(reply);
+        }
+        match credentials.renew(used).await.map_err(unsent)? {
+            Some(renewed) => {
+                self.send_once(method, url, body, crumb, cookie, Some(renewed))
+                    .await
+            }
+            None => Ok(reply),
+        }
+    }
+
+    /// Which Jenkins version answered, once one answer carried `X-Jenkins`.
+    pub fn jenkins_version(&self) -> Option<&str> {
+        self.inner.jenkins_version.get().map(String::as_str)
+    }
+
+    async fn send_once(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<Vec<u8>>,
+        crumb: Option<&Crumb>,
+        cookie: Option<HeaderValue>,
+        authorization: Option<HeaderValue>,
     ) -> Result<Reply, TransportError> {
         let _permit = self
             .inner
@@ -655,8 +678,11 @@ impl Client {
         let logged =
             tracing::enabled!(tracing::Level::DEBUG).then(|| (method.to_string(), logged_url(url)));
         let mut request = self.inner.http.request(method, url);
-        if let Some(header) = &self.inner.auth_header {
-            request = request.header(AUTHORIZATION, header.clone());
+        if let Some(header) = authorization {
+            request = request.header(AUTHORIZATION, header);
+        }
+        for (name, value) in self.inner.credentials.headers() {
+            request = request.header(name.clone(), value.clone());
         }
         if let Some(crumb) = crumb {
             request = request.header(crumb.field.clone(), crumb.value.clone());
@@ -685,6 +711,9 @@ impl Client {
         let status = response.status();
         let headers = response.headers().clone();
         self.observe_session(&headers);
+        if let Some(version) = headers.get("x-jenkins").and_then(|v| v.to_str().ok()) {
+            let _ = self.inner.jenkins_version.set(version.to_string());
+        }
         let (body, cut) = read_capped(response)
             .await
             .map_err(|e| TransportError::body(e, self.attempt_timeout()))?;
@@ -918,7 +947,7 @@ impl Client {
     }
 
     async fn crumb_for_post(&self) -> Result<Option<Crumb>, Error> {
-        if matches!(self.inner.settings.auth, Auth::Token { .. })
+        if self.inner.settings.auth.is_api_token()
             && !self.inner.token_needs_crumb.load(Ordering::Relaxed)
         {
             return Ok(None);
@@ -1013,6 +1042,15 @@ impl Client {
                             "the password of {who} was refused; check the user name and the password"
                         )
                     }
+                    Auth::Bearer { .. } => {
+                        "the bearer token was refused; check the token and `auth: bearer`"
+                            .to_string()
+                    }
+                    Auth::Command { command, .. } => format!(
+                        "the token that the token command `{}` printed was refused, also when \
+                         run again; check what the command prints and the server's `auth:`",
+                        command.argv.first().map_or("", String::as_str)
+                    ),
                     Auth::Anonymous => {
                         "Jenkins wants credentials; configure a user and an API token".to_string()
                     }
@@ -1163,15 +1201,6 @@ pub(crate) fn decode<T: DeserializeOwned>(url: &str, reply: &Reply) -> Result<T,
             message,
         }
     })
-}
-
-fn basic_auth(user: &str, secret: &str) -> Option<HeaderValue> {
-    use base64::Engine as _;
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{secret}"));
-    let mut value = HeaderValue::from_str(&format!("Basic {encoded}")).ok()?;
-    // Keeps it out of reqwest's and hyper's Debug output.
-    value.set_sensitive(true);
-    Some(value)
 }
 
 fn normalise_base(configured: &str) -> Result<String, Error> {

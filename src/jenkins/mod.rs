@@ -8,6 +8,7 @@
 mod artifacts;
 mod branch;
 mod client;
+mod credentials;
 mod date;
 mod diagnose;
 mod error;
@@ -24,6 +25,7 @@ pub use branch::{
     BRANCH_INDEXING_CAUSE, BranchBuild, ScanLog, branch_item_name, branch_parent, is_multibranch,
 };
 pub use client::{Client, MAX_BODY_SHOWN};
+pub use credentials::TOKEN_COMMAND_TIMEOUT;
 pub use diagnose::{
     FailedCase, LOG_TAIL_BYTES, MAX_FAILED_CASES, NodeError, Stage, StepNode, TestCounts,
     TestReport,
@@ -34,7 +36,7 @@ pub use log::LogChunk;
 pub use outputs::{BuildFacts, value_text};
 pub use paths::job_path;
 pub use settings::{
-    Auth, DEFAULT_MAX_IN_FLIGHT, DEFAULT_UNREACHABLE_TIMEOUT, Proxy, Secret, ServerSettings, Tls,
-    check_proxy_url,
+    Auth, DEFAULT_MAX_IN_FLIGHT, DEFAULT_TOKEN_TTL, DEFAULT_UNREACHABLE_TIMEOUT, Proxy, Secret,
+    ServerSettings, Tls, TokenCommand, check_proxy_url,
 };
 pub use types::{Build, BuildRef, Job, ParamDef, QueueItem, QueueState, RequestStats, Triggered};

@@ -56,30 +56,80 @@ impl From<&str> for Secret {
 }
 
 /// How requests authenticate. The kind matters beyond the header: an API token needs no
-/// crumb (Jenkins >= 2.96 exempts it from CSRF checks), a password or anonymous access does.
+/// crumb (Jenkins >= 2.96 exempts it from CSRF checks), a password, a bearer token or
+/// anonymous access does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Auth {
     Anonymous,
-    Token { user: String, token: Secret },
-    Password { user: String, password: Secret },
+    Token {
+        user: String,
+        token: Secret,
+    },
+    Password {
+        user: String,
+        password: Secret,
+    },
+    /// `Authorization: Bearer`, as the openshift-login plugin accepts it.
+    Bearer {
+        token: Secret,
+    },
+    /// A command prints the token when it is needed: sent as an API token of `user`, or as a
+    /// bearer token without one.
+    Command {
+        user: Option<String>,
+        command: TokenCommand,
+    },
 }
+
+/// A command whose trimmed standard output is a token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenCommand {
+    /// The program and its arguments, run without a shell.
+    pub argv: Vec<String>,
+    /// How long one run's token is used before the command runs again.
+    pub ttl: Duration,
+}
+
+/// How long a `token_command`'s token is used unless the block says `token_ttl`.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(300);
 
 impl Auth {
     /// The user Jenkins records in `UserIdCause.userId`; None for anonymous.
     pub fn user(&self) -> Option<&str> {
         match self {
-            Auth::Anonymous => None,
+            Auth::Anonymous | Auth::Bearer { .. } => None,
             Auth::Token { user, .. } | Auth::Password { user, .. } => Some(user),
+            Auth::Command { user, .. } => user.as_deref(),
         }
     }
 
-    /// Every secret this auth carries, for callers that scrub text before showing it.
+    /// Every secret this auth carries, for callers that scrub text before showing it (a
+    /// command's token is registered for redaction when it is read).
     pub fn secrets(&self) -> Vec<&str> {
         match self {
-            Auth::Anonymous => Vec::new(),
-            Auth::Token { token: s, .. } | Auth::Password { password: s, .. } => {
-                vec![s.expose()]
+            Auth::Anonymous | Auth::Command { .. } => Vec::new(),
+            Auth::Token { token: s, .. }
+            | Auth::Password { password: s, .. }
+            | Auth::Bearer { token: s } => vec![s.expose()],
+        }
+    }
+
+    /// Whether POSTs go without a crumb: only an API token is exempt from CSRF checks.
+    pub fn is_api_token(&self) -> bool {
+        matches!(
+            self,
+            Auth::Token { .. } | Auth::Command { user: Some(_), .. }
+        )
+    }
+
+    /// The scheme as the pipeline file names it.
+    pub fn scheme(&self) -> &'static str {
+        match self {
+            Auth::Anonymous => "none",
+            Auth::Token { .. } | Auth::Password { .. } | Auth::Command { user: Some(_), .. } => {
+                "basic"
             }
+            Auth::Bearer { .. } | Auth::Command { user: None, .. } => "bearer",
         }
     }
 }
@@ -104,6 +154,12 @@ pub struct ServerSettings {
     /// The forward proxy requests go through; None goes to the server directly, whatever
     /// the environment says (the environment's proxy is resolved into this by the caller).
     pub proxy: Option<Proxy>,
+    /// Headers sent with every request to the server itself (never to another host), by
+    /// name; their values are secrets.
+    pub headers: Vec<(String, Secret)>,
+    /// Where each credential came from (`user: pipeline file`, `token: JENKINS_API_TOKEN`),
+    /// for `jrun check`; never a secret.
+    pub credentials_from: Vec<String>,
 }
 
 /// A forward proxy for one server.
@@ -162,6 +218,11 @@ impl ServerSettings {
             Auth::Token { user, token: s } | Auth::Password { user, password: s } => {
                 crate::redact::register_credentials(user, s.expose());
             }
+            Auth::Bearer { token } => crate::redact::register(token.expose()),
+            Auth::Command { .. } => {}
+        }
+        for (_, value) in &self.headers {
+            crate::redact::register(value.expose());
         }
         if let Some(proxy) = &self.proxy
             && let Ok(url) = reqwest::Url::parse(proxy.url.expose())
@@ -191,6 +252,8 @@ impl ServerSettings {
             user_agent: concat!("jrun/", env!("CARGO_PKG_VERSION")).to_string(),
             tls: Tls::default(),
             proxy: None,
+            headers: Vec::new(),
+            credentials_from: Vec::new(),
         }
     }
 }

@@ -65,6 +65,21 @@ pub struct JenkinsFile {
     pub password: Option<String>,
     /// File holding the password (instead of `password`).
     pub password_file: Option<String>,
+    /// How requests authenticate: `basic` (default: `user` with an API token or a password),
+    /// `bearer` (`Authorization: Bearer` with the token, no user) or `none` (no
+    /// `Authorization`, e.g. when a front door's `headers` are the only credential).
+    pub auth: Option<AuthScheme>,
+    /// Command whose trimmed output is the token (instead of `token`/`token_file`), as an
+    /// argument list run without a shell, e.g. `[gcloud, auth, print-identity-token]`. Run
+    /// when first needed, again after `token_ttl` and once more when Jenkins refuses its token.
+    #[schemars(length(min = 1))]
+    pub token_command: Option<Vec<String>>,
+    /// How long a `token_command`'s token is used before the command runs again (default 5m).
+    pub token_ttl: Option<Dur>,
+    /// HTTP headers sent with every request to this server, e.g. `X-Forwarded-User: bot` or
+    /// `Proxy-Authorization: "Bearer {{env.IAP_TOKEN}}"`. Their values are kept out of every
+    /// output.
+    pub headers: Option<std::collections::BTreeMap<String, String>>,
     /// PEM file of certificate authorities to trust besides the system's, for a Jenkins whose
     /// HTTPS certificate a company CA signed.
     pub ca_file: Option<String>,
@@ -80,6 +95,29 @@ pub struct JenkinsFile {
     /// request that gets no answer for this long counts as unreachable too (requests wait at
     /// most 30s for an answer).
     pub unreachable_timeout: Option<Dur>,
+}
+
+/// How requests to a server authenticate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthScheme {
+    /// `Authorization: Basic` with `user` and an API token or a password.
+    #[default]
+    Basic,
+    /// `Authorization: Bearer` with the token.
+    Bearer,
+    /// No `Authorization` header.
+    None,
+}
+
+impl AuthScheme {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthScheme::Basic => "basic",
+            AuthScheme::Bearer => "bearer",
+            AuthScheme::None => "none",
+        }
+    }
 }
 
 /// Settings that apply to every step unless the step sets them.

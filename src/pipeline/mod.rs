@@ -21,9 +21,10 @@ pub mod suggest;
 
 pub use diagnostic::{Diagnostic, PipelineError};
 pub use model::{
-    ArtifactGlob, Artifacts, AwaitBuild, AwaitStep, BranchScan, Condition, DEFAULT_SERVER,
-    InputAction, InputAnswer, Inputs, JobStep, MatrixCell, OutputFormat, OutputSource, Outputs,
-    Pipeline, Poll, ResultName, Retry, RetryOn, ServerSpec, Step, StepKind, jenkins_input_id,
+    ArtifactGlob, Artifacts, AuthScheme, AwaitBuild, AwaitStep, BranchScan, Condition,
+    DEFAULT_SERVER, InputAction, InputAnswer, Inputs, JobStep, MatrixCell, OutputFormat,
+    OutputSource, Outputs, Pipeline, Poll, ResultName, Retry, RetryOn, ServerSpec, Step, StepKind,
+    jenkins_input_id,
 };
 pub use render::{HELPERS, RenderContext, RenderError, RunFacts, STEP_FACTS, StepFacts, Template};
 

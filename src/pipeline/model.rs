@@ -9,6 +9,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use super::file::AuthScheme;
 use super::render::{RenderContext, RunFacts, Template};
 
 /// A loaded, validated pipeline.
@@ -90,6 +91,12 @@ pub struct ServerSpec {
     pub token_file: Option<Template>,
     pub password: Option<Template>,
     pub password_file: Option<Template>,
+    pub auth: AuthScheme,
+    /// The command's arguments, each a template.
+    pub token_command: Option<Vec<Template>>,
+    pub token_ttl: Option<Duration>,
+    /// Header names as written, with their values.
+    pub headers: Vec<(String, Template)>,
     pub ca_file: Option<Template>,
     pub proxy: Option<Template>,
     pub max_in_flight: Option<usize>,
@@ -110,6 +117,8 @@ impl ServerSpec {
         ]
         .into_iter()
         .flatten()
+        .chain(self.token_command.iter().flatten())
+        .chain(self.headers.iter().map(|(_, value)| value))
     }
 }
 

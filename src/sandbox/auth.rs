@@ -6,12 +6,26 @@ use http::header::{self, HeaderValue};
 
 use super::api::{Format, api, format_of};
 use super::model::{Model, Principal};
-use super::pages::{advertise, error_page, not_found};
+use super::pages::{advertise, error_page, not_found, unauthorized};
 use super::wire::{Reply, Req, response};
 
-/// Basic credentials: an API token, else the password; anything wrong is a 401.
+/// Basic credentials: an API token, else the password; or a bearer token, as the
+/// openshift-login plugin accepts one; anything wrong is a 401.
 pub(super) fn authenticate(model: &Model, req: &Req) -> Result<Principal, ()> {
     use base64::Engine as _;
+    if let Some(token) = bearer(model, req) {
+        let now = model.now();
+        let valid = |(t, until): &(String, Option<i64>)| {
+            t == token && until.is_none_or(|until| now < until)
+        };
+        // Like a password, a bearer token gets no crumb exemption.
+        return model
+            .users
+            .iter()
+            .find(|u| u.bearer.iter().any(valid))
+            .map(|u| Principal::Password(u.name.clone()))
+            .ok_or(());
+    }
     // BasicHeaderProcessor matches the scheme case-insensitively and ignores other schemes.
     let Some(encoded) = req
         .header("authorization")
@@ -37,6 +51,34 @@ pub(super) fn authenticate(model: &Model, req: &Req) -> Result<Principal, ()> {
     } else {
         Err(())
     }
+}
+
+/// The token of an `Authorization: Bearer` header when some user has bearer tokens (the
+/// plugin that accepts them is installed); Jenkins core alone ignores the scheme.
+fn bearer<'r>(model: &Model, req: &'r Req) -> Option<&'r str> {
+    if model.users.iter().all(|u| u.bearer.is_empty()) {
+        return None;
+    }
+    req.header("authorization")
+        .filter(|v| {
+            v.get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("bearer "))
+        })
+        .map(|v| v[7..].trim())
+}
+
+/// The 401 for refused credentials: a refused bearer token is told so in the scheme it used,
+/// and, like every answer from Jenkins itself, carries its headers.
+pub(super) fn refused(model: &Model, req: &Req) -> Reply {
+    let mut reply = unauthorized();
+    if bearer(model, req).is_some() {
+        reply.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer realm=\"Jenkins\""),
+        );
+    }
+    advertise(model, &mut reply, false);
+    reply
 }
 
 /// The sessions a request goes on with after the CSRF filter.

@@ -212,6 +212,37 @@ pub struct UserConfig {
     pub password: Option<String>,
     #[serde(default)]
     pub tokens: Vec<String>,
+    /// Tokens Jenkins accepts in `Authorization: Bearer`, as the openshift-login plugin does
+    /// (no crumb exemption, unlike API tokens).
+    #[serde(default)]
+    pub bearer_tokens: Vec<BearerToken>,
+}
+
+/// A bearer token, valid forever or until `expires` of sandbox time after the start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum BearerToken {
+    Forever(String),
+    Expiring {
+        token: String,
+        #[serde(default)]
+        expires: Option<Dur>,
+    },
+}
+
+impl BearerToken {
+    pub fn token(&self) -> &str {
+        match self {
+            BearerToken::Forever(token) | BearerToken::Expiring { token, .. } => token,
+        }
+    }
+
+    pub fn expires(&self) -> Option<Dur> {
+        match self {
+            BearerToken::Forever(_) => None,
+            BearerToken::Expiring { expires, .. } => *expires,
+        }
+    }
 }
 
 pub const DEFAULT_USER: &str = "admin";
@@ -224,6 +255,7 @@ impl Default for UserConfig {
             name: DEFAULT_USER.to_string(),
             password: Some(DEFAULT_PASSWORD.to_string()),
             tokens: vec![DEFAULT_TOKEN.to_string()],
+            bearer_tokens: Vec::new(),
         }
     }
 }

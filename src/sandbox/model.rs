@@ -495,6 +495,8 @@ pub struct User {
     pub name: String,
     pub password: Option<String>,
     pub tokens: Vec<String>,
+    /// Bearer tokens and the sandbox time each stops being valid at, if it does.
+    pub bearer: Vec<(String, Option<i64>)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -621,7 +623,7 @@ impl Model {
                 .map(|u| format!("{}/", u.trim_end_matches('/'))),
             csrf: config.csrf,
             anonymous: config.anonymous,
-            users: config.users.iter().map(User::from).collect(),
+            users: config.users.iter().map(|u| User::at(u, now)).collect(),
             auto_create: config.auto_create,
             executors: config.executors,
             quiet_period_ms: ms(config.quiet_period),
@@ -1344,12 +1346,21 @@ pub fn default_values(params: &[ParamDef]) -> Vec<(String, ParamValue)> {
         .collect()
 }
 
-impl From<&UserConfig> for User {
-    fn from(config: &UserConfig) -> Self {
+impl User {
+    /// The configured user of a sandbox started at `start` (sandbox time).
+    fn at(config: &UserConfig, start: i64) -> Self {
         User {
             name: config.name.clone(),
             password: config.password.clone(),
             tokens: config.tokens.clone(),
+            bearer: config
+                .bearer_tokens
+                .iter()
+                .map(|b| {
+                    let until = b.expires().map(|d| start + d.0.as_millis() as i64);
+                    (b.token().to_string(), until)
+                })
+                .collect(),
         }
     }
 }

@@ -4,12 +4,12 @@
 use http::StatusCode;
 
 use super::api::{api, format_of};
-use super::auth::{authenticate, check_crumb, crumb, set_session_cookie};
+use super::auth::{authenticate, check_crumb, crumb, refused, set_session_cookie};
 use super::config::Anonymous;
 use super::jobs::job_route;
 use super::json::{self, Ctx};
 use super::model::{Model, Principal};
-use super::pages::{html_page, login_required, not_found, restarting, unauthorized};
+use super::pages::{html_page, login_required, not_found, restarting};
 use super::queue::{cancel_item, queue_item};
 use super::wire::{Reply, Req, base_url};
 
@@ -21,7 +21,7 @@ pub(super) fn route(model: &mut Model, req: &Req) -> (&'static str, Reply) {
     }
     let principal = match authenticate(model, req) {
         Ok(p) => p,
-        Err(()) => return ("unauthorized", unauthorized()),
+        Err(()) => return ("unauthorized", refused(model, req)),
     };
     let segs: Vec<&str> = req.segments.iter().map(String::as_str).collect();
 

@@ -9,6 +9,7 @@ mod jenkins_client;
 mod pipeline_files;
 mod report_files;
 mod run_artifacts;
+mod run_auth;
 mod run_batch;
 mod run_branches;
 mod run_diagnosis;

@@ -771,3 +771,89 @@ fn sessions_survive_many_posts_with_one_crumb() {
         || (builds_of(&sb) >= 1).then_some(()),
     );
 }
+
+fn bearer_sandbox() -> Sandbox {
+    common::sandbox(
+        "speed: 1000\nquiet_period: 0s\ncsrf: true\nusers:\n  - name: bot\n    bearer_tokens:\n      - bearer-forever\n      - {token: bearer-brief, expires: 3s}\njobs:\n  - path: app\n",
+    )
+}
+
+fn with_bearer(
+    client: &Client,
+    method: reqwest::Method,
+    sb: &Sandbox,
+    path: &str,
+    token: &str,
+) -> Response {
+    client
+        .request(method, format!("{}{path}", sb.url()))
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .expect("request")
+}
+
+#[test]
+fn a_bearer_token_authenticates_its_user() {
+    let sb = bearer_sandbox();
+    let who = with_bearer(
+        &plain_client(),
+        reqwest::Method::GET,
+        &sb,
+        "/whoAmI/api/json",
+        "bearer-forever",
+    );
+    assert_eq!(who.status(), 200);
+    let who: Value = who.json().expect("json");
+    assert_eq!(who["name"], "bot");
+    assert_eq!(who["authenticated"], true);
+}
+
+#[test]
+fn a_wrong_or_expired_bearer_token_is_jenkins_401_in_the_bearer_scheme() {
+    let sb = bearer_sandbox();
+    let client = plain_client();
+    // 3s of sandbox time at speed 1000 is 3ms.
+    std::thread::sleep(Duration::from_millis(20));
+    for token in ["bearer-brief", "no-such-token"] {
+        let refused = with_bearer(&client, reqwest::Method::GET, &sb, "/api/json", token);
+        assert_eq!(refused.status(), 401, "{token}");
+        assert!(header(&refused, "x-jenkins").is_some(), "{token}");
+        let scheme = header(&refused, "www-authenticate").expect("WWW-Authenticate");
+        assert!(scheme.starts_with("Bearer"), "{scheme}");
+    }
+}
+
+#[test]
+fn a_bearer_token_gets_no_crumb_exemption() {
+    let sb = bearer_sandbox();
+    let client = common::client();
+    let post = with_bearer(
+        &client,
+        reqwest::Method::POST,
+        &sb,
+        "/job/app/build",
+        "bearer-forever",
+    );
+    assert_eq!(post.status(), 403);
+    assert!(post.text().expect("body").contains(CRUMB_MISSING));
+    let crumb = with_bearer(
+        &client,
+        reqwest::Method::GET,
+        &sb,
+        "/crumbIssuer/api/json",
+        "bearer-forever",
+    );
+    let crumb: Value = crumb.json().expect("json");
+    let post = client
+        .post(format!("{}/job/app/build", sb.url()))
+        .header("Authorization", "Bearer bearer-forever")
+        .header("Jenkins-Crumb", crumb["crumb"].as_str().expect("crumb"))
+        .send()
+        .expect("request");
+    assert_eq!(post.status(), 201);
+    let triggers = common::triggers(&sb);
+    assert_eq!(
+        triggers.last().and_then(|t| t.user.clone()).as_deref(),
+        Some("bot")
+    );
+}

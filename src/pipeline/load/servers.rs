@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use crate::pipeline::file::JenkinsFile;
 use crate::pipeline::locate::YamlPath;
-use crate::pipeline::model::{DEFAULT_SERVER, ServerSpec};
+use crate::pipeline::model::{AuthScheme, DEFAULT_SERVER, ServerSpec};
 use crate::pipeline::suggest;
 
 use super::lowering::{Lowering, Node, is_id};
@@ -53,11 +53,17 @@ impl Lowering<'_> {
             token_file,
             password,
             password_file,
+            auth,
+            token_command,
+            token_ttl,
+            headers,
             ca_file,
             proxy,
             max_in_flight,
             unreachable_timeout,
         } = jenkins;
+        let scheme = auth.unwrap_or_default();
+        self.auth_keys(jenkins, scheme, base);
         let pairs = [
             ("token", token.is_some(), "token_file", token_file.is_some()),
             (
@@ -124,7 +130,28 @@ impl Lowering<'_> {
                 .as_ref()
                 .and_then(|v| this.template(v, &base.key(key), secret))
         };
+        let token_command = token_command.as_ref().map(|argv| {
+            argv.iter()
+                .enumerate()
+                .filter_map(|(i, arg)| {
+                    self.template(arg, &base.key("token_command").index(i), false)
+                })
+                .collect()
+        });
+        let token_ttl = self.positive(*token_ttl, &base.key("token_ttl"));
+        let headers = headers
+            .iter()
+            .flatten()
+            .filter_map(|(name, value)| {
+                let path = base.key("headers").key(name);
+                Some((name.clone(), self.template(value, &path, true)?))
+            })
+            .collect();
         ServerSpec {
+            auth: scheme,
+            token_command,
+            token_ttl,
+            headers,
             url: field(self, url, "url", false),
             user: field(self, user, "user", false),
             token: field(self, token, "token", true),
@@ -135,6 +162,107 @@ impl Lowering<'_> {
             proxy: field(self, proxy, "proxy", true),
             max_in_flight: *max_in_flight,
             unreachable_timeout,
+        }
+    }
+
+    /// The keys that say how requests authenticate, checked for combinations that contradict
+    /// each other or mean nothing, and headers that cannot be sent.
+    fn auth_keys(&mut self, jenkins: &JenkinsFile, scheme: AuthScheme, base: &YamlPath) {
+        let given = |key: &str| match key {
+            "user" => jenkins.user.is_some(),
+            "token" => jenkins.token.is_some(),
+            "token_file" => jenkins.token_file.is_some(),
+            "token_command" => jenkins.token_command.is_some(),
+            "password" => jenkins.password.is_some(),
+            "password_file" => jenkins.password_file.is_some(),
+            _ => false,
+        };
+        let refused: &[&str] = match scheme {
+            AuthScheme::Basic => &[],
+            AuthScheme::Bearer => &["user", "password", "password_file"],
+            AuthScheme::None => &[
+                "user",
+                "token",
+                "token_file",
+                "token_command",
+                "password",
+                "password_file",
+            ],
+        };
+        for key in refused.iter().filter(|key| given(key)) {
+            let why = match scheme {
+                AuthScheme::Bearer => {
+                    "sends only a token (`token`, `token_file` or `token_command`)"
+                }
+                _ => "sends no credentials (only `headers`)",
+            };
+            self.diags.at(
+                &base.key(key),
+                format!(
+                    "{base}.{key} means nothing with `auth: {}`, which {why}; remove `{key}` or \
+                     the `auth:` line",
+                    scheme.as_str()
+                ),
+            );
+        }
+        if jenkins.token_command.is_some() {
+            for key in ["token", "token_file", "password", "password_file"] {
+                if given(key) && !refused.contains(&key) {
+                    self.diags.at(
+                        &base.key(key),
+                        format!(
+                            "{base}: give either `token_command` or `{key}`, not both (the \
+                             command's output is the token)"
+                        ),
+                    );
+                }
+            }
+        }
+        if let Some(argv) = &jenkins.token_command
+            && argv.first().is_none_or(|program| program.trim().is_empty())
+        {
+            self.diags.at(
+                &base.key("token_command"),
+                format!(
+                    "{base}.token_command must name a program and its arguments, e.g. \
+                     [gcloud, auth, print-identity-token]"
+                ),
+            );
+        }
+        if jenkins.token_ttl.is_some() && jenkins.token_command.is_none() {
+            self.diags.at(
+                &base.key("token_ttl"),
+                format!(
+                    "{base}.token_ttl says how long a `token_command`'s token is used, and \
+                     there is no `token_command`; remove `token_ttl` or add the command"
+                ),
+            );
+        }
+        let mut seen: Vec<String> = Vec::new();
+        for (name, value) in jenkins.headers.iter().flatten() {
+            let path = base.key("headers").key(name);
+            let lower = name.to_ascii_lowercase();
+            if let Some(problem) = header_name_problem(name, scheme) {
+                self.diags.at(&path, format!("{base}.headers: {problem}"));
+            } else if seen.contains(&lower) {
+                self.diags.at(
+                    &path,
+                    format!(
+                        "{base}.headers: `{name}` is given twice (header names ignore case); \
+                         keep one"
+                    ),
+                );
+            }
+            seen.push(lower);
+            if value.chars().any(|c| c.is_control() && c != '\t') {
+                self.diags.at(
+                    &path,
+                    format!(
+                        "{base}.headers.{name}: a header value cannot hold line breaks or \
+                         control characters"
+                    ),
+                );
+            }
         }
     }
 
@@ -181,4 +309,34 @@ impl Lowering<'_> {
         self.diags.at(&path, message);
         None
     }
+}
+
+/// Why `name` cannot be one of a server's `headers`, if it cannot: not an HTTP header name, or
+/// one jrun sets itself.
+fn header_name_problem(name: &str, scheme: AuthScheme) -> Option<String> {
+    let tchar = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(tchar) {
+        return Some(format!(
+            "`{name}` is not an HTTP header name (letters, digits and `-`, e.g. X-Forwarded-User)"
+        ));
+    }
+    let lower = name.to_ascii_lowercase();
+    if lower == "authorization" && scheme != AuthScheme::None {
+        return Some(format!(
+            "`{name}` is what `auth: {}` sends; there is only one Authorization header, so \
+             give it with `auth: none`, or put a front door's token in Proxy-Authorization",
+            scheme.as_str()
+        ));
+    }
+    let own = [
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "cookie",
+        "jenkins-crumb",
+    ];
+    own.contains(&lower.as_str())
+        .then(|| format!("jrun sets `{name}` itself; remove it from `headers`"))
 }
