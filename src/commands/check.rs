@@ -84,8 +84,7 @@ fn describe_server(client: &jenkins::Client) -> String {
     }
     match client.jenkins_version() {
         Some(version) => text.push_str(&format!("  answered by Jenkins {version}\n")),
-        None => text
-            .push_str("  no answer came from Jenkins itself (none carried an X-Jenkins header)\n"),
+        None => text.push_str("  Jenkins not confirmed: no answer carried an X-Jenkins header\n"),
     }
     text
 }
