@@ -242,6 +242,12 @@ fn token_ttl_runs_the_command_again_once_the_token_is_that_old() {
 type Seen = Arc<Mutex<Vec<Vec<(String, String)>>>>;
 
 fn front_door(sb: &Sandbox, seen: Seen) -> Hostile {
+    front_door_with_store(sb, seen, None)
+}
+
+/// [`front_door`] that sends artifact downloads to `store` with a 302, as Jenkins with an
+/// external artifact manager does.
+fn front_door_with_store(sb: &Sandbox, seen: Seen, store: Option<String>) -> Hostile {
     let own: Arc<OnceLock<String>> = Arc::new(OnceLock::new());
     let mine = own.clone();
     let upstream = sb.url().trim_end_matches('/').to_string();
@@ -251,6 +257,15 @@ fn front_door(sb: &Sandbox, seen: Seen) -> Hostile {
             && asked.header("proxy-authorization") == Some("Bearer iap-secret-4711");
         if !satisfied {
             return Answer::json(401, &serde_json::json!({}));
+        }
+        if let Some(store) = &store
+            && asked.path().contains("/artifact/")
+        {
+            return Answer {
+                status: 302,
+                headers: vec![("location".to_string(), format!("{store}{}", asked.target))],
+                body: Vec::new(),
+            };
         }
         let own = mine.get().cloned().unwrap_or_default();
         let mut answer = answer;
@@ -308,6 +323,65 @@ fn headers_reach_the_server_on_every_request_and_their_values_are_never_shown() 
         for file in [&report, &journal] {
             let text = std::fs::read_to_string(file).expect("written");
             assert!(!text.contains(secret), "{secret} in {}", file.display());
+        }
+    }
+}
+
+#[test]
+fn headers_are_not_sent_to_an_artifact_store_on_another_host() {
+    let sb = common::sandbox(
+        "quiet_period: 0s\njobs:\n  - path: app\n    builds:\n      - artifacts: [{path: out/info.txt, content: hello}]\n",
+    );
+    let at_store: Seen = Arc::new(Mutex::new(Vec::new()));
+    let recorded = at_store.clone();
+    let store = Hostile::start(move |asked| {
+        recorded.lock().expect("store").push(asked.headers.clone());
+        Answer {
+            status: 200,
+            headers: vec![("content-type".to_string(), "text/plain".to_string())],
+            body: b"hello".to_vec(),
+        }
+    });
+    let door = front_door_with_store(&sb, Arc::new(Mutex::new(Vec::new())), Some(store.url()));
+    let server = format!(
+        "jenkins:\n  url: {}\n  user: {}\n  token: {}\n  headers:\n    X-Forwarded-User: release-bot\n    \
+         Proxy-Authorization: Bearer iap-secret-4711\n  unreachable_timeout: 5s\n",
+        door.url(),
+        common::USER,
+        common::TOKEN
+    );
+    let (dir, path) = pipeline_file(&format!(
+        "name: auth\n{server}{POLL}steps:\n  - id: build\n    job: app\n    artifacts: {{get: [\"out/*\"]}}\n"
+    ));
+    let out = Outcome::from(
+        jrun()
+            .current_dir(dir.path())
+            .arg(&path)
+            .args(["--progress", "never", "--output", "json"])
+            .output()
+            .expect("jrun runs"),
+    );
+    out.assert_code(0);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("artifacts/build/out/info.txt")).expect("saved"),
+        "hello"
+    );
+    let at_store = at_store.lock().expect("store");
+    assert!(
+        !at_store.is_empty(),
+        "the download never reached the store\n{out}"
+    );
+    for headers in at_store.iter() {
+        for name in [
+            "x-forwarded-user",
+            "proxy-authorization",
+            "authorization",
+            "cookie",
+        ] {
+            assert!(
+                headers.iter().all(|(n, _)| n != name),
+                "{name} sent to the store: {headers:?}"
+            );
         }
     }
 }
