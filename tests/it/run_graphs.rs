@@ -883,7 +883,10 @@ fn check_of_a_good_pipeline_exits_0_and_triggers_nothing() {
     assert_eq!(
         stdout,
         format!(
-            "{}: ok (2 jobs checked, nothing triggered)\n",
+            "server default: {}/\n  auth: basic; user from the pipeline file, token from the \
+             pipeline file\n  answered by Jenkins 2.528.3\n{}: ok (2 jobs checked, nothing \
+             triggered)\n",
+            sb.url().trim_end_matches('/'),
             path.display()
         )
     );
