@@ -540,3 +540,34 @@ fn validate_checks_a_token_command_without_running_it() {
     out.assert_code(0);
     assert_eq!(runs(&count), 0);
 }
+
+#[test]
+fn auth_none_sends_only_the_headers_and_posts_with_a_crumb() {
+    let sb = common::sandbox("anonymous: build\nquiet_period: 0s\njobs:\n  - path: app\n");
+    let seen: Seen = Arc::new(Mutex::new(Vec::new()));
+    let door = front_door(&sb, seen.clone());
+    let server = format!(
+        "jenkins:\n  url: {}\n  auth: none\n  headers:\n    X-Forwarded-User: release-bot\n    \
+         Proxy-Authorization: Bearer iap-secret-4711\n  unreachable_timeout: 5s\n",
+        door.url()
+    );
+    let (_dir, path) = pipeline_file(&pipeline(&server));
+    // Credentials in the environment are not used with `auth: none`.
+    let out = run_json(
+        &path,
+        &[],
+        &[
+            ("JENKINS_USER_ID", common::USER),
+            ("JENKINS_API_TOKEN", common::TOKEN),
+        ],
+    );
+    out.assert_code(0);
+    assert_eq!(triggered_by(&sb), vec![None]);
+    assert!(route_count(&stats(&sb), "crumb") >= 1, "{}", stats(&sb));
+    let seen = seen.lock().expect("seen");
+    assert!(
+        seen.iter()
+            .all(|headers| headers.iter().all(|(n, _)| n != "authorization")),
+        "{seen:?}"
+    );
+}
