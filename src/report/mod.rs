@@ -3,11 +3,13 @@
 //! summary goes to stdout as a table or as JSON.
 
 mod bars;
+pub mod html;
 pub mod junit;
 mod plain;
 pub mod prompt;
 mod summary;
 pub mod time;
+pub mod timeline;
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use summary::{
-    ArtifactRecord, Diagnosis, FailedTest, Failure, FailureKind, InputRecord, RunStatus,
-    StepOutcome, StepStatus, StepSummary, Summary, TestFailures, schema_text,
+    ArtifactRecord, AttemptTimes, Diagnosis, FailedTest, Failure, FailureKind, InputRecord,
+    RunStatus, StepOutcome, StepStatus, StepSummary, StepTimes, Summary, TestFailures, schema_text,
 };
 
 /// `1 step`, `3 steps`.
@@ -357,11 +359,13 @@ fn redacted(event: &Event<'_>, show: impl FnOnce(&Event<'_>)) {
     }
 }
 
-/// Writes the JSON report (`--report`) and the JUnit XML (`--junit`) where asked.
+/// Writes the JSON report (`--report`), the JUnit XML (`--junit`) and the timeline page
+/// (`--html`) where asked.
 pub fn write_files(
     summary: &Summary,
     report: Option<&std::path::Path>,
     junit: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
 ) -> std::io::Result<()> {
     let summary = summary.redacted();
     if let Some(path) = report {
@@ -370,7 +374,23 @@ pub fn write_files(
     if let Some(path) = junit {
         write_file(path, &junit::render(&summary))?;
     }
+    if let Some(path) = html {
+        write_html(&summary, path)?;
+    }
     Ok(())
+}
+
+/// Writes the timeline page of `summary` (as the report holds it) to `path`.
+pub fn write_html(summary: &Summary, path: &std::path::Path) -> std::io::Result<()> {
+    // Drawn from the report's JSON form, so that `jrun report --html` on it gives this page.
+    let summary = read_report(&summary::json(summary))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    write_file(path, &html::render(&summary))
+}
+
+/// A report as `--report` writes it.
+pub fn read_report(text: &str) -> serde_json::Result<Summary> {
+    serde_json::from_str(text)
 }
 
 /// Fails early, before a run, when a report could not be written at its end.

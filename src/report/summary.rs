@@ -111,7 +111,7 @@ pub struct FailedTest {
 
 /// Why a step did not pass: the kind of failure and, for a build that ended with a result
 /// the step did not expect, what Jenkins tells of why.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Failure {
     pub kind: FailureKind,
     #[serde(flatten)]
@@ -154,6 +154,43 @@ pub struct StepOutcome {
     /// The Pipeline `input` steps its build waited at, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<InputRecord>,
+    /// When it ran, relative to the start of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<StepTimes>,
+}
+
+/// When a step ran, in milliseconds of pipeline time since the run started: what a timeline
+/// of the run is drawn from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StepTimes {
+    /// When the step began (its dependencies done, a permit held).
+    pub began_ms: u64,
+    /// When its result was known.
+    pub ended_ms: u64,
+    /// Each build triggered for it, retries included, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptTimes>,
+}
+
+/// One build of a step: when it was triggered, left the queue and ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AttemptTimes {
+    /// 1 for the first build, 2 for the first retry, ...
+    pub attempt: u32,
+    /// When its trigger was sent.
+    pub triggered_ms: u64,
+    /// When its build started; none when it never left the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
+    /// When it ended, or was given up.
+    pub ended_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Jenkins' result of the build, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -212,6 +249,7 @@ impl StepOutcome {
             artifacts: Vec::new(),
             adopted: false,
             inputs: Vec::new(),
+            times: None,
         }
     }
 
@@ -259,12 +297,15 @@ impl StepSummary {
             artifacts: outcome.artifacts,
             adopted: outcome.adopted,
             inputs: outcome.inputs,
+            needs: Vec::new(),
+            matrix: None,
+            times: outcome.times,
         }
     }
 }
 
 /// How the run ended: passed when the exit code is 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Passed,
@@ -272,7 +313,7 @@ pub enum RunStatus {
 }
 
 /// One step of the run.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StepSummary {
     /// The step's id (matrix cells as `deploy[REGION=eu]`).
     pub id: String,
@@ -317,10 +358,20 @@ pub struct StepSummary {
     /// The Pipeline `input` steps its build waited at: `{id, message, waited_ms, answer, by}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<InputRecord>,
+    /// The ids of the steps it waited for (`needs`, list order, `parallel:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    /// For a cell of a `matrix:` step, that step's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<String>,
+    /// When it ran, in milliseconds since the run started: `{began_ms, ended_ms, attempts:
+    /// [{attempt, triggered_ms, started_ms, ended_ms, number, url, result}]}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<StepTimes>,
 }
 
 /// The summary of a jrun run, as `--output json` prints it and `--report` writes it.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "jrun run report")]
 pub struct Summary {
     /// The pipeline's `name`.
@@ -332,6 +383,9 @@ pub struct Summary {
     pub started_at: String,
     pub duration_ms: u64,
     pub steps: Vec<StepSummary>,
+    /// The offset of the local time zone from UTC, in seconds, where the run ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offset_s: Option<i32>,
 }
 
 impl Summary {
@@ -349,6 +403,7 @@ impl Summary {
             started_at,
             duration_ms: _,
             steps,
+            utc_offset_s: _,
         } = &mut summary;
         r(pipeline);
         r(started_at);
@@ -371,7 +426,22 @@ impl Summary {
                 artifacts,
                 adopted: _,
                 inputs,
+                needs,
+                matrix,
+                times,
             } = step;
+            needs.iter_mut().for_each(r);
+            if let Some(matrix) = matrix {
+                r(matrix);
+            }
+            for attempt in times.iter_mut().flat_map(|t| t.attempts.iter_mut()) {
+                for text in [&mut attempt.url, &mut attempt.result]
+                    .into_iter()
+                    .flatten()
+                {
+                    r(text);
+                }
+            }
             for InputRecord { id, message, .. } in inputs.iter_mut() {
                 r(id);
                 r(message);
@@ -607,6 +677,9 @@ mod tests {
                     artifacts: Vec::new(),
                     adopted: false,
                     inputs: Vec::new(),
+                    needs: Vec::new(),
+                    matrix: None,
+                    times: None,
                 },
                 StepSummary {
                     id: "announce".into(),
@@ -626,8 +699,12 @@ mod tests {
                     artifacts: Vec::new(),
                     adopted: false,
                     inputs: Vec::new(),
+                    needs: Vec::new(),
+                    matrix: None,
+                    times: None,
                 },
             ],
+            utc_offset_s: None,
         }
     }
 
