@@ -253,7 +253,7 @@ impl Reporter {
         }
         let summary = summary.redacted();
         let text = match self.format {
-            Format::Text => summary::text(&summary, self.color),
+            Format::Text => summary::text_on(&summary, self.color, terminal_columns()),
             Format::Json => summary::json(&summary),
         };
         use std::io::Write;
@@ -261,6 +261,25 @@ impl Reporter {
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
     }
+}
+
+/// How wide the terminal the summary goes to is; None when stdout is not a terminal (a pipe,
+/// a file, cron mail), which gets the table as it always was.
+fn terminal_columns() -> Option<usize> {
+    if !std::io::stdout().is_terminal() || std::env::var("TERM").is_ok_and(|t| t == "dumb") {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: TIOCGWINSZ fills the `winsize` it is given and nothing else.
+        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+        if rc == 0 && size.ws_col > 0 {
+            return Some(usize::from(size.ws_col));
+        }
+    }
+    let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+    Some(columns.unwrap_or(80))
 }
 
 /// `event` with every registered secret masked in its texts, handed to `show`: whatever the

@@ -509,7 +509,15 @@ pub fn json(summary: &Summary) -> String {
     text
 }
 
+/// The table as it goes anywhere but a terminal.
+#[cfg(test)]
 pub fn text(summary: &Summary, color: bool) -> String {
+    text_on(summary, color, None)
+}
+
+/// The table, with a timeline column (queue `░`, build `█`) when it goes to a terminal
+/// `columns` wide.
+pub fn text_on(summary: &Summary, color: bool, columns: Option<usize>) -> String {
     let paint = |code: &str, text: &str| {
         if color {
             format!("\u{1b}[{code}m{text}\u{1b}[0m")
@@ -542,7 +550,33 @@ pub fn text(summary: &Summary, color: bool) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String; 6], status_color: Option<&str>| {
+    let rows_bars = columns.map(|columns| timeline_column(summary, &widths, columns));
+    let (header, rows): (Vec<String>, Vec<Vec<String>>) = match &rows_bars {
+        Some(bars) => {
+            let mut header: Vec<String> = header.map(str::to_string).to_vec();
+            header.insert(5, "TIMELINE".to_string());
+            let rows = rows
+                .into_iter()
+                .zip(bars)
+                .map(|(row, bar)| {
+                    let mut row = row.to_vec();
+                    row.insert(5, bar.clone());
+                    row
+                })
+                .collect();
+            (header, rows)
+        }
+        None => (
+            header.map(str::to_string).to_vec(),
+            rows.into_iter().map(|r| r.to_vec()).collect(),
+        ),
+    };
+    let mut widths = widths.to_vec();
+    if let Some(bars) = &rows_bars {
+        let width = bars.iter().map(|b| b.chars().count()).max().unwrap_or(0);
+        widths.insert(5, width.max("TIMELINE".len()));
+    }
+    let line = |cells: &[String], status_color: Option<&str>| {
         let mut out = String::from("  ");
         for (i, cell) in cells.iter().enumerate() {
             let padded = if i + 1 == cells.len() {
@@ -567,7 +601,7 @@ pub fn text(summary: &Summary, color: bool) -> String {
         summary.exit_code,
         short(Duration::from_millis(summary.duration_ms))
     );
-    out.push_str(&line(&header.map(str::to_string), None));
+    out.push_str(&line(&header, None));
     out.push('\n');
     for (row, step) in rows.iter().zip(&summary.steps) {
         let code = match step.status {
@@ -588,6 +622,26 @@ pub fn text(summary: &Summary, color: bool) -> String {
         }
     }
     out
+}
+
+/// Each step's bar for the timeline column, as wide as what is left of a terminal `columns`
+/// wide beside the other columns but the URL, within bounds that keep it readable.
+fn timeline_column(summary: &Summary, widths: &[usize; 6], columns: usize) -> Vec<String> {
+    let beside: usize = 2 + widths[..5].iter().map(|w| w + 2).sum::<usize>();
+    let width = columns.saturating_sub(beside + 2).clamp(10, 60);
+    let axis_ms = summary
+        .steps
+        .iter()
+        .filter_map(super::timeline::span)
+        .map(|(_, end)| end)
+        .max()
+        .unwrap_or(0)
+        .max(summary.duration_ms);
+    summary
+        .steps
+        .iter()
+        .map(|step| super::timeline::terminal_bar(step, axis_ms, width))
+        .collect()
 }
 
 /// What a failed step's build tells of why it failed, as a few indented lines under the
@@ -761,6 +815,43 @@ mod tests {
              ... and 2 more\n    log (last 2 lines):\n      build | running tests\n      build | FooTest > bar FAILED\n",
             "{text}"
         );
+    }
+
+    #[test]
+    fn on_a_terminal_the_table_gains_a_timeline_column_scaled_to_its_width() {
+        use crate::report::summary::{AttemptTimes, StepTimes};
+        let mut summary = summary();
+        summary.steps[0].times = Some(StepTimes {
+            began_ms: 0,
+            ended_ms: 12_300,
+            attempts: vec![AttemptTimes {
+                attempt: 1,
+                triggered_ms: 0,
+                started_ms: Some(3_900),
+                ended_ms: 12_300,
+                ..Default::default()
+            }],
+        });
+        let plain = text(&summary, false);
+        assert!(
+            !plain.contains("TIMELINE") && !plain.contains('█'),
+            "{plain}"
+        );
+        let wide = text_on(&summary, false, Some(90));
+        let row = wide.lines().find(|l| l.contains("#5")).unwrap_or_default();
+        // 90 columns less the others: 41 cells of 300ms, 13 of them queue.
+        assert!(
+            row.contains(&format!("  {}{}  http", "░".repeat(13), "█".repeat(28))),
+            "{wide}"
+        );
+        assert!(wide.contains("DURATION  TIMELINE"), "{wide}");
+        let narrow = text_on(&summary, false, Some(40));
+        let row = narrow
+            .lines()
+            .find(|l| l.contains("#5"))
+            .unwrap_or_default();
+        // At least 10 cells of 1.23s: the fourth is mostly build.
+        assert!(row.contains("  ░░░▊██████  http"), "{narrow}");
     }
 
     #[test]

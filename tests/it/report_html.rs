@@ -226,3 +226,104 @@ fn jrun_report_on_a_file_that_is_not_a_report_exits_2_naming_it() {
         "{outcome}"
     );
 }
+
+/// Runs the demo with its summary going to a terminal `columns` wide and `--output text`.
+#[cfg(unix)]
+fn demo_on_terminal(columns: u16) -> String {
+    use std::io::Read;
+    use std::os::fd::FromRawFd;
+    let (mut master, mut slave) = (0, 0);
+    let size = libc::winsize {
+        ws_row: 50,
+        ws_col: columns,
+        ws_xpixel: 0,
+        ws_ypixel: 0,
+    };
+    // SAFETY: two out-parameters for the descriptors, no name, default attributes, a size.
+    let rc = unsafe {
+        libc::openpty(
+            &mut master,
+            &mut slave,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            &size,
+        )
+    };
+    assert_eq!(rc, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned here alone.
+    let (mut master, slave) = unsafe {
+        (
+            std::fs::File::from_raw_fd(master),
+            std::os::fd::OwnedFd::from_raw_fd(slave),
+        )
+    };
+    let demo = root().join("scripts/timeline-demo");
+    let mut child = crate::common::jrun_command()
+        .arg("--sandbox-config")
+        .arg(demo.join("sandbox.yaml"))
+        .arg(demo.join("pipeline.yaml"))
+        .args(["--progress", "never"])
+        .env("TERM", "xterm")
+        .stdout(slave)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("jrun runs");
+    let reader = std::thread::spawn(move || {
+        let mut shown = Vec::new();
+        let mut buf = [0u8; 4096];
+        // The terminal reads as ended (EIO) once jrun, its only writer, has exited.
+        while let Ok(n) = master.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            shown.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&shown).into_owned()
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("jrun did not end within 60s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    reader.join().expect("reader")
+}
+
+#[cfg(unix)]
+#[test]
+fn on_a_terminal_the_summary_gains_a_timeline_column_of_queue_and_build() {
+    let shown = demo_on_terminal(200);
+    let table: Vec<&str> = shown.lines().skip_while(|l| !l.contains("STEP")).collect();
+    assert!(
+        table.first().is_some_and(|h| h.contains("TIMELINE")),
+        "{shown}"
+    );
+    let row = |id: &str| {
+        table
+            .iter()
+            .find(|l| l.trim_start().starts_with(&format!("{id} ")))
+            .copied()
+            .unwrap_or_else(|| panic!("no {id} row in\n{shown}"))
+    };
+    // With one executor, two of the three matrix cells wait in the queue for it.
+    let waited = ["eu", "us", "ap"]
+        .iter()
+        .filter(|r| row(&format!("deploy[REGION={r}]")).contains("░░░"))
+        .count();
+    assert!(waited >= 1, "{shown}");
+    assert!(row("build").contains("█"), "{shown}");
+    let start = |id: &str| row(id).find(['░', '█']).unwrap_or(usize::MAX);
+    assert!(
+        start("build") < start("unit") && start("unit") < start("smoke"),
+        "{shown}"
+    );
+    assert!(
+        !row("announce").contains('█') && !row("announce").contains('░'),
+        "{shown}"
+    );
+}
