@@ -792,6 +792,61 @@ mod tests {
     }
 
     #[test]
+    fn a_hundred_and_twenty_steps_grow_the_page_one_row_each_without_overlap() {
+        let mut summary = run();
+        summary.steps = (0..120)
+            .map(|i| {
+                let at = i as u64 * 1_000;
+                let mut s = step(
+                    &format!("step-{i:03}-with-a-long-name-that-would-not-fit-its-column"),
+                    StepStatus::Passed,
+                    Some(times(
+                        at,
+                        at + 5_000,
+                        &[(at, at + 1_000, at + 5_000, "SUCCESS")],
+                    )),
+                );
+                s.needs = (i > 0)
+                    .then(|| format!("step-{:03}", i - 1))
+                    .into_iter()
+                    .collect();
+                s
+            })
+            .collect();
+        let page = render(&summary);
+        let height = AXIS_H * 2.0 + 120.0 * ROW_H + LEGEND_H;
+        assert!(
+            page.contains(&format!(" height=\"{height:.0}\" ")),
+            "{height}"
+        );
+        // Each row's label sits one row below the last, and is cut to its column.
+        let mut last_y = 0.0;
+        for i in 0..120 {
+            let row = &page[page.find(&format!("id=\"step-{i}\"")).unwrap()..];
+            let label = &row[row.find("<text").unwrap()..];
+            let y: f64 = label
+                .split("y=\"")
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+            assert!(y - last_y >= ROW_H - 0.01, "row {i} at {y} after {last_y}");
+            last_y = y;
+            let shown = label
+                .split("</title>")
+                .nth(1)
+                .unwrap()
+                .split("</text>")
+                .next()
+                .unwrap();
+            assert!(shown.chars().count() <= LABEL_CHARS, "{shown}");
+        }
+    }
+
+    #[test]
     fn long_labels_are_cut_and_keep_their_full_text_in_a_title() {
         let long = "x".repeat(80);
         let mut summary = run();
