@@ -1,7 +1,8 @@
 """Fails unless a PNG shows a picture: at least MIN distinct colours (a blank or error page
-has one or two). Decodes the PNG with the standard library alone.
+has one or two), and each colour given as RRGGBB somewhere in it (the fills of a chart, which
+show it was drawn). Decodes the PNG with the standard library alone.
 
-    python3 png_colours.py FILE.png MIN
+    python3 png_colours.py FILE.png MIN [RRGGBB...]
 """
 
 import struct
@@ -56,11 +57,15 @@ def pixels(path):
 
 def main():
     path, minimum = sys.argv[1], int(sys.argv[2])
+    wanted = {bytes.fromhex(c): c for c in sys.argv[3:]}
     width, height, channels, rows = pixels(path)
     colours = set()
     for row in rows:
-        for x in range(0, len(row), channels * 3):
+        for x in range(0, len(row), channels):
             colours.add(row[x : x + 3])
+    missing = [name for colour, name in wanted.items() if colour not in colours]
+    if missing:
+        raise SystemExit(f"{path}: the chart's colours {', '.join(missing)} are not in it")
     print(f"{path}: {width}x{height}, {len(colours)} colours")
     if len(colours) < minimum:
         raise SystemExit(f"{path}: looks blank ({len(colours)} colours, at least {minimum} expected)")
