@@ -7,7 +7,7 @@ use clap::Parser;
 
 use crate::cli::{Cli, Command};
 use crate::commands::{
-    self, CommandError, check, completions, plan, resume, run, sandbox, schema, validate,
+    self, CommandError, check, completions, plan, report, resume, run, sandbox, schema, validate,
 };
 use crate::exit::ExitStatus;
 
@@ -45,6 +45,7 @@ fn dispatch(cli: Cli) -> Result<ExitStatus, CommandError> {
             None => Ok(ExitStatus::Success),
         },
         Some(Command::Schema(args)) => schema::schema(args),
+        Some(Command::Report(args)) => report::report(args),
         Some(Command::Sandbox(args)) => sandbox::sandbox(args),
         Some(Command::Completions(args)) => completions::completions(args),
     }

@@ -54,6 +54,10 @@ pub enum Command {
     Resume(ResumeArgs),
     /// Print a JSON Schema: of pipeline files (the default) or of run reports
     Schema(SchemaArgs),
+    /// Draw a saved JSON report (`--report`) again: its timeline as an HTML page
+    ///
+    /// The page is the same, byte for byte, as the one `--html` wrote at the end of the run.
+    Report(ReportArgs),
     /// Serve the built-in Jenkins emulator on 127.0.0.1 until interrupted
     Sandbox(SandboxArgs),
     /// Print a completion script for a shell
@@ -122,6 +126,10 @@ pub struct RunArgs {
     /// Write JUnit XML (one test case per step) to FILE, also when the run fails
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Write the run's timeline as one self-contained HTML page to FILE, also when the run
+    /// fails (no scripts or styles: it shows as archived by Jenkins)
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Stream the console log of each running build to stderr, every line prefixed with its
     /// step id
     #[arg(long)]
@@ -190,6 +198,9 @@ pub struct ResumeArgs {
     /// Write JUnit XML to FILE
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+    /// Write the run's timeline as one self-contained HTML page to FILE
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// On SIGINT or SIGTERM, leave the builds running in Jenkins
     #[arg(long)]
     pub no_cancel_on_interrupt: bool,
@@ -247,6 +258,16 @@ pub struct SchemaArgs {
     /// Which schema
     #[arg(value_enum, default_value_t = SchemaKind::Pipeline)]
     pub kind: SchemaKind,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// A JSON report written by `--report` or printed by `--output json`
+    #[arg(value_name = "REPORT")]
+    pub report: PathBuf,
+    /// Write the run's timeline as one self-contained HTML page to FILE
+    #[arg(long, value_name = "FILE")]
+    pub html: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,7 @@ pub mod common;
 pub mod completions;
 pub mod connect;
 pub mod plan;
+pub mod report;
 pub mod resume;
 pub mod run;
 pub mod sandbox;

@@ -32,6 +32,7 @@ pub fn resume(args: ResumeArgs) -> Result<Option<RunArgs>, CommandError> {
         journal: Some(args.journal),
         report: args.report,
         junit: args.junit,
+        html: args.html,
         follow: args.follow,
         log_tail: args.log_tail,
         approve: args.approve,

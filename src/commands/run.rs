@@ -58,7 +58,10 @@ pub fn run(args: RunArgs) -> Result<ExitStatus, CommandError> {
         None => (None, None, engine::run_facts()),
     };
     let ctx = base_context(&pipeline, &env, &run_facts);
-    for path in [&args.report, &args.junit].into_iter().flatten() {
+    for path in [&args.report, &args.junit, &args.html]
+        .into_iter()
+        .flatten()
+    {
         report::check_writable(path).map_err(CommandError::invalid)?;
     }
     let target = if args.sandbox || args.sandbox_config.is_some() {
@@ -246,6 +249,7 @@ fn execute(
         &outcome.summary,
         args.report.as_deref(),
         args.junit.as_deref(),
+        args.html.as_deref(),
     ) {
         print_error(&anyhow::Error::new(e));
         return Ok(outcome.status.worst(ExitStatus::InvalidInput));

@@ -248,9 +248,14 @@ impl Scheduler {
                         step: Some(&step.id),
                         message: &note,
                     });
+                    // Its times were those of the run that was interrupted, not of this one.
+                    let result = StepOutcome {
+                        times: None,
+                        ..outcome.clone()
+                    };
                     self.done[index] = Some(Done {
                         settled: Settled::ran(outcome.status, step.continue_on_failure),
-                        result: outcome.clone(),
+                        result,
                     });
                 }
                 None if state.triggered => {
@@ -502,6 +507,7 @@ impl Scheduler {
             progress: self.progress[index].clone(),
             diagnose: self.settings.diagnose,
             approvals: self.settings.approvals.clone(),
+            run_begun: self.begun,
         };
         let permits = self.permits.clone();
         let group = step
@@ -734,7 +740,15 @@ impl Scheduler {
             .enumerate()
             .map(|(index, (step, entry))| {
                 let result = entry.map(|e| e.result).unwrap_or_else(skipped_result);
-                StepSummary::new(step.id.clone(), server_of(pipeline, index), result)
+                let mut summary =
+                    StepSummary::new(step.id.clone(), server_of(pipeline, index), result);
+                summary.needs = step
+                    .needs
+                    .iter()
+                    .map(|&n| pipeline.steps[n].id.clone())
+                    .collect();
+                summary.matrix = step.matrix.as_ref().map(|c| c.group.clone());
+                summary
             })
             .collect();
         let summary = Summary {
@@ -752,6 +766,7 @@ impl Scheduler {
                 .pipeline_duration(self.begun.elapsed())
                 .as_millis() as u64,
             steps,
+            utc_offset_s: report::time::local_offset_s(),
         };
         RunOutcome { summary, status }
     }

@@ -19,7 +19,9 @@ use crate::pipeline::{
     AwaitBuild, AwaitStep, BranchScan, JobStep, Pipeline, RenderContext, ResultName, Retry,
     RetryOn, StepKind,
 };
-use crate::report::{Event, FailureKind, Reporter, StepOutcome, StepStatus};
+use crate::report::{
+    AttemptTimes, Event, FailureKind, Reporter, StepOutcome, StepStatus, StepTimes,
+};
 
 /// The first re-read of a build that ran past its estimate comes this soon.
 const SOON: Duration = Duration::from_millis(250);
@@ -57,6 +59,8 @@ pub struct StepContext {
     pub diagnose: super::diagnose::DiagnoseSettings,
     /// `--approve STEP[:INPUT]`: step ids and the capitalized input id (none: any input).
     pub approvals: Arc<Vec<(String, Option<String>)>>,
+    /// When the run began: the step's times are recorded from it.
+    pub run_begun: Instant,
 }
 
 /// What ended a wait before its answer.
@@ -129,6 +133,45 @@ impl StepContext {
             .map_err(|e| format!("{}{e}", self.place(template)))
     }
 
+    /// Pipeline time from the start of the run to `at`, for the report's timeline.
+    fn since_run(&self, at: Instant) -> u64 {
+        let elapsed = at.saturating_duration_since(self.run_begun);
+        self.time.pipeline_duration(elapsed).as_millis() as u64
+    }
+
+    /// `result` with the times of attempt `number` recorded: triggered at `triggered`, its
+    /// build seen started at `seen` and ended at `ended`. Jenkins' own duration of the build,
+    /// when known, places its start more closely than when jrun saw it.
+    fn timed(
+        &self,
+        mut result: StepOutcome,
+        number: u32,
+        triggered: Instant,
+        seen: Option<Instant>,
+        ended: Instant,
+    ) -> StepOutcome {
+        let triggered_ms = self.since_run(triggered);
+        let ended_ms = self.since_run(ended).max(triggered_ms);
+        let started_ms = seen.map(|seen| {
+            let seen = self.since_run(seen).clamp(triggered_ms, ended_ms);
+            match result.build_duration_ms {
+                Some(d) if ended_ms.saturating_sub(d) >= triggered_ms => ended_ms - d,
+                _ => seen,
+            }
+        });
+        let attempt = AttemptTimes {
+            attempt: number,
+            triggered_ms,
+            started_ms,
+            ended_ms,
+            number: result.number,
+            url: result.url.clone(),
+            result: result.result.clone(),
+        };
+        result.times.get_or_insert_default().attempts.push(attempt);
+        result
+    }
+
     /// `file:line:column: ` of a value in the pipeline file, so that a job or parameter
     /// Jenkins does not know is reported where the user wrote it.
     pub(super) fn place(&self, template: &crate::pipeline::Template) -> String {
@@ -160,7 +203,11 @@ pub async fn run(mut ctx: StepContext) -> StepOutcome {
         StepKind::Job(job) => run_job(&mut ctx, job).await,
         StepKind::Await(gate) => run_await(&mut ctx, gate).await,
     };
-    result.duration_ms = ctx.time.pipeline_duration(begun.elapsed()).as_millis() as u64;
+    let ended = Instant::now();
+    result.duration_ms = ctx.time.pipeline_duration(ended - begun).as_millis() as u64;
+    let times = result.times.get_or_insert_default();
+    times.began_ms = ctx.since_run(begun);
+    times.ended_ms = ctx.since_run(ended).max(times.began_ms);
     result
 }
 
@@ -346,6 +393,7 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
     // Resuming: what the interrupted run already did is not done again, on its attempt only.
     let mut attached = ctx.attach.take();
     let mut number = attached.as_ref().map_or(0, |a| a.attempt.saturating_sub(1));
+    let mut times = Vec::new();
     loop {
         number += 1;
         let mut outcome =
@@ -353,6 +401,11 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
         // Only the first attempt follows the build a scan started; a retry is triggered.
         result.adopted = false;
         outcome.attempts = number;
+        times.extend(outcome.times.take().map(|t| t.attempts).unwrap_or_default());
+        outcome.times = Some(StepTimes {
+            attempts: times.clone(),
+            ..StepTimes::default()
+        });
         if !retryable(&outcome, retry) || number > retry.max {
             if number > 1 && outcome.status != StepStatus::Passed {
                 let note = format!("after {number} attempts");
@@ -463,11 +516,13 @@ async fn attempt_build(
     let build_deadline = step.timeout.map(|t| ctx.time.after(t));
     let params = attempt_params(ctx, step, attempt, attached.as_ref(), number);
     let attached_inputs = attached.as_ref().map(|a| a.inputs.clone());
+    let triggered = Instant::now();
     let started =
         match reach_build(ctx, step, attempt, &params, number, attached, &mut result).await {
             Ok(started) => started,
-            Err(ended) => return ended,
+            Err(ended) => return ctx.timed(ended, number, triggered, None, Instant::now()),
         };
+    let seen = Instant::now();
     let StartedBuild {
         number: build,
         url,
@@ -492,7 +547,7 @@ async fn attempt_build(
     if !step.wait {
         super::outputs::described(describing).await;
         result.message = Some("not waited for (wait: false)".to_string());
-        return result;
+        return ctx.timed(result, number, triggered, Some(seen), seen);
     }
     let due = window.and_then(|window| due_reads(ctx, attempt, window, build));
     let follower = ctx.follow.then(|| {
@@ -518,6 +573,7 @@ async fn attempt_build(
         &mut gate,
     )
     .await;
+    let ended = Instant::now();
     if let Some(follower) = follower {
         super::follow::drain(follower, &ctx.time, &result).await;
     }
@@ -546,7 +602,7 @@ async fn attempt_build(
         _ => result,
     };
     super::outputs::described(describing).await;
-    result
+    ctx.timed(result, number, triggered, Some(seen), ended)
 }
 
 /// Sets the description in the background once the build has a number; a template that

@@ -248,6 +248,9 @@ mod tests {
             artifacts: Vec::new(),
             adopted: false,
             inputs: Vec::new(),
+            needs: Vec::new(),
+            matrix: None,
+            times: None,
         }
     }
 
@@ -264,6 +267,7 @@ mod tests {
                 step("test", StepStatus::Failed, Some("FAILURE")),
                 step("deploy", StepStatus::Skipped, None),
             ],
+            utc_offset_s: None,
         };
         let xml = render(&summary);
         assert!(
@@ -310,6 +314,7 @@ mod tests {
             started_at: "2026-12-01T05:00:00Z".into(),
             duration_ms: 3_000,
             steps: vec![step("build", StepStatus::Passed, Some("SUCCESS")), failed],
+            utc_offset_s: None,
         };
         let xml = render(&summary);
         let doc = roxmltree::Document::parse(&xml).unwrap();

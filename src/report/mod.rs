@@ -3,11 +3,13 @@
 //! summary goes to stdout as a table or as JSON.
 
 mod bars;
+pub mod html;
 pub mod junit;
 mod plain;
 pub mod prompt;
 mod summary;
 pub mod time;
+pub mod timeline;
 
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 pub use summary::{
-    ArtifactRecord, Diagnosis, FailedTest, Failure, FailureKind, InputRecord, RunStatus,
-    StepOutcome, StepStatus, StepSummary, Summary, TestFailures, schema_text,
+    ArtifactRecord, AttemptTimes, Diagnosis, FailedTest, Failure, FailureKind, InputRecord,
+    RunStatus, StepOutcome, StepStatus, StepSummary, StepTimes, Summary, TestFailures, schema_text,
 };
 
 /// `1 step`, `3 steps`.
@@ -251,7 +253,7 @@ impl Reporter {
         }
         let summary = summary.redacted();
         let text = match self.format {
-            Format::Text => summary::text(&summary, self.color),
+            Format::Text => summary::text_on(&summary, self.color, terminal_columns()),
             Format::Json => summary::json(&summary),
         };
         use std::io::Write;
@@ -259,6 +261,25 @@ impl Reporter {
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
     }
+}
+
+/// How wide the terminal the summary goes to is; None when stdout is not a terminal (a pipe,
+/// a file, cron mail), which gets the table as it always was.
+fn terminal_columns() -> Option<usize> {
+    if !std::io::stdout().is_terminal() || std::env::var("TERM").is_ok_and(|t| t == "dumb") {
+        return None;
+    }
+    #[cfg(unix)]
+    {
+        // SAFETY: TIOCGWINSZ fills the `winsize` it is given and nothing else.
+        let mut size: libc::winsize = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut size) };
+        if rc == 0 && size.ws_col > 0 {
+            return Some(usize::from(size.ws_col));
+        }
+    }
+    let columns = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok());
+    Some(columns.unwrap_or(80))
 }
 
 /// `event` with every registered secret masked in its texts, handed to `show`: whatever the
@@ -357,11 +378,13 @@ fn redacted(event: &Event<'_>, show: impl FnOnce(&Event<'_>)) {
     }
 }
 
-/// Writes the JSON report (`--report`) and the JUnit XML (`--junit`) where asked.
+/// Writes the JSON report (`--report`), the JUnit XML (`--junit`) and the timeline page
+/// (`--html`) where asked.
 pub fn write_files(
     summary: &Summary,
     report: Option<&std::path::Path>,
     junit: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
 ) -> std::io::Result<()> {
     let summary = summary.redacted();
     if let Some(path) = report {
@@ -370,7 +393,23 @@ pub fn write_files(
     if let Some(path) = junit {
         write_file(path, &junit::render(&summary))?;
     }
+    if let Some(path) = html {
+        write_html(&summary, path)?;
+    }
     Ok(())
+}
+
+/// Writes the timeline page of `summary` (as the report holds it) to `path`.
+pub fn write_html(summary: &Summary, path: &std::path::Path) -> std::io::Result<()> {
+    // Drawn from the report's JSON form, so that `jrun report --html` on it gives this page.
+    let summary = read_report(&summary::json(summary))
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string()))?;
+    write_file(path, &html::render(&summary))
+}
+
+/// A report as `--report` writes it.
+pub fn read_report(text: &str) -> serde_json::Result<Summary> {
+    serde_json::from_str(text)
 }
 
 /// Fails early, before a run, when a report could not be written at its end.

@@ -111,7 +111,7 @@ pub struct FailedTest {
 
 /// Why a step did not pass: the kind of failure and, for a build that ended with a result
 /// the step did not expect, what Jenkins tells of why.
-#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Failure {
     pub kind: FailureKind,
     #[serde(flatten)]
@@ -154,6 +154,43 @@ pub struct StepOutcome {
     /// The Pipeline `input` steps its build waited at, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<InputRecord>,
+    /// When it ran, relative to the start of the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<StepTimes>,
+}
+
+/// When a step ran, in milliseconds of pipeline time since the run started: what a timeline
+/// of the run is drawn from.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct StepTimes {
+    /// When the step began (its dependencies done, a permit held).
+    pub began_ms: u64,
+    /// When its result was known.
+    pub ended_ms: u64,
+    /// Each build triggered for it, retries included, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attempts: Vec<AttemptTimes>,
+}
+
+/// One build of a step: when it was triggered, left the queue and ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AttemptTimes {
+    /// 1 for the first build, 2 for the first retry, ...
+    pub attempt: u32,
+    /// When its trigger was sent.
+    pub triggered_ms: u64,
+    /// When its build started; none when it never left the queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_ms: Option<u64>,
+    /// When it ended, or was given up.
+    pub ended_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Jenkins' result of the build, when it had one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<String>,
 }
 
 fn is_false(value: &bool) -> bool {
@@ -212,6 +249,7 @@ impl StepOutcome {
             artifacts: Vec::new(),
             adopted: false,
             inputs: Vec::new(),
+            times: None,
         }
     }
 
@@ -259,12 +297,15 @@ impl StepSummary {
             artifacts: outcome.artifacts,
             adopted: outcome.adopted,
             inputs: outcome.inputs,
+            needs: Vec::new(),
+            matrix: None,
+            times: outcome.times,
         }
     }
 }
 
 /// How the run ended: passed when the exit code is 0.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Passed,
@@ -272,7 +313,7 @@ pub enum RunStatus {
 }
 
 /// One step of the run.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct StepSummary {
     /// The step's id (matrix cells as `deploy[REGION=eu]`).
     pub id: String,
@@ -317,10 +358,20 @@ pub struct StepSummary {
     /// The Pipeline `input` steps its build waited at: `{id, message, waited_ms, answer, by}`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub inputs: Vec<InputRecord>,
+    /// The ids of the steps it waited for (`needs`, list order, `parallel:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    /// For a cell of a `matrix:` step, that step's id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matrix: Option<String>,
+    /// When it ran, in milliseconds since the run started: `{began_ms, ended_ms, attempts:
+    /// [{attempt, triggered_ms, started_ms, ended_ms, number, url, result}]}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub times: Option<StepTimes>,
 }
 
 /// The summary of a jrun run, as `--output json` prints it and `--report` writes it.
-#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[schemars(title = "jrun run report")]
 pub struct Summary {
     /// The pipeline's `name`.
@@ -332,6 +383,9 @@ pub struct Summary {
     pub started_at: String,
     pub duration_ms: u64,
     pub steps: Vec<StepSummary>,
+    /// The offset of the local time zone from UTC, in seconds, where the run ran.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub utc_offset_s: Option<i32>,
 }
 
 impl Summary {
@@ -349,6 +403,7 @@ impl Summary {
             started_at,
             duration_ms: _,
             steps,
+            utc_offset_s: _,
         } = &mut summary;
         r(pipeline);
         r(started_at);
@@ -371,7 +426,22 @@ impl Summary {
                 artifacts,
                 adopted: _,
                 inputs,
+                needs,
+                matrix,
+                times,
             } = step;
+            needs.iter_mut().for_each(r);
+            if let Some(matrix) = matrix {
+                r(matrix);
+            }
+            for attempt in times.iter_mut().flat_map(|t| t.attempts.iter_mut()) {
+                for text in [&mut attempt.url, &mut attempt.result]
+                    .into_iter()
+                    .flatten()
+                {
+                    r(text);
+                }
+            }
             for InputRecord { id, message, .. } in inputs.iter_mut() {
                 r(id);
                 r(message);
@@ -439,7 +509,15 @@ pub fn json(summary: &Summary) -> String {
     text
 }
 
+/// The table as it goes anywhere but a terminal.
+#[cfg(test)]
 pub fn text(summary: &Summary, color: bool) -> String {
+    text_on(summary, color, None)
+}
+
+/// The table, with a timeline column (queue `░`, build `█`) when it goes to a terminal
+/// `columns` wide.
+pub fn text_on(summary: &Summary, color: bool, columns: Option<usize>) -> String {
     let paint = |code: &str, text: &str| {
         if color {
             format!("\u{1b}[{code}m{text}\u{1b}[0m")
@@ -472,7 +550,33 @@ pub fn text(summary: &Summary, color: bool) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: &[String; 6], status_color: Option<&str>| {
+    let rows_bars = columns.map(|columns| timeline_column(summary, &widths, columns));
+    let (header, rows): (Vec<String>, Vec<Vec<String>>) = match &rows_bars {
+        Some(bars) => {
+            let mut header: Vec<String> = header.map(str::to_string).to_vec();
+            header.insert(5, "TIMELINE".to_string());
+            let rows = rows
+                .into_iter()
+                .zip(bars)
+                .map(|(row, bar)| {
+                    let mut row = row.to_vec();
+                    row.insert(5, bar.clone());
+                    row
+                })
+                .collect();
+            (header, rows)
+        }
+        None => (
+            header.map(str::to_string).to_vec(),
+            rows.into_iter().map(|r| r.to_vec()).collect(),
+        ),
+    };
+    let mut widths = widths.to_vec();
+    if let Some(bars) = &rows_bars {
+        let width = bars.iter().map(|b| b.chars().count()).max().unwrap_or(0);
+        widths.insert(5, width.max("TIMELINE".len()));
+    }
+    let line = |cells: &[String], status_color: Option<&str>| {
         let mut out = String::from("  ");
         for (i, cell) in cells.iter().enumerate() {
             let padded = if i + 1 == cells.len() {
@@ -497,7 +601,7 @@ pub fn text(summary: &Summary, color: bool) -> String {
         summary.exit_code,
         short(Duration::from_millis(summary.duration_ms))
     );
-    out.push_str(&line(&header.map(str::to_string), None));
+    out.push_str(&line(&header, None));
     out.push('\n');
     for (row, step) in rows.iter().zip(&summary.steps) {
         let code = match step.status {
@@ -518,6 +622,26 @@ pub fn text(summary: &Summary, color: bool) -> String {
         }
     }
     out
+}
+
+/// Each step's bar for the timeline column, as wide as what is left of a terminal `columns`
+/// wide beside the other columns but the URL, within bounds that keep it readable.
+fn timeline_column(summary: &Summary, widths: &[usize; 6], columns: usize) -> Vec<String> {
+    let beside: usize = 2 + widths[..5].iter().map(|w| w + 2).sum::<usize>();
+    let width = columns.saturating_sub(beside + 2).clamp(10, 60);
+    let axis_ms = summary
+        .steps
+        .iter()
+        .filter_map(super::timeline::span)
+        .map(|(_, end)| end)
+        .max()
+        .unwrap_or(0)
+        .max(summary.duration_ms);
+    summary
+        .steps
+        .iter()
+        .map(|step| super::timeline::terminal_bar(step, axis_ms, width))
+        .collect()
 }
 
 /// What a failed step's build tells of why it failed, as a few indented lines under the
@@ -607,6 +731,9 @@ mod tests {
                     artifacts: Vec::new(),
                     adopted: false,
                     inputs: Vec::new(),
+                    needs: Vec::new(),
+                    matrix: None,
+                    times: None,
                 },
                 StepSummary {
                     id: "announce".into(),
@@ -626,8 +753,12 @@ mod tests {
                     artifacts: Vec::new(),
                     adopted: false,
                     inputs: Vec::new(),
+                    needs: Vec::new(),
+                    matrix: None,
+                    times: None,
                 },
             ],
+            utc_offset_s: None,
         }
     }
 
@@ -684,6 +815,43 @@ mod tests {
              ... and 2 more\n    log (last 2 lines):\n      build | running tests\n      build | FooTest > bar FAILED\n",
             "{text}"
         );
+    }
+
+    #[test]
+    fn on_a_terminal_the_table_gains_a_timeline_column_scaled_to_its_width() {
+        use crate::report::summary::{AttemptTimes, StepTimes};
+        let mut summary = summary();
+        summary.steps[0].times = Some(StepTimes {
+            began_ms: 0,
+            ended_ms: 12_300,
+            attempts: vec![AttemptTimes {
+                attempt: 1,
+                triggered_ms: 0,
+                started_ms: Some(3_900),
+                ended_ms: 12_300,
+                ..Default::default()
+            }],
+        });
+        let plain = text(&summary, false);
+        assert!(
+            !plain.contains("TIMELINE") && !plain.contains('█'),
+            "{plain}"
+        );
+        let wide = text_on(&summary, false, Some(90));
+        let row = wide.lines().find(|l| l.contains("#5")).unwrap_or_default();
+        // 90 columns less the others: 41 cells of 300ms, 13 of them queue.
+        assert!(
+            row.contains(&format!("  {}{}  http", "░".repeat(13), "█".repeat(28))),
+            "{wide}"
+        );
+        assert!(wide.contains("DURATION  TIMELINE"), "{wide}");
+        let narrow = text_on(&summary, false, Some(40));
+        let row = narrow
+            .lines()
+            .find(|l| l.contains("#5"))
+            .unwrap_or_default();
+        // At least 10 cells of 1.23s: the fourth is mostly build.
+        assert!(row.contains("  ░░░▊██████  http"), "{narrow}");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod cli_sandbox;
 mod jenkins_client;
 mod pipeline_files;
 mod report_files;
+mod report_html;
 mod run_artifacts;
 mod run_auth;
 mod run_batch;

@@ -167,20 +167,31 @@ fn a_three_stage_pipeline_reports_json_matching_what_jenkins_built() {
     ] {
         let s = step(&summary, id);
         let keys: Vec<&str> = s.as_object().unwrap().keys().map(String::as_str).collect();
+        // What the steps waited for, and when they ran, for the timeline.
+        let timeline: &[&str] = if id == "build" {
+            &["times"]
+        } else {
+            &["needs", "times"]
+        };
         assert_eq!(
             keys,
             [
-                "id",
-                "job",
-                "server",
-                "status",
-                "result",
-                "number",
-                "url",
-                "queue_id",
-                "attempts",
-                "duration_ms"
-            ],
+                [
+                    "id",
+                    "job",
+                    "server",
+                    "status",
+                    "result",
+                    "number",
+                    "url",
+                    "queue_id",
+                    "attempts",
+                    "duration_ms"
+                ]
+                .as_slice(),
+                timeline
+            ]
+            .concat(),
             "{s:#}"
         );
         assert_eq!(s["job"], job);
