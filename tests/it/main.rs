@@ -22,6 +22,7 @@ mod run_polling;
 mod run_tls;
 mod sandbox_auth;
 mod sandbox_builds;
+mod sandbox_doors;
 mod sandbox_faults;
 mod sandbox_flow;
 mod sandbox_observed;
