@@ -8,9 +8,11 @@
 mod artifacts;
 mod branch;
 mod client;
+mod cookies;
 mod date;
 mod diagnose;
 mod error;
+mod front_door;
 mod input;
 mod log;
 mod outputs;

@@ -12,6 +12,7 @@ mod run_artifacts;
 mod run_batch;
 mod run_branches;
 mod run_diagnosis;
+mod run_doors;
 mod run_follow;
 mod run_graphs;
 mod run_inputs;
