@@ -273,3 +273,36 @@ fn cookies_a_front_door_sets_are_sent_back_to_it_and_never_printed() {
     );
     outcome.assert_hides("node-7f3a9");
 }
+
+#[test]
+fn a_front_door_that_starts_answering_mid_run_ends_the_step_with_exit_3_without_retries() {
+    let sb = sandbox(
+        "speed: 20\nquiet_period: 0s\njobs:\n  - path: app\n    builds: [{duration: 20s}]\n",
+    );
+    let triggered = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let refused = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (seen_trigger, count) = (triggered.clone(), refused.clone());
+    // Once the build is queued, the session at the proxy "expires": oauth2-proxy's 401.
+    let door = Hostile::proxy(&sb.url(), move |asked, answer: Answer| {
+        if asked.method == "POST" && asked.path().ends_with("/build") {
+            seen_trigger.store(true, Ordering::SeqCst);
+            return answer;
+        }
+        if seen_trigger.load(Ordering::SeqCst) {
+            count.fetch_add(1, Ordering::SeqCst);
+            return Answer {
+                status: 401,
+                headers: vec![("content-type".to_string(), "application/json".to_string())],
+                body: b"{}".to_vec(),
+            };
+        }
+        answer
+    });
+    let started = std::time::Instant::now();
+    let (_dir, outcome, _) = run_at(&door.url(), "  - job: app\n");
+    assert_front_door(&outcome, "HTTP 401 (application/json, `{}`)");
+    assert_eq!(triggers(&sb).len(), 1);
+    // Not waited out like a 5xx: the first refusal of each reader ends it.
+    assert!(refused.load(Ordering::SeqCst) <= 3, "{outcome}");
+    assert!(started.elapsed() < Duration::from_secs(3), "{outcome}");
+}
