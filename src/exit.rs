@@ -11,7 +11,8 @@ pub enum ExitStatus {
     Failed = 1,
     /// Invalid input: command line, pipeline file, template, unknown job or parameter.
     InvalidInput = 2,
-    /// Jenkins could not be used: unreachable after retries, authentication, unexpected answers.
+    /// Jenkins could not be used: unreachable after retries, authentication, a front door
+    /// (login page, SSO proxy) answering instead of it, unexpected answers.
     Jenkins = 3,
     /// A timeout was reached.
     Timeout = 4,

@@ -186,7 +186,7 @@ fn start_sandbox(
     );
     sandbox.add_rehearsal(&crate::sandbox::rehearsal(pipeline, ctx, &declared));
     // The documented defaults; the sandbox speaks plain HTTP.
-    let mut settings = ServerSettings::new("sandbox", sandbox.url(), auth);
+    let mut settings = ServerSettings::new("sandbox", sandbox.jenkins_url(), auth);
     if let Some(max) = pipeline.server.max_in_flight {
         settings.max_in_flight = max;
     }

@@ -29,7 +29,10 @@ pub fn sandbox(args: SandboxArgs) -> Result<ExitStatus, CommandError> {
     let sandbox = Sandbox::start_on(config, args.port)
         .with_context(|| format!("cannot listen on 127.0.0.1:{}", args.port))
         .map_err(CommandError::invalid)?;
-    let mut banner = format!("jrun sandbox listening on {}\n", sandbox.url());
+    let mut banner = format!(
+        "jrun sandbox listening on {}\n",
+        sandbox.jenkins_url().trim_end_matches('/')
+    );
     for user in &users {
         let password = user.password.as_deref().unwrap_or("(none)");
         let tokens = if user.tokens.is_empty() {

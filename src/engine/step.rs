@@ -76,6 +76,13 @@ impl StepContext {
     }
 
     pub(super) fn event(&self, event: Event<'_>) {
+        // Said before the event whose URLs it explains, once per server.
+        if let Some(message) = self.client.root_url_warning() {
+            self.reporter.event(Event::Note {
+                step: None,
+                message: &message,
+            });
+        }
         self.reporter.event(event);
     }
 

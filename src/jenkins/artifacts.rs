@@ -304,7 +304,7 @@ impl Client {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .clone();
-                if let Some(cookie) = cookie {
+                if let Some(cookie) = self.inner.jar.header(cookie) {
                     request = request.header(COOKIE, cookie);
                 }
             }
@@ -337,8 +337,27 @@ impl Client {
             };
             if trusted {
                 self.observe_session(response.headers());
+                self.inner.jar.store(response.headers());
             }
             let status = response.status();
+            // Jenkins' own host sending jrun to a sign-in page is a front door, not a file
+            // store; a store elsewhere that wants other credentials is only that store.
+            if trusted && (status.is_redirection() || matches!(status.as_u16(), 401 | 403)) {
+                let reply = Reply {
+                    status,
+                    headers: response.headers().clone(),
+                    body: Bytes::new(),
+                    cut: false,
+                    received: Instant::now(),
+                    date_ms: None,
+                };
+                self.check_front_door(
+                    &Method::GET,
+                    current.as_str(),
+                    &reply,
+                    super::front_door::Offsite::Store,
+                )?;
+            }
             if status.is_redirection() && status != StatusCode::NOT_MODIFIED {
                 let location = response
                     .headers()

@@ -170,7 +170,7 @@ impl Client {
                     .collect();
                 BranchBuild {
                     number: b.number,
-                    url: b.url.unwrap_or_default(),
+                    url: self.own_url(b.url.as_deref().unwrap_or_default()),
                     timestamp_ms: b.timestamp,
                     queue_id: b.queue_id,
                     from_scan,

@@ -20,10 +20,11 @@ use tokio::time::Instant;
 use super::credentials::{Credentials, unsent};
 use super::date::parse_http_date;
 use super::error::{TransportError, is_oops_page, mentions_crumb, page_message, show_duration};
+use super::front_door::Offsite;
 use super::paths::{encode_segment, job_path, shown};
 use super::types::{
     Build, BuildJson, BuildListJson, BuildRef, CrumbJson, Job, JobJson, QueueItem, QueueItemJson,
-    RequestStats,
+    QueueState, RequestStats,
 };
 use super::{Auth, Error, ServerSettings};
 
@@ -88,6 +89,13 @@ pub(crate) struct Inner {
     pub last_answer: SyncMutex<Option<(Option<i64>, Instant)>>,
     pub requests: AtomicU64,
     pub bytes: AtomicU64,
+    /// Cookies of the configured server other than Jenkins' session (a front door's, a load
+    /// balancer's).
+    pub jar: super::cookies::Jar,
+    /// Jenkins' root URL as its answers name it, when that is not the configured URL; said
+    /// once per run.
+    foreign_root: SyncMutex<Option<String>>,
+    root_warned: AtomicBool,
 }
 
 /// An HTTP answer, its body read up to [`MAX_BODY`].
@@ -319,8 +327,72 @@ impl Client {
                 last_answer: SyncMutex::new(None),
                 requests: AtomicU64::new(0),
                 bytes: AtomicU64::new(0),
+                jar: super::cookies::Jar::default(),
+                foreign_root: SyncMutex::new(None),
+                root_warned: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// A URL Jenkins wrote (a build's `url`, a `Location`) on the configured base; one that
+    /// names another root is remembered for [`Client::root_url_warning`].
+    pub(crate) fn own_url(&self, url: &str) -> String {
+        let rebased = super::paths::rebase(&self.inner.base, url);
+        if let Some(root) = rebased.foreign_root {
+            let mut seen = self
+                .inner
+                .foreign_root
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if seen.is_none() {
+                *seen = Some(root);
+            }
+        }
+        rebased.url
+    }
+
+    /// The warning, once per client, that Jenkins' root URL is not the URL jrun reaches it at.
+    pub fn root_url_warning(&self) -> Option<String> {
+        let root = self
+            .inner
+            .foreign_root
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()?;
+        if self.inner.root_warned.swap(true, Ordering::SeqCst) {
+            return None;
+        }
+        Some(format!(
+            "warning: Jenkins' root URL is {root} but jrun reaches it at {}; using the \
+             configured URL. Set Manage Jenkins › System › Jenkins URL to the address clients \
+             use (or have the proxy pass X-Forwarded-Host/-Proto/-Port)",
+            self.inner.base
+        ))
+    }
+
+    /// An answer that came from something in front of Jenkins, as the error it is.
+    pub(crate) fn check_front_door(
+        &self,
+        method: &Method,
+        url: &str,
+        reply: &Reply,
+        offsite: super::front_door::Offsite,
+    ) -> Result<(), Error> {
+        match super::front_door::recognise(
+            &self.inner.base,
+            method,
+            url,
+            reply.status,
+            &reply.headers,
+            &reply.body,
+            offsite,
+        ) {
+            Some(answered) => Err(Error::FrontDoor {
+                url: shown(url).to_string(),
+                answered,
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The configured base URL, ending with `/`.
@@ -377,7 +449,10 @@ impl Client {
         let url = self.api_url(&format!("queue/item/{id}/"), QUEUE_ITEM_TREE);
         let answer = self
             .get_fitting(&url, |item: QueueItemJson| {
-                let item = item.into_item();
+                let mut item = item.into_item();
+                if let QueueState::Started { url, .. } = &mut item.state {
+                    *url = self.own_url(url);
+                }
                 if item.id == id {
                     Ok(item)
                 } else {
@@ -427,7 +502,7 @@ impl Client {
                 }),
                 (found, _) => Ok(found.map(|b| BuildRef {
                     number: b.number,
-                    url: b.url.clone().unwrap_or_default(),
+                    url: self.own_url(b.url.as_deref().unwrap_or_default()),
                 })),
             }
         };
@@ -478,7 +553,8 @@ impl Client {
         let url = self.api_url(&format!("{}{number}/", job_path(job)?), tree);
         let answer = self
             .get_fitting(&url, |json: BuildJson| {
-                let build = Build::try_from(json).map_err(Unfit::Invalid)?;
+                let mut build = Build::try_from(json).map_err(Unfit::Invalid)?;
+                build.url = self.own_url(&build.url);
                 if build.number != number {
                     return Err(Unfit::Contradicts(format!(
                         "asked for build #{number}, got build #{}",
@@ -515,7 +591,12 @@ impl Client {
                     .all_builds
                     .unwrap_or_default()
                     .into_iter()
-                    .map(Build::try_from)
+                    .map(|json| {
+                        Build::try_from(json).map(|mut build| {
+                            build.url = self.own_url(&build.url);
+                            build
+                        })
+                    })
                     .collect::<Result<Vec<Build>, String>>()
                     .map_err(Unfit::Invalid)?;
                 if builds.len() > count {
@@ -544,7 +625,8 @@ impl Client {
         let path = format!("{}{}/", job_path(job)?, encode_segment(name));
         let url = self.api_url(&path, BUILD_TREE);
         self.get_fitting(&url, |json: BuildJson| {
-            let build = Build::try_from(json).map_err(Unfit::Invalid)?;
+            let mut build = Build::try_from(json).map_err(Unfit::Invalid)?;
+            build.url = self.own_url(&build.url);
             permalink_fits(name, &build).map_err(Unfit::Contradicts)?;
             Ok(build)
         })
@@ -687,7 +769,7 @@ impl Client {
         if let Some(crumb) = crumb {
             request = request.header(crumb.field.clone(), crumb.value.clone());
         }
-        if let Some(cookie) = cookie {
+        if let Some(cookie) = self.inner.jar.header(cookie) {
             request = request.header(COOKIE, cookie);
         }
         if let Some(body) = body {
@@ -714,6 +796,7 @@ impl Client {
         if let Some(version) = headers.get("x-jenkins").and_then(|v| v.to_str().ok()) {
             let _ = self.inner.jenkins_version.set(version.to_string());
         }
+        self.inner.jar.store(&headers);
         let (body, cut) = read_capped(response)
             .await
             .map_err(|e| TransportError::body(e, self.attempt_timeout()))?;
@@ -803,7 +886,10 @@ impl Client {
             let failure = match sent {
                 Ok(reply) if reply.cut => return Ok(reply),
                 Ok(reply) if retryable_read(reply.status) => describe_status("GET", url, &reply),
-                Ok(reply) => return Ok(reply),
+                Ok(reply) => {
+                    self.check_front_door(&Method::GET, url, &reply, Offsite::Suspect)?;
+                    return Ok(reply);
+                }
                 Err(e) if e.transient => format!("GET {}: {}", shown(url), e.message),
                 Err(e) => {
                     return Err(Error::Transport {
@@ -904,6 +990,7 @@ impl Client {
                 Ok(reply) => reply,
                 Err(e) => return Ok(Err(e)),
             };
+            self.check_front_door(&Method::POST, url, &reply, Offsite::Suspect)?;
             let blames_crumb = reply.status == StatusCode::FORBIDDEN && mentions_crumb(&reply.body);
             if !blames_crumb {
                 return Ok(Ok(reply));

@@ -30,6 +30,17 @@ pub enum Error {
         url: String,
         message: String,
     },
+    /// Something in front of Jenkins answered (an SSO proxy's sign-in page, an identity-aware
+    /// proxy's 401, a redirect to an identity provider): the request never reached Jenkins,
+    /// and asking again with the same settings gets the same answer.
+    #[error(
+        "a login page or SSO proxy answered instead of Jenkins at {url}: {answered}. jrun's \
+         request did not reach Jenkins; give it what the front door wants: the server's \
+         `headers:` (such as X-Forwarded-User or `Proxy-Authorization: Bearer …`), `auth: \
+         bearer` with a token the proxy accepts, `token_command` for a short-lived token, or \
+         `proxy:` (HTTPS_PROXY / NO_PROXY) if the way to Jenkins goes through another proxy"
+    )]
+    FrontDoor { url: String, answered: String },
     #[error("unexpected answer from {url}: {message}")]
     Decode { url: String, message: String },
     /// A transport failure that retrying cannot fix, such as a certificate Jenkins' TLS

@@ -8,10 +8,12 @@
 mod artifacts;
 mod branch;
 mod client;
+mod cookies;
 mod credentials;
 mod date;
 mod diagnose;
 mod error;
+mod front_door;
 mod input;
 mod log;
 mod outputs;

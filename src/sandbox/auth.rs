@@ -132,7 +132,13 @@ pub(super) fn check_crumb(
 
 pub(super) fn set_session_cookie(model: &Model, reply: &mut Reply, session: Option<&str>) {
     if let Some(sid) = session {
-        let cookie = format!("{}={sid}; Path=/; HttpOnly", model.cookie_name);
+        // The servlet container scopes the session to the context path.
+        let path = if model.context_path.is_empty() {
+            "/"
+        } else {
+            model.context_path.as_str()
+        };
+        let cookie = format!("{}={sid}; Path={path}; HttpOnly", model.cookie_name);
         if let Ok(value) = HeaderValue::from_str(&cookie) {
             reply.headers_mut().append(header::SET_COOKIE, value);
         }

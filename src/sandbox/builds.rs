@@ -14,7 +14,7 @@ use super::pages::{
     error_page, html_page, login_required, not_found, oops, redirect, requires_post,
 };
 use super::wfapi;
-use super::wire::{Reply, Req, base_url, request_url};
+use super::wire::{Reply, Req, base_url, context_url, request_url};
 
 pub(super) fn build_route(
     model: &mut Model,
@@ -150,7 +150,7 @@ pub(super) fn build_route(
                 _ => None,
             };
             match value {
-                Some(value) => ("wfapi", wfapi::reply(&value)),
+                Some(value) => ("wfapi", wfapi::reply(&value, &req.context)),
                 None => not_found(model),
             }
         }
@@ -225,7 +225,7 @@ fn update_build(
     let path = format!("/{}{number}/", json::item_path(full_name));
     // Jetty 12 (Jenkins 2.472 and later) sends path-only redirects.
     let target = if model.at_least(2, 472) {
-        path
+        context_url(req, &path)
     } else {
         request_url(req, path.trim_start_matches('/'))
     };

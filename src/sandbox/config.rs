@@ -35,6 +35,10 @@ pub struct SandboxConfig {
     pub version: String,
     /// The configured root URL used in `url` fields; by default the address the request used.
     pub root_url: Option<String>,
+    /// Jenkins' `--prefix`: it answers only below this path; outside it the container's 404.
+    pub context_path: Option<String>,
+    /// A proxy in front of Jenkins that wants a header or a token, else answers by itself.
+    pub front_door: Option<super::doors::FrontDoorConfig>,
     /// Seed of the random number generator behind fault rates, for reproducible runs.
     pub seed: Option<u64>,
     /// Whether a restart also forgets waiting items (a real clean restart keeps them).
@@ -169,6 +173,8 @@ impl Default for SandboxConfig {
             abort_delay: Dur::from_millis(200),
             version: "2.528.3".to_string(),
             root_url: None,
+            context_path: None,
+            front_door: None,
             seed: None,
             restart_forgets_queue: false,
             console_notes: true,
@@ -865,6 +871,11 @@ impl SandboxConfig {
                 "faults.error_status must be a 5xx status, not {status}"
             ));
         }
+        super::doors::validate(
+            self.context_path.as_deref(),
+            self.root_url.as_deref(),
+            self.front_door.as_ref(),
+        )?;
         parse_version(&self.version).ok_or_else(|| {
             format!(
                 "version `{}` is not a Jenkins version like 2.528.3",

@@ -94,6 +94,10 @@ pub fn handle(shared: &Arc<Shared>, req: &Req) -> Reply {
                 .store(shared.in_flight.load(Ordering::SeqCst), Ordering::SeqCst);
             reply_json(StatusCode::OK, &json!({"reset": true}))
         }
+        (&Method::GET, "requests") => reply_json(
+            StatusCode::OK,
+            &serde_json::to_value(&model.stats.log).unwrap_or_default(),
+        ),
         (&Method::GET, "builds") => reply_json(StatusCode::OK, &builds(&model, now)),
         (&Method::GET, "time") => reply_json(
             StatusCode::OK,

@@ -10,7 +10,9 @@ use http::{Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 
 use super::control;
+use super::doors::{self, strip_context};
 use super::faults::{FaultAction, decide_fault};
+use super::model::RequestRecord;
 use super::pages::error_page;
 use super::routes::route;
 use super::shared::Shared;
@@ -75,7 +77,12 @@ async fn serve(
     if is_form {
         params.extend(form_urlencoded::parse(&body).into_owned());
     }
-    let segments = decode_segments(&raw_path);
+    let (context, front_door) = {
+        let model = shared.lock();
+        (model.context_path.clone(), model.front_door.clone())
+    };
+    let inside = strip_context(&context, &raw_path).map(str::to_string);
+    let segments = inside.as_deref().and_then(decode_segments);
     let req = Req {
         method: parts.method,
         path: raw_path,
@@ -83,11 +90,22 @@ async fn serve(
         params,
         headers: parts.headers,
         host,
+        context,
         peer,
         body,
     };
     if req.path.starts_with("/__sandbox/") {
         return Ok(control::handle(shared, &req));
+    }
+    // The front door stands before everything Jenkins does, faults included.
+    if let Some(reply) = front_door.and_then(|door| doors::front_door(&door, &req)) {
+        record(shared, &req, "front_door", &reply);
+        return Ok(reply);
+    }
+    if inside.is_none() {
+        let reply = doors::outside_context();
+        record(shared, &req, "outside_context", &reply);
+        return Ok(reply);
     }
 
     let fault = decide_fault(shared, &req);
@@ -189,7 +207,20 @@ fn record(shared: &Shared, req: &Req, route: &str, reply: &Reply) {
     let entry = stats.routes.entry(key).or_default();
     entry.count += 1;
     entry.bytes += bytes;
+    if stats.log.len() >= LOG_LIMIT {
+        stats.log.pop_front();
+    }
+    stats.log.push_back(RequestRecord {
+        method: req.method.to_string(),
+        path: req.path.clone(),
+        status: reply.status().as_u16(),
+        route: route.to_string(),
+        headers: req.headers.keys().map(|k| k.as_str().to_string()).collect(),
+    });
 }
+
+/// How many requests the log keeps: enough for any one test's run, bounded for long sessions.
+const LOG_LIMIT: usize = 10_000;
 
 #[cfg(test)]
 mod tests {

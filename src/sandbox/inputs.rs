@@ -11,7 +11,7 @@ use super::config::{Anonymous, ParamType};
 use super::json::item_path;
 use super::model::{Build, Input, Job, Model, ParamDef, ParamValue, Principal};
 use super::pages::{error_page, html_escape, html_page, not_found, oops, redirect, requires_post};
-use super::wire::{Reply, Req, request_url, response, set};
+use super::wire::{Reply, Req, context_url, request_url, response, set};
 
 /// Whether the caller has Job/Build (and Job/Cancel): every user, and anonymous where it may
 /// build.
@@ -216,7 +216,7 @@ pub(super) fn input_route(
         // `ConsoleUrlProvider.getRedirectUrl`: the build's console page.
         let path = format!("/{}{number}/console", item_path(full_name));
         let target = if model.at_least(2, 472) {
-            path
+            context_url(req, &path)
         } else {
             request_url(req, path.trim_start_matches('/'))
         };
@@ -264,7 +264,7 @@ pub(super) fn input_submit(
         (full_name, number, i),
         Answer::Proceed { empty: false },
     ) {
-        Ok(()) => super::wfapi::reply(&Value::Null),
+        Ok(()) => super::wfapi::reply(&Value::Null, &req.context),
         Err(_) => fail(model, "the input could not be submitted"),
     }
 }

@@ -100,7 +100,7 @@ pub(super) fn job_route(
             } else {
                 wfapi::job(job)
             };
-            ("wfapi", wfapi::reply(&value))
+            ("wfapi", wfapi::reply(&value, &req.context))
         }
         ["build"] => trigger(model, req, principal, &full_name, false),
         ["buildWithParameters"] => trigger(model, req, principal, &full_name, true),

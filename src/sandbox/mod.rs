@@ -20,6 +20,7 @@ pub mod clock;
 pub mod config;
 mod console;
 mod control;
+mod doors;
 mod faults;
 mod http;
 mod inputs;
@@ -50,6 +51,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::oneshot;
 
 pub use config::{Faults, JobConfig, SandboxConfig};
+pub use doors::{FrontDoorConfig, Otherwise};
 pub use model::{Model, TriggerRecord};
 pub use rehearsal::{Rehearsal, rehearsal};
 use shared::Shared;
@@ -112,6 +114,12 @@ impl Sandbox {
     /// `http://127.0.0.1:PORT`, without a trailing slash.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Where Jenkins itself answers: `url()` plus the context path, with a trailing slash.
+    pub fn jenkins_url(&self) -> String {
+        let context = self.shared.lock().context_path.clone();
+        format!("{}{context}/", self.url())
     }
 
     pub fn addr(&self) -> SocketAddr {

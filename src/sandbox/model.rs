@@ -555,6 +555,19 @@ pub struct Stats {
     pub reads_without_tree: u64,
     /// Requests per second of sandbox time (epoch seconds), to show bursts against spread.
     pub per_second: BTreeMap<i64, u64>,
+    /// The latest requests, oldest first, with the names (never the values) of their headers.
+    pub log: std::collections::VecDeque<RequestRecord>,
+}
+
+/// One request as the sandbox's log keeps it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RequestRecord {
+    pub method: String,
+    pub path: String,
+    pub status: u16,
+    pub route: String,
+    /// Lower-case header names, in the order they came.
+    pub headers: Vec<String>,
 }
 
 pub struct Model {
@@ -562,6 +575,9 @@ pub struct Model {
     pub version: Vec<u32>,
     pub version_text: String,
     pub root_url: Option<String>,
+    /// `/jenkins`, or empty when Jenkins serves from the root.
+    pub context_path: String,
+    pub front_door: Option<super::doors::FrontDoorConfig>,
     pub csrf: bool,
     pub anonymous: Anonymous,
     pub users: Vec<User>,
@@ -621,6 +637,8 @@ impl Model {
                 .root_url
                 .as_ref()
                 .map(|u| format!("{}/", u.trim_end_matches('/'))),
+            context_path: super::doors::normalize_context(config.context_path.as_deref()),
+            front_door: config.front_door.clone(),
             csrf: config.csrf,
             anonymous: config.anonymous,
             users: config.users.iter().map(|u| User::at(u, now)).collect(),

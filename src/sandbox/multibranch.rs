@@ -11,7 +11,7 @@ use super::config::{decode_branch, encode_branch};
 use super::json::item_path;
 use super::model::{Cause, Folder, Model, Node, ParamDef, Principal, TriggerRecord};
 use super::pages::{html_page, login_required, oops, redirect, requires_post};
-use super::wire::{Reply, Req, request_url, response, set};
+use super::wire::{Reply, Req, context_url, request_url, response, set};
 
 /// The project side of a `WorkflowMultiBranchProject`.
 #[derive(Debug, Clone)]
@@ -484,7 +484,7 @@ fn scan(
                     None => {
                         let own = format!("/{}", item_path(path));
                         if model.at_least(2, 472) {
-                            own
+                            context_url(req, &own)
                         } else {
                             request_url(req, own.trim_start_matches('/'))
                         }

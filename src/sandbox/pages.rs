@@ -95,7 +95,8 @@ pub(super) fn login_required(model: &Model, req: &Req, permission: &str) -> Repl
         StatusCode::FORBIDDEN,
         "Authentication required",
         &format!(
-            "<script>window.location.replace('/login?from={}');</script>Authentication required",
+            "<script>window.location.replace('{}/login?from={}');</script>Authentication required",
+            req.context,
             html_escape(&req.path)
         ),
     );

@@ -103,6 +103,7 @@ pub(super) async fn handle(
         segments: Vec::new(),
         params,
         host: String::new(),
+        context: String::new(),
         peer,
         body: bytes::Bytes::new(),
         headers: parts.headers,

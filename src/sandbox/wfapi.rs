@@ -421,13 +421,41 @@ pub(super) fn step_log(stage: &Planned, cut: i64) -> String {
     text
 }
 
-/// Jackson's content type.
-pub(super) fn reply(value: &Value) -> Reply {
+/// Jackson's content type. The hrefs are built from the job's own path; `context` is the
+/// request's context path, which every one of them starts with in Jenkins.
+pub(super) fn reply(value: &Value, context: &str) -> Reply {
+    let body = if context.is_empty() {
+        serde_json::to_string(value)
+    } else {
+        let mut value = value.clone();
+        under_context(&mut value, context);
+        serde_json::to_string(&value)
+    };
     response(
         StatusCode::OK,
         "application/json; charset=UTF-8",
-        serde_json::to_string(value).unwrap_or_default(),
+        body.unwrap_or_default(),
     )
+}
+
+/// The keys whose path-only values are relative to the context path.
+const LINKS: [&str; 5] = ["href", "url", "consoleUrl", "proceedUrl", "abortUrl"];
+
+fn under_context(value: &mut Value, context: &str) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                match v {
+                    Value::String(s) if LINKS.contains(&key.as_str()) && s.starts_with('/') => {
+                        *s = format!("{context}{s}");
+                    }
+                    _ => under_context(v, context),
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| under_context(v, context)),
+        _ => {}
+    }
 }
 
 #[cfg(test)]

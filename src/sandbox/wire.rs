@@ -99,6 +99,8 @@ pub(super) struct Req {
     pub params: Vec<(String, String)>,
     pub headers: HeaderMap,
     pub host: String,
+    /// The context path the request came in under (`/jenkins`), or empty.
+    pub context: String,
     pub peer: IpAddr,
     pub body: Bytes,
 }
@@ -144,17 +146,23 @@ pub(super) fn set(reply: &mut Reply, name: HeaderName, value: &str) {
     }
 }
 
-/// `url` fields use the configured root URL, else the address the request came in on.
+/// Jenkins' root URL, the one place that decides it: `url` fields use the configured root URL,
+/// else the address and context path the request came in on.
 pub(super) fn base_url(model: &Model, req: &Req) -> String {
     model
         .root_url
         .clone()
-        .unwrap_or_else(|| format!("http://{}/", req.host))
+        .unwrap_or_else(|| format!("http://{}{}/", req.host, req.context))
 }
 
-/// `Location` always reflects the Host of the request, never the root URL.
+/// `Location` always reflects the Host of the request and its context path, never the root URL.
 pub(super) fn request_url(req: &Req, path: &str) -> String {
-    format!("http://{}/{path}", req.host)
+    format!("http://{}{}/{path}", req.host, req.context)
+}
+
+/// A path-only URL (`/job/J/5/`) as Jenkins writes it: below the request's context path.
+pub(super) fn context_url(req: &Req, path: &str) -> String {
+    format!("{}{path}", req.context)
 }
 
 #[cfg(test)]

@@ -1604,13 +1604,17 @@ fn a_never_ending_chunked_answer_is_cut_off_as_too_large() {
 }
 
 #[test]
-fn a_login_page_where_json_was_asked_is_an_unexpected_answer() {
+fn a_login_page_where_json_was_asked_is_a_front_door_not_an_unexpected_answer() {
     let hostile = common::Hostile::start(|_| common::Answer::login_page());
     let outcome = run_against(&hostile);
-    assert_unexpected_answer(&outcome);
+    outcome.assert_code(3);
     assert!(
-        outcome.stderr.contains("expected JSON, got text/html")
-            && outcome.stderr.contains("Sign in"),
+        outcome
+            .stderr
+            .contains("a login page or SSO proxy answered instead of Jenkins")
+            && outcome.stderr.contains("text/html")
+            && outcome.stderr.contains("Sign in")
+            && !outcome.stderr.contains("unexpected answer"),
         "{outcome}"
     );
 }
@@ -1646,7 +1650,9 @@ fn a_redirect_to_another_host_is_not_followed_and_that_host_is_never_asked() {
     let outcome = run_against(&hostile);
     outcome.assert_code(3);
     assert!(
-        outcome.stderr.contains("HTTP 302") && outcome.stderr.contains("redirected to"),
+        outcome.stderr.contains("HTTP 302 redirecting to")
+            && outcome.stderr.contains(&elsewhere.url())
+            && outcome.stderr.contains("instead of Jenkins"),
         "{outcome}"
     );
     assert_eq!(

@@ -69,6 +69,9 @@ fn pipeline(port: u16, extra: &str) -> String {
 fn a_jenkins_signed_by_the_ca_in_ca_file_is_trusted() {
     let sb = common::sandbox(JOBS);
     let (_tls, port) = tls_in_front_of(sb.addr());
+    // Configured as Jenkins behind a TLS terminator should be: its root URL is the https one
+    // clients use, so the answers name no other root to warn about.
+    sb.with_model(|m| m.root_url = Some(format!("https://localhost:{port}/")));
     let ca = fixture("ca.pem");
     let yaml = pipeline(port, &format!("  ca_file: {}\n", ca.display()));
     let (_dir, path) = pipeline_file(&yaml);
