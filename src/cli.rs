@@ -12,7 +12,8 @@ Exit codes:
   1    a step ended with a result it did not expect, or its build was lost or
        ambiguous (the pipeline failed)
   2    invalid input: command line, pipeline file, template, unknown job or parameter
-  3    Jenkins could not be used: unreachable after retries, authentication, unexpected answers
+  3    Jenkins could not be used: unreachable after retries, authentication, a
+       login page or proxy answering instead of Jenkins, unexpected answers
   4    a timeout was reached
   5    another run holds the lock
   130  interrupted by SIGINT (after cancelling what it started, at most 30 s)
