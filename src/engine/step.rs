@@ -1226,7 +1226,10 @@ async fn poll_build(
 ) -> StepOutcome {
     let mut result = result;
     // Counted while it follows the build, so reads due together are folded.
-    let _following = ctx.reads.clone().follow(&ctx.server, job);
+    let following = ctx
+        .reads
+        .clone()
+        .follow(&ctx.server, job, number, result.queue_id);
     let poll = &step.poll;
     // A build that runs past its estimate is read again in steps that fit its length.
     let mut delays = match &due {
@@ -1263,6 +1266,8 @@ async fn poll_build(
             let paused = tokio::select! {
                 paused = ctx.pause(delay, wake) => paused,
                 () = gate.typed() => Ok(()),
+                // A read of its siblings showed it ended: it is read from that answer now.
+                () = following.ended_elsewhere() => Ok(()),
             };
             let paused = match paused {
                 Ok(()) if limit.is_some_and(|d| Instant::now() >= d) => Err(WaitEnded::Deadline),

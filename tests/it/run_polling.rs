@@ -178,3 +178,37 @@ fn check_reads_jobs_at_most_max_in_flight_at_once_and_lists_problems_in_step_ord
     assert_eq!(count(&stats, "GET job"), 10, "{}", stats["routes"]);
     assert_eq!(stats["max_in_flight"], 4, "{stats}");
 }
+
+#[test]
+fn a_folded_read_that_shows_sibling_builds_ended_ends_their_waits_without_reads_of_their_own() {
+    // Six builds of one job, 100 ms of real time each, with no history to aim at: each step
+    // would read its build 1-2 s (jittered) after it started, most of them alone.
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\njobs:\n  - {path: cell, kind: pipeline, concurrent: true, parameters: [{name: N}], builds: [{duration: 1s}]}\n",
+    );
+    let yaml = format!(
+        "name: siblings\n{}defaults:\n  poll: {{initial: 1s, max: 2s}}\nsteps:\n  - id: cells\n    job: cell\n    matrix: {{ N: [a, b, c, d, e, f] }}\n    params: {{ N: \"{{{{matrix.N}}}}\" }}\n",
+        jenkins_block(&sb)
+    );
+    let (_dir, path) = pipeline_file(&yaml);
+    jrun()
+        .arg(&path)
+        .args(["--progress", "never"])
+        .assert()
+        .success();
+    let stats = stats(&sb);
+    assert_eq!(
+        count(&stats, "POST trigger:buildWithParameters"),
+        6,
+        "{}",
+        stats["routes"]
+    );
+    // One read of the job before the run; then the first build read, folded over all six,
+    // shows every build ended.
+    let build_reads = count(&stats, "GET build") + count(&stats, "GET job") - 1;
+    assert!(
+        build_reads <= 2,
+        "{build_reads} build reads: {}",
+        stats["routes"]
+    );
+}
