@@ -21,8 +21,10 @@ use crate::pipeline::{
 };
 use crate::report::{Event, FailureKind, Reporter, StepOutcome, StepStatus};
 
-/// The first re-read of a build that ran past its estimate comes this soon.
-const SOON: Duration = Duration::from_millis(250);
+/// The first re-read of a build that ran past its estimate comes this soon at least (5% of
+/// the estimate for longer builds): a build a little slower than usual is then found about
+/// one step late, and one far slower costs a few more reads as the steps grow.
+const SOON: Duration = Duration::from_millis(100);
 
 /// The first look at a queue item comes this soon after its trigger: most items leave the
 /// queue at once, and the sooner jrun sees its build start, the closer to its end it reads it.
