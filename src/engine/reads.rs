@@ -12,8 +12,11 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::jenkins::{Build, Client, Error};
 
-/// How long a read waits for others of the same job to join it.
-const GATHER: Duration = Duration::from_millis(20);
+/// How long a read waits for others of the same job to join it: builds due together are read
+/// spread over about a millisecond per build followed, so it waits about that long, within
+/// these bounds. A short wait matters when a few builds gate the next stage; a long one folds
+/// more reads together when many are followed.
+const GATHER_MS: (u64, u64) = (5, 20);
 
 /// Builds newer than ours that a folded read also takes in, for builds someone else started.
 const SLACK: u64 = 10;
@@ -138,6 +141,7 @@ impl BuildReads {
     ) -> Result<Build, Error> {
         let key = (server.to_string(), job.to_string());
         let (reply, answer) = oneshot::channel();
+        let mut gather = Duration::ZERO;
         let starts_batch = {
             let mut state = self.lock();
             let ended = state
@@ -148,9 +152,11 @@ impl BuildReads {
             if let Some(build) = ended {
                 return Ok(build);
             }
-            if state.following.get(&key).copied().unwrap_or(0) <= 1 {
+            let followed = state.following.get(&key).copied().unwrap_or(0);
+            if followed <= 1 {
                 None
             } else {
+                gather = Duration::from_millis((followed as u64).clamp(GATHER_MS.0, GATHER_MS.1));
                 let waiters = state.pending.entry(key.clone()).or_default();
                 waiters.push(Waiter {
                     number,
@@ -168,7 +174,7 @@ impl BuildReads {
                     let reads = self.clone();
                     let client = client.clone();
                     tokio::spawn(async move {
-                        tokio::time::sleep(GATHER).await;
+                        tokio::time::sleep(gather).await;
                         let waiters = reads.lock().pending.remove(&key).unwrap_or_default();
                         answer_all(&reads, &client, &key, waiters).await;
                     });
