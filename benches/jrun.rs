@@ -1,32 +1,40 @@
 //! The benchmark of jrun against its sandbox over real HTTP (DESIGN §8, performance targets).
 //!
 //! ```sh
-//! cargo bench --bench jrun                        # full sizes, under a minute
+//! cargo bench --bench jrun                        # full sizes, a few minutes
 //! cargo bench --bench jrun -- --quick             # small sizes for CI (or JRUN_BENCH_QUICK=1)
-//! cargo bench --bench jrun -- --only release      # one scenario: release, fleet, validate or artifact
+//! cargo bench --bench jrun -- --only release      # one scenario: release, fleet, scale, validate or artifact
 //! JRUN_BENCH_BIN=/path/to/jrun cargo bench --bench jrun   # measure another jrun binary
 //! ```
 //!
-//! Scenarios, each against a sandbox started in this process on 127.0.0.1, with the jrun
-//! binary of the bench profile run as a child process (`--progress never --output json`):
+//! Scenarios, each against sandboxes started in this process on 127.0.0.1 that answer every
+//! request of the Jenkins API [`LATENCY_MS`] late (a controller that far away; the release runs
+//! once more at [`FAR_LATENCY_MS`]), with the jrun binary of the bench profile run as a child
+//! process (`--progress never --output json`):
 //! - `release`: 19 builds of 1-5 s in a release-like graph (build, parallel tests, package,
 //!   staging, a deploy matrix over six regions through one `deploy` job, smoke tests, an
 //!   announcement) on a controller with 300 other jobs; every job has history, so Jenkins knows
 //!   its `estimatedDuration`. The sandbox clock runs at real speed, so sandbox and real time
-//!   agree.
-//! - `fleet`: 1,000 builds in flight at once from one pipeline (four matrices of 250 cells).
+//!   agree. Run with exact durations (each build lasts as long as its job's history) and with
+//!   varied ones (seeded: most within ±20% of the history, two 1.6x as long, one job whose
+//!   history has no successful build). Next to the varied run, a loop that polls every build
+//!   once a second (what a script around python-jenkins does) is modelled from the recorded
+//!   builds: its lag and requests are worked out, not run.
+//! - `fleet`: 1,000 builds in flight at once from one pipeline (four matrices of 250 cells),
+//!   exact and varied.
+//! - `scale`: 10,000 builds in flight across 10 sandboxes from one jrun process.
 //! - `validate`: `jrun validate` of a generated 1,000-step pipeline, median of several runs.
 //! - `artifact`: one build that archived a 50 MB file (5 MB with `--quick`), downloaded by
 //!   `artifacts:`; jrun's peak RSS is shown next to the file's size, since the download is
 //!   streamed to disk and never held whole.
 //!
-//! Figures come from the sandbox (`/__sandbox/stats`: requests, response body bytes, requests
+//! Figures come from the sandboxes (`/__sandbox/stats`: requests, response body bytes, requests
 //! per second; `/__sandbox/builds`: start, end and the first read that showed each build
 //! finished) and from `/proc` for the child (CPU from this process's `cutime`/`cstime` after
 //! the child is reaped, exact; peak RSS from `VmHWM`, sampled every 20 ms while it runs). The
-//! table marks each figure against its target, but a missed target never fails the run: CI
-//! machines are too noisy for timed assertions. Only a run that cannot measure at all (the
-//! sandbox does not start, jrun cannot be spawned) exits non-zero.
+//! table marks each figure against its target (PASS or FAIL), but a missed target never fails
+//! the run: CI machines are too noisy for timed assertions. Only a run that cannot measure at
+//! all (a sandbox does not start, jrun cannot be spawned) exits non-zero.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
@@ -52,17 +60,37 @@ const RSS_SAMPLE_EVERY: Duration = Duration::from_millis(20);
 /// How often the child is checked for exit: the resolution of every wall time measured.
 const EXIT_CHECK_EVERY: Duration = Duration::from_millis(1);
 
+/// How far away the controller is: every Jenkins request is answered this much later.
+const LATENCY_MS: u64 = 40;
+/// A controller on another continent, for a second run of the release.
+const FAR_LATENCY_MS: u64 = 150;
+
 /// Release-pipeline targets (DESIGN §8 and the issue), for 19 builds.
 const RELEASE_BUILDS: usize = 19;
+const RELEASE_REQUESTS: f64 = 80.0;
 const BYTES_FOR_RELEASE: f64 = 40_000.0;
 const OVER_CRITICAL_PATH_S: f64 = 0.5;
+const OVER_CRITICAL_PATH_VARIED_S: f64 = 1.0;
+const OVER_CRITICAL_PATH_FAR_S: f64 = 1.2;
 const MEDIAN_LAG_S: f64 = 1.0;
 /// jrun's default `poll.max`: DESIGN §8 says a lag never goes above it.
 const MAX_LAG_S: f64 = 15.0;
+const FLEET_MEDIAN_LAG_S: f64 = 0.3;
+/// The fleet's requests may be this much over their floor (a trigger, a queue read and a
+/// build read per build).
+const FLEET_OVER_FLOOR: f64 = 0.10;
 const FLEET_RSS_MIB: f64 = 64.0;
-/// "Well under one core": a quarter of one is this benchmark's reading of it.
-const FLEET_CORES: f64 = 0.25;
+const FLEET_CORES: f64 = 0.05;
+const SCALE_RSS_MIB: f64 = 256.0;
+/// No request storm: the busiest second has at most this many times the mean rate.
+const SCALE_BUSIEST_RATIO: f64 = 3.0;
 const VALIDATE_MS: f64 = 50.0;
+/// The polling loop the release's varied run is compared with reads every build this often.
+const LOOP_EVERY_S: f64 = 1.0;
+/// Seeds of the varied durations, one per scenario, so that runs compare.
+const RELEASE_SEED: u64 = 16;
+const FLEET_SEED: u64 = 1_000;
+const SCALE_SEED: u64 = 10_000;
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -87,9 +115,10 @@ fn main() {
     let mut table = Table::default();
     let mut notes = Vec::new();
     let mut broken = false;
-    let scenarios: [(&str, Scenario); 4] = [
+    let scenarios: [(&str, Scenario); 5] = [
         ("release", release),
         ("fleet", fleet),
+        ("scale", scale),
         ("validate", validate),
         ("artifact", artifact),
     ];
@@ -123,8 +152,13 @@ struct Sizes {
     /// Cells of each matrix of the fleet, and how many matrices.
     fleet_cells: usize,
     fleet_matrices: usize,
-    /// Durations of the fleet's builds, spread over this range so they do not end together.
-    fleet_build_ms: (u64, u64),
+    /// How long the fleet's builds usually take, and their jobs' history says.
+    fleet_build_ms: u64,
+    /// Sandboxes of the scale scenario, and the cells and matrices each runs.
+    scale_servers: usize,
+    scale_cells: usize,
+    scale_matrices: usize,
+    scale_build_ms: u64,
     validate_steps: usize,
     validate_runs: usize,
     /// Bytes of the artifact the `artifact` scenario downloads.
@@ -138,7 +172,11 @@ impl Sizes {
         quick: false,
         fleet_cells: 250,
         fleet_matrices: 4,
-        fleet_build_ms: (8_000, 12_000),
+        fleet_build_ms: 10_000,
+        scale_servers: 10,
+        scale_cells: 250,
+        scale_matrices: 4,
+        scale_build_ms: 20_000,
         validate_steps: 1_000,
         validate_runs: 11,
         artifact_bytes: 50 * 1024 * 1024,
@@ -148,12 +186,68 @@ impl Sizes {
         quick: true,
         fleet_cells: 25,
         fleet_matrices: 2,
-        fleet_build_ms: (1_500, 2_500),
+        fleet_build_ms: 2_000,
+        scale_servers: 3,
+        scale_cells: 20,
+        scale_matrices: 2,
+        scale_build_ms: 2_000,
         validate_steps: 100,
         validate_runs: 5,
         artifact_bytes: 5 * 1024 * 1024,
         run_limit: Duration::from_secs(60),
     };
+}
+
+/// SplitMix64: a small deterministic generator, so that the varied durations are the same
+/// on every run and runs compare.
+struct Prng(u64);
+
+impl Prng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [0, 1).
+    fn unit(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in [0, n).
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+}
+
+/// Durations that vary around the history, seeded: every build of `jobs` runs within ±20% of
+/// the duration it was given, but two (chosen by the seed) run 1.6x as long, and the job
+/// `no_success` has only failed builds in its history. Returns what was changed, for the notes.
+fn vary(jobs: &mut [JobDef], seed: u64, no_success: &str) -> String {
+    let mut rng = Prng(seed);
+    let mut all: Vec<(usize, usize)> = Vec::new();
+    for (j, job) in jobs.iter_mut().enumerate() {
+        for (b, ms) in job.builds_ms.iter_mut().enumerate() {
+            *ms = (*ms as f64 * (0.8 + 0.4 * rng.unit())).round() as u64;
+            all.push((j, b));
+        }
+        if job.path == no_success {
+            job.history_failed = true;
+        }
+    }
+    let mut long = Vec::new();
+    for _ in 0..2.min(all.len()) {
+        let (j, b) = all.swap_remove(rng.below(all.len()));
+        let usual = jobs[j].history_ms.first().copied().unwrap_or(1_000);
+        jobs[j].builds_ms[b] = usual * 8 / 5;
+        long.push(format!("{} build {} of the run", jobs[j].path, b + 1));
+    }
+    format!(
+        "seed {seed}: 1.6x as long: {}; no successful build in its history: {no_success}",
+        long.join(", ")
+    )
 }
 
 // ---- the table ----
@@ -283,7 +377,7 @@ impl Table {
 
 fn verdict(ok: Option<bool>) -> String {
     match ok {
-        Some(true) => "pass".to_string(),
+        Some(true) => "PASS".to_string(),
         Some(false) => "FAIL".to_string(),
         None => "n/a".to_string(),
     }
@@ -452,6 +546,8 @@ struct JobDef {
     concurrent: bool,
     params: Vec<&'static str>,
     history_ms: Vec<u64>,
+    /// Whether the history's builds all failed (Jenkins still estimates from them).
+    history_failed: bool,
     builds_ms: Vec<u64>,
 }
 
@@ -468,15 +564,16 @@ impl JobDef {
             concurrent: false,
             params: params.to_vec(),
             history_ms: history_ms.to_vec(),
+            history_failed: false,
             builds_ms: builds_ms.to_vec(),
         }
     }
 
     fn yaml(&self) -> String {
-        let durations = |list: &[u64]| {
+        let durations = |list: &[u64], result: &str| {
             let items: Vec<String> = list
                 .iter()
-                .map(|ms| format!("{{duration: {ms}ms}}"))
+                .map(|ms| format!("{{duration: {ms}ms{result}}}"))
                 .collect();
             format!("[{}]", items.join(", "))
         };
@@ -496,10 +593,15 @@ impl JobDef {
             let _ = writeln!(text, "    parameters: [{}]", params.join(", "));
         }
         if !self.history_ms.is_empty() {
-            let _ = writeln!(text, "    history: {}", durations(&self.history_ms));
+            let result = if self.history_failed {
+                ", result: FAILURE"
+            } else {
+                ""
+            };
+            let _ = writeln!(text, "    history: {}", durations(&self.history_ms, result));
         }
         if !self.builds_ms.is_empty() {
-            let _ = writeln!(text, "    builds: {}", durations(&self.builds_ms));
+            let _ = writeln!(text, "    builds: {}", durations(&self.builds_ms, ""));
         }
         text
     }
@@ -520,9 +622,11 @@ fn idle_jobs() -> Vec<JobDef> {
         .collect()
 }
 
-fn sandbox_config(jobs: &[JobDef], speed: f64) -> String {
-    let mut text =
-        format!("{USERS}speed: {speed}\nquiet_period: 0s\nexecutors: 64\nseed: 7\njobs:\n");
+/// A sandbox of `jobs` whose every Jenkins request is answered `latency_ms` late.
+fn sandbox_config(jobs: &[JobDef], speed: f64, latency_ms: u64) -> String {
+    let mut text = format!(
+        "{USERS}speed: {speed}\nquiet_period: 0s\nexecutors: 64\nseed: 7\nfaults: {{latency: {latency_ms}ms}}\njobs:\n"
+    );
     for job in jobs {
         text.push_str(&job.yaml());
     }
@@ -578,13 +682,39 @@ fn jenkins_block(sb: &Sandbox) -> String {
 /// the critical path is the sum of each stage's longest build. A stage lists step ids, or for
 /// a matrix the id written in the file (its cells are `id[KEY=value]`).
 struct PipelineRun {
-    scenario: &'static str,
+    /// The scenario and its case, as the table's first column shows it.
+    label: String,
     yaml: String,
     stages: Vec<Vec<String>>,
     builds: usize,
-    speed: f64,
-    /// Whether the scenario also reports load over time and cores (the fleet).
+    /// Jobs the pipeline names: each is read once, so they count towards the floor.
+    jobs: usize,
+    latency_ms: u64,
+    targets: Targets,
+    /// Whether the run also reports load over time (the fleet and the scale).
     fleet: bool,
+    /// Whether the run is compared with a loop that polls every build once a second.
+    versus_loop: bool,
+}
+
+/// What a run's figures are held to; `None` is reported without a target.
+#[derive(Default, Clone, Copy)]
+struct Targets {
+    requests: Option<f64>,
+    bytes: Option<f64>,
+    over_critical_s: Option<f64>,
+    median_lag_s: Option<f64>,
+    rss_mib: Option<f64>,
+    cores: Option<f64>,
+    busiest_ratio: Option<f64>,
+}
+
+fn at_most(target: Option<f64>) -> Target {
+    target.map_or(Target::None, Target::AtMost)
+}
+
+fn below(target: Option<f64>) -> Target {
+    target.map_or(Target::None, Target::Below)
 }
 
 struct BuildSeen {
@@ -606,21 +736,71 @@ fn stage_of(stages: &[Vec<String>], step_id: &str) -> Option<usize> {
     })
 }
 
+/// The load of a run on every sandbox it used, added up.
+#[derive(Default)]
+struct Load {
+    requests: f64,
+    bytes: f64,
+    /// The most requests one sandbox had in flight at once.
+    max_in_flight: f64,
+    /// Requests by the sandboxes' epoch second (their clocks run at real speed, so they agree).
+    per_second: BTreeMap<i64, u64>,
+    /// Count and bytes by route.
+    routes: BTreeMap<String, (u64, u64)>,
+}
+
+fn gather(
+    client: &reqwest::blocking::Client,
+    sbs: &[Sandbox],
+) -> Result<(Load, Vec<Value>), String> {
+    let mut load = Load::default();
+    let mut builds = Vec::new();
+    for sb in sbs {
+        let stats = control(client, sb, "GET", "stats")?;
+        load.requests += stats["requests"].as_f64().unwrap_or(f64::NAN);
+        load.bytes += stats["bytes"].as_f64().unwrap_or(f64::NAN);
+        load.max_in_flight = load
+            .max_in_flight
+            .max(stats["max_in_flight"].as_f64().unwrap_or(f64::NAN));
+        for pair in stats["requests_per_second"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(sec), Some(count)) = (pair[0].as_i64(), pair[1].as_u64()) {
+                *load.per_second.entry(sec).or_default() += count;
+            }
+        }
+        for (route, r) in stats["routes"].as_object().into_iter().flatten() {
+            let entry = load.routes.entry(route.clone()).or_default();
+            entry.0 += r["count"].as_u64().unwrap_or(0);
+            entry.1 += r["bytes"].as_u64().unwrap_or(0);
+        }
+        let list = control(client, sb, "GET", "builds")?;
+        builds.extend(list.as_array().into_iter().flatten().cloned());
+    }
+    Ok((load, builds))
+}
+
 fn run_pipeline(
     bin: &Path,
     sizes: &Sizes,
-    sb: &Sandbox,
+    sbs: &[Sandbox],
     run: &PipelineRun,
     table: &mut Table,
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
-    let name = run.scenario;
+    let name = run.label.as_str();
+    let targets = run.targets;
     let client = control_client()?;
     let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
     let file = dir.path().join("pipeline.yaml");
     std::fs::write(&file, &run.yaml).map_err(|e| e.to_string())?;
-    control(&client, sb, "POST", "stats/reset")?;
-    let t0_ms = control(&client, sb, "GET", "time")?["now_ms"]
+    for sb in sbs {
+        control(&client, sb, "POST", "stats/reset")?;
+    }
+    let first = sbs.first().ok_or("no sandbox")?;
+    let t0_ms = control(&client, first, "GET", "time")?["now_ms"]
         .as_i64()
         .ok_or("the sandbox's time has no now_ms")?;
     // jrun's own deadline comes first, so that it stops its builds and reports.
@@ -635,8 +815,7 @@ fn run_pipeline(
         format!("{}s", jrun_timeout.as_secs()).into(),
     ];
     let child = run_jrun(bin, &args, dir.path(), sizes.run_limit)?;
-    let stats = control(&client, sb, "GET", "stats")?;
-    let builds = control(&client, sb, "GET", "builds")?;
+    let (load, builds) = gather(&client, sbs)?;
 
     if child.code != Some(0) || child.timed_out {
         notes.push(format!(
@@ -657,7 +836,8 @@ fn run_pipeline(
         Target::AtMost(0.0),
     );
 
-    // The builds of this run, by the build numbers jrun reported for its steps.
+    // The builds of this run, by the build numbers jrun reported for its steps; job names
+    // differ between sandboxes, so job and number name one build.
     let summary: Value = serde_json::from_str(&child.stdout).unwrap_or(Value::Null);
     let mut wanted: BTreeMap<(String, i64), usize> = BTreeMap::new();
     for step in summary["steps"].as_array().into_iter().flatten() {
@@ -673,9 +853,7 @@ fn run_pipeline(
         }
     }
     let seen: Vec<BuildSeen> = builds
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .filter_map(|b| {
             let key = (b["job"].as_str()?.to_string(), b["number"].as_i64()?);
             Some(BuildSeen {
@@ -700,29 +878,33 @@ fn run_pipeline(
         Measured::Count(seen.len() as f64),
         Target::None,
     );
+    table.push(
+        name,
+        "latency of every Jenkins answer",
+        Measured::Millis(run.latency_ms as f64),
+        Target::None,
+    );
 
-    // Sandbox milliseconds to real seconds.
-    let real_s = |ms: f64| ms / 1000.0 / run.speed;
-    let per_build = run.builds as f64 / RELEASE_BUILDS as f64;
-    let floor = 3 * run.builds;
-    let requests = stats["requests"].as_f64().unwrap_or(f64::NAN);
+    // Sandbox milliseconds to real seconds: every sandbox of the benchmark runs at real speed.
+    let real_s = |ms: f64| ms / 1000.0;
+    let floor = run.jobs + 3 * run.builds;
     table.push(
         name,
         &format!("requests (floor {floor})"),
-        Measured::Count(requests),
-        Target::AtMost((floor as f64 * 1.3).floor()),
+        Measured::Count(load.requests),
+        at_most(targets.requests),
     );
     table.push(
         name,
         "requests per build",
-        Measured::Count((requests / run.builds as f64 * 10.0).round() / 10.0),
+        Measured::Count((load.requests / run.builds as f64 * 10.0).round() / 10.0),
         Target::None,
     );
     table.push(
         name,
         "bytes received (bodies)",
-        Measured::Bytes(stats["bytes"].as_f64().unwrap_or(f64::NAN)),
-        Target::AtMost((BYTES_FOR_RELEASE * per_build).round()),
+        Measured::Bytes(load.bytes),
+        at_most(targets.bytes),
     );
 
     let mut critical_ms = 0.0;
@@ -742,6 +924,7 @@ fn run_pipeline(
         ));
     }
     let wall_s = child.wall.as_secs_f64();
+    let over_s = wall_s - critical_s;
     table.push(name, "wall time", Measured::Seconds(wall_s), Target::None);
     table.push(
         name,
@@ -749,18 +932,11 @@ fn run_pipeline(
         Measured::Seconds(critical_s),
         Target::None,
     );
-    // The fleet's builds start over the second or so its 1,000 triggers take, and run up to
-    // a fifth longer or shorter than the one estimate Jenkins has for each job: its targets
-    // are the load it puts on Jenkins and the machine. The 0.5 s bound is the release's.
     table.push(
         name,
         "wall time over critical path",
-        Measured::Seconds(wall_s - critical_s),
-        if run.fleet {
-            Target::None
-        } else {
-            Target::AtMost(OVER_CRITICAL_PATH_S)
-        },
+        Measured::Seconds(over_s),
+        at_most(targets.over_critical_s),
     );
 
     let done_lags: Vec<f64> = seen
@@ -782,7 +958,7 @@ fn run_pipeline(
         name,
         "detection lag, median",
         opt(median(&done_lags), Measured::Seconds),
-        Target::Below(MEDIAN_LAG_S),
+        below(targets.median_lag_s),
     );
     table.push(
         name,
@@ -798,10 +974,38 @@ fn run_pipeline(
     );
     table.push(
         name,
-        "requests in flight at once, max",
-        Measured::Count(stats["max_in_flight"].as_f64().unwrap_or(f64::NAN)),
+        "requests in flight at once, max (one sandbox)",
+        Measured::Count(load.max_in_flight),
         Target::None,
     );
+    if run.versus_loop {
+        let (loop_over, loop_requests) =
+            polling_loop(&seen, run.stages.len(), run.latency_ms as f64 / 1000.0);
+        table.push(
+            name,
+            "1 s polling loop (modelled): over critical path",
+            Measured::Seconds(loop_over),
+            Target::None,
+        );
+        table.push(
+            name,
+            "1 s polling loop (modelled): requests",
+            Measured::Count(loop_requests),
+            Target::None,
+        );
+        table.push(
+            name,
+            "jrun over critical path, ahead of the loop",
+            Measured::Seconds(over_s),
+            Target::Below(loop_over),
+        );
+        table.push(
+            name,
+            "jrun requests, ahead of the loop",
+            Measured::Count(load.requests),
+            Target::Below(loop_requests),
+        );
+    }
 
     let cpu = opt(child.cpu_s, Measured::Seconds);
     let rss_mib = child.peak_rss_kib.map(|k| k as f64 / 1024.0);
@@ -811,22 +1015,15 @@ fn run_pipeline(
             name,
             "jrun CPU / wall time",
             opt(child.cpu_s.map(|c| c / wall_s), Measured::Cores),
-            Target::AtMost(FLEET_CORES),
-        );
-        table.push(
-            name,
-            "jrun peak RSS",
-            opt(rss_mib, Measured::MiB),
-            Target::AtMost(FLEET_RSS_MIB),
-        );
-    } else {
-        table.push(
-            name,
-            "jrun peak RSS",
-            opt(rss_mib, Measured::MiB),
-            Target::None,
+            below(targets.cores),
         );
     }
+    table.push(
+        name,
+        "jrun peak RSS",
+        opt(rss_mib, Measured::MiB),
+        at_most(targets.rss_mib),
+    );
 
     if run.fleet {
         let in_flight = most_builds_at_once(&seen);
@@ -836,10 +1033,47 @@ fn run_pipeline(
             Measured::Count(in_flight as f64),
             Target::None,
         );
-        fleet_load(name, &stats, t0_ms, child.wall, table, notes);
+        fleet_load(name, &load, t0_ms, child.wall, targets, table, notes);
     }
-    notes.push(format!("{name}: requests by route: {}", routes(&stats)));
+    notes.push(format!("{name}: requests by route: {}", routes(&load)));
     Ok(())
+}
+
+/// A loop that polls every build once a second, worked out from the builds as they ran
+/// rather than run: it triggers a stage's builds once it saw the stage before done; after each
+/// trigger it sleeps a second and reads the queue item (the build has started by then: the
+/// sandboxes have no quiet period), then reads the build a second after each answer until one
+/// shows it finished. Each request is answered `latency_s` later, with the state at that
+/// moment, as the sandbox does. It reads no job first. Returns its time over the critical
+/// path and its requests.
+fn polling_loop(seen: &[BuildSeen], stages: usize, latency_s: f64) -> (f64, f64) {
+    let mut over = 0.0;
+    let mut requests = 0.0;
+    for stage in 0..stages {
+        let mut stage_done: f64 = 0.0;
+        let mut longest: f64 = 0.0;
+        for build in seen.iter().filter(|b| b.stage == stage) {
+            let duration = (build.end_ms - build.start_ms) as f64 / 1000.0;
+            longest = longest.max(duration);
+            // The build starts when its trigger is handled.
+            let ends = latency_s + duration;
+            // The trigger and the queue read.
+            let mut t = latency_s + LOOP_EVERY_S + latency_s;
+            requests += 2.0;
+            // Bounded by the build's length: one read per second of it, and one more.
+            let most = (duration / LOOP_EVERY_S).ceil() as usize + 2;
+            for _ in 0..most {
+                t += LOOP_EVERY_S + latency_s;
+                requests += 1.0;
+                if t >= ends {
+                    break;
+                }
+            }
+            stage_done = stage_done.max(t);
+        }
+        over += stage_done - longest;
+    }
+    (over, requests)
 }
 
 /// Where the wall time beyond the builds goes: from jrun's start to the first build, from
@@ -894,26 +1128,20 @@ fn most_builds_at_once(seen: &[BuildSeen]) -> usize {
     most.max(0) as usize
 }
 
-/// Requests per second over the run, from the sandbox's per-second counts.
+/// Requests per second over the run, from the sandboxes' per-second counts.
 fn fleet_load(
     name: &str,
-    stats: &Value,
+    load: &Load,
     t0_ms: i64,
     wall: Duration,
+    targets: Targets,
     table: &mut Table,
     notes: &mut Vec<String>,
 ) {
     let first = t0_ms.div_euclid(1000);
     let seconds = wall.as_secs() as i64 + 1;
     let mut per_second = vec![0u64; seconds as usize];
-    for pair in stats["requests_per_second"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
-        let (Some(sec), Some(count)) = (pair[0].as_i64(), pair[1].as_u64()) else {
-            continue;
-        };
+    for (sec, count) in &load.per_second {
         if let Some(slot) = usize::try_from(sec - first)
             .ok()
             .and_then(|i| per_second.get_mut(i))
@@ -923,10 +1151,11 @@ fn fleet_load(
     }
     let values: Vec<f64> = per_second.iter().map(|&n| n as f64).collect();
     let total: f64 = values.iter().sum();
+    let mean = total / wall.as_secs_f64().max(0.001);
     table.push(
         name,
         "requests/s, mean over the run",
-        Measured::Count((total / wall.as_secs_f64().max(0.001)).round()),
+        Measured::Count(mean.round()),
         Target::None,
     );
     table.push(
@@ -935,11 +1164,20 @@ fn fleet_load(
         Measured::Count(values.iter().filter(|&&n| n == 0.0).count() as f64),
         Target::None,
     );
+    let busiest = max(&values);
     table.push(
         name,
         "requests/s, busiest second",
-        max(&values).map_or(Measured::Missing, Measured::Count),
+        busiest.map_or(Measured::Missing, Measured::Count),
         Target::None,
+    );
+    table.push(
+        name,
+        "busiest second / mean rate",
+        busiest.map_or(Measured::Missing, |b| {
+            Measured::Count((b / mean.max(f64::MIN_POSITIVE) * 100.0).round() / 100.0)
+        }),
+        at_most(targets.busiest_ratio),
     );
     let series: Vec<String> = per_second.iter().map(u64::to_string).collect();
     // Buckets are the sandbox's epoch seconds, so the first one is a partial second.
@@ -949,17 +1187,11 @@ fn fleet_load(
     ));
 }
 
-fn routes(stats: &Value) -> String {
-    let Some(routes) = stats["routes"].as_object() else {
-        return "-".to_string();
-    };
-    let mut list: Vec<(u64, String)> = routes
+fn routes(load: &Load) -> String {
+    let mut list: Vec<(u64, String)> = load
+        .routes
         .iter()
-        .map(|(route, r)| {
-            let count = r["count"].as_u64().unwrap_or(0);
-            let bytes = r["bytes"].as_u64().unwrap_or(0);
-            (count, format!("{route} {count} ({bytes} B)"))
-        })
+        .map(|(route, (count, bytes))| (*count, format!("{route} {count} ({bytes} B)")))
         .collect();
     list.sort_by_key(|(count, _)| std::cmp::Reverse(*count));
     list.into_iter()
@@ -970,35 +1202,62 @@ fn routes(stats: &Value) -> String {
 
 // ---- scenario 1: the release ----
 
+/// The release three times: exact durations and varied ones at [`LATENCY_MS`], and exact
+/// durations at [`FAR_LATENCY_MS`].
 fn release(
     bin: &Path,
     sizes: &Sizes,
     table: &mut Table,
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
-    let (jobs, steps, stages) = if sizes.quick {
-        release_quick()
-    } else {
-        release_full()
-    };
-    let mut all_jobs = jobs;
-    all_jobs.extend(idle_jobs());
-    let sb = start_sandbox(&sandbox_config(&all_jobs, 1.0))?;
-    let builds = count_builds(&steps);
-    let yaml = format!(
-        "name: bench-release\n{}vars:\n  version: \"2.4.0\"\nsteps:\n{}",
-        jenkins_block(&sb),
-        steps.iter().map(StepDef::yaml).collect::<String>()
-    );
-    let run = PipelineRun {
-        scenario: "release",
-        yaml,
-        stages,
-        builds,
-        speed: 1.0,
-        fleet: false,
-    };
-    run_pipeline(bin, sizes, &sb, &run, table, notes)
+    let cases = [
+        ("exact", LATENCY_MS, OVER_CRITICAL_PATH_S, false),
+        ("varied", LATENCY_MS, OVER_CRITICAL_PATH_VARIED_S, true),
+        ("exact", FAR_LATENCY_MS, OVER_CRITICAL_PATH_FAR_S, false),
+    ];
+    for (case, latency_ms, over_s, varied) in cases {
+        let (mut jobs, steps, stages) = if sizes.quick {
+            release_quick()
+        } else {
+            release_full()
+        };
+        let label = format!("release {latency_ms}ms {case}");
+        if varied {
+            let changed = vary(&mut jobs, RELEASE_SEED, "notify");
+            notes.push(format!("{label}: {changed}"));
+        }
+        let job_count = jobs.len();
+        let mut all_jobs = jobs;
+        all_jobs.extend(idle_jobs());
+        let sb = start_sandbox(&sandbox_config(&all_jobs, 1.0, latency_ms))?;
+        let builds = count_builds(&steps);
+        let per_build = builds as f64 / RELEASE_BUILDS as f64;
+        let yaml = format!(
+            "name: bench-release\n{}vars:\n  version: \"2.4.0\"\nsteps:\n{}",
+            jenkins_block(&sb),
+            steps.iter().map(StepDef::yaml).collect::<String>()
+        );
+        let far = latency_ms != LATENCY_MS;
+        let run = PipelineRun {
+            label,
+            yaml,
+            stages,
+            builds,
+            jobs: job_count,
+            latency_ms,
+            targets: Targets {
+                requests: (!far).then_some((RELEASE_REQUESTS * per_build).round()),
+                bytes: (!far && !varied).then_some((BYTES_FOR_RELEASE * per_build).round()),
+                over_critical_s: Some(over_s),
+                median_lag_s: Some(MEDIAN_LAG_S),
+                ..Targets::default()
+            },
+            fleet: false,
+            versus_loop: varied,
+        };
+        run_pipeline(bin, sizes, std::slice::from_ref(&sb), &run, table, notes)?;
+    }
+    Ok(())
 }
 
 /// A step of a generated pipeline, or a parallel group of them.
@@ -1008,6 +1267,8 @@ enum StepDef {
         job: String,
         params: Vec<(&'static str, String)>,
         matrix: Option<(&'static str, Vec<String>)>,
+        /// A server of the pipeline's `servers:`, or the default `jenkins:`.
+        server: Option<String>,
     },
     Parallel(Vec<StepDef>),
 }
@@ -1019,6 +1280,7 @@ impl StepDef {
             job: job.to_string(),
             params: params.iter().map(|(k, v)| (*k, v.to_string())).collect(),
             matrix: None,
+            server: None,
         }
     }
 
@@ -1034,7 +1296,16 @@ impl StepDef {
             job: job.to_string(),
             params: params.iter().map(|(k, v)| (*k, v.to_string())).collect(),
             matrix: Some((key, values.to_vec())),
+            server: None,
         }
+    }
+
+    /// The step, run on the pipeline's server `name`.
+    fn on(mut self, name: &str) -> StepDef {
+        if let StepDef::Job { server, .. } = &mut self {
+            *server = Some(name.to_string());
+        }
+        self
     }
 
     fn builds(&self) -> usize {
@@ -1059,8 +1330,12 @@ impl StepDef {
                 job,
                 params,
                 matrix,
+                server,
             } => {
                 let mut text = format!("{indent}- id: {id}\n{indent}  job: {job}\n");
+                if let Some(server) = server {
+                    let _ = writeln!(text, "{indent}  server: {server}");
+                }
                 if let Some((key, values)) = matrix {
                     let _ = writeln!(
                         text,
@@ -1232,68 +1507,176 @@ fn release_quick() -> Release {
 
 // ---- scenario 2: a thousand builds in flight ----
 
+/// A load of `matrices` matrices of `cells` builds each, of one job per matrix (paths start
+/// with `prefix`), on `server` (the default one if `None`): its jobs, its matrix steps (to be
+/// run in parallel) and their ids. Every build lasts `typical_ms`, like the three builds of its
+/// job's history; [`vary`] makes them vary.
+fn load_of(
+    prefix: &str,
+    cells: usize,
+    matrices: usize,
+    typical_ms: u64,
+    server: Option<&str>,
+) -> (Vec<JobDef>, Vec<StepDef>, Vec<String>) {
+    let shards: Vec<String> = (0..cells).map(|i| format!("s{i:03}")).collect();
+    let mut jobs = Vec::new();
+    let mut members = Vec::new();
+    let mut ids = Vec::new();
+    for m in 0..matrices {
+        let path = format!("{prefix}worker-{m}");
+        jobs.push(JobDef {
+            path: path.clone(),
+            pipeline: true,
+            concurrent: true,
+            params: vec!["SHARD"],
+            history_ms: vec![typical_ms; 3],
+            history_failed: false,
+            builds_ms: vec![typical_ms; cells],
+        });
+        let id = format!("wave-{}{m}", prefix.replace('/', "-"));
+        let step = StepDef::matrix(
+            &id,
+            &path,
+            "SHARD",
+            &shards,
+            &[("SHARD", "{{matrix.SHARD}}")],
+        );
+        members.push(match server {
+            Some(name) => step.on(name),
+            None => step,
+        });
+        ids.push(id);
+    }
+    (jobs, members, ids)
+}
+
+/// 1,000 builds in flight at once, with exact durations and with varied ones.
 fn fleet(
     bin: &Path,
     sizes: &Sizes,
     table: &mut Table,
     notes: &mut Vec<String>,
 ) -> Result<(), String> {
-    let (low, high) = sizes.fleet_build_ms;
-    let typical = (low + high) / 2;
-    let shards: Vec<String> = (0..sizes.fleet_cells).map(|i| format!("s{i:03}")).collect();
-    let mut jobs = Vec::new();
-    let mut members = Vec::new();
-    for m in 0..sizes.fleet_matrices {
-        let path = format!("load/worker-{m}");
-        // Spread evenly over [low, high), offset per job, so that builds end all through the
-        // range rather than together.
-        let durations: Vec<u64> = (0..sizes.fleet_cells as u64)
-            .map(|i| low + (i * 7919 + m as u64 * 1013) % (high - low).max(1))
-            .collect();
-        jobs.push(JobDef {
-            path: path.clone(),
-            pipeline: true,
-            concurrent: true,
-            params: vec!["SHARD"],
-            history_ms: vec![typical; 3],
-            builds_ms: durations,
-        });
-        members.push(StepDef::matrix(
-            &format!("wave-{m}"),
-            &path,
-            "SHARD",
-            &shards,
-            &[("SHARD", "{{matrix.SHARD}}")],
-        ));
+    for varied in [false, true] {
+        let (mut jobs, members, ids) = load_of(
+            "load/",
+            sizes.fleet_cells,
+            sizes.fleet_matrices,
+            sizes.fleet_build_ms,
+            None,
+        );
+        let label = format!(
+            "fleet {LATENCY_MS}ms {}",
+            if varied { "varied" } else { "exact" }
+        );
+        if varied {
+            let last = jobs.last().map(|j| j.path.clone()).unwrap_or_default();
+            let changed = vary(&mut jobs, FLEET_SEED, &last);
+            notes.push(format!("{label}: {changed}"));
+        }
+        let job_count = jobs.len();
+        jobs.extend(idle_jobs());
+        // Real speed, like the release: jrun waits in real time against a remote Jenkins, and
+        // a faster sandbox clock would make every `estimatedDuration` and lag mean something
+        // else.
+        let sb = start_sandbox(&sandbox_config(&jobs, 1.0, LATENCY_MS))?;
+        let steps = vec![StepDef::Parallel(members)];
+        let builds = count_builds(&steps);
+        let yaml = format!(
+            "name: bench-fleet\n{}steps:\n{}",
+            jenkins_block(&sb),
+            steps.iter().map(StepDef::yaml).collect::<String>()
+        );
+        let floor = (job_count + 3 * builds) as f64;
+        let run = PipelineRun {
+            label,
+            yaml,
+            stages: vec![ids],
+            builds,
+            jobs: job_count,
+            latency_ms: LATENCY_MS,
+            targets: Targets {
+                requests: Some((floor * (1.0 + FLEET_OVER_FLOOR)).floor()),
+                median_lag_s: Some(FLEET_MEDIAN_LAG_S),
+                rss_mib: Some(FLEET_RSS_MIB),
+                cores: Some(FLEET_CORES),
+                ..Targets::default()
+            },
+            fleet: true,
+            versus_loop: false,
+        };
+        run_pipeline(bin, sizes, std::slice::from_ref(&sb), &run, table, notes)?;
     }
-    jobs.extend(idle_jobs());
-    // Real speed, like the release: jrun waits in real time against a remote Jenkins, and a
-    // faster sandbox clock would make every `estimatedDuration` and lag mean something else.
-    let sb = start_sandbox(&sandbox_config(&jobs, 1.0))?;
-    let stages = vec![
-        (0..sizes.fleet_matrices)
-            .map(|m| format!("wave-{m}"))
-            .collect(),
-    ];
+    Ok(())
+}
+
+// ---- scenario 3: ten thousand builds across ten controllers ----
+
+/// 10,000 builds in flight across 10 sandboxes, from one jrun process: its memory, and
+/// whether its requests come evenly or in storms. Durations vary.
+fn scale(
+    bin: &Path,
+    sizes: &Sizes,
+    table: &mut Table,
+    notes: &mut Vec<String>,
+) -> Result<(), String> {
+    let mut sandboxes = Vec::new();
+    let mut members = Vec::new();
+    let mut ids = Vec::new();
+    let mut job_count = 0;
+    for k in 0..sizes.scale_servers {
+        let server = (k > 0).then(|| format!("c{k}"));
+        let (mut jobs, steps, wave_ids) = load_of(
+            &format!("c{k}/"),
+            sizes.scale_cells,
+            sizes.scale_matrices,
+            sizes.scale_build_ms,
+            server.as_deref(),
+        );
+        let last = jobs.last().map(|j| j.path.clone()).unwrap_or_default();
+        let changed = vary(&mut jobs, SCALE_SEED + k as u64, &last);
+        if k == 0 {
+            notes.push(format!("scale: controller 0: {changed}"));
+        }
+        job_count += jobs.len();
+        sandboxes.push(start_sandbox(&sandbox_config(&jobs, 1.0, LATENCY_MS))?);
+        members.extend(steps);
+        ids.extend(wave_ids);
+    }
+    let mut servers = String::from("servers:\n");
+    for (k, sb) in sandboxes.iter().enumerate().skip(1) {
+        let _ = writeln!(
+            servers,
+            "  c{k}: {{ url: \"{}\", user: {USER}, token: {TOKEN} }}",
+            sb.url()
+        );
+    }
     let steps = vec![StepDef::Parallel(members)];
     let builds = count_builds(&steps);
     let yaml = format!(
-        "name: bench-fleet\n{}steps:\n{}",
-        jenkins_block(&sb),
+        "name: bench-scale\n{}{servers}steps:\n{}",
+        jenkins_block(&sandboxes[0]),
         steps.iter().map(StepDef::yaml).collect::<String>()
     );
     let run = PipelineRun {
-        scenario: "fleet",
+        label: format!("scale {LATENCY_MS}ms varied"),
         yaml,
-        stages,
+        stages: vec![ids],
         builds,
-        speed: 1.0,
+        jobs: job_count,
+        latency_ms: LATENCY_MS,
+        targets: Targets {
+            rss_mib: Some(SCALE_RSS_MIB),
+            busiest_ratio: Some(SCALE_BUSIEST_RATIO),
+            ..Targets::default()
+        },
         fleet: true,
+        versus_loop: false,
     };
-    run_pipeline(bin, sizes, &sb, &run, table, notes)
+    run_pipeline(bin, sizes, &sandboxes, &run, table, notes)
 }
 
-// ---- scenario 3: validate ----
+// ---- scenario 4: validate ----
 
 /// `n` steps in stages of ten parallel members; every member after the first stage reads the
 /// build number of a step two stages back (transitive), so template checking has to work out

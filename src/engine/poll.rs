@@ -13,12 +13,24 @@ pub const QUEUE_POLL_CEILING: Duration = Duration::from_secs(60);
 /// then at most this late for a build that ended at the earlier.
 const MERGE_MS: i64 = 100;
 
+/// How long after a build's likely end its first read reaches Jenkins: a build's result is
+/// set a moment after its duration is.
+const AFTER_END_MS: i64 = 10;
+
 /// When to read a running build, in milliseconds after the earliest instant it may have
 /// started (`window_ms` before the latest): just after each time its job's recent builds
 /// took, and after Jenkins' estimate. A build runs much like its predecessors, so one of these
 /// reads usually finds it just ended; one that runs longer than all of them is left to the
-/// backoff that follows. Durations far from the typical one (a build that waited for a lock,
+/// steps that follow. Durations far from the typical one (a build that waited for a lock,
 /// say) are left out, since a read aimed at them would leave a long gap before it.
+///
+/// The earliest instant is when the trigger was sent, and the build started when the trigger
+/// reached Jenkins (plus the time Jenkins says it queued). A read sent a duration after the
+/// trigger reaches Jenkins that duration after the trigger did, since both take the same way
+/// there, whatever the round trip: so each duration is read at the window's start, which
+/// finds the build ended one trip earlier than a read at its end would. A window wider than
+/// the merge distance (the trigger waited behind other requests, say) has its end read too;
+/// that read costs a request only when the first came too soon.
 pub fn due_offsets(recent_ms: &[i64], estimate_ms: Option<i64>, window_ms: i64) -> Vec<i64> {
     // The estimate is the mean of the recent durations, so an outlier drags it along; their
     // median does not move.
@@ -33,32 +45,34 @@ pub fn due_offsets(recent_ms: &[i64], estimate_ms: Option<i64>, window_ms: i64) 
     };
     let mut durations: Vec<i64> = recent.into_iter().chain(estimate_ms).collect();
     durations.retain(|ms| *ms * 2 >= typical && *ms <= typical * 2);
-    let window = window_ms.max(0);
-    let mut times: Vec<i64> = durations
-        .iter()
-        .flat_map(|ms| {
-            // A start known to within the merge distance needs one read, at its latest; a
-            // wider window also gets one at its earliest.
-            let earliest = (window > MERGE_MS).then_some(*ms);
-            earliest.into_iter().chain([*ms + window])
-        })
-        .collect();
-    times.sort_unstable();
-    let mut offsets: Vec<i64> = Vec::with_capacity(times.len());
+    durations.sort_unstable();
+    // Durations close together get one read, at the longest of them.
+    let mut grouped: Vec<i64> = Vec::with_capacity(durations.len());
     let mut group_start = None;
-    for t in times {
+    for ms in durations {
         match group_start {
-            Some(start) if t - start <= MERGE_MS => {
-                if let Some(last) = offsets.last_mut() {
-                    *last = t;
+            Some(start) if ms - start <= MERGE_MS => {
+                if let Some(last) = grouped.last_mut() {
+                    *last = ms;
                 }
             }
             _ => {
-                group_start = Some(t);
-                offsets.push(t);
+                group_start = Some(ms);
+                grouped.push(ms);
             }
         }
     }
+    let window = window_ms.max(0);
+    let mut offsets: Vec<i64> = grouped
+        .iter()
+        .flat_map(|ms| {
+            let latest = (window > MERGE_MS).then_some(*ms + window + AFTER_END_MS);
+            [*ms + AFTER_END_MS].into_iter().chain(latest)
+        })
+        .collect();
+    offsets.sort_unstable();
+    // A window's end that falls on the next duration's read is that read.
+    offsets.dedup_by(|later, earlier| *later - *earlier <= AFTER_END_MS);
     offsets
 }
 
@@ -91,24 +105,43 @@ mod tests {
 
     #[test]
     fn a_build_is_read_when_its_predecessors_ended_and_at_the_estimate() {
-        // Two took 3 s, one 4 s; Jenkins estimates their mean. The start is known to 40 ms.
+        // Two took 3 s, one 4 s; Jenkins estimates their mean. The start is known to 40 ms,
+        // and read from the window's start.
         assert_eq!(
             due_offsets(&[3_000, 4_000, 3_000], Some(3_333), 40),
-            vec![3_040, 3_373, 4_040]
+            vec![3_010, 3_343, 4_010]
         );
     }
 
     #[test]
-    fn reads_close_together_are_merged_into_the_later() {
+    fn a_start_known_exactly_is_read_once_per_duration() {
+        assert_eq!(
+            due_offsets(&[3_000, 4_000, 3_000], Some(3_333), 0),
+            vec![3_010, 3_343, 4_010]
+        );
+    }
+
+    #[test]
+    fn the_end_of_a_wide_window_that_meets_the_next_read_is_that_read() {
+        // 1 s and 1.2 s, the start known to 200 ms: the first duration's window ends where
+        // the second's read falls.
+        assert_eq!(
+            due_offsets(&[1_000, 1_200], None, 200),
+            vec![1_010, 1_210, 1_410]
+        );
+    }
+
+    #[test]
+    fn durations_close_together_are_read_at_the_longest() {
         assert_eq!(
             due_offsets(&[2_000, 2_060, 2_030], Some(2_030), 20),
-            vec![2_080]
+            vec![2_070]
         );
     }
 
     #[test]
     fn a_wide_start_window_is_read_at_both_ends() {
-        assert_eq!(due_offsets(&[], Some(5_000), 1_000), vec![5_000, 6_000]);
+        assert_eq!(due_offsets(&[], Some(5_000), 1_000), vec![5_010, 6_010]);
     }
 
     #[test]
@@ -116,9 +149,9 @@ mod tests {
         // One build once waited ten minutes for a lock.
         assert_eq!(
             due_offsets(&[60_000, 600_000, 61_000], Some(240_000), 0),
-            vec![60_000, 61_000]
+            vec![60_010, 61_010]
         );
-        assert_eq!(due_offsets(&[1_000, 50, 1_050], None, 0), vec![1_050]);
+        assert_eq!(due_offsets(&[1_000, 50, 1_050], None, 0), vec![1_060]);
     }
 
     #[test]

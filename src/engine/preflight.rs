@@ -3,8 +3,10 @@
 //! at once with every problem listed, instead of after the first builds have run. `jrun check`
 //! is this and nothing more. The definitions read are kept for the steps.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+
+use tokio::task::JoinSet;
 
 use super::outcome::{JobCache, missing_job};
 use crate::jenkins::{self, Client};
@@ -156,6 +158,7 @@ pub async fn check_with_notes(
         }
     };
     let mut missing: HashSet<(String, String)> = HashSet::new();
+    let mut read = read_all(pipeline, clients, ctx, selected, jobs).await;
     for (index, step) in pipeline.steps.iter().enumerate() {
         if selected.is_some_and(|s| !s[index]) {
             continue;
@@ -186,7 +189,7 @@ pub async fn check_with_notes(
         }
         let info = match jobs.get(&server, &job) {
             Some(info) => info,
-            None => match client.job(&job).await {
+            None => match answer_for(&mut read, &key, client).await {
                 Ok(info) => {
                     jobs.insert(&server, &job, info.clone());
                     info
@@ -252,6 +255,80 @@ pub async fn check_with_notes(
         }
     }
     Ok((problems, notes))
+}
+
+/// The server and job a step names, when it can be known before the run and its server is
+/// configured.
+fn job_of(
+    pipeline: &Pipeline,
+    clients: &BTreeMap<String, Client>,
+    ctx: &RenderContext,
+    index: usize,
+) -> Option<(String, String)> {
+    let step = &pipeline.steps[index];
+    let template = step.job();
+    if !template.step_refs().is_empty() {
+        return None;
+    }
+    let job = template.render(&ctx.clone().for_step(step)).ok()?;
+    let server = step
+        .server
+        .clone()
+        .unwrap_or_else(|| DEFAULT_SERVER.to_string());
+    clients.contains_key(&server).then_some((server, job))
+}
+
+/// Reads every job the selected steps name that is not known yet, all at once: each read
+/// waits on nothing but the network, and the client's `max_in_flight` bounds how many are
+/// sent together. The answers are then looked at in step order, so which problem or error is
+/// reported does not depend on which answer came first.
+async fn read_all(
+    pipeline: &Pipeline,
+    clients: &BTreeMap<String, Client>,
+    ctx: &RenderContext,
+    selected: Option<&[bool]>,
+    jobs: &JobCache,
+) -> HashMap<(String, String), Result<jenkins::Job, jenkins::Error>> {
+    let mut wanted: HashSet<(String, String)> = HashSet::new();
+    let mut reads = JoinSet::new();
+    for index in 0..pipeline.steps.len() {
+        if selected.is_some_and(|s| !s[index]) {
+            continue;
+        }
+        let Some(key) = job_of(pipeline, clients, ctx, index) else {
+            continue;
+        };
+        if jobs.get(&key.0, &key.1).is_some() || !wanted.insert(key.clone()) {
+            continue;
+        }
+        let Some(client) = clients.get(&key.0).cloned() else {
+            continue;
+        };
+        reads.spawn(async move {
+            let answer = client.job(&key.1).await;
+            (key, answer)
+        });
+    }
+    let mut answers = HashMap::with_capacity(wanted.len());
+    while let Some(joined) = reads.join_next().await {
+        // A read task that was lost is read again in step order.
+        if let Ok((key, answer)) = joined {
+            answers.insert(key, answer);
+        }
+    }
+    answers
+}
+
+/// The answer [`read_all`] got for `key`, taken out of it, or read now if its read was lost.
+async fn answer_for(
+    read: &mut HashMap<(String, String), Result<jenkins::Job, jenkins::Error>>,
+    key: &(String, String),
+    client: &Client,
+) -> Result<jenkins::Job, jenkins::Error> {
+    match read.remove(key) {
+        Some(answer) => answer,
+        None => client.job(&key.1).await,
+    }
 }
 
 /// The values of a job step's parameters known before the run: those that read no step's

@@ -1,17 +1,22 @@
 //! Reads of builds of one job that fall due together — a matrix, a fan-out of the same job —
-//! are folded into one read of the job's newest builds. A build followed alone is read on its
-//! own, at once.
+//! are folded into one read of the job's newest builds, which spans every build of the job
+//! being followed. A build that read shows ended is taken from it at once, even when its own
+//! read was not due yet: its step wakes and needs no request of its own. A build followed
+//! alone is read on its own, at once.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 
 use crate::jenkins::{Build, Client, Error};
 
-/// How long a read waits for others of the same job to join it.
-const GATHER: Duration = Duration::from_millis(20);
+/// How long a read waits for others of the same job to join it: builds due together are read
+/// spread over about a millisecond per build followed, so it waits about that long, within
+/// these bounds. A short wait matters when a few builds gate the next stage; a long one folds
+/// more reads together when many are followed.
+const GATHER_MS: (u64, u64) = (5, 20);
 
 /// Builds newer than ours that a folded read also takes in, for builds someone else started.
 const SLACK: u64 = 10;
@@ -24,10 +29,20 @@ struct Waiter {
     reply: oneshot::Sender<Result<Build, Error>>,
 }
 
+/// A build being followed, and what a folded read showed of its end.
+struct Watched {
+    queue_id: Option<u64>,
+    /// The build as a read of other builds showed it ended, until its step takes it.
+    ended: Option<Build>,
+    wake: Arc<Notify>,
+}
+
 #[derive(Default)]
 struct State {
     /// Steps following a build of each job right now.
     following: HashMap<Key, usize>,
+    /// The builds they follow, by number.
+    watched: HashMap<Key, BTreeMap<u64, Watched>>,
     pending: HashMap<Key, Vec<Waiter>>,
 }
 
@@ -40,6 +55,16 @@ pub struct BuildReads {
 pub struct Following {
     reads: Arc<BuildReads>,
     key: Key,
+    number: u64,
+    wake: Arc<Notify>,
+}
+
+impl Following {
+    /// Returns once a read of other builds of the job showed this one ended; the next
+    /// [`BuildReads::read`] of it then answers from that read, without a request.
+    pub async fn ended_elsewhere(&self) {
+        self.wake.notified().await;
+    }
 }
 
 impl Drop for Following {
@@ -51,6 +76,12 @@ impl Drop for Following {
                 state.following.remove(&self.key);
             }
         }
+        if let Some(builds) = state.watched.get_mut(&self.key) {
+            builds.remove(&self.number);
+            if builds.is_empty() {
+                state.watched.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -59,12 +90,32 @@ impl BuildReads {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    pub fn follow(self: &Arc<Self>, server: &str, job: &str) -> Following {
+    /// Counts build `number` of `job` as followed (and `queue_id` as the item it came from,
+    /// when known) until the returned guard is dropped.
+    pub fn follow(
+        self: &Arc<Self>,
+        server: &str,
+        job: &str,
+        number: u64,
+        queue_id: Option<u64>,
+    ) -> Following {
         let key = (server.to_string(), job.to_string());
-        *self.lock().following.entry(key.clone()).or_insert(0) += 1;
+        let wake = Arc::new(Notify::new());
+        let mut state = self.lock();
+        *state.following.entry(key.clone()).or_insert(0) += 1;
+        state.watched.entry(key.clone()).or_default().insert(
+            number,
+            Watched {
+                queue_id,
+                ended: None,
+                wake: wake.clone(),
+            },
+        );
         Following {
             reads: self.clone(),
             key,
+            number,
+            wake,
         }
     }
 
@@ -90,11 +141,22 @@ impl BuildReads {
     ) -> Result<Build, Error> {
         let key = (server.to_string(), job.to_string());
         let (reply, answer) = oneshot::channel();
+        let mut gather = Duration::ZERO;
         let starts_batch = {
             let mut state = self.lock();
-            if state.following.get(&key).copied().unwrap_or(0) <= 1 {
+            let ended = state
+                .watched
+                .get_mut(&key)
+                .and_then(|builds| builds.get_mut(&number))
+                .and_then(|watched| watched.ended.take());
+            if let Some(build) = ended {
+                return Ok(build);
+            }
+            let followed = state.following.get(&key).copied().unwrap_or(0);
+            if followed <= 1 {
                 None
             } else {
+                gather = Duration::from_millis((followed as u64).clamp(GATHER_MS.0, GATHER_MS.1));
                 let waiters = state.pending.entry(key.clone()).or_default();
                 waiters.push(Waiter {
                     number,
@@ -112,9 +174,9 @@ impl BuildReads {
                     let reads = self.clone();
                     let client = client.clone();
                     tokio::spawn(async move {
-                        tokio::time::sleep(GATHER).await;
+                        tokio::time::sleep(gather).await;
                         let waiters = reads.lock().pending.remove(&key).unwrap_or_default();
-                        answer_all(&client, &key.1, waiters).await;
+                        answer_all(&reads, &client, &key, waiters).await;
                     });
                 }
                 match answer.await {
@@ -136,20 +198,28 @@ async fn read_one(
     client.poll_build(job, number, queue_id).await
 }
 
-async fn answer_all(client: &Client, job: &str, waiters: Vec<Waiter>) {
-    if waiters.len() == 1 {
-        for waiter in waiters {
-            let answer = read_one(client, job, waiter.number, waiter.queue_id).await;
-            let _ = waiter.reply.send(answer);
-        }
-        return;
-    }
-    let newest = waiters.iter().map(|w| w.number).max().unwrap_or(0);
-    let oldest = waiters.iter().map(|w| w.number).min().unwrap_or(0);
+async fn answer_all(reads: &BuildReads, client: &Client, key: &Key, waiters: Vec<Waiter>) {
+    let job = key.1.as_str();
+    // Every build of the job being followed, whether its read is due or not.
+    let watched: Vec<u64> = reads
+        .lock()
+        .watched
+        .get(key)
+        .map(|builds| builds.keys().copied().collect())
+        .unwrap_or_default();
+    let numbers = || {
+        waiters
+            .iter()
+            .map(|w| w.number)
+            .chain(watched.iter().copied())
+    };
+    let newest = numbers().max().unwrap_or(0);
+    let oldest = numbers().min().unwrap_or(0);
     let count = (newest - oldest + 1 + SLACK) as usize;
-    // Folding pays only when most builds in the range are ones being waited for; otherwise
+    let wanted = watched.len().max(waiters.len());
+    // Folding pays only when most builds in the range are ones being followed; otherwise
     // the read would carry builds nobody asked about.
-    if count > 4 * waiters.len() {
+    if wanted <= 1 || count > 4 * wanted {
         for waiter in waiters {
             let client = client.clone();
             let job = job.to_string();
@@ -169,11 +239,33 @@ async fn answer_all(client: &Client, job: &str, waiters: Vec<Waiter>) {
         }
     };
     let by_number: HashMap<u64, Build> = builds.into_iter().map(|b| (b.number, b)).collect();
+    let fits = |queue_id: Option<u64>, b: &Build| {
+        b.queue_id.is_none() || queue_id.is_none() || b.queue_id == queue_id
+    };
+    // Followed builds the read shows ended are handed to their steps now.
+    {
+        let mut state = reads.lock();
+        if let Some(followed) = state.watched.get_mut(key) {
+            for (number, watched) in followed.iter_mut() {
+                let Some(build) = by_number.get(number) else {
+                    continue;
+                };
+                if build.building
+                    || !fits(watched.queue_id, build)
+                    || waiters.iter().any(|w| w.number == *number)
+                {
+                    continue;
+                }
+                watched.ended = Some(build.clone());
+                watched.wake.notify_one();
+            }
+        }
+    }
     for waiter in waiters {
-        let fits = |b: &&Build| {
-            b.queue_id.is_none() || waiter.queue_id.is_none() || b.queue_id == waiter.queue_id
-        };
-        let result = match by_number.get(&waiter.number).filter(fits) {
+        let result = match by_number
+            .get(&waiter.number)
+            .filter(|b| fits(waiter.queue_id, b))
+        {
             Some(build) => Ok(build.clone()),
             // Not among the newest (deleted, or pushed out by newer builds), or not the build
             // its queue item became: asked alone, where such an answer is refused.

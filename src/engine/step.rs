@@ -23,8 +23,10 @@ use crate::report::{
     AttemptTimes, Event, FailureKind, Reporter, StepOutcome, StepStatus, StepTimes,
 };
 
-/// The first re-read of a build that ran past its estimate comes this soon.
-const SOON: Duration = Duration::from_millis(250);
+/// The first re-read of a build that ran past its estimate comes this soon at least (5% of
+/// the estimate for longer builds): a build a little slower than usual is then found about
+/// one step late, and one far slower costs a few more reads as the steps grow.
+const SOON: Duration = Duration::from_millis(100);
 
 /// The first look at a queue item comes this soon after its trigger: most items leave the
 /// queue at once, and the sooner jrun sees its build start, the closer to its end it reads it.
@@ -1289,7 +1291,10 @@ async fn poll_build(
 ) -> StepOutcome {
     let mut result = result;
     // Counted while it follows the build, so reads due together are folded.
-    let _following = ctx.reads.clone().follow(&ctx.server, job);
+    let following = ctx
+        .reads
+        .clone()
+        .follow(&ctx.server, job, number, result.queue_id);
     let poll = &step.poll;
     // A build that runs past its estimate is read again in steps that fit its length.
     let mut delays = match &due {
@@ -1326,6 +1331,8 @@ async fn poll_build(
             let paused = tokio::select! {
                 paused = ctx.pause(delay, wake) => paused,
                 () = gate.typed() => Ok(()),
+                // A read of its siblings showed it ended: it is read from that answer now.
+                () = following.ended_elsewhere() => Ok(()),
             };
             let paused = match paused {
                 Ok(()) if limit.is_some_and(|d| Instant::now() >= d) => Err(WaitEnded::Deadline),

@@ -85,3 +85,130 @@ fn an_item_in_its_quiet_period_is_read_again_when_the_period_ends() {
     let stats = stats(&sb);
     assert!(count(&stats, "GET queue_item") <= 3, "{}", stats["routes"]);
 }
+
+/// Ten jobs, each with a build of 1 s behind it, in a sandbox that answers every read
+/// `latency_ms` late; `steps` lists the pipeline's steps.
+fn ten_slow_jobs(latency_ms: u64, scope: &str) -> jrun::sandbox::Sandbox {
+    let mut config = format!(
+        "speed: 10\nquiet_period: 0s\nfaults: {{latency: {latency_ms}ms, scope: {scope}}}\njobs:\n"
+    );
+    for i in 0..10 {
+        config.push_str(&format!(
+            "  - {{path: job-{i}, kind: pipeline, builds: [{{duration: 1s}}], history: [{{duration: 1s}}]}}\n"
+        ));
+    }
+    common::sandbox(&config)
+}
+
+#[test]
+fn the_preflight_reads_its_jobs_at_once_so_the_first_trigger_comes_one_round_trip_after_the_start()
+{
+    // Reads only are slowed: a trigger is recorded when it is handled, so its own delay
+    // would blur when jrun sent it.
+    const LATENCY_MS: i64 = 200;
+    let sb = ten_slow_jobs(LATENCY_MS as u64, "reads");
+    // The first step runs; the nine others only after a failure, so they are never
+    // triggered, but the preflight reads their jobs all the same.
+    let mut steps = String::from("  - {id: s0, job: job-0}\n");
+    for i in 1..10 {
+        steps.push_str(&format!("  - {{id: s{i}, job: job-{i}, if: on_failure}}\n"));
+    }
+    let yaml = format!(
+        "name: overlap\n{}  max_in_flight: 10\nsteps:\n{steps}",
+        jenkins_block(&sb)
+    );
+    let (_dir, path) = pipeline_file(&yaml);
+    let speed = 10;
+    let started_ms = common::control(&sb, "GET", "time", Value::Null)["now_ms"]
+        .as_i64()
+        .unwrap();
+    jrun()
+        .arg(&path)
+        .args(["--progress", "never"])
+        .assert()
+        .success();
+    let stats = stats(&sb);
+    assert_eq!(count(&stats, "GET job"), 10, "{}", stats["routes"]);
+    // After the preflight, one build is followed alone: only the job reads can overlap.
+    assert_eq!(stats["max_in_flight"], 10, "{stats}");
+    let triggers = common::triggers(&sb);
+    assert_eq!(triggers.len(), 1, "{triggers:?}");
+    // Read one after another the jobs would take ten latencies before the trigger; at once,
+    // one, plus jrun's own start.
+    let real_ms = (triggers[0].at_ms - started_ms) / speed;
+    assert!(
+        real_ms < 3 * LATENCY_MS,
+        "the trigger came {real_ms} ms after the start"
+    );
+}
+
+#[test]
+fn check_reads_jobs_at_most_max_in_flight_at_once_and_lists_problems_in_step_order() {
+    let sb = ten_slow_jobs(200, "all");
+    let mut steps = String::new();
+    for i in 0..10 {
+        // Steps 3 and 7 give a parameter their job does not take.
+        let params = if i == 3 || i == 7 {
+            ", params: {X: \"1\"}"
+        } else {
+            ""
+        };
+        steps.push_str(&format!("  - {{id: s{i}, job: job-{i}{params}}}\n"));
+    }
+    let yaml = format!(
+        "name: overlap\n{}  max_in_flight: 4\nsteps:\n{steps}",
+        jenkins_block(&sb)
+    );
+    let (_dir, path) = pipeline_file(&yaml);
+    let output = jrun()
+        .arg("check")
+        .arg(&path)
+        .assert()
+        .code(2)
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let third = stderr.find("job `job-3` takes no parameters");
+    let seventh = stderr.find("job `job-7` takes no parameters");
+    assert!(
+        third.is_some() && seventh.is_some() && third < seventh,
+        "{stderr}"
+    );
+    let stats = stats(&sb);
+    assert_eq!(count(&stats, "GET job"), 10, "{}", stats["routes"]);
+    assert_eq!(stats["max_in_flight"], 4, "{stats}");
+}
+
+#[test]
+fn a_folded_read_that_shows_sibling_builds_ended_ends_their_waits_without_reads_of_their_own() {
+    // Six builds of one job, 100 ms of real time each, with no history to aim at: each step
+    // would read its build 1-2 s (jittered) after it started, most of them alone.
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\njobs:\n  - {path: cell, kind: pipeline, concurrent: true, parameters: [{name: N}], builds: [{duration: 1s}]}\n",
+    );
+    let yaml = format!(
+        "name: siblings\n{}defaults:\n  poll: {{initial: 1s, max: 2s}}\nsteps:\n  - id: cells\n    job: cell\n    matrix: {{ N: [a, b, c, d, e, f] }}\n    params: {{ N: \"{{{{matrix.N}}}}\" }}\n",
+        jenkins_block(&sb)
+    );
+    let (_dir, path) = pipeline_file(&yaml);
+    jrun()
+        .arg(&path)
+        .args(["--progress", "never"])
+        .assert()
+        .success();
+    let stats = stats(&sb);
+    assert_eq!(
+        count(&stats, "POST trigger:buildWithParameters"),
+        6,
+        "{}",
+        stats["routes"]
+    );
+    // One read of the job before the run; then the first build read, folded over all six,
+    // shows every build ended.
+    let build_reads = count(&stats, "GET build") + count(&stats, "GET job") - 1;
+    assert!(
+        build_reads <= 2,
+        "{build_reads} build reads: {}",
+        stats["routes"]
+    );
+}
