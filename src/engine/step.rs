@@ -164,8 +164,11 @@ impl StepContext {
         let started_ms = seen.map(|seen| {
             let seen = self.since_run(seen).clamp(triggered_ms, ended_ms);
             match result.build_duration_ms {
-                Some(d) if ended_ms.saturating_sub(d) >= triggered_ms => ended_ms - d,
-                _ => seen,
+                Some(d) => match ended_ms.checked_sub(d) {
+                    Some(start) if start >= triggered_ms => start,
+                    _ => seen,
+                },
+                None => seen,
             }
         });
         let attempt = AttemptTimes {
