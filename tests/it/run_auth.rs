@@ -54,6 +54,26 @@ fn token_script(dir: &Path, body: &str) -> (PathBuf, PathBuf) {
     (script, runs)
 }
 
+/// A pipeline file whose server block has `auth` (`auth: bearer`, `user: NAME`), a
+/// `token_script` doing `body` as its token command, and `extra` keys: the file, the
+/// script's run count, and the directories that hold them.
+fn command_pipeline(
+    sb: &Sandbox,
+    auth: &str,
+    body: &str,
+    extra: &str,
+) -> (PathBuf, PathBuf, (tempfile::TempDir, tempfile::TempDir)) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (script, count) = token_script(dir.path(), body);
+    let server = format!(
+        "jenkins:\n  url: {}\n  {auth}\n  token_command: [sh, \"{}\"]\n{extra}  unreachable_timeout: 5s\n",
+        sb.url(),
+        script.display()
+    );
+    let (pdir, path) = pipeline_file(&pipeline(&server));
+    (path, count, (dir, pdir))
+}
+
 fn runs(file: &Path) -> usize {
     std::fs::read_to_string(file)
         .map(|t| t.lines().count())
@@ -107,14 +127,7 @@ fn bearer_auth_takes_jenkins_api_token_from_the_environment() {
 #[test]
 fn a_token_command_prints_the_token_once_for_the_whole_run() {
     let sb = bot("[cmd-token-1]", "jobs:\n  - path: app\n");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (script, count) = token_script(dir.path(), "echo cmd-token-1");
-    let server = format!(
-        "jenkins:\n  url: {}\n  auth: bearer\n  token_command: [sh, \"{}\"]\n  unreachable_timeout: 5s\n",
-        sb.url(),
-        script.display()
-    );
-    let (_pdir, path) = pipeline_file(&pipeline(&server));
+    let (path, count, _dirs) = command_pipeline(&sb, "auth: bearer", "echo cmd-token-1", "");
     let out = run_json(&path, &["-v"], &[]);
     out.assert_code(0);
     assert_eq!(triggered_by(&sb), vec![Some("bot".to_string())]);
@@ -125,15 +138,12 @@ fn a_token_command_prints_the_token_once_for_the_whole_run() {
 #[test]
 fn a_token_commands_output_is_an_api_token_of_the_user_with_basic_auth() {
     let sb = common::sandbox("quiet_period: 0s\njobs:\n  - path: app\n");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (script, count) = token_script(dir.path(), &format!("echo {}", common::TOKEN));
-    let server = format!(
-        "jenkins:\n  url: {}\n  user: {}\n  token_command: [sh, \"{}\"]\n  unreachable_timeout: 5s\n",
-        sb.url(),
-        common::USER,
-        script.display()
+    let (path, count, _dirs) = command_pipeline(
+        &sb,
+        &format!("user: {}", common::USER),
+        &format!("echo {}", common::TOKEN),
+        "",
     );
-    let (_pdir, path) = pipeline_file(&pipeline(&server));
     let out = run_json(&path, &[], &[]);
     out.assert_code(0);
     assert_eq!(triggered_by(&sb), vec![Some(common::USER.to_string())]);
@@ -145,17 +155,12 @@ fn a_token_commands_output_is_an_api_token_of_the_user_with_basic_auth() {
 #[test]
 fn a_failing_token_command_exits_3_with_its_stderr_and_never_its_stdout() {
     let sb = bot("[never-used]", "jobs:\n  - path: app\n");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (script, _) = token_script(
-        dir.path(),
+    let (path, _, _dirs) = command_pipeline(
+        &sb,
+        "auth: bearer",
         "echo half-printed-secret-xyz\necho 'session expired: run login first' >&2\nexit 7",
+        "",
     );
-    let server = format!(
-        "jenkins:\n  url: {}\n  auth: bearer\n  token_command: [sh, \"{}\"]\n  unreachable_timeout: 5s\n",
-        sb.url(),
-        script.display()
-    );
-    let (_pdir, path) = pipeline_file(&pipeline(&server));
     let out = run_json(&path, &["-v"], &[]);
     out.assert_code(3);
     assert!(out.stderr.contains("token command `sh`"), "{out}");
@@ -175,17 +180,12 @@ fn a_token_that_expires_mid_run_is_replaced_by_running_the_command_once_more() {
         "[{token: short-lived-1, expires: 4s}, fresh-token-2]",
         "speed: 20\njobs:\n  - {path: app, builds: [{duration: 40s}]}\n",
     );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (script, count) = token_script(
-        dir.path(),
+    let (path, count, _dirs) = command_pipeline(
+        &sb,
+        "auth: bearer",
         "if [ \"$n\" = 1 ]; then echo short-lived-1; else echo fresh-token-2; fi",
+        "",
     );
-    let server = format!(
-        "jenkins:\n  url: {}\n  auth: bearer\n  token_command: [sh, \"{}\"]\n  unreachable_timeout: 5s\n",
-        sb.url(),
-        script.display()
-    );
-    let (_pdir, path) = pipeline_file(&pipeline(&server));
     let out = run_json(&path, &[], &[]);
     out.assert_code(0);
     assert_eq!(out.step("build")["result"], "SUCCESS", "{out}");
@@ -200,14 +200,7 @@ fn a_token_that_expires_mid_run_is_replaced_by_running_the_command_once_more() {
 #[test]
 fn a_token_refused_twice_fails_the_run_as_refused_credentials() {
     let sb = bot("[the-right-one]", "jobs:\n  - path: app\n");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (script, count) = token_script(dir.path(), "echo a-wrong-token");
-    let server = format!(
-        "jenkins:\n  url: {}\n  auth: bearer\n  token_command: [sh, \"{}\"]\n  unreachable_timeout: 5s\n",
-        sb.url(),
-        script.display()
-    );
-    let (_pdir, path) = pipeline_file(&pipeline(&server));
+    let (path, count, _dirs) = command_pipeline(&sb, "auth: bearer", "echo a-wrong-token", "");
     let out = run_json(&path, &[], &[]);
     out.assert_code(3);
     assert!(out.stderr.contains("HTTP 401"), "{out}");
@@ -222,14 +215,12 @@ fn token_ttl_runs_the_command_again_once_the_token_is_that_old() {
         "[ttl-token]",
         "speed: 1\njobs:\n  - {path: app, builds: [{duration: 1s}]}\n",
     );
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (script, count) = token_script(dir.path(), "echo ttl-token");
-    let server = format!(
-        "jenkins:\n  url: {}\n  auth: bearer\n  token_command: [sh, \"{}\"]\n  token_ttl: 200ms\n  unreachable_timeout: 5s\n",
-        sb.url(),
-        script.display()
+    let (path, count, _dirs) = command_pipeline(
+        &sb,
+        "auth: bearer",
+        "echo ttl-token",
+        "  token_ttl: 200ms\n",
     );
-    let (_pdir, path) = pipeline_file(&pipeline(&server));
     let out = run_json(&path, &[], &[]);
     out.assert_code(0);
     assert!(runs(&count) >= 3, "ran {} times\n{out}", runs(&count));
@@ -405,14 +396,12 @@ fn without_its_headers_a_front_door_refuses_and_the_run_exits_3() {
 #[test]
 fn check_names_where_each_credential_came_from_and_the_jenkins_version_without_secrets() {
     let sb = bot("[check-token-9]", "jobs:\n  - path: app\n");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let (script, count) = token_script(dir.path(), "echo check-token-9");
-    let server = format!(
-        "jenkins:\n  url: {}\n  auth: bearer\n  token_command: [sh, \"{}\"]\n  headers: {{X-Forwarded-User: check-header-secret}}\n  unreachable_timeout: 5s\n",
-        sb.url(),
-        script.display()
+    let (path, count, _dirs) = command_pipeline(
+        &sb,
+        "auth: bearer",
+        "echo check-token-9",
+        "  headers: {X-Forwarded-User: check-header-secret}\n",
     );
-    let (_pdir, path) = pipeline_file(&pipeline(&server));
     let out = Outcome::from(jrun().arg("check").arg(&path).output().expect("jrun runs"));
     out.assert_code(0);
     assert!(out.stdout.contains("auth: bearer"), "{out}");

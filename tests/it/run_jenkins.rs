@@ -1713,7 +1713,10 @@ fn a_log_read_of_more_than_8_mib_is_shown_in_part_and_following_goes_on_from_jen
     });
     // The flood is what is tested, not impatience: on a loaded machine 12 MiB through the
     // proxy can take longer than an impatient block's one second.
-    let block = format!("jenkins:\n  url: {}\n  user: {USER}\n  token: {TOKEN}\n", proxy.url());
+    let block = format!(
+        "jenkins:\n  url: {}\n  user: {USER}\n  token: {TOKEN}\n",
+        proxy.url()
+    );
     let (_dir, path) = pipeline_file(&pipeline(&block, "  - job: a\n"));
     let output = jrun()
         .arg(&path)
