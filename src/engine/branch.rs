@@ -50,7 +50,7 @@ pub(super) async fn appear(
 ) -> Result<Appeared, StepOutcome> {
     let place = ctx.place(&step.job);
     let client = ctx.client.clone();
-    let missing = missing_job(&place, job, client.base_url());
+    let missing = missing_job(&place, job, &client);
     let fail = |status, kind, message: String| result.clone().fail(status, kind, message);
     let Some(project) = jenkins::branch_parent(job) else {
         return Err(fail(StepStatus::Failed, FailureKind::Invalid, missing));

@@ -84,10 +84,20 @@ pub fn facts(outcome: &StepOutcome) -> StepFacts {
 }
 
 /// What jrun says of a job Jenkins does not have, where the pipeline names it.
-pub fn missing_job(place: &str, job: &str, base_url: &str) -> String {
-    format!(
+pub fn missing_job(place: &str, job: &str, client: &jenkins::Client) -> String {
+    let base_url = client.base_url();
+    let message = format!(
         "{place}job `{job}` does not exist on {base_url} (check its full name; folders are separated by /)"
-    )
+    );
+    // Jenkins marks every answer, its 404s included, with X-Jenkins; a server that never
+    // did is most likely the servlet container answering for a path outside Jenkins' context.
+    if client.jenkins_version().is_some() {
+        message
+    } else {
+        format!(
+            "{message}; no answer from {base_url} came from Jenkins (none carried an X-Jenkins header): if Jenkins runs under a context path, put it in the server's url (such as {base_url}jenkins/)"
+        )
+    }
 }
 
 /// What a running step knows of the build it started.

@@ -354,7 +354,7 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
             }
         }
         Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
-            let message = missing_job(&ctx.place(&step.job), &job, client.base_url());
+            let message = missing_job(&ctx.place(&step.job), &job, &client);
             return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
         }
         Err(interrupt) => return interrupted(ctx, result, interrupt, step.timeout),
@@ -1508,7 +1508,7 @@ async fn run_await(ctx: &mut StepContext, gate: &AwaitStep) -> StepOutcome {
     match ctx.read(deadline, client.job(&job)).await {
         Ok(_) => {}
         Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
-            let message = missing_job(&ctx.place(&gate.job), &job, client.base_url());
+            let message = missing_job(&ctx.place(&gate.job), &job, &client);
             return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
         }
         Err(interrupt) => return interrupted(ctx, result, interrupt, Some(gate.timeout)),

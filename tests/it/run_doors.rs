@@ -306,3 +306,28 @@ fn a_front_door_that_starts_answering_mid_run_ends_the_step_with_exit_3_without_
     assert!(refused.load(Ordering::SeqCst) <= 3, "{outcome}");
     assert!(started.elapsed() < Duration::from_secs(3), "{outcome}");
 }
+
+#[test]
+fn a_url_without_jenkins_context_path_says_the_404_did_not_come_from_jenkins() {
+    let sb = common::sandbox(JOBS);
+    let outcome = check_at(&sb.url(), "  - job: app/build\n");
+    outcome.assert_code(2);
+    assert!(
+        outcome.stderr.contains("job `app/build` does not exist"),
+        "{outcome}"
+    );
+    assert!(
+        outcome
+            .stderr
+            .contains("if Jenkins runs under a context path, put it in the server's url"),
+        "{outcome}"
+    );
+    // Under the right URL, a job Jenkins itself says it lacks gets no such hint.
+    let outcome = check_at(&sb.jenkins_url(), "  - job: app/nope\n");
+    outcome.assert_code(2);
+    assert!(
+        outcome.stderr.contains("job `app/nope` does not exist"),
+        "{outcome}"
+    );
+    assert!(!outcome.stderr.contains("context path"), "{outcome}");
+}
