@@ -197,7 +197,7 @@ pub async fn check_with_notes(
                 Err(jenkins::Error::NotFound { .. }) => {
                     missing.insert(key);
                     let at = place(&pipeline.file, template);
-                    let missing = missing_job(&at, &job, &client);
+                    let missing = missing_job(&at, &job, client);
                     let StepKind::Job(job_step) = &step.kind else {
                         problem(index, missing);
                         continue;
