@@ -24,7 +24,7 @@ pub mod servers;
 mod step;
 pub mod time;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -153,6 +153,14 @@ struct Scheduler {
     /// What each running step has learnt of its build, for a run that cannot wait for it.
     progress: Vec<Arc<std::sync::Mutex<outcome::Progress>>>,
     failed_groups: HashSet<String>,
+    /// What every step's templates render with; its facts grow as steps finish, and each
+    /// step gets a clone of it as it stands when the step starts (sharing, not copying).
+    base: RenderContext,
+    /// The steps that need each step, to look at again when it is done.
+    dependents: Vec<Vec<usize>>,
+    /// Steps that may have become ready since `start_ready` last looked, in step order:
+    /// looking only at these keeps a run of n steps from costing n² in checks.
+    candidates: BTreeSet<usize>,
     /// Where an interrupted run left the steps it had triggered, to re-attach to them.
     attach: HashMap<usize, journal::StepReplay>,
     build_reads: Arc<reads::BuildReads>,
@@ -193,6 +201,15 @@ impl Scheduler {
             }
         }
         let run_deadline = settings.timeout.map(|t| settings.time.after(t));
+        let base = RenderContext::new(&pipeline, run.clone(), settings.env.clone());
+        let mut dependents = vec![Vec::new(); count];
+        for (index, step) in pipeline.steps.iter().enumerate() {
+            for &need in &step.needs {
+                if let Some(list) = dependents.get_mut(need) {
+                    list.push(index);
+                }
+            }
+        }
         Scheduler {
             pipeline,
             settings,
@@ -209,6 +226,9 @@ impl Scheduler {
             task_index: HashMap::new(),
             progress: (0..count).map(|_| Arc::default()).collect(),
             failed_groups: HashSet::new(),
+            base,
+            dependents,
+            candidates: (0..count).collect(),
             attach: HashMap::new(),
             build_reads: Arc::new(reads::BuildReads::default()),
             stopped: None,
@@ -224,7 +244,19 @@ impl Scheduler {
     }
 
     fn render_context(&self) -> RenderContext {
-        render_context(&self.pipeline, &self.settings.env, &self.run, &self.done)
+        self.base.clone()
+    }
+
+    /// Step `index` is done: its facts become readable by the steps after it, and the steps
+    /// that need it may be ready.
+    fn set_done(&mut self, index: usize, done: Done) {
+        self.base.steps.insert(
+            self.pipeline.steps[index].id.clone(),
+            outcome::facts(&done.result),
+        );
+        self.done[index] = Some(done);
+        self.candidates
+            .extend(self.dependents[index].iter().copied());
     }
 
     /// Steps an interrupted run finished count as done; those it triggered are re-attached.
@@ -232,7 +264,8 @@ impl Scheduler {
         let Some(replay) = self.settings.resume.take() else {
             return;
         };
-        for (index, step) in self.pipeline.steps.iter().enumerate() {
+        let pipeline = self.pipeline.clone();
+        for (index, step) in pipeline.steps.iter().enumerate() {
             let Some(state) = replay.steps.get(&step.id) else {
                 continue;
             };
@@ -253,10 +286,11 @@ impl Scheduler {
                         times: None,
                         ..outcome.clone()
                     };
-                    self.done[index] = Some(Done {
+                    let done = Done {
                         settled: Settled::ran(outcome.status, step.continue_on_failure),
                         result,
-                    });
+                    };
+                    self.set_done(index, done);
                 }
                 None if state.triggered => {
                     self.attach.insert(index, state.clone());
@@ -336,7 +370,8 @@ impl Scheduler {
 
     /// The preflight found problems: the steps they name fail, every other is skipped.
     fn refuse_all(&mut self, failed: BTreeMap<usize, String>, kind: FailureKind, reason: &str) {
-        for (index, step) in self.pipeline.steps.iter().enumerate() {
+        let pipeline = self.pipeline.clone();
+        for (index, step) in pipeline.steps.iter().enumerate() {
             let result = match failed.get(&index) {
                 Some(message) => {
                     self.reporter.event(Event::Finished {
@@ -360,10 +395,13 @@ impl Scheduler {
                     }
                 }
             };
-            self.done[index] = Some(Done {
-                result,
-                settled: Settled::lost(),
-            });
+            self.set_done(
+                index,
+                Done {
+                    result,
+                    settled: Settled::lost(),
+                },
+            );
         }
     }
 
@@ -379,27 +417,27 @@ impl Scheduler {
             duration_ms: 0,
             message: Some(&message),
         });
-        self.done[index] = Some(Done {
-            result: StepOutcome::new().fail(StepStatus::Failed, FailureKind::Invalid, message),
-            settled: Settled::refused(step.continue_on_failure),
-        });
+        self.set_done(
+            index,
+            Done {
+                result: StepOutcome::new().fail(StepStatus::Failed, FailureKind::Invalid, message),
+                settled: Settled::refused(step.continue_on_failure),
+            },
+        );
     }
 
     /// Starts or skips every step whose dependencies are done, until nothing changes.
+    /// Steps are looked at in step order, and one that is skipped makes the steps that need
+    /// it candidates, which come later in that order: one pass settles everything that can be.
     fn start_ready(&mut self) {
-        let mut changed = true;
-        while changed {
-            changed = false;
-            for index in 0..self.pipeline.steps.len() {
-                if self.done[index].is_some() || self.stops[index].is_some() {
-                    continue;
-                }
-                if !decide::ready(&self.pipeline.steps[index].needs, |d| self.settled(d)) {
-                    continue;
-                }
-                changed = true;
-                self.start_or_skip(index);
+        while let Some(index) = self.candidates.pop_first() {
+            if self.done[index].is_some() || self.stops[index].is_some() {
+                continue;
             }
+            if !decide::ready(&self.pipeline.steps[index].needs, |d| self.settled(d)) {
+                continue;
+            }
+            self.start_or_skip(index);
         }
     }
 
@@ -461,13 +499,16 @@ impl Scheduler {
             step: &self.pipeline.steps[index].id,
             reason: &reason,
         });
-        self.done[index] = Some(Done {
-            result: StepOutcome {
-                message: Some(reason),
-                ..skipped_result()
+        self.set_done(
+            index,
+            Done {
+                result: StepOutcome {
+                    message: Some(reason),
+                    ..skipped_result()
+                },
+                settled: Settled::skipped(deps_ok, selected, self.stopped.is_some()),
             },
-            settled: Settled::skipped(deps_ok, selected, self.stopped.is_some()),
-        });
+        );
     }
 
     fn spawn(&mut self, index: usize) {
@@ -626,10 +667,13 @@ impl Scheduler {
             }
         }
         drop(held);
-        self.done[index] = Some(Done {
-            settled: Settled::ran(result.status, step.continue_on_failure),
-            result,
-        });
+        self.set_done(
+            index,
+            Done {
+                settled: Settled::ran(result.status, step.continue_on_failure),
+                result,
+            },
+        );
     }
 
     fn on_run_timeout(&mut self) {
@@ -684,7 +728,8 @@ impl Scheduler {
     /// build, and is not journaled as finished, so `jrun resume` re-attaches to it.
     fn abandon(&mut self, message: &'static str) {
         self.tasks.abort_all();
-        for (_, index) in self.task_index.drain() {
+        let running: Vec<usize> = self.task_index.drain().map(|(_, index)| index).collect();
+        for index in running {
             let seen = self.progress[index]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -709,10 +754,13 @@ impl Scheduler {
                 duration_ms: 0,
                 message: result.message.as_deref(),
             });
-            self.done[index] = Some(Done {
-                result,
-                settled: Settled::lost(),
-            });
+            self.set_done(
+                index,
+                Done {
+                    result,
+                    settled: Settled::lost(),
+                },
+            );
         }
     }
 
@@ -789,22 +837,4 @@ fn skipped_result() -> StepOutcome {
         status: StepStatus::Skipped,
         ..StepOutcome::new()
     }
-}
-
-fn render_context(
-    pipeline: &Pipeline,
-    env: &BTreeMap<String, String>,
-    run: &RunFacts,
-    done: &[Option<Done>],
-) -> RenderContext {
-    let mut ctx = RenderContext::new(pipeline, run.clone(), env.clone());
-    ctx.steps = pipeline
-        .steps
-        .iter()
-        .zip(done)
-        .filter_map(|(step, entry)| {
-            Some((step.id.clone(), outcome::facts(&entry.as_ref()?.result)))
-        })
-        .collect();
-    ctx
 }

@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use super::file::AuthScheme;
-use super::render::{RenderContext, RunFacts, Template};
+use super::render::{FinishedSteps, RenderContext, RunFacts, Template};
 
 /// A loaded, validated pipeline.
 #[derive(Debug, Clone)]
@@ -677,11 +678,15 @@ impl FromStr for ResultName {
 /// the model.
 impl RenderContext {
     /// A context for `pipeline` with no step finished yet.
-    pub fn new(pipeline: &Pipeline, run: RunFacts, env: BTreeMap<String, String>) -> RenderContext {
+    pub fn new(
+        pipeline: &Pipeline,
+        run: RunFacts,
+        env: impl Into<Arc<BTreeMap<String, String>>>,
+    ) -> RenderContext {
         RenderContext {
-            vars: pipeline.vars.clone(),
-            env,
-            steps: BTreeMap::new(),
+            vars: Arc::new(pipeline.vars.clone()),
+            env: env.into(),
+            steps: FinishedSteps::default(),
             matrix: BTreeMap::new(),
             run,
             pipeline_name: pipeline.name.clone(),
