@@ -17,6 +17,7 @@ mod input;
 pub mod journal;
 mod outcome;
 mod outputs;
+mod pace;
 mod poll;
 pub mod preflight;
 mod reads;
@@ -39,7 +40,7 @@ pub use time::PipelineTime;
 
 use crate::exit::ExitStatus;
 use crate::jenkins::Client;
-use crate::pipeline::{Condition, DEFAULT_SERVER, Pipeline, RenderContext, RunFacts};
+use crate::pipeline::{Condition, DEFAULT_SERVER, Pipeline, RenderContext, RunFacts, StepKind};
 use crate::report::{self, Event, Reporter, RunStatus, StepStatus, StepSummary, Summary};
 use decide::{Gate, Settled, Verdict};
 
@@ -161,6 +162,8 @@ struct Scheduler {
     /// Steps that may have become ready since `start_ready` last looked, in step order:
     /// looking only at these keeps a run of n steps from costing n² in checks.
     candidates: BTreeSet<usize>,
+    /// How fast steps start triggering, per server.
+    paces: HashMap<String, Arc<pace::Pace>>,
     /// Where an interrupted run left the steps it had triggered, to re-attach to them.
     attach: HashMap<usize, journal::StepReplay>,
     build_reads: Arc<reads::BuildReads>,
@@ -229,6 +232,7 @@ impl Scheduler {
             base,
             dependents,
             candidates: (0..count).collect(),
+            paces: HashMap::new(),
             attach: HashMap::new(),
             build_reads: Arc::new(reads::BuildReads::default()),
             stopped: None,
@@ -530,6 +534,21 @@ impl Scheduler {
         }
         let (stop_tx, stop_rx) = watch::channel(None);
         self.stops[index] = Some(stop_tx);
+        // A step re-attached to its build, or one that awaits a build, triggers nothing.
+        let triggers = matches!(step.kind, StepKind::Job(_)) && !self.attach.contains_key(&index);
+        let pace = triggers.then(|| {
+            self.paces
+                .entry(server.clone())
+                .or_insert_with(|| {
+                    let rate = pipeline
+                        .server_spec(step.server.as_deref())
+                        .and_then(|spec| spec.triggers_per_second)
+                        .unwrap_or(pace::DEFAULT_TRIGGERS_PER_SECOND);
+                    Arc::new(pace::Pace::new(rate))
+                })
+                .clone()
+        });
+        let mut stop_watch = stop_rx.clone();
         let ctx = step::StepContext {
             pipeline: pipeline.clone(),
             index,
@@ -561,6 +580,18 @@ impl Scheduler {
                 None => None,
             };
             let permit = permits.acquire_owned().await.ok();
+            if let Some(pace) = pace {
+                // A stop while it waits for its turn ends the wait: the step starts nothing.
+                let stopped = async {
+                    if stop_watch.wait_for(Option::is_some).await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                tokio::select! {
+                    () = pace.wait() => {}
+                    () = stopped => {}
+                }
+            }
             // The permits go back with the result and are released once the scheduler has
             // acted on it, so a fail_fast stop reaches the cells waiting for them before they
             // can start.

@@ -101,6 +101,7 @@ pub struct ServerSpec {
     pub ca_file: Option<Template>,
     pub proxy: Option<Template>,
     pub max_in_flight: Option<usize>,
+    pub triggers_per_second: Option<u32>,
     pub unreachable_timeout: Option<Duration>,
 }
 
