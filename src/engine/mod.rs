@@ -595,7 +595,9 @@ impl Scheduler {
             // The permits go back with the result and are released once the scheduler has
             // acted on it, so a fail_fast stop reaches the cells waiting for them before they
             // can start.
-            (step::run(ctx).await, (group, permit))
+            // A step's future is large (every state of a step's life); boxed only now, the
+            // thousands of steps still waiting for a permit or their turn hold a small one.
+            (Box::pin(step::run(ctx)).await, (group, permit))
         });
         self.task_index.insert(handle.id(), index);
     }
