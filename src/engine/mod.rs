@@ -164,6 +164,8 @@ struct Scheduler {
     candidates: BTreeSet<usize>,
     /// How fast steps start triggering, per server.
     paces: HashMap<String, Arc<pace::Pace>>,
+    /// Steps that start once the pass of `start_ready` that found them ready ends.
+    starting: Vec<(usize, watch::Receiver<Option<Stop>>)>,
     /// Where an interrupted run left the steps it had triggered, to re-attach to them.
     attach: HashMap<usize, journal::StepReplay>,
     build_reads: Arc<reads::BuildReads>,
@@ -233,6 +235,7 @@ impl Scheduler {
             dependents,
             candidates: (0..count).collect(),
             paces: HashMap::new(),
+            starting: Vec::new(),
             attach: HashMap::new(),
             build_reads: Arc::new(reads::BuildReads::default()),
             stopped: None,
@@ -434,14 +437,21 @@ impl Scheduler {
     /// Steps are looked at in step order, and one that is skipped makes the steps that need
     /// it candidates, which come later in that order: one pass settles everything that can be.
     fn start_ready(&mut self) {
-        while let Some(index) = self.candidates.pop_first() {
-            if self.done[index].is_some() || self.stops[index].is_some() {
-                continue;
+        loop {
+            while let Some(index) = self.candidates.pop_first() {
+                if self.done[index].is_some() || self.stops[index].is_some() {
+                    continue;
+                }
+                if !decide::ready(&self.pipeline.steps[index].needs, |d| self.settled(d)) {
+                    continue;
+                }
+                self.start_or_skip(index);
             }
-            if !decide::ready(&self.pipeline.steps[index].needs, |d| self.settled(d)) {
-                continue;
+            if self.starting.is_empty() {
+                break;
             }
-            self.start_or_skip(index);
+            // Steps refused because the journal could not be written make others ready.
+            self.launch_starting();
         }
     }
 
@@ -515,25 +525,62 @@ impl Scheduler {
         );
     }
 
+    /// Marks the step as starting; `launch_starting` journals and starts it with the others
+    /// that start with it.
     fn spawn(&mut self, index: usize) {
+        let server = server_of(&self.pipeline, index);
+        if !self.settings.clients.contains_key(&server) {
+            // Resolved servers cover every name the pipeline uses; this is a bug guard.
+            return self.refuse(index, format!("no client for server `{server}`"));
+        }
+        let (stop_tx, stop_rx) = watch::channel(None);
+        self.stops[index] = Some(stop_tx);
+        self.starting.push((index, stop_rx));
+    }
+
+    /// Journals that the steps marked as starting started, in one write synced once, then
+    /// starts them; if the journal cannot be written, none starts.
+    fn launch_starting(&mut self) {
+        let starting = std::mem::take(&mut self.starting);
+        if let Some(journal) = &self.settings.journal {
+            let records: Vec<journal::Record> = starting
+                .iter()
+                .map(|(index, _)| {
+                    let server = server_of(&self.pipeline, *index);
+                    let url = self
+                        .settings
+                        .clients
+                        .get(&server)
+                        .map(|c| c.base_url().to_string());
+                    journal::Record::StepStarted {
+                        step: self.pipeline.steps[*index].id.clone(),
+                        server: Some(server),
+                        url,
+                    }
+                })
+                .collect();
+            if let Err(e) = journal.record_all(&records) {
+                let message = e.to_string();
+                for (index, _) in starting {
+                    self.stops[index] = None;
+                    self.refuse(index, message.clone());
+                }
+                return;
+            }
+        }
+        for (index, stop_rx) in starting {
+            self.launch(index, stop_rx);
+        }
+    }
+
+    fn launch(&mut self, index: usize, stop_rx: watch::Receiver<Option<Stop>>) {
         let pipeline = self.pipeline.clone();
         let step = &pipeline.steps[index];
         let server = server_of(&pipeline, index);
         let Some(client) = self.settings.clients.get(&server).cloned() else {
-            // Resolved servers cover every name the pipeline uses; this is a bug guard.
+            self.stops[index] = None;
             return self.refuse(index, format!("no client for server `{server}`"));
         };
-        if let Some(journal) = &self.settings.journal
-            && let Err(e) = journal.record(&journal::Record::StepStarted {
-                step: step.id.clone(),
-                server: Some(server.clone()),
-                url: Some(client.base_url().to_string()),
-            })
-        {
-            return self.refuse(index, e.to_string());
-        }
-        let (stop_tx, stop_rx) = watch::channel(None);
-        self.stops[index] = Some(stop_tx);
         // A step re-attached to its build, or one that awaits a build, triggers nothing.
         let triggers = matches!(step.kind, StepKind::Job(_)) && !self.attach.contains_key(&index);
         let pace = triggers.then(|| {
