@@ -161,13 +161,6 @@ pub struct MatrixCell {
     pub max_parallel: Option<usize>,
 }
 
-impl MatrixCell {
-    /// The values as a map, for [`RenderContext::matrix`](super::RenderContext::matrix).
-    pub fn value_map(&self) -> BTreeMap<String, String> {
-        self.values.iter().cloned().collect()
-    }
-}
-
 impl Step {
     /// The job this step triggers or awaits.
     pub fn job(&self) -> &Template {
@@ -688,7 +681,7 @@ impl RenderContext {
             vars: Arc::new(pipeline.vars.clone()),
             env: env.into(),
             steps: FinishedSteps::default(),
-            matrix: BTreeMap::new(),
+            matrix: Vec::new(),
             run,
             pipeline_name: pipeline.name.clone(),
             step_id: None,
@@ -701,7 +694,7 @@ impl RenderContext {
         self.matrix = step
             .matrix
             .as_ref()
-            .map(MatrixCell::value_map)
+            .map(|cell| cell.values.clone())
             .unwrap_or_default();
         self.step_id = Some(step.id.clone());
         self

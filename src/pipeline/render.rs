@@ -485,8 +485,8 @@ impl Template {
                         }
                     }
                 }
-                Ok(Root::Matrix(key)) => match ctx.matrix.get(key) {
-                    Some(value) => {
+                Ok(Root::Matrix(key)) => match ctx.matrix.iter().find(|(k, _)| k == key) {
+                    Some((_, value)) => {
                         matrix.insert(key.to_string(), Value::String(value.clone()));
                     }
                     None => {
@@ -1272,7 +1272,9 @@ pub struct RenderContext {
     /// Facts of the steps that had finished when the context was made, by id.
     pub steps: FinishedSteps,
     /// In a cell of a matrix step, the cell's values (`{{matrix.REGION}}`); empty elsewhere.
-    pub matrix: BTreeMap<String, String>,
+    /// A list, not a map: a context per cell of a matrix of thousands is held while its
+    /// step runs, and a map's smallest node is several hundred bytes.
+    pub matrix: Vec<(String, String)>,
     pub run: RunFacts,
     pub pipeline_name: String,
     /// The id of the step templates render for (`{{step.id}}`); None outside a step.
@@ -1475,7 +1477,7 @@ mod tests {
             vars: Arc::new(vars()),
             env: Arc::new(env),
             steps: steps.into_iter().collect(),
-            matrix: BTreeMap::new(),
+            matrix: Vec::new(),
             run: RunFacts {
                 id: "run-1".to_string(),
                 started_at: "2026-01-02T03:04:05Z".to_string(),
@@ -1721,7 +1723,7 @@ mod tests {
         let err = t.render(&context()).unwrap_err();
         assert!(err.message.contains("matrix.REGION is not known"), "{err}");
         let mut ctx = context();
-        ctx.matrix.insert("REGION".to_string(), "eu".to_string());
+        ctx.matrix.push(("REGION".to_string(), "eu".to_string()));
         assert_eq!(t.render(&ctx).unwrap(), "deploy-eu");
         let expr = compile("{{eq matrix.REGION 'eu'}}").unwrap();
         assert_eq!(expr.render(&ctx).unwrap(), "true");
