@@ -20,9 +20,10 @@
 //!   history has no successful build). Next to the varied run, a loop that polls every build
 //!   once a second (what a script around python-jenkins does) is modelled from the recorded
 //!   builds: its lag and requests are worked out, not run.
-//! - `fleet`: 1,000 builds in flight at once from one pipeline (four matrices of 250 cells),
-//!   exact and varied.
-//! - `scale`: 10,000 builds in flight across 10 sandboxes from one jrun process.
+//! - `fleet`: 1,000 builds released at once from one pipeline (four matrices of 250 cells),
+//!   exact and varied, started at jrun's default `triggers_per_second`.
+//! - `scale`: 10,000 builds released at once across 10 sandboxes from one jrun process; the
+//!   busiest second of requests is held to 3 times the mean rate.
 //! - `validate`: `jrun validate` of a generated 1,000-step pipeline, median of several runs.
 //! - `artifact`: one build that archived a 50 MB file (5 MB with `--quick`), downloaded by
 //!   `artifacts:`; jrun's peak RSS is shown next to the file's size, since the download is
@@ -1550,7 +1551,7 @@ fn load_of(
     (jobs, members, ids)
 }
 
-/// 1,000 builds in flight at once, with exact durations and with varied ones.
+/// 1,000 builds released at once, with exact durations and with varied ones.
 fn fleet(
     bin: &Path,
     sizes: &Sizes,
@@ -1612,8 +1613,8 @@ fn fleet(
 
 // ---- scenario 3: ten thousand builds across ten controllers ----
 
-/// 10,000 builds in flight across 10 sandboxes, from one jrun process: its memory, and
-/// whether its requests come evenly or in storms. Durations vary.
+/// 10,000 builds released at once across 10 sandboxes, from one jrun process: its memory,
+/// and whether its requests come evenly or in storms. Durations vary.
 fn scale(
     bin: &Path,
     sizes: &Sizes,

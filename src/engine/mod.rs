@@ -17,6 +17,7 @@ mod input;
 pub mod journal;
 mod outcome;
 mod outputs;
+mod pace;
 mod poll;
 pub mod preflight;
 mod reads;
@@ -24,7 +25,7 @@ pub mod servers;
 mod step;
 pub mod time;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -39,7 +40,7 @@ pub use time::PipelineTime;
 
 use crate::exit::ExitStatus;
 use crate::jenkins::Client;
-use crate::pipeline::{Condition, DEFAULT_SERVER, Pipeline, RenderContext, RunFacts};
+use crate::pipeline::{Condition, DEFAULT_SERVER, Pipeline, RenderContext, RunFacts, StepKind};
 use crate::report::{self, Event, Reporter, RunStatus, StepStatus, StepSummary, Summary};
 use decide::{Gate, Settled, Verdict};
 
@@ -153,6 +154,18 @@ struct Scheduler {
     /// What each running step has learnt of its build, for a run that cannot wait for it.
     progress: Vec<Arc<std::sync::Mutex<outcome::Progress>>>,
     failed_groups: HashSet<String>,
+    /// What every step's templates render with; its facts grow as steps finish, and each
+    /// step gets a clone of it as it stands when the step starts (sharing, not copying).
+    base: RenderContext,
+    /// The steps that need each step, to look at again when it is done.
+    dependents: Vec<Vec<usize>>,
+    /// Steps that may have become ready since `start_ready` last looked, in step order:
+    /// looking only at these keeps a run of n steps from costing n² in checks.
+    candidates: BTreeSet<usize>,
+    /// How fast steps start triggering, per server.
+    paces: HashMap<String, Arc<pace::Pace>>,
+    /// Steps that start once the pass of `start_ready` that found them ready ends.
+    starting: Vec<(usize, watch::Receiver<Option<Stop>>)>,
     /// Where an interrupted run left the steps it had triggered, to re-attach to them.
     attach: HashMap<usize, journal::StepReplay>,
     build_reads: Arc<reads::BuildReads>,
@@ -193,6 +206,15 @@ impl Scheduler {
             }
         }
         let run_deadline = settings.timeout.map(|t| settings.time.after(t));
+        let base = RenderContext::new(&pipeline, run.clone(), settings.env.clone());
+        let mut dependents = vec![Vec::new(); count];
+        for (index, step) in pipeline.steps.iter().enumerate() {
+            for &need in &step.needs {
+                if let Some(list) = dependents.get_mut(need) {
+                    list.push(index);
+                }
+            }
+        }
         Scheduler {
             pipeline,
             settings,
@@ -209,6 +231,11 @@ impl Scheduler {
             task_index: HashMap::new(),
             progress: (0..count).map(|_| Arc::default()).collect(),
             failed_groups: HashSet::new(),
+            base,
+            dependents,
+            candidates: (0..count).collect(),
+            paces: HashMap::new(),
+            starting: Vec::new(),
             attach: HashMap::new(),
             build_reads: Arc::new(reads::BuildReads::default()),
             stopped: None,
@@ -224,7 +251,19 @@ impl Scheduler {
     }
 
     fn render_context(&self) -> RenderContext {
-        render_context(&self.pipeline, &self.settings.env, &self.run, &self.done)
+        self.base.clone()
+    }
+
+    /// Step `index` is done: its facts become readable by the steps after it, and the steps
+    /// that need it may be ready.
+    fn set_done(&mut self, index: usize, done: Done) {
+        self.base.steps.insert(
+            self.pipeline.steps[index].id.clone(),
+            outcome::facts(&done.result),
+        );
+        self.done[index] = Some(done);
+        self.candidates
+            .extend(self.dependents[index].iter().copied());
     }
 
     /// Steps an interrupted run finished count as done; those it triggered are re-attached.
@@ -232,7 +271,8 @@ impl Scheduler {
         let Some(replay) = self.settings.resume.take() else {
             return;
         };
-        for (index, step) in self.pipeline.steps.iter().enumerate() {
+        let pipeline = self.pipeline.clone();
+        for (index, step) in pipeline.steps.iter().enumerate() {
             let Some(state) = replay.steps.get(&step.id) else {
                 continue;
             };
@@ -253,10 +293,11 @@ impl Scheduler {
                         times: None,
                         ..outcome.clone()
                     };
-                    self.done[index] = Some(Done {
+                    let done = Done {
                         settled: Settled::ran(outcome.status, step.continue_on_failure),
                         result,
-                    });
+                    };
+                    self.set_done(index, done);
                 }
                 None if state.triggered => {
                     self.attach.insert(index, state.clone());
@@ -336,7 +377,8 @@ impl Scheduler {
 
     /// The preflight found problems: the steps they name fail, every other is skipped.
     fn refuse_all(&mut self, failed: BTreeMap<usize, String>, kind: FailureKind, reason: &str) {
-        for (index, step) in self.pipeline.steps.iter().enumerate() {
+        let pipeline = self.pipeline.clone();
+        for (index, step) in pipeline.steps.iter().enumerate() {
             let result = match failed.get(&index) {
                 Some(message) => {
                     self.reporter.event(Event::Finished {
@@ -360,10 +402,13 @@ impl Scheduler {
                     }
                 }
             };
-            self.done[index] = Some(Done {
-                result,
-                settled: Settled::lost(),
-            });
+            self.set_done(
+                index,
+                Done {
+                    result,
+                    settled: Settled::lost(),
+                },
+            );
         }
     }
 
@@ -379,27 +424,34 @@ impl Scheduler {
             duration_ms: 0,
             message: Some(&message),
         });
-        self.done[index] = Some(Done {
-            result: StepOutcome::new().fail(StepStatus::Failed, FailureKind::Invalid, message),
-            settled: Settled::refused(step.continue_on_failure),
-        });
+        self.set_done(
+            index,
+            Done {
+                result: StepOutcome::new().fail(StepStatus::Failed, FailureKind::Invalid, message),
+                settled: Settled::refused(step.continue_on_failure),
+            },
+        );
     }
 
     /// Starts or skips every step whose dependencies are done, until nothing changes.
+    /// Steps are looked at in step order, and one that is skipped makes the steps that need
+    /// it candidates, which come later in that order: one pass settles everything that can be.
     fn start_ready(&mut self) {
-        let mut changed = true;
-        while changed {
-            changed = false;
-            for index in 0..self.pipeline.steps.len() {
+        loop {
+            while let Some(index) = self.candidates.pop_first() {
                 if self.done[index].is_some() || self.stops[index].is_some() {
                     continue;
                 }
                 if !decide::ready(&self.pipeline.steps[index].needs, |d| self.settled(d)) {
                     continue;
                 }
-                changed = true;
                 self.start_or_skip(index);
             }
+            if self.starting.is_empty() {
+                break;
+            }
+            // Steps refused because the journal could not be written make others ready.
+            self.launch_starting();
         }
     }
 
@@ -461,34 +513,89 @@ impl Scheduler {
             step: &self.pipeline.steps[index].id,
             reason: &reason,
         });
-        self.done[index] = Some(Done {
-            result: StepOutcome {
-                message: Some(reason),
-                ..skipped_result()
+        self.set_done(
+            index,
+            Done {
+                result: StepOutcome {
+                    message: Some(reason),
+                    ..skipped_result()
+                },
+                settled: Settled::skipped(deps_ok, selected, self.stopped.is_some()),
             },
-            settled: Settled::skipped(deps_ok, selected, self.stopped.is_some()),
-        });
+        );
     }
 
+    /// Marks the step as starting; `launch_starting` journals and starts it with the others
+    /// that start with it.
     fn spawn(&mut self, index: usize) {
+        let server = server_of(&self.pipeline, index);
+        if !self.settings.clients.contains_key(&server) {
+            // Resolved servers cover every name the pipeline uses; this is a bug guard.
+            return self.refuse(index, format!("no client for server `{server}`"));
+        }
+        let (stop_tx, stop_rx) = watch::channel(None);
+        self.stops[index] = Some(stop_tx);
+        self.starting.push((index, stop_rx));
+    }
+
+    /// Journals that the steps marked as starting started, in one write synced once, then
+    /// starts them; if the journal cannot be written, none starts.
+    fn launch_starting(&mut self) {
+        let starting = std::mem::take(&mut self.starting);
+        if let Some(journal) = &self.settings.journal {
+            let records: Vec<journal::Record> = starting
+                .iter()
+                .map(|(index, _)| {
+                    let server = server_of(&self.pipeline, *index);
+                    let url = self
+                        .settings
+                        .clients
+                        .get(&server)
+                        .map(|c| c.base_url().to_string());
+                    journal::Record::StepStarted {
+                        step: self.pipeline.steps[*index].id.clone(),
+                        server: Some(server),
+                        url,
+                    }
+                })
+                .collect();
+            if let Err(e) = journal.record_all(&records) {
+                let message = e.to_string();
+                for (index, _) in starting {
+                    self.stops[index] = None;
+                    self.refuse(index, message.clone());
+                }
+                return;
+            }
+        }
+        for (index, stop_rx) in starting {
+            self.launch(index, stop_rx);
+        }
+    }
+
+    fn launch(&mut self, index: usize, stop_rx: watch::Receiver<Option<Stop>>) {
         let pipeline = self.pipeline.clone();
         let step = &pipeline.steps[index];
         let server = server_of(&pipeline, index);
         let Some(client) = self.settings.clients.get(&server).cloned() else {
-            // Resolved servers cover every name the pipeline uses; this is a bug guard.
+            self.stops[index] = None;
             return self.refuse(index, format!("no client for server `{server}`"));
         };
-        if let Some(journal) = &self.settings.journal
-            && let Err(e) = journal.record(&journal::Record::StepStarted {
-                step: step.id.clone(),
-                server: Some(server.clone()),
-                url: Some(client.base_url().to_string()),
-            })
-        {
-            return self.refuse(index, e.to_string());
-        }
-        let (stop_tx, stop_rx) = watch::channel(None);
-        self.stops[index] = Some(stop_tx);
+        // A step re-attached to its build, or one that awaits a build, triggers nothing.
+        let triggers = matches!(step.kind, StepKind::Job(_)) && !self.attach.contains_key(&index);
+        let pace = triggers.then(|| {
+            self.paces
+                .entry(server.clone())
+                .or_insert_with(|| {
+                    let rate = pipeline
+                        .server_spec(step.server.as_deref())
+                        .and_then(|spec| spec.triggers_per_second)
+                        .unwrap_or(pace::DEFAULT_TRIGGERS_PER_SECOND);
+                    Arc::new(pace::Pace::new(rate))
+                })
+                .clone()
+        });
+        let mut stop_watch = stop_rx.clone();
         let ctx = step::StepContext {
             pipeline: pipeline.clone(),
             index,
@@ -520,10 +627,24 @@ impl Scheduler {
                 None => None,
             };
             let permit = permits.acquire_owned().await.ok();
+            if let Some(pace) = pace {
+                // A stop while it waits for its turn ends the wait: the step starts nothing.
+                let stopped = async {
+                    if stop_watch.wait_for(Option::is_some).await.is_err() {
+                        std::future::pending::<()>().await;
+                    }
+                };
+                tokio::select! {
+                    () = pace.wait() => {}
+                    () = stopped => {}
+                }
+            }
             // The permits go back with the result and are released once the scheduler has
             // acted on it, so a fail_fast stop reaches the cells waiting for them before they
             // can start.
-            (step::run(ctx).await, (group, permit))
+            // A step's future is large (every state of a step's life); boxed only now, the
+            // thousands of steps still waiting for a permit or their turn hold a small one.
+            (Box::pin(step::run(ctx)).await, (group, permit))
         });
         self.task_index.insert(handle.id(), index);
     }
@@ -626,10 +747,13 @@ impl Scheduler {
             }
         }
         drop(held);
-        self.done[index] = Some(Done {
-            settled: Settled::ran(result.status, step.continue_on_failure),
-            result,
-        });
+        self.set_done(
+            index,
+            Done {
+                settled: Settled::ran(result.status, step.continue_on_failure),
+                result,
+            },
+        );
     }
 
     fn on_run_timeout(&mut self) {
@@ -684,7 +808,8 @@ impl Scheduler {
     /// build, and is not journaled as finished, so `jrun resume` re-attaches to it.
     fn abandon(&mut self, message: &'static str) {
         self.tasks.abort_all();
-        for (_, index) in self.task_index.drain() {
+        let running: Vec<usize> = self.task_index.drain().map(|(_, index)| index).collect();
+        for index in running {
             let seen = self.progress[index]
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
@@ -709,10 +834,13 @@ impl Scheduler {
                 duration_ms: 0,
                 message: result.message.as_deref(),
             });
-            self.done[index] = Some(Done {
-                result,
-                settled: Settled::lost(),
-            });
+            self.set_done(
+                index,
+                Done {
+                    result,
+                    settled: Settled::lost(),
+                },
+            );
         }
     }
 
@@ -789,22 +917,4 @@ fn skipped_result() -> StepOutcome {
         status: StepStatus::Skipped,
         ..StepOutcome::new()
     }
-}
-
-fn render_context(
-    pipeline: &Pipeline,
-    env: &BTreeMap<String, String>,
-    run: &RunFacts,
-    done: &[Option<Done>],
-) -> RenderContext {
-    let mut ctx = RenderContext::new(pipeline, run.clone(), env.clone());
-    ctx.steps = pipeline
-        .steps
-        .iter()
-        .zip(done)
-        .filter_map(|(step, entry)| {
-            Some((step.id.clone(), outcome::facts(&entry.as_ref()?.result)))
-        })
-        .collect();
-    ctx
 }

@@ -91,6 +91,11 @@ pub struct JenkinsFile {
     /// Most requests in flight to this server at once.
     #[schemars(range(min = 1))]
     pub max_in_flight: Option<usize>,
+    /// Most steps a second that start triggering on this server (default 50), with a quarter
+    /// of a second's worth at once after a quiet spell: thousands of steps ready together
+    /// reach Jenkins as a steady stream, not a storm.
+    #[schemars(range(min = 1))]
+    pub triggers_per_second: Option<u32>,
     /// How long the server may stay unreachable before the run gives up (default 2m). A
     /// request that gets no answer for this long counts as unreachable too (requests wait at
     /// most 30s for an answer).

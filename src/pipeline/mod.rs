@@ -26,7 +26,9 @@ pub use model::{
     OutputSource, Outputs, Pipeline, Poll, ResultName, Retry, RetryOn, ServerSpec, Step, StepKind,
     jenkins_input_id,
 };
-pub use render::{HELPERS, RenderContext, RenderError, RunFacts, STEP_FACTS, StepFacts, Template};
+pub use render::{
+    FinishedSteps, HELPERS, RenderContext, RenderError, RunFacts, STEP_FACTS, StepFacts, Template,
+};
 
 /// The largest pipeline file jrun reads: far more than any real pipeline, and little enough
 /// that `jrun /dev/zero` ends with an error rather than with all of memory.

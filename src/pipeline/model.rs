@@ -4,13 +4,14 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 pub use super::file::AuthScheme;
-use super::render::{RenderContext, RunFacts, Template};
+use super::render::{FinishedSteps, RenderContext, RunFacts, Template};
 
 /// A loaded, validated pipeline.
 #[derive(Debug, Clone)]
@@ -100,6 +101,7 @@ pub struct ServerSpec {
     pub ca_file: Option<Template>,
     pub proxy: Option<Template>,
     pub max_in_flight: Option<usize>,
+    pub triggers_per_second: Option<u32>,
     pub unreachable_timeout: Option<Duration>,
 }
 
@@ -157,13 +159,6 @@ pub struct MatrixCell {
     pub fail_fast: bool,
     /// At most this many cells of the group at once.
     pub max_parallel: Option<usize>,
-}
-
-impl MatrixCell {
-    /// The values as a map, for [`RenderContext::matrix`](super::RenderContext::matrix).
-    pub fn value_map(&self) -> BTreeMap<String, String> {
-        self.values.iter().cloned().collect()
-    }
 }
 
 impl Step {
@@ -677,12 +672,16 @@ impl FromStr for ResultName {
 /// the model.
 impl RenderContext {
     /// A context for `pipeline` with no step finished yet.
-    pub fn new(pipeline: &Pipeline, run: RunFacts, env: BTreeMap<String, String>) -> RenderContext {
+    pub fn new(
+        pipeline: &Pipeline,
+        run: RunFacts,
+        env: impl Into<Arc<BTreeMap<String, String>>>,
+    ) -> RenderContext {
         RenderContext {
-            vars: pipeline.vars.clone(),
-            env,
-            steps: BTreeMap::new(),
-            matrix: BTreeMap::new(),
+            vars: Arc::new(pipeline.vars.clone()),
+            env: env.into(),
+            steps: FinishedSteps::default(),
+            matrix: Vec::new(),
             run,
             pipeline_name: pipeline.name.clone(),
             step_id: None,
@@ -695,7 +694,7 @@ impl RenderContext {
         self.matrix = step
             .matrix
             .as_ref()
-            .map(MatrixCell::value_map)
+            .map(|cell| cell.values.clone())
             .unwrap_or_default();
         self.step_id = Some(step.id.clone());
         self

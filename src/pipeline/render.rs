@@ -485,8 +485,8 @@ impl Template {
                         }
                     }
                 }
-                Ok(Root::Matrix(key)) => match ctx.matrix.get(key) {
-                    Some(value) => {
+                Ok(Root::Matrix(key)) => match ctx.matrix.iter().find(|(k, _)| k == key) {
+                    Some((_, value)) => {
                         matrix.insert(key.to_string(), Value::String(value.clone()));
                     }
                     None => {
@@ -1266,16 +1266,81 @@ impl Walker {
 /// What templates can read when they render.
 #[derive(Debug, Clone, Default)]
 pub struct RenderContext {
-    pub vars: BTreeMap<String, Value>,
-    pub env: BTreeMap<String, String>,
-    /// Facts of the steps that have finished, by id.
-    pub steps: BTreeMap<String, StepFacts>,
+    /// Shared by every step's context: a run of thousands of steps holds one copy.
+    pub vars: Arc<BTreeMap<String, Value>>,
+    pub env: Arc<BTreeMap<String, String>>,
+    /// Facts of the steps that had finished when the context was made, by id.
+    pub steps: FinishedSteps,
     /// In a cell of a matrix step, the cell's values (`{{matrix.REGION}}`); empty elsewhere.
-    pub matrix: BTreeMap<String, String>,
+    /// A list, not a map: a context per cell of a matrix of thousands is held while its
+    /// step runs, and a map's smallest node is several hundred bytes.
+    pub matrix: Vec<(String, String)>,
     pub run: RunFacts,
     pub pipeline_name: String,
     /// The id of the step templates render for (`{{step.id}}`); None outside a step.
     pub step_id: Option<String>,
+}
+
+/// Facts of finished steps by id, with the meaning of a map that each clone owns (a clone
+/// never sees what is inserted into another, nor after it was made), but one table behind
+/// all the clones: a run hands every step a context holding the facts known when the step
+/// started, and copying them per step would make a run of n steps cost n² in time and memory.
+/// Facts are only ever added; an insert into a clone that is not the newest view, or one that
+/// replaces a fact, first copies what the clone sees into a table of its own.
+#[derive(Debug, Clone, Default)]
+pub struct FinishedSteps {
+    table: Arc<std::sync::RwLock<FactsTable>>,
+    /// The facts inserted before this many inserts into `table` are visible to this view.
+    seen: usize,
+}
+
+#[derive(Debug, Default)]
+struct FactsTable {
+    /// Each step's facts and the insert that put them there.
+    facts: std::collections::HashMap<String, (usize, Arc<StepFacts>)>,
+    inserts: usize,
+}
+
+impl FinishedSteps {
+    /// The facts of step `id`, if it had finished when this view was made.
+    pub fn get(&self, id: &str) -> Option<Arc<StepFacts>> {
+        let table = self.table.read().unwrap_or_else(|e| e.into_inner());
+        table
+            .facts
+            .get(id)
+            .filter(|(insert, _)| *insert < self.seen)
+            .map(|(_, facts)| facts.clone())
+    }
+
+    pub fn insert(&mut self, id: String, facts: StepFacts) {
+        let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
+        if table.inserts != self.seen || table.facts.contains_key(&id) {
+            let mut own = FactsTable::default();
+            for (key, (insert, facts)) in &table.facts {
+                if *insert < self.seen && *key != id {
+                    own.facts.insert(key.clone(), (own.inserts, facts.clone()));
+                    own.inserts += 1;
+                }
+            }
+            drop(table);
+            self.table = Arc::new(std::sync::RwLock::new(own));
+            table = self.table.write().unwrap_or_else(|e| e.into_inner());
+        }
+        let insert = table.inserts;
+        table.facts.insert(id, (insert, Arc::new(facts)));
+        table.inserts += 1;
+        self.seen = table.inserts;
+    }
+}
+
+impl FromIterator<(String, StepFacts)> for FinishedSteps {
+    fn from_iter<I: IntoIterator<Item = (String, StepFacts)>>(iter: I) -> FinishedSteps {
+        let mut steps = FinishedSteps::default();
+        for (id, facts) in iter {
+            steps.insert(id, facts);
+        }
+        steps
+    }
 }
 
 /// What is known about a finished step.
@@ -1409,10 +1474,10 @@ mod tests {
         let mut env = BTreeMap::new();
         env.insert("HOME".to_string(), "/home/bot".to_string());
         RenderContext {
-            vars: vars(),
-            env,
-            steps,
-            matrix: BTreeMap::new(),
+            vars: Arc::new(vars()),
+            env: Arc::new(env),
+            steps: steps.into_iter().collect(),
+            matrix: Vec::new(),
             run: RunFacts {
                 id: "run-1".to_string(),
                 started_at: "2026-01-02T03:04:05Z".to_string(),
@@ -1436,8 +1501,7 @@ mod tests {
     #[test]
     fn rendering_never_escapes_html() {
         let mut ctx = context();
-        ctx.vars
-            .insert("odd".to_string(), Value::from("a&b <c> \"q\" 'q'"));
+        Arc::make_mut(&mut ctx.vars).insert("odd".to_string(), Value::from("a&b <c> \"q\" 'q'"));
         let t = Template::compile("{{vars.odd}} & {{{vars.odd}}}", "f", None, false).unwrap();
         assert_eq!(
             t.render(&ctx).unwrap(),
@@ -1469,7 +1533,9 @@ mod tests {
             "steps.build.duration_ms is not known: step `build` has no duration"
         );
         let mut ctx = context();
-        ctx.steps.get_mut("build").unwrap().number = None;
+        let mut build = (*ctx.steps.get("build").unwrap()).clone();
+        build.number = None;
+        ctx.steps.insert("build".to_string(), build);
         let err = compile("{{steps.build.number}}")
             .unwrap()
             .render(&ctx)
@@ -1657,10 +1723,55 @@ mod tests {
         let err = t.render(&context()).unwrap_err();
         assert!(err.message.contains("matrix.REGION is not known"), "{err}");
         let mut ctx = context();
-        ctx.matrix.insert("REGION".to_string(), "eu".to_string());
+        ctx.matrix.push(("REGION".to_string(), "eu".to_string()));
         assert_eq!(t.render(&ctx).unwrap(), "deploy-eu");
         let expr = compile("{{eq matrix.REGION 'eu'}}").unwrap();
         assert_eq!(expr.render(&ctx).unwrap(), "true");
+    }
+
+    fn numbered(n: u64) -> StepFacts {
+        StepFacts {
+            number: Some(n),
+            ..StepFacts::default()
+        }
+    }
+
+    fn number(steps: &FinishedSteps, id: &str) -> Option<u64> {
+        steps.get(id).and_then(|f| f.number)
+    }
+
+    #[test]
+    fn a_clone_of_the_finished_steps_sees_only_what_was_known_when_it_was_made() {
+        let mut run = FinishedSteps::default();
+        run.insert("a".to_string(), numbered(1));
+        let early = run.clone();
+        run.insert("b".to_string(), numbered(2));
+        assert_eq!(number(&early, "a"), Some(1));
+        assert_eq!(number(&early, "b"), None);
+        assert_eq!(number(&run, "b"), Some(2));
+        // An insert into an older view is its own: neither the run nor a later view sees it.
+        let mut forked = early.clone();
+        forked.insert("c".to_string(), numbered(3));
+        assert_eq!(number(&forked, "a"), Some(1));
+        assert_eq!(number(&forked, "b"), None);
+        assert_eq!(number(&forked, "c"), Some(3));
+        assert_eq!(number(&run, "c"), None);
+        assert_eq!(number(&early, "c"), None);
+        run.insert("d".to_string(), numbered(4));
+        assert_eq!(number(&run, "c"), None);
+        assert_eq!(number(&run, "d"), Some(4));
+    }
+
+    #[test]
+    fn replacing_a_finished_step_leaves_the_views_made_before_it_unchanged() {
+        let mut run: FinishedSteps = [("a".to_string(), numbered(1))].into_iter().collect();
+        let before = run.clone();
+        run.insert("a".to_string(), numbered(10));
+        assert_eq!(number(&before, "a"), Some(1));
+        assert_eq!(number(&run, "a"), Some(10));
+        run.insert("b".to_string(), numbered(2));
+        assert_eq!(number(&run, "a"), Some(10));
+        assert_eq!(number(&before, "b"), None);
     }
 
     #[test]
@@ -1752,7 +1863,7 @@ mod tests {
 
     fn with_list(len: usize) -> RenderContext {
         let mut ctx = context();
-        ctx.vars
+        Arc::make_mut(&mut ctx.vars)
             .insert("l".to_string(), Value::from((0..len).collect::<Vec<_>>()));
         ctx
     }
@@ -1778,7 +1889,7 @@ mod tests {
     #[test]
     fn loops_over_the_current_item_count_the_longest_list() {
         let mut ctx = with_list(2);
-        ctx.vars.insert(
+        Arc::make_mut(&mut ctx.vars).insert(
             "rows".to_string(),
             serde_json::json!([(0..1000).collect::<Vec<_>>(), [1]]),
         );
@@ -1791,7 +1902,7 @@ mod tests {
     #[test]
     fn comparisons_of_large_values_count_their_size() {
         let mut ctx = with_list(1000);
-        ctx.vars.insert(
+        Arc::make_mut(&mut ctx.vars).insert(
             "big".to_string(),
             Value::from((0..10_000).collect::<Vec<_>>()),
         );
@@ -1813,12 +1924,11 @@ mod tests {
     #[test]
     fn a_value_that_renders_past_one_mib_stops_rendering_with_an_error() {
         let mut ctx = with_list(20);
-        ctx.vars
-            .insert("big".to_string(), Value::from("x".repeat(100_000)));
+        Arc::make_mut(&mut ctx.vars).insert("big".to_string(), Value::from("x".repeat(100_000)));
         let t = compile("{{#each vars.l}}{{../vars.big}}{{/each}}").unwrap();
         let err = t.render(&ctx).unwrap_err();
         assert!(err.message.contains("renders more than 1 MiB"), "{err}");
-        ctx.vars
+        Arc::make_mut(&mut ctx.vars)
             .insert("l".to_string(), Value::from((0..10).collect::<Vec<_>>()));
         assert_eq!(t.render(&ctx).unwrap().len(), 1_000_000);
     }
@@ -1857,11 +1967,11 @@ mod tests {
         assert!(problems.contains("read one at a time"), "{problems}");
         // A key with dots (from a properties file) is one segment in brackets.
         let mut ctx = context();
-        if let Some(facts) = ctx.steps.get_mut("build") {
-            facts
-                .outputs
-                .insert("git.sha".to_string(), "abc".to_string());
-        }
+        let mut build = (*ctx.steps.get("build").unwrap()).clone();
+        build
+            .outputs
+            .insert("git.sha".to_string(), "abc".to_string());
+        ctx.steps.insert("build".to_string(), build);
         let template = compile("{{steps.build.outputs.[git.sha]}}").unwrap();
         assert_eq!(template.render(&ctx).unwrap(), "abc");
     }

@@ -1318,8 +1318,8 @@ fn a_template_of_vars_that_would_render_too_much_is_refused_at_load_with_its_pla
 fn a_template_that_also_reads_env_is_bounded_when_it_renders() {
     let pipeline = load(&each_bomb("{{env.HOME}}")).expect("loads: env is only known at run time");
     let ctx = RenderContext {
-        vars: pipeline.vars.clone(),
-        env: BTreeMap::from([("HOME".to_string(), "/root".to_string())]),
+        vars: pipeline.vars.clone().into(),
+        env: BTreeMap::from([("HOME".to_string(), "/root".to_string())]).into(),
         ..RenderContext::default()
     };
     let StepKind::Job(job) = &pipeline.steps[0].kind else {

@@ -1035,3 +1035,59 @@ fn a_step_with_wait_false_gives_its_number_to_later_steps_without_waiting_for_it
     assert!(start(&report[0]) >= start(&long), "{report:#?} {long:#}");
     assert_eq!(triggered_jobs(&sb), ["long", "report"]);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Pacing of triggers
+
+/// A matrix of `cells` cells of `work`, on a sandbox whose clock runs at `speed`, with
+/// `extra` added to the `jenkins:` block; returns the trigger times in real milliseconds.
+fn trigger_times(cells: usize, speed: u32, extra: &str) -> Vec<i64> {
+    let sb = sandbox(&format!(
+        "speed: {speed}\nquiet_period: 0s\njobs:\n  - path: work\n    kind: pipeline\n    \
+         parameters: [{{name: CELL}}]\n    builds: [{{duration: 1s}}]\n"
+    ));
+    let values: Vec<String> = (0..cells).map(|i| format!("c{i}")).collect();
+    let (_dir, path) = pipeline_file(&format!(
+        "name: paced\n{}{extra}{FAST_POLL}steps:\n  - id: work\n    job: work\n    \
+         matrix: {{CELL: [{}]}}\n    params: {{CELL: \"{{{{matrix.CELL}}}}\"}}\n",
+        jenkins_block(&sb),
+        values.join(", ")
+    ));
+    let output = run(&path, &["--output", "json"]);
+    assert_code(&output, 0);
+    let mut times: Vec<i64> = triggers(&sb)
+        .iter()
+        .map(|t| t.at_ms / i64::from(speed))
+        .collect();
+    times.sort_unstable();
+    assert_eq!(times.len(), cells, "{times:?}");
+    times
+}
+
+#[test]
+fn triggers_past_a_quarter_seconds_worth_go_out_at_the_servers_triggers_per_second() {
+    // Two at once (a quarter of a second's worth), then one every 125 ms: the twelfth
+    // about 1.25 s after the first.
+    let times = trigger_times(12, 10, "  triggers_per_second: 8\n");
+    let spread = times[11] - times[0];
+    assert!(
+        spread >= 1_050,
+        "12 triggers at 8 a second within {spread} ms: {times:?}"
+    );
+    for pair in times[2..].windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 75,
+            "triggers past the first two less than an interval apart: {times:?}"
+        );
+    }
+}
+
+#[test]
+fn a_few_dozen_steps_all_trigger_within_a_second_at_the_default_pace() {
+    let times = trigger_times(30, 10, "");
+    let spread = times[29] - times[0];
+    assert!(
+        spread < 1_000,
+        "30 triggers spread over {spread} ms: {times:?}"
+    );
+}

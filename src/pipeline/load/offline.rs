@@ -13,7 +13,7 @@ impl Lowering<'_> {
     /// What a template may read before the run: vars and the pipeline's name, nothing else.
     fn offline_context(&self, vars: &BTreeMap<String, Value>) -> RenderContext {
         RenderContext {
-            vars: vars.clone(),
+            vars: std::sync::Arc::new(vars.clone()),
             pipeline_name: self.doc.name.clone(),
             ..RenderContext::default()
         }

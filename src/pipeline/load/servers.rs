@@ -60,6 +60,7 @@ impl Lowering<'_> {
             ca_file,
             proxy,
             max_in_flight,
+            triggers_per_second,
             unreachable_timeout,
         } = jenkins;
         let scheme = auth.unwrap_or_default();
@@ -123,6 +124,12 @@ impl Lowering<'_> {
                 format!("{base}.max_in_flight must be at least 1"),
             );
         }
+        if *triggers_per_second == Some(0) {
+            self.diags.at(
+                &base.key("triggers_per_second"),
+                format!("{base}.triggers_per_second must be at least 1"),
+            );
+        }
         let unreachable_timeout =
             self.positive(*unreachable_timeout, &base.key("unreachable_timeout"));
         let field = |this: &mut Self, value: &Option<String>, key: &str, secret: bool| {
@@ -161,6 +168,7 @@ impl Lowering<'_> {
             ca_file: field(self, ca_file, "ca_file", false),
             proxy: field(self, proxy, "proxy", true),
             max_in_flight: *max_in_flight,
+            triggers_per_second: *triggers_per_second,
             unreachable_timeout,
         }
     }

@@ -1008,3 +1008,20 @@ fn branch_scan_takes_only_never_or_auto() {
     let all = problems.join("\n");
     assert!(all.contains("t.yaml:2:") && all.contains("always"), "{all}");
 }
+
+#[test]
+fn a_servers_triggers_per_second_is_read_and_must_be_at_least_one() {
+    let p = load(
+        "name: x\njenkins:\n  url: https://ci.example.com\n  triggers_per_second: 20\nservers:\n  legacy: {url: https://old.example.com}\nsteps: [{job: a}]\n",
+    );
+    assert_eq!(p.server.triggers_per_second, Some(20));
+    assert_eq!(p.servers["legacy"].triggers_per_second, None);
+    let m = messages(
+        "name: x\nservers:\n  legacy: {url: https://old.example.com, triggers_per_second: 0}\nsteps: [{job: a}]\n",
+    );
+    assert!(
+        m.iter()
+            .any(|m| m.contains("servers.legacy.triggers_per_second must be at least 1")),
+        "{m:?}"
+    );
+}
