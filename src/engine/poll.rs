@@ -103,8 +103,10 @@ pub fn first_look(recent_ms: &[i64], estimate_ms: Option<i64>, window_ms: i64) -
         .copied()
         .or(estimate_ms.filter(|ms| *ms >= 0))?;
     let early = typical * EARLY_LOOK_PERMILLE / 1000 + AFTER_END_MS;
-    // An early look closer to the first due read than reads are merged is that read.
-    Some(if first - early < MERGE_MS {
+    // An early look closer to the first due read than reads are merged, or than a round trip
+    // (the window, when the trigger's answer is all that brackets the start), is that read:
+    // its answer would come too late to send the due read on time.
+    Some(if first - early < MERGE_MS.max(window_ms) {
         first
     } else {
         early
@@ -244,6 +246,8 @@ mod tests {
         assert_eq!(first_look(&[1_000, 1_000], None, 0), Some(910));
         // Its first due read is close enough to be that look.
         assert_eq!(first_look(&[800, 800], None, 0), Some(810));
+        // Nor when its answer would come back after the first due read should go out.
+        assert_eq!(first_look(&[1_000, 1_000], None, 150), Some(1_010));
         // A long build, or one nothing is known of, is followed through its queue item.
         assert_eq!(first_look(&[60_000], None, 0), None);
         assert_eq!(first_look(&[], None, 0), None);

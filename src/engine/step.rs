@@ -504,6 +504,8 @@ struct StartedBuild {
     window: Option<(Instant, Instant)>,
     /// The build as the read that found it showed it, when that read showed it whole.
     seen: Option<jenkins::Build>,
+    /// When the read that found it was sent.
+    asked: Option<Instant>,
 }
 
 /// A trigger this run sent and Jenkins answered.
@@ -542,6 +544,7 @@ async fn attempt_build(
         url,
         window,
         seen: found,
+        asked,
     } = started;
     result.number = Some(build);
     result.url = Some(url.clone());
@@ -585,7 +588,7 @@ async fn attempt_build(
         step,
         build_deadline,
         due,
-        found,
+        (found, asked),
         &mut gate,
     )
     .await;
@@ -855,6 +858,7 @@ async fn recheck_build(
         url,
         window: None,
         seen: None,
+        asked: None,
     })
 }
 
@@ -1044,6 +1048,7 @@ async fn follow_queue(
             }
         }
         let mut next = delays.next_delay();
+        let asked = Instant::now();
         let answer = ctx.read(deadline, client.queue_item(queue_id)).await;
         if answer.is_ok() {
             missing_since = None;
@@ -1063,6 +1068,7 @@ async fn follow_queue(
                         url,
                         window,
                         seen: None,
+                        asked: Some(asked),
                     });
                 }
                 QueueState::Cancelled => {
@@ -1096,6 +1102,7 @@ async fn follow_queue(
                             url: build.url,
                             window: None,
                             seen: None,
+                            asked: None,
                         });
                     }
                     Ok(None) => {
@@ -1178,6 +1185,7 @@ async fn look_then_follow(
         ));
     }
     let (reads, client, server) = (ctx.reads.clone(), ctx.client.clone(), ctx.server.clone());
+    let asked = Instant::now();
     let look = reads.find_queued(&client, &server, job, queue_id);
     let found = ctx.read(deadline, look).await;
     drop(looking);
@@ -1189,6 +1197,7 @@ async fn look_then_follow(
             // is found by the reads that follow its due ones.
             window: Some((sent.0, sent.0)),
             seen: Some(build),
+            asked: Some(asked),
         }),
         Ok(None) | Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
             follow_queue(
@@ -1389,7 +1398,7 @@ async fn poll_build(
     step: &JobStep,
     deadline: Option<Instant>,
     due: Option<Due>,
-    found: Option<jenkins::Build>,
+    (found, asked): (Option<jenkins::Build>, Option<Instant>),
     gate: &mut super::input::Gate,
 ) -> StepOutcome {
     let mut result = result;
@@ -1421,19 +1430,33 @@ async fn poll_build(
     // build that ends earlier than usual is still noticed within `poll.max`.
     let time = ctx.time.clone();
     let mut due_reads = due.map(|d| d.reads).unwrap_or_default();
-    let mut next_wait = move |delays: &mut Steps| {
+    // A due read that came while the last read was in flight (a far controller, a read that
+    // found the build just before) is sent at once: that read showed the build before then.
+    let mut next_wait = move |delays: &mut Steps, last_sent: Instant| {
         let now = Instant::now();
-        while due_reads.front().is_some_and(|at| *at <= now) {
+        let mut overdue = false;
+        while let Some(at) = due_reads.front().copied().filter(|at| *at <= now) {
+            overdue |= at > last_sent;
             due_reads.pop_front();
+        }
+        if overdue {
+            return Duration::ZERO;
         }
         match due_reads.front().copied() {
             Some(at) => time
                 .pipeline_duration(at.saturating_duration_since(now))
                 .min(poll.max),
-            None => delays.next_delay(),
+            // Overrun steps count from when the last read went out, not from its answer, so
+            // a far controller does not stretch every step by a round trip.
+            None => match delays {
+                Steps::Overrun(_) => delays.next_delay().saturating_sub(
+                    time.pipeline_duration(now.saturating_duration_since(last_sent)),
+                ),
+                Steps::Backoff(_) => delays.next_delay(),
+            },
         }
     };
-    let mut wait = Some(next_wait(&mut delays));
+    let mut wait = Some(next_wait(&mut delays, asked.unwrap_or_else(Instant::now)));
     loop {
         // Time at an input counts against `timeout` only when the step says so.
         let limit = gate.limit(step, deadline);
@@ -1456,6 +1479,7 @@ async fn poll_build(
         }
         let reads = ctx.reads.clone();
         let server = ctx.server.clone();
+        let sent = Instant::now();
         let read = reads.read(&client, &server, job, number, result.queue_id);
         let interrupt = match ctx.read(limit, read).await {
             Ok(build) => {
@@ -1473,7 +1497,7 @@ async fn poll_build(
                     }
                     super::input::Turn::Poll => {}
                 }
-                wait = Some(next_wait(&mut delays));
+                wait = Some(next_wait(&mut delays, sent));
                 continue;
             }
             Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
