@@ -25,10 +25,16 @@ const SLACK: u64 = 10;
 /// others pushed further down is found through its queue item instead.
 const LOOKUP_SLACK: usize = 2;
 
+/// A look by queue item spans at most this many builds: a build with more of this run's
+/// builds of its job triggered after it (a wide fan-out) is followed through its queue item,
+/// which is one small read whatever the fan-out.
+pub const LOOK_AT_MOST: usize = 20;
+
 type Key = (String, String);
 
-/// A look by queue item waiting for a folded read: the item, and where its build goes.
-type Lookup = (u64, oneshot::Sender<Result<Option<Build>, Error>>);
+/// A look by queue item waiting for a folded read: the item, how many of the newest builds
+/// it needs, and where its build goes.
+type Lookup = (u64, usize, oneshot::Sender<Result<Option<Build>, Error>>);
 
 struct Waiter {
     number: u64,
@@ -53,6 +59,8 @@ struct State {
     pending: HashMap<Key, Vec<Waiter>>,
     /// Builds of each job triggered and not found yet, looked for by their queue item.
     looking: HashMap<Key, usize>,
+    /// How many builds of each job were counted as looked for so far, in trigger order.
+    triggered: HashMap<Key, usize>,
     /// Looks by queue item waiting to be folded into one read of the job's builds.
     lookups: HashMap<Key, Vec<Lookup>>,
 }
@@ -100,6 +108,8 @@ impl Drop for Following {
 pub struct Looking {
     reads: Arc<BuildReads>,
     key: Key,
+    /// Its place among the job's builds triggered by this run.
+    seq: usize,
 }
 
 impl Drop for Looking {
@@ -162,11 +172,30 @@ impl BuildReads {
     /// returned guard is dropped, so that looks for builds triggered together span them all.
     pub fn look_for(self: &Arc<Self>, server: &str, job: &str) -> Looking {
         let key = (server.to_string(), job.to_string());
-        *self.lock().looking.entry(key.clone()).or_insert(0) += 1;
+        let mut state = self.lock();
+        *state.looking.entry(key.clone()).or_insert(0) += 1;
+        let triggered = state.triggered.entry(key.clone()).or_insert(0);
+        *triggered += 1;
+        let seq = *triggered;
         Looking {
             reads: self.clone(),
             key,
+            seq,
         }
+    }
+
+    /// How many of the job's newest builds a look for `looking` needs to read: its own, the
+    /// ones this run triggered after it, and a few others may have.
+    pub fn look_span(&self, looking: &Looking) -> usize {
+        let state = self.lock();
+        let triggered = state.triggered.get(&looking.key).copied().unwrap_or(0);
+        triggered.saturating_sub(looking.seq) + 1 + LOOKUP_SLACK
+    }
+
+    /// How many builds of `job` this run triggered and is looking for by queue item now.
+    pub fn looking_for(&self, server: &str, job: &str) -> usize {
+        let key = (server.to_string(), job.to_string());
+        self.lock().looking.get(&key).copied().unwrap_or(0)
     }
 
     /// The build that queue item `queue_id` of `job` became, if Jenkins lists it among the
@@ -176,11 +205,12 @@ impl BuildReads {
     pub async fn find_queued(
         self: &Arc<Self>,
         client: &Client,
-        server: &str,
-        job: &str,
+        looking: &Looking,
         queue_id: u64,
     ) -> Result<Option<Build>, Error> {
-        let key = (server.to_string(), job.to_string());
+        let key = looking.key.clone();
+        let job = key.1.as_str();
+        let span = self.look_span(looking);
         let (reply, answer) = oneshot::channel();
         let folded = {
             let mut state = self.lock();
@@ -189,14 +219,13 @@ impl BuildReads {
                 let gather =
                     Duration::from_millis((looking as u64).clamp(GATHER_MS.0, GATHER_MS.1));
                 let waiters = state.lookups.entry(key.clone()).or_default();
-                waiters.push((queue_id, reply));
+                waiters.push((queue_id, span, reply));
                 (waiters.len() == 1, gather)
             })
         };
         // Alone: nothing to fold it with.
         let Some((first, gather)) = folded else {
-            let count = self.lookup_count(&key);
-            return client.queued_build(job, queue_id, count).await;
+            return client.queued_build(job, queue_id, span).await;
         };
         if first {
             let reads = self.clone();
@@ -205,9 +234,9 @@ impl BuildReads {
             tokio::spawn(async move {
                 tokio::time::sleep(gather).await;
                 let waiters = reads.lock().lookups.remove(&key).unwrap_or_default();
-                let count = reads.lookup_count(&key);
+                let count = waiters.iter().map(|(_, span, _)| *span).max().unwrap_or(1);
                 let listed = client.listed_for_lookup(&key.1, count).await;
-                for (queue_id, reply) in waiters {
+                for (queue_id, span, reply) in waiters {
                     let found = match &listed {
                         Ok(builds) => crate::jenkins::Client::pick_queued(builds, queue_id)
                             .map_err(|message| Error::Decode {
@@ -215,7 +244,7 @@ impl BuildReads {
                                 message,
                             }),
                         // Each look then meets the error (or succeeds) on its own.
-                        Err(_) => client.queued_build(&key.1, queue_id, count).await,
+                        Err(_) => client.queued_build(&key.1, queue_id, span).await,
                     };
                     let _ = reply.send(found);
                 }
@@ -223,18 +252,8 @@ impl BuildReads {
         }
         match answer.await {
             Ok(found) => found,
-            Err(_) => {
-                let count = self.lookup_count(&key);
-                client.queued_build(job, queue_id, count).await
-            }
+            Err(_) => client.queued_build(job, queue_id, span).await,
         }
-    }
-
-    fn lookup_count(&self, key: &Key) -> usize {
-        let state = self.lock();
-        let followed = state.following.get(key).copied().unwrap_or(0);
-        let looking = state.looking.get(key).copied().unwrap_or(0);
-        followed + looking + LOOKUP_SLACK
     }
 
     /// Build `number` of `job`, read alone or folded with the reads of its siblings. With

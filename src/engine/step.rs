@@ -1142,7 +1142,11 @@ fn look_first_at(
     (sent, answered): (Instant, Option<Instant>),
     deadline: Option<Instant>,
 ) -> Option<((Instant, Option<Instant>), Instant)> {
-    if ctx.follow || !step.wait {
+    // A fan-out this wide would need looks that span it all: its items are read instead.
+    if ctx.follow
+        || !step.wait
+        || ctx.reads.looking_for(&ctx.server, attempt.job) >= super::reads::LOOK_AT_MOST
+    {
         return None;
     }
     let answered = answered?;
@@ -1184,9 +1188,23 @@ async fn look_then_follow(
             stop_queued(ctx, job, queue_id, interrupt, step).await,
         ));
     }
-    let (reads, client, server) = (ctx.reads.clone(), ctx.client.clone(), ctx.server.clone());
+    let (reads, client) = (ctx.reads.clone(), ctx.client.clone());
     let asked = Instant::now();
-    let look = reads.find_queued(&client, &server, job, queue_id);
+    // A wide fan-out of this job since its trigger: the queue item is the smaller read.
+    if reads.look_span(&looking) > super::reads::LOOK_AT_MOST {
+        drop(looking);
+        return follow_queue(
+            ctx,
+            job,
+            queue_id,
+            step,
+            deadline,
+            Some(sent),
+            Some(Duration::ZERO),
+        )
+        .await;
+    }
+    let look = reads.find_queued(&client, &looking, queue_id);
     let found = ctx.read(deadline, look).await;
     drop(looking);
     match found {
@@ -1432,6 +1450,9 @@ async fn poll_build(
     let mut due_reads = due.map(|d| d.reads).unwrap_or_default();
     // A due read that came while the last read was in flight (a far controller, a read that
     // found the build just before) is sent at once: that read showed the build before then.
+    // Not in a crowd of builds on one server, where reads wait behind each other and one sent
+    // at once would only add to the wait; the folded reads of siblings find those.
+    let alone = ctx.reads.followed_on(&ctx.server) <= super::reads::LOOK_AT_MOST;
     let mut next_wait = move |delays: &mut Steps, last_sent: Instant| {
         let now = Instant::now();
         let mut overdue = false;
@@ -1439,7 +1460,7 @@ async fn poll_build(
             overdue |= at > last_sent;
             due_reads.pop_front();
         }
-        if overdue {
+        if overdue && alone {
             return Duration::ZERO;
         }
         match due_reads.front().copied() {
