@@ -891,7 +891,7 @@ fn run_pipeline(
     let floor = run.jobs + 3 * run.builds;
     table.push(
         name,
-        &format!("requests (floor {floor})"),
+        &format!("requests (jobs + 3 per build: {floor})"),
         Measured::Count(load.requests),
         at_most(targets.requests),
     );

@@ -76,6 +76,43 @@ pub fn due_offsets(recent_ms: &[i64], estimate_ms: Option<i64>, window_ms: i64) 
     offsets
 }
 
+/// A build usually over within this long of its trigger is first looked for among its job's
+/// builds, by its queue id, once it may have ended, rather than through its queue item at once:
+/// one request then both finds it and, most often, shows it ended. What that costs is that
+/// its number and URL are known only then, so longer builds keep the early look.
+pub const LOOK_FIRST_WITHIN_MS: i64 = 20_000;
+
+/// The first look at a short build comes at this share of its typical duration, in
+/// thousandths: builds run within about a fifth of their usual time either way, and one that
+/// ends in the early part of that is found then instead of at its estimate.
+const EARLY_LOOK_PERMILLE: i64 = 900;
+
+/// When to look for a build whose start is known to `window_ms` for the first time, in
+/// milliseconds after its earliest start, if it is short enough to be looked for first among
+/// its job's builds: a little before the due reads, and never after the first of them.
+pub fn first_look(recent_ms: &[i64], estimate_ms: Option<i64>, window_ms: i64) -> Option<i64> {
+    let due = due_offsets(recent_ms, estimate_ms, window_ms);
+    let first = *due.first()?;
+    if first > LOOK_FIRST_WITHIN_MS {
+        return None;
+    }
+    let mut recent: Vec<i64> = recent_ms.iter().copied().filter(|ms| *ms >= 0).collect();
+    recent.sort_unstable();
+    let typical = recent
+        .get(recent.len() / 2)
+        .copied()
+        .or(estimate_ms.filter(|ms| *ms >= 0))?;
+    let early = typical * EARLY_LOOK_PERMILLE / 1000 + AFTER_END_MS;
+    // An early look closer to the first due read than reads are merged, or than a round trip
+    // (the window, when the trigger's answer is all that brackets the start), is that read:
+    // its answer would come too late to send the due read on time.
+    Some(if first - early < MERGE_MS.max(window_ms) {
+        first
+    } else {
+        early
+    })
+}
+
 pub struct Delays {
     inner: backon::ExponentialBackoff,
     max: Duration,
@@ -96,6 +133,52 @@ impl Delays {
 
     pub fn next_delay(&mut self) -> Duration {
         self.inner.next().unwrap_or(self.max).min(self.max)
+    }
+}
+
+/// Reads of a build that ran past its estimate: steps that grow by `factor` from `initial`,
+/// never above `max`, with at most a tenth of jitter. The builds are spread already (their
+/// due reads are), so full jitter would only make a build found late by up to a whole step
+/// more, at random.
+pub struct Overrun {
+    next: Duration,
+    max: Duration,
+    factor: f64,
+}
+
+/// How a build is read once its due reads are past: in overrun steps when its length is
+/// known, backing off with full jitter when it is not.
+pub enum Steps {
+    Overrun(Overrun),
+    Backoff(Delays),
+}
+
+impl Steps {
+    pub fn next_delay(&mut self) -> Duration {
+        match self {
+            Steps::Overrun(steps) => steps.next_delay(),
+            Steps::Backoff(delays) => delays.next_delay(),
+        }
+    }
+}
+
+/// The most jitter an overrun step carries, as a share of it.
+const OVERRUN_JITTER: f64 = 0.1;
+
+impl Overrun {
+    pub fn new(initial: Duration, max: Duration, factor: f64) -> Overrun {
+        Overrun {
+            next: initial.min(max),
+            max: max.max(initial),
+            factor: factor.max(1.0),
+        }
+    }
+
+    pub fn next_delay(&mut self) -> Duration {
+        let step = self.next;
+        self.next = step.mul_f64(self.factor).min(self.max);
+        step.mul_f64(1.0 + OVERRUN_JITTER * fastrand::f64())
+            .min(self.max)
     }
 }
 
@@ -152,6 +235,34 @@ mod tests {
             vec![60_010, 61_010]
         );
         assert_eq!(due_offsets(&[1_000, 50, 1_050], None, 0), vec![1_060]);
+    }
+
+    #[test]
+    fn a_short_build_is_first_looked_for_a_little_before_it_usually_ends() {
+        assert_eq!(
+            first_look(&[3_000, 3_000, 3_000], Some(3_000), 0),
+            Some(2_710)
+        );
+        assert_eq!(first_look(&[1_000, 1_000], None, 0), Some(910));
+        // Its first due read is close enough to be that look.
+        assert_eq!(first_look(&[800, 800], None, 0), Some(810));
+        // Nor when its answer would come back after the first due read should go out.
+        assert_eq!(first_look(&[1_000, 1_000], None, 150), Some(1_010));
+        // A long build, or one nothing is known of, is followed through its queue item.
+        assert_eq!(first_look(&[60_000], None, 0), None);
+        assert_eq!(first_look(&[], None, 0), None);
+    }
+
+    #[test]
+    fn overrun_steps_grow_by_the_factor_with_little_jitter() {
+        let mut steps = Overrun::new(Duration::from_millis(100), Duration::from_secs(1), 2.0);
+        let all: Vec<u128> = (0..6).map(|_| steps.next_delay().as_millis()).collect();
+        for (got, base) in all.iter().zip([100, 200, 400, 800, 1_000, 1_000]) {
+            assert!(
+                *got >= base && *got <= (base + base / 10).min(1_000),
+                "{all:?}"
+            );
+        }
     }
 
     #[test]

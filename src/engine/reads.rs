@@ -21,7 +21,20 @@ const GATHER_MS: (u64, u64) = (5, 20);
 /// Builds newer than ours that a folded read also takes in, for builds someone else started.
 const SLACK: u64 = 10;
 
+/// Builds newer than the ones this run looks for that a look by queue item takes in; one that
+/// others pushed further down is found through its queue item instead.
+const LOOKUP_SLACK: usize = 2;
+
+/// A look by queue item spans at most this many builds: a build with more of this run's
+/// builds of its job triggered after it (a wide fan-out) is followed through its queue item,
+/// which is one small read whatever the fan-out.
+pub const LOOK_AT_MOST: usize = 20;
+
 type Key = (String, String);
+
+/// A look by queue item waiting for a folded read: the item, how many of the newest builds
+/// it needs, and where its build goes.
+type Lookup = (u64, usize, oneshot::Sender<Result<Option<Build>, Error>>);
 
 struct Waiter {
     number: u64,
@@ -44,6 +57,12 @@ struct State {
     /// The builds they follow, by number.
     watched: HashMap<Key, BTreeMap<u64, Watched>>,
     pending: HashMap<Key, Vec<Waiter>>,
+    /// Builds of each job triggered and not found yet, looked for by their queue item.
+    looking: HashMap<Key, usize>,
+    /// How many builds of each job were counted as looked for so far, in trigger order.
+    triggered: HashMap<Key, usize>,
+    /// Looks by queue item waiting to be folded into one read of the job's builds.
+    lookups: HashMap<Key, Vec<Lookup>>,
 }
 
 #[derive(Default)]
@@ -80,6 +99,26 @@ impl Drop for Following {
             builds.remove(&self.number);
             if builds.is_empty() {
                 state.watched.remove(&self.key);
+            }
+        }
+    }
+}
+
+/// Counts a build as looked for by its queue item while it lives.
+pub struct Looking {
+    reads: Arc<BuildReads>,
+    key: Key,
+    /// Its place among the job's builds triggered by this run.
+    seq: usize,
+}
+
+impl Drop for Looking {
+    fn drop(&mut self) {
+        let mut state = self.reads.lock();
+        if let Some(n) = state.looking.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                state.looking.remove(&self.key);
             }
         }
     }
@@ -127,6 +166,94 @@ impl BuildReads {
             .filter(|((s, _), _)| s == server)
             .map(|(_, n)| *n)
             .sum()
+    }
+
+    /// Counts a build of `job` as looked for by its queue item, from its trigger until the
+    /// returned guard is dropped, so that looks for builds triggered together span them all.
+    pub fn look_for(self: &Arc<Self>, server: &str, job: &str) -> Looking {
+        let key = (server.to_string(), job.to_string());
+        let mut state = self.lock();
+        *state.looking.entry(key.clone()).or_insert(0) += 1;
+        let triggered = state.triggered.entry(key.clone()).or_insert(0);
+        *triggered += 1;
+        let seq = *triggered;
+        Looking {
+            reads: self.clone(),
+            key,
+            seq,
+        }
+    }
+
+    /// How many of the job's newest builds a look for `looking` needs to read: its own, the
+    /// ones this run triggered after it, and a few others may have.
+    pub fn look_span(&self, looking: &Looking) -> usize {
+        let state = self.lock();
+        let triggered = state.triggered.get(&looking.key).copied().unwrap_or(0);
+        triggered.saturating_sub(looking.seq) + 1 + LOOKUP_SLACK
+    }
+
+    /// How many builds of `job` this run triggered and is looking for by queue item now.
+    pub fn looking_for(&self, server: &str, job: &str) -> usize {
+        let key = (server.to_string(), job.to_string());
+        self.lock().looking.get(&key).copied().unwrap_or(0)
+    }
+
+    /// The build that queue item `queue_id` of `job` became, if Jenkins lists it among the
+    /// job's newest builds: enough of them to span every build of the job this run follows or
+    /// looks for, and a few that others may have started since. Looks for builds of one job
+    /// that fall due together (a matrix) are folded into one read.
+    pub async fn find_queued(
+        self: &Arc<Self>,
+        client: &Client,
+        looking: &Looking,
+        queue_id: u64,
+    ) -> Result<Option<Build>, Error> {
+        let key = looking.key.clone();
+        let job = key.1.as_str();
+        let span = self.look_span(looking);
+        let (reply, answer) = oneshot::channel();
+        let folded = {
+            let mut state = self.lock();
+            let looking = state.looking.get(&key).copied().unwrap_or(0);
+            (looking > 1).then(|| {
+                let gather =
+                    Duration::from_millis((looking as u64).clamp(GATHER_MS.0, GATHER_MS.1));
+                let waiters = state.lookups.entry(key.clone()).or_default();
+                waiters.push((queue_id, span, reply));
+                (waiters.len() == 1, gather)
+            })
+        };
+        // Alone: nothing to fold it with.
+        let Some((first, gather)) = folded else {
+            return client.queued_build(job, queue_id, span).await;
+        };
+        if first {
+            let reads = self.clone();
+            let client = client.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(gather).await;
+                let waiters = reads.lock().lookups.remove(&key).unwrap_or_default();
+                let count = waiters.iter().map(|(_, span, _)| *span).max().unwrap_or(1);
+                let listed = client.listed_for_lookup(&key.1, count).await;
+                for (queue_id, span, reply) in waiters {
+                    let found = match &listed {
+                        Ok(builds) => crate::jenkins::Client::pick_queued(builds, queue_id)
+                            .map_err(|message| Error::Decode {
+                                url: client.job_url(&key.1).unwrap_or_else(|_| key.1.clone()),
+                                message,
+                            }),
+                        // Each look then meets the error (or succeeds) on its own.
+                        Err(_) => client.queued_build(&key.1, queue_id, span).await,
+                    };
+                    let _ = reply.send(found);
+                }
+            });
+        }
+        match answer.await {
+            Ok(found) => found,
+            Err(_) => client.queued_build(job, queue_id, span).await,
+        }
     }
 
     /// Build `number` of `job`, read alone or folded with the reads of its siblings. With

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::journal::{Journal, Record, StepReplay};
 use super::outcome::{JobCache, Progress, STOP_BUDGET, Signal, Stop, missing_job};
-use super::poll::{Delays, QUEUE_POLL_CEILING, due_offsets};
+use super::poll::{Delays, Overrun, QUEUE_POLL_CEILING, Steps, due_offsets, first_look};
 use super::preflight::param_problems;
 use super::time::PipelineTime;
 use crate::jenkins::{self, Client, QueueState};
@@ -502,6 +502,10 @@ struct StartedBuild {
     url: String,
     /// Between which two instants the build started, when that is known.
     window: Option<(Instant, Instant)>,
+    /// The build as the read that found it showed it, when that read showed it whole.
+    seen: Option<jenkins::Build>,
+    /// When the read that found it was sent.
+    asked: Option<Instant>,
 }
 
 /// A trigger this run sent and Jenkins answered.
@@ -539,6 +543,8 @@ async fn attempt_build(
         number: build,
         url,
         window,
+        seen: found,
+        asked,
     } = started;
     result.number = Some(build);
     result.url = Some(url.clone());
@@ -582,6 +588,7 @@ async fn attempt_build(
         step,
         build_deadline,
         due,
+        (found, asked),
         &mut gate,
     )
     .await;
@@ -759,7 +766,13 @@ async fn reach_build(
         Some(stop) => Err(Box::new(
             stop_queued(ctx, job, queue_id, WaitEnded::Stop(stop), step).await,
         )),
-        None => follow_queue(ctx, job, queue_id, step, queue_deadline, sent).await,
+        None => match sent.and_then(|sent| look_first_at(ctx, step, attempt, sent, queue_deadline))
+        {
+            Some((sent, at)) => {
+                look_then_follow(ctx, job, queue_id, step, queue_deadline, sent, at).await
+            }
+            None => follow_queue(ctx, job, queue_id, step, queue_deadline, sent, None).await,
+        },
     };
     let started = followed.map_err(|failed| StepOutcome {
         job: result.job.clone(),
@@ -844,6 +857,8 @@ async fn recheck_build(
         number,
         url,
         window: None,
+        seen: None,
+        asked: None,
     })
 }
 
@@ -1004,6 +1019,7 @@ async fn follow_queue(
     step: &JobStep,
     deadline: Option<Instant>,
     sent: Option<(Instant, Option<Instant>)>,
+    first_look: Option<Duration>,
 ) -> Result<StartedBuild, Box<StepOutcome>> {
     let poll = &step.poll;
     // Most items leave the queue within a second: the first look comes soon.
@@ -1017,7 +1033,8 @@ async fn follow_queue(
     let mut missing_since: Option<Instant> = None;
     let client = ctx.client.clone();
     // The first look is not jittered: it decides how well the build's start is known.
-    let mut wait_for: Option<Duration> = Some(poll.initial.min(FIRST_QUEUE_LOOK));
+    let mut wait_for: Option<Duration> =
+        Some(first_look.unwrap_or(poll.initial.min(FIRST_QUEUE_LOOK)));
     // Since when the build may have started: the trigger, then the last answer that showed it
     // queued. Unknown when a resumed run follows an item it did not see queued.
     let mut queued_at = sent.map(|(at, _)| at);
@@ -1031,6 +1048,7 @@ async fn follow_queue(
             }
         }
         let mut next = delays.next_delay();
+        let asked = Instant::now();
         let answer = ctx.read(deadline, client.queue_item(queue_id)).await;
         if answer.is_ok() {
             missing_since = None;
@@ -1049,6 +1067,8 @@ async fn follow_queue(
                         number,
                         url,
                         window,
+                        seen: None,
+                        asked: Some(asked),
                     });
                 }
                 QueueState::Cancelled => {
@@ -1081,6 +1101,8 @@ async fn follow_queue(
                             number: build.number,
                             url: build.url,
                             window: None,
+                            seen: None,
+                            asked: None,
                         });
                     }
                     Ok(None) => {
@@ -1107,6 +1129,110 @@ async fn follow_queue(
         wait_for = Some(next);
     };
     Err(Box::new(stop_queued(ctx, job, queue_id, ended, step).await))
+}
+
+/// When a build this run just triggered is first looked for among its job's builds instead of
+/// through its queue item, and when it was sent: only a short build whose start the trigger's
+/// answer brackets, whose number nothing needs before its end (not `--follow`, nor `wait:
+/// false`), and whose look falls before the queue's deadline.
+fn look_first_at(
+    ctx: &StepContext,
+    step: &JobStep,
+    attempt: &Attempt<'_>,
+    (sent, answered): (Instant, Option<Instant>),
+    deadline: Option<Instant>,
+) -> Option<((Instant, Option<Instant>), Instant)> {
+    // A fan-out this wide would need looks that span it all: its items are read instead.
+    if ctx.follow
+        || !step.wait
+        || ctx.reads.looking_for(&ctx.server, attempt.job) >= super::reads::LOOK_AT_MOST
+    {
+        return None;
+    }
+    let answered = answered?;
+    let window = ctx
+        .time
+        .pipeline_duration(answered.saturating_duration_since(sent));
+    let window = i64::try_from(window.as_millis()).unwrap_or(i64::MAX);
+    let offset = first_look(attempt.recent, attempt.estimate, window)?;
+    let at = sent
+        + ctx
+            .time
+            .real_duration(Duration::from_millis(offset.max(0).unsigned_abs()));
+    if deadline.is_some_and(|d| at >= d) {
+        return None;
+    }
+    Some(((sent, Some(answered)), at))
+}
+
+/// Looks for a short build among its job's builds by its queue id once it may have ended. One
+/// not listed yet (still queued, or created a moment later) or pushed out of the newest by
+/// others is followed through its queue item from then on: a missing build is never taken
+/// as a sign of anything.
+async fn look_then_follow(
+    ctx: &mut StepContext,
+    job: &str,
+    queue_id: u64,
+    step: &JobStep,
+    deadline: Option<Instant>,
+    sent: (Instant, Option<Instant>),
+    at: Instant,
+) -> Result<StartedBuild, Box<StepOutcome>> {
+    // Counted from the trigger, so that the looks for builds triggered together span them.
+    let looking = ctx.reads.clone().look_for(&ctx.server, job);
+    let delay = ctx
+        .time
+        .pipeline_duration(at.saturating_duration_since(Instant::now()));
+    if let Err(interrupt) = ctx.pause(delay, deadline).await {
+        return Err(Box::new(
+            stop_queued(ctx, job, queue_id, interrupt, step).await,
+        ));
+    }
+    let (reads, client) = (ctx.reads.clone(), ctx.client.clone());
+    let asked = Instant::now();
+    // A wide fan-out of this job since its trigger: the queue item is the smaller read.
+    if reads.look_span(&looking) > super::reads::LOOK_AT_MOST {
+        drop(looking);
+        return follow_queue(
+            ctx,
+            job,
+            queue_id,
+            step,
+            deadline,
+            Some(sent),
+            Some(Duration::ZERO),
+        )
+        .await;
+    }
+    let look = reads.find_queued(&client, &looking, queue_id);
+    let found = ctx.read(deadline, look).await;
+    drop(looking);
+    match found {
+        Ok(Some(build)) => Ok(StartedBuild {
+            number: build.number,
+            url: build.url.clone(),
+            // Read as if it started when the trigger reached Jenkins; one that waited longer
+            // is found by the reads that follow its due ones.
+            window: Some((sent.0, sent.0)),
+            seen: Some(build),
+            asked: Some(asked),
+        }),
+        Ok(None) | Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
+            follow_queue(
+                ctx,
+                job,
+                queue_id,
+                step,
+                deadline,
+                Some(sent),
+                Some(Duration::ZERO),
+            )
+            .await
+        }
+        Err(interrupt) => Err(Box::new(
+            stop_queued(ctx, job, queue_id, interrupt, step).await,
+        )),
+    }
 }
 
 /// When to look again at a queue item in its quiet period: nothing happens before it ends.
@@ -1290,9 +1416,15 @@ async fn poll_build(
     step: &JobStep,
     deadline: Option<Instant>,
     due: Option<Due>,
+    (found, asked): (Option<jenkins::Build>, Option<Instant>),
     gate: &mut super::input::Gate,
 ) -> StepOutcome {
     let mut result = result;
+    // The read that found the build showed it ended already.
+    if let Some(build) = found.filter(|b| !b.building) {
+        gate.moved_on(ctx, &mut result);
+        return finish(result, &build, &step.expect);
+    }
     // Counted while it follows the build, so reads due together are folded.
     let following = ctx
         .reads
@@ -1303,28 +1435,49 @@ async fn poll_build(
     let mut delays = match &due {
         Some(due) => {
             let step = Duration::from_millis(due.estimate_ms.max(0).unsigned_abs() / 20).max(SOON);
-            Delays::new(poll.initial.max(SOON).min(step), poll.max, poll.factor)
+            Steps::Overrun(Overrun::new(
+                poll.initial.max(SOON).min(step),
+                poll.max,
+                poll.factor,
+            ))
         }
-        None => Delays::new(poll.initial, poll.max, poll.factor),
+        None => Steps::Backoff(Delays::new(poll.initial, poll.max, poll.factor)),
     };
     let client = ctx.client.clone();
     // Until the build is due, wait for it, but never longer than `poll.max` at a time: a
     // build that ends earlier than usual is still noticed within `poll.max`.
     let time = ctx.time.clone();
     let mut due_reads = due.map(|d| d.reads).unwrap_or_default();
-    let mut next_wait = move |delays: &mut Delays| {
+    // A due read that came while the last read was in flight (a far controller, a read that
+    // found the build just before) is sent at once: that read showed the build before then.
+    // Not in a crowd of builds on one server, where reads wait behind each other and one sent
+    // at once would only add to the wait; the folded reads of siblings find those.
+    let alone = ctx.reads.followed_on(&ctx.server) <= super::reads::LOOK_AT_MOST;
+    let mut next_wait = move |delays: &mut Steps, last_sent: Instant| {
         let now = Instant::now();
-        while due_reads.front().is_some_and(|at| *at <= now) {
+        let mut overdue = false;
+        while let Some(at) = due_reads.front().copied().filter(|at| *at <= now) {
+            overdue |= at > last_sent;
             due_reads.pop_front();
+        }
+        if overdue && alone {
+            return Duration::ZERO;
         }
         match due_reads.front().copied() {
             Some(at) => time
                 .pipeline_duration(at.saturating_duration_since(now))
                 .min(poll.max),
-            None => delays.next_delay(),
+            // Overrun steps count from when the last read went out, not from its answer, so
+            // a far controller does not stretch every step by a round trip.
+            None => match delays {
+                Steps::Overrun(_) => delays.next_delay().saturating_sub(
+                    time.pipeline_duration(now.saturating_duration_since(last_sent)),
+                ),
+                Steps::Backoff(_) => delays.next_delay(),
+            },
         }
     };
-    let mut wait = Some(next_wait(&mut delays));
+    let mut wait = Some(next_wait(&mut delays, asked.unwrap_or_else(Instant::now)));
     loop {
         // Time at an input counts against `timeout` only when the step says so.
         let limit = gate.limit(step, deadline);
@@ -1347,6 +1500,7 @@ async fn poll_build(
         }
         let reads = ctx.reads.clone();
         let server = ctx.server.clone();
+        let sent = Instant::now();
         let read = reads.read(&client, &server, job, number, result.queue_id);
         let interrupt = match ctx.read(limit, read).await {
             Ok(build) => {
@@ -1360,11 +1514,11 @@ async fn poll_build(
                     super::input::Turn::End(ended) => return *ended,
                     // Reads backed off while it waited; it runs again from the answer on.
                     super::input::Turn::Answered => {
-                        delays = Delays::new(poll.initial, poll.max, poll.factor);
+                        delays = Steps::Backoff(Delays::new(poll.initial, poll.max, poll.factor));
                     }
                     super::input::Turn::Poll => {}
                 }
-                wait = Some(next_wait(&mut delays));
+                wait = Some(next_wait(&mut delays, sent));
                 continue;
             }
             Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {

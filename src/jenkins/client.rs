@@ -37,6 +37,9 @@ pub(crate) const BUILD_TREE: &str = "number,url,building,result,timestamp,durati
 /// A build read again while jrun waits for its end: its URL is known from the first read, so
 /// every poll leaves it out (on a Jenkins with folders it is most of the answer).
 const POLL_TREE: &str = "number,building,result,timestamp,duration,estimatedDuration,queueId,actions[_class,waitingForInput]";
+/// Enough to tell which build a queue item became and whether it ended; a running build found
+/// this way is read in full later, so whether it waits for input is not asked here.
+const LOOKUP_TREE: &str = "number,url,building,result,timestamp,duration,queueId";
 const BUILDS_TREE: &str = "builds[number,queueId,url]{0,100}";
 const ALL_BUILDS_TREE: &str = "allBuilds[number,queueId,url]";
 const CRUMB_TREE: &str = "crumb,crumbRequestField";
@@ -580,8 +583,53 @@ impl Client {
     /// The job's newest `count` builds, newest first, in one read: cheaper than a read per
     /// build when several builds of one job are followed at once.
     pub async fn recent_builds(&self, job: &str, count: usize) -> Result<Vec<Build>, Error> {
+        self.listed_builds(job, count, BUILD_TREE).await
+    }
+
+    /// The build that queue item `queue_id` became, looked for among the job's newest `count`
+    /// builds in one short read; None when none of them came from it (not created yet, or
+    /// pushed out by newer ones: the queue item says which). Never a build of another item.
+    pub async fn queued_build(
+        &self,
+        job: &str,
+        queue_id: u64,
+        count: usize,
+    ) -> Result<Option<Build>, Error> {
+        let builds = self.listed_for_lookup(job, count).await?;
+        Client::pick_queued(&builds, queue_id).map_err(|message| Error::Decode {
+            url: self.job_url(job).unwrap_or_else(|_| job.to_string()),
+            message,
+        })
+    }
+
+    /// The job's newest `count` builds, with what tells which queue item each came from and
+    /// whether it ended.
+    pub async fn listed_for_lookup(&self, job: &str, count: usize) -> Result<Vec<Build>, Error> {
+        self.listed_builds(job, count, LOOKUP_TREE).await
+    }
+
+    /// The build among `builds` that came from queue item `queue_id`. One queue item becomes
+    /// at most one build: a list that says otherwise is not Jenkins' own, and neither build
+    /// is taken.
+    pub fn pick_queued(builds: &[Build], queue_id: u64) -> Result<Option<Build>, String> {
+        let mut found = builds.iter().filter(|b| b.queue_id == Some(queue_id));
+        match (found.next(), found.next()) {
+            (Some(a), Some(b)) => Err(format!(
+                "builds #{} and #{} both claim queue item {queue_id}",
+                a.number, b.number
+            )),
+            (found, _) => Ok(found.cloned()),
+        }
+    }
+
+    async fn listed_builds(
+        &self,
+        job: &str,
+        count: usize,
+        fields: &str,
+    ) -> Result<Vec<Build>, Error> {
         let count = count.max(1);
-        let tree = format!("allBuilds[{BUILD_TREE}]{{0,{count}}}");
+        let tree = format!("allBuilds[{fields}]{{0,{count}}}");
         let url = self.api_url(&job_path(job)?, &tree);
         // Not asked again when it contradicts the question: the caller reads each build on
         // its own then, and those reads are checked and retried.

@@ -128,7 +128,16 @@ fn the_preflight_reads_its_jobs_at_once_so_the_first_trigger_comes_one_round_tri
         .assert()
         .success();
     let stats = stats(&sb);
-    assert_eq!(count(&stats, "GET job"), 10, "{}", stats["routes"]);
+    // The preflight's job reads all come before the trigger (the build, short, is then looked
+    // for among its job's builds, which is a read of the job too).
+    let log = common::control(&sb, "GET", "requests", Value::Null);
+    let log = log.as_array().cloned().unwrap_or_default();
+    let before_trigger = log
+        .iter()
+        .take_while(|r| r["method"] != "POST")
+        .filter(|r| r["route"] == "job")
+        .count();
+    assert_eq!(before_trigger, 10, "{log:?}");
     // After the preflight, one build is followed alone: only the job reads can overlap.
     assert_eq!(stats["max_in_flight"], 10, "{stats}");
     let triggers = common::triggers(&sb);
@@ -210,5 +219,128 @@ fn a_folded_read_that_shows_sibling_builds_ended_ends_their_waits_without_reads_
         build_reads <= 2,
         "{build_reads} build reads: {}",
         stats["routes"]
+    );
+}
+
+/// jrun's summary of a run of `yaml`, which must pass.
+fn passing_run(yaml: &str) -> Value {
+    let (_dir, path) = pipeline_file(yaml);
+    let output = jrun()
+        .arg(&path)
+        .args(["--progress", "never", "--output", "json"])
+        .output()
+        .expect("jrun runs");
+    let outcome = common::Outcome::from(output);
+    outcome.assert_code(0);
+    outcome.json()
+}
+
+/// The number of the build that jrun's own trigger of `job` became.
+fn own_build_number(sb: &jrun::sandbox::Sandbox, job: &str) -> Value {
+    let ours: Vec<u64> = common::triggers(sb)
+        .iter()
+        .filter(|t| t.job == job && t.created)
+        .filter_map(|t| t.queue_id)
+        .collect();
+    assert_eq!(ours.len(), 1, "jrun's triggers of {job}: {ours:?}");
+    common::builds(sb)
+        .into_iter()
+        .find(|b| b["job"] == job && b["queue_id"] == ours[0])
+        .map(|b| b["number"].clone())
+        .unwrap_or_else(|| panic!("no build of {job} has queue id {}", ours[0]))
+}
+
+#[test]
+fn a_short_build_that_ended_is_followed_with_its_trigger_and_one_read_of_its_jobs_builds() {
+    // Its job usually takes 3 s; this build takes 2 s, and someone else's build of the same
+    // job, queued right after it, fails in 1 s: both have ended when jrun first looks.
+    let sb = common::sandbox(
+        "speed: 10\nquiet_period: 0s\nfaults: {shadow_triggers: true}\njobs:\n  - path: deploy\n    kind: pipeline\n    concurrent: true\n    parameters: [{name: VERSION}]\n    history: [{duration: 3s}, {duration: 3s}]\n    builds: [{duration: 2s, result: SUCCESS}, {duration: 1s, result: FAILURE}]\n",
+    );
+    let summary = passing_run(&format!(
+        "name: short\n{}steps:\n  - {{id: deploy, job: deploy, params: {{VERSION: \"1.2\"}}}}\n",
+        jenkins_block(&sb)
+    ));
+    let step = common::step(&summary, "deploy");
+    assert_eq!(step["result"], "SUCCESS", "{summary:#}");
+    assert_eq!(
+        step["number"],
+        own_build_number(&sb, "deploy"),
+        "{summary:#}"
+    );
+    assert!(
+        sb.triggers().iter().any(|t| t.external),
+        "a shadow trigger happened"
+    );
+    let stats = stats(&sb);
+    // The preflight's read of the job, then the one read that found the build ended.
+    assert_eq!(count(&stats, "GET job"), 2, "{}", stats["routes"]);
+    assert_eq!(count(&stats, "GET queue_item"), 0, "{}", stats["routes"]);
+    assert_eq!(count(&stats, "GET build"), 0, "{}", stats["routes"]);
+}
+
+#[test]
+fn a_short_build_still_queued_when_first_looked_for_is_followed_through_its_queue_item() {
+    // A quiet period of 2 s holds the item in the queue past the 1 s the job usually takes
+    // (real time, so that jrun's waits and the sandbox's durations agree).
+    let sb = common::sandbox(
+        "speed: 1\nquiet_period: 2s\njobs:\n  - {path: app, kind: pipeline, history: [{duration: 1s}, {duration: 1s}], builds: [{duration: 1s}]}\n",
+    );
+    let summary = passing_run(&format!(
+        "name: queued\n{}steps:\n  - {{id: app, job: app}}\n",
+        jenkins_block(&sb)
+    ));
+    let step = common::step(&summary, "app");
+    assert_eq!(step["number"], own_build_number(&sb, "app"), "{summary:#}");
+    assert_eq!(step["result"], "SUCCESS", "{summary:#}");
+    let log = common::control(&sb, "GET", "requests", Value::Null);
+    let routes: Vec<String> = log
+        .as_array()
+        .expect("a request log")
+        .iter()
+        .skip_while(|r| r["method"] != "POST")
+        .skip(1)
+        .filter_map(|r| r["route"].as_str().map(str::to_string))
+        .collect();
+    // Looked for among the job's builds, not there yet, then its queue item.
+    assert_eq!(
+        routes.first().map(String::as_str),
+        Some("job"),
+        "{routes:?}"
+    );
+    assert_eq!(
+        routes.get(1).map(String::as_str),
+        Some("queue_item"),
+        "{routes:?}"
+    );
+}
+
+#[test]
+fn an_early_look_finds_a_build_that_ended_well_before_its_estimate() {
+    // The job usually takes 1 s; this build takes 0.7 s. Read only at the estimate, it would
+    // be seen ended there; the look at nine tenths of its usual time sees it first (real
+    // time, so that jrun's waits and the sandbox's durations agree).
+    let sb = common::sandbox(
+        "speed: 1\nquiet_period: 0s\njobs:\n  - {path: app, kind: pipeline, history: [{duration: 1s}, {duration: 1s}, {duration: 1s}], builds: [{duration: 700ms}]}\n",
+    );
+    passing_run(&format!(
+        "name: early\n{}steps:\n  - {{id: app, job: app}}\n",
+        jenkins_block(&sb)
+    ));
+    let ours = own_build_number(&sb, "app");
+    let build = common::builds(&sb)
+        .into_iter()
+        .find(|b| b["job"] == "app" && b["number"] == ours)
+        .expect("jrun's build");
+    let stats = stats(&sb);
+    assert_eq!(count(&stats, "GET build"), 0, "{}", stats["routes"]);
+    assert_eq!(count(&stats, "GET queue_item"), 0, "{}", stats["routes"]);
+    assert_eq!(count(&stats, "GET job"), 2, "{}", stats["routes"]);
+    // Seen ended, by the sandbox's clock, before the estimate of 1 s was up.
+    let seen_after = build["observed_done_ms"].as_i64().expect("seen ended")
+        - build["start_ms"].as_i64().expect("started");
+    assert!(
+        seen_after < 1_000,
+        "seen ended {seen_after} ms after its start: {build}"
     );
 }
