@@ -580,7 +580,9 @@ async fn attempt_build(
     });
     let answered = attached_inputs.unwrap_or_default();
     let mut gate = super::input::Gate::new(number, answered);
-    let mut result = poll_build(
+    // Boxed, like the rarer states below: a step's future keeps room for its largest state
+    // from the start, and thousands of steps wait in flight at once.
+    let mut result = Box::pin(poll_build(
         ctx,
         result,
         job,
@@ -590,7 +592,7 @@ async fn attempt_build(
         due,
         (found, asked),
         &mut gate,
-    )
+    ))
     .await;
     let ended = Instant::now();
     if let Some(follower) = follower {
@@ -601,22 +603,22 @@ async fn attempt_build(
             .jobs
             .get(&ctx.server, job)
             .and_then(|j| super::diagnose::is_pipeline(&j.class));
-        let found = super::diagnose::diagnose(
+        let found = Box::pin(super::diagnose::diagnose(
             &ctx.client,
             job,
             build,
             pipeline,
             ctx.diagnose,
             ctx.stop.clone(),
-        )
+        ))
         .await;
         result.diagnosis = (!found.is_empty()).then_some(found);
     }
-    let result = read_outputs(ctx, step, job, build, result).await;
+    let result = Box::pin(read_outputs(ctx, step, job, build, result)).await;
     let result = match &step.artifacts {
         // A build with a result has ended; one that was lost or not confirmed has not.
         Some(spec) if result.result.is_some() => {
-            super::artifacts::download(ctx, spec, job, build, result).await
+            Box::pin(super::artifacts::download(ctx, spec, job, build, result)).await
         }
         _ => result,
     };
