@@ -16,17 +16,11 @@ fn every_read_jrun_sends_carries_a_tree_filter() {
         "speed: 10\nquiet_period: 1s\njobs:\n  - {path: app, kind: pipeline, parameters: [{name: V}], builds: [{duration: 3s}], history: [{duration: 3s}]}\n  \
          - {path: gate, kind: pipeline, history: [{duration: 1s}]}\n",
     );
-    let yaml = format!(
-        "name: treed\n{}defaults:\n  poll: {{initial: 50ms, max: 200ms}}\nsteps:\n  - {{id: build, job: app, params: {{V: \"1\"}}}}\n  - {{id: gate, await: {{job: gate, result: [SUCCESS]}}}}\n",
-        jenkins_block(&sb)
+    let stats = stats_after_run(
+        &sb,
+        "treed",
+        "defaults:\n  poll: {initial: 50ms, max: 200ms}\nsteps:\n  - {id: build, job: app, params: {V: \"1\"}}\n  - {id: gate, await: {job: gate, result: [SUCCESS]}}\n",
     );
-    let (_dir, path) = pipeline_file(&yaml);
-    jrun()
-        .arg(&path)
-        .args(["--progress", "never"])
-        .assert()
-        .success();
-    let stats = stats(&sb);
     assert!(stats["requests"].as_u64().unwrap() > 3, "{stats}");
     assert_eq!(stats["reads_without_tree"], 0, "{}", stats["routes"]);
 }
@@ -38,17 +32,7 @@ fn with_an_estimate_known_a_three_second_build_is_read_at_most_three_times() {
     let sb = common::sandbox(
         "speed: 1\nquiet_period: 0s\njobs:\n  - {path: app, kind: pipeline, builds: [{duration: 3s}], history: [{duration: 3s}]}\n",
     );
-    let yaml = format!(
-        "name: estimated\n{}steps:\n  - {{id: build, job: app}}\n",
-        jenkins_block(&sb)
-    );
-    let (_dir, path) = pipeline_file(&yaml);
-    jrun()
-        .arg(&path)
-        .args(["--progress", "never"])
-        .assert()
-        .success();
-    let stats = stats(&sb);
+    let stats = stats_after_run(&sb, "estimated", "steps:\n  - {id: build, job: app}\n");
     let build_reads = count(&stats, "GET build");
     assert!(
         (1..=3).contains(&build_reads),
@@ -72,17 +56,7 @@ fn an_item_in_its_quiet_period_is_read_again_when_the_period_ends() {
     let sb = common::sandbox(
         "speed: 10\nquiet_period: 5s\njobs:\n  - {path: app, kind: pipeline, builds: [{duration: 1s}]}\n",
     );
-    let yaml = format!(
-        "name: quiet\n{}steps:\n  - {{id: build, job: app}}\n",
-        jenkins_block(&sb)
-    );
-    let (_dir, path) = pipeline_file(&yaml);
-    jrun()
-        .arg(&path)
-        .args(["--progress", "never"])
-        .assert()
-        .success();
-    let stats = stats(&sb);
+    let stats = stats_after_run(&sb, "quiet", "steps:\n  - {id: build, job: app}\n");
     assert!(count(&stats, "GET queue_item") <= 3, "{}", stats["routes"]);
 }
 
@@ -195,17 +169,11 @@ fn a_folded_read_that_shows_sibling_builds_ended_ends_their_waits_without_reads_
     let sb = common::sandbox(
         "speed: 10\nquiet_period: 0s\njobs:\n  - {path: cell, kind: pipeline, concurrent: true, parameters: [{name: N}], builds: [{duration: 1s}]}\n",
     );
-    let yaml = format!(
-        "name: siblings\n{}defaults:\n  poll: {{initial: 1s, max: 2s}}\nsteps:\n  - id: cells\n    job: cell\n    matrix: {{ N: [a, b, c, d, e, f] }}\n    params: {{ N: \"{{{{matrix.N}}}}\" }}\n",
-        jenkins_block(&sb)
+    let stats = stats_after_run(
+        &sb,
+        "siblings",
+        "defaults:\n  poll: {initial: 1s, max: 2s}\nsteps:\n  - id: cells\n    job: cell\n    matrix: { N: [a, b, c, d, e, f] }\n    params: { N: \"{{matrix.N}}\" }\n",
     );
-    let (_dir, path) = pipeline_file(&yaml);
-    jrun()
-        .arg(&path)
-        .args(["--progress", "never"])
-        .assert()
-        .success();
-    let stats = stats(&sb);
     assert_eq!(
         count(&stats, "POST trigger:buildWithParameters"),
         6,
@@ -343,4 +311,17 @@ fn an_early_look_finds_a_build_that_ended_well_before_its_estimate() {
         seen_after < 1_000,
         "seen ended {seen_after} ms after its start: {build}"
     );
+}
+
+/// Runs a pipeline named `name` with `rest` (its keys after the server block) against `sb`,
+/// expects it to pass, and gives the sandbox's request statistics.
+fn stats_after_run(sb: &jrun::sandbox::Sandbox, name: &str, rest: &str) -> Value {
+    let yaml = format!("name: {name}\n{}{rest}", jenkins_block(sb));
+    let (_dir, path) = pipeline_file(&yaml);
+    jrun()
+        .arg(&path)
+        .args(["--progress", "never"])
+        .assert()
+        .success();
+    stats(sb)
 }
