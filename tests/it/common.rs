@@ -231,6 +231,14 @@ impl Outcome {
             .unwrap_or_else(|e| panic!("stdout is not JSON: {e}\n{self}"))
     }
 
+    /// The message of step `id` in the JSON summary, "" when it has none.
+    pub fn message(&self, id: &str) -> String {
+        self.step(id)["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// The JSON summary's entry for step `id`.
     pub fn step(&self, id: &str) -> Value {
         let summary = self.json();
@@ -1126,4 +1134,17 @@ impl Answer {
             body: body.into_bytes(),
         }
     }
+}
+
+/// Resumes the run of `journal` to its end with a JSON summary, which must pass.
+pub fn resume_to_end(journal: &std::path::Path) -> Outcome {
+    let resumed = Running::spawn(jrun_command().arg("resume").arg(journal).args([
+        "--progress",
+        "never",
+        "--output",
+        "json",
+    ]))
+    .outcome(std::time::Duration::from_secs(30));
+    resumed.assert_code(0);
+    resumed
 }

@@ -202,10 +202,7 @@ fn a_scan_that_ends_without_the_branch_fails_the_step_as_an_unknown_job() {
         "  - { id: release, job: app, branch: release/9.9 }\n",
     );
     outcome.assert_code(2);
-    let message = outcome.step("release")["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let message = outcome.message("release");
     assert!(
         message.contains("does not exist") && message.contains("without finding its branch"),
         "{outcome}"
@@ -225,10 +222,7 @@ fn branch_scan_never_keeps_the_job_does_not_exist_error_and_scans_nothing() {
         "  - { id: release, job: app, branch: release/2.4 }\n",
     );
     outcome.assert_code(2);
-    let message = outcome.step("release")["message"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let message = outcome.message("release");
     assert!(
         message.contains("job `app/release%2F2.4` does not exist")
             && message.contains("branch_scan: auto"),
@@ -312,14 +306,7 @@ fn a_run_resumed_after_the_adoption_follows_the_adopted_build_and_triggers_nothi
         crashed.code, 137,
         "the run did not stop at the adoption\n{crashed}"
     );
-    let resumed = Running::spawn(jrun_command().arg("resume").arg(&journal).args([
-        "--progress",
-        "never",
-        "--output",
-        "json",
-    ]))
-    .outcome(Duration::from_secs(30));
-    resumed.assert_code(0);
+    let resumed = common::resume_to_end(&journal);
     let step = resumed.step("release");
     assert_eq!(step["number"], 1, "{resumed}");
     assert_eq!(step["adopted"], true, "{resumed}");

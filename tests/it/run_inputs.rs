@@ -151,10 +151,7 @@ fn a_submitter_restriction_names_the_input_and_who_may_answer() {
     let (_dir, path) = pipeline_file(&yaml);
     let outcome = run_json(&path, &[]);
     outcome.assert_code(3);
-    let message = outcome.step("release")["message"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let message = outcome.message("release");
     assert!(
         message.contains("input Deploy") && message.contains("release-team,alice"),
         "{outcome}"
@@ -169,10 +166,7 @@ fn a_missing_input_parameter_is_refused_before_answering() {
     let (_dir, path) = pipeline_file(&yaml);
     let outcome = run_json(&path, &[]);
     outcome.assert_code(2);
-    let message = outcome.step("release")["message"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
+    let message = outcome.message("release");
     assert!(message.contains("needs parameter `TARGET`"), "{outcome}");
     assert!(
         input_outcome(&sb)["outcome"].is_null() || input_outcome(&sb)["outcome"] != "proceeded"
@@ -212,14 +206,7 @@ fn a_resume_after_a_crash_between_the_answer_and_the_end_answers_nothing_twice()
         code, 137,
         "the run did not stop at input_answered: {stderr}"
     );
-    let resumed = Running::spawn(jrun_command().arg("resume").arg(&journal).args([
-        "--progress",
-        "never",
-        "--output",
-        "json",
-    ]))
-    .outcome(Duration::from_secs(30));
-    resumed.assert_code(0);
+    let resumed = resume_to_end(&journal);
     assert_eq!(resumed.step("release")["result"], "SUCCESS");
     let text = std::fs::read_to_string(&journal).unwrap();
     assert_eq!(

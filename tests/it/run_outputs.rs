@@ -232,7 +232,7 @@ fn a_crash_between_the_builds_end_and_its_outputs_still_gives_the_later_step_the
     assert!(sent_to(&sb, "deploy").is_empty());
     let recorded = std::fs::read_to_string(&journal).unwrap();
     assert!(!recorded.contains("\"finished\""), "{recorded}");
-    let resumed = resume(&journal);
+    let resumed = common::resume_to_end(&journal);
     assert_eq!(sent_to(&sb, "deploy"), [release_params()], "{resumed}");
     assert_eq!(
         builds(&sb)
@@ -331,7 +331,7 @@ fn a_resumed_run_reuses_journaled_outputs_without_reading_the_build_again() {
     };
     let before = reads(&sb);
     assert_ne!(before.0, Value::Null, "the log was read once: {before:?}");
-    let resumed = resume(&journal);
+    let resumed = common::resume_to_end(&journal);
     assert_eq!(sent_to(&sb, "deploy"), [release_params()], "{resumed}");
     assert_eq!(reads(&sb), before, "the finished build was read again");
     assert_eq!(
@@ -355,17 +355,4 @@ fn crashed_at(sb: &Sandbox, point: &str) -> (tempfile::TempDir, std::path::PathB
     let Outcome { code, stderr, .. } = crashed.outcome(Duration::from_secs(30));
     assert_eq!(code, 137, "the run did not stop at {point}: {stderr}");
     (dir, journal)
-}
-
-/// Resumes the run of `journal` to the end, which passes.
-fn resume(journal: &std::path::Path) -> Outcome {
-    let resumed = Running::spawn(jrun_command().arg("resume").arg(journal).args([
-        "--progress",
-        "never",
-        "--output",
-        "json",
-    ]))
-    .outcome(Duration::from_secs(30));
-    resumed.assert_code(0);
-    resumed
 }
