@@ -136,14 +136,19 @@ impl Delays {
     }
 }
 
-/// Reads of a build that ran past its estimate: steps that grow by `factor` from `initial`,
-/// never above `max`, with at most a tenth of jitter. The builds are spread already (their
-/// due reads are), so full jitter would only make a build found late by up to a whole step
-/// more, at random.
+/// Reads of a build that ran past its estimate: even steps of `initial` while it is within
+/// `even_for` of its estimate, where most builds that run over end (they run within about a
+/// fifth of their usual time), then steps that grow by `factor`, never above `max`, with at most
+/// a tenth of jitter. Even steps find a build a little over at most a step late for the same
+/// reads that growing ones spend reaching that far; growing ones keep the reads few for a
+/// build far over. The builds are spread already (their due reads are), so full jitter would
+/// only make a build found late by up to a whole step more, at random.
 pub struct Overrun {
     next: Duration,
     max: Duration,
     factor: f64,
+    /// How much longer steps stay even.
+    even_for: Duration,
 }
 
 /// How a build is read once its due reads are past: in overrun steps when its length is
@@ -166,17 +171,23 @@ impl Steps {
 const OVERRUN_JITTER: f64 = 0.1;
 
 impl Overrun {
-    pub fn new(initial: Duration, max: Duration, factor: f64) -> Overrun {
+    pub fn new(initial: Duration, max: Duration, factor: f64, even_for: Duration) -> Overrun {
         Overrun {
             next: initial.min(max),
             max: max.max(initial),
             factor: factor.max(1.0),
+            even_for,
         }
     }
 
     pub fn next_delay(&mut self) -> Duration {
         let step = self.next;
-        self.next = step.mul_f64(self.factor).min(self.max);
+        if self.even_for >= step {
+            self.even_for -= step;
+        } else {
+            self.even_for = Duration::ZERO;
+            self.next = step.mul_f64(self.factor).min(self.max);
+        }
         step.mul_f64(1.0 + OVERRUN_JITTER * fastrand::f64())
             .min(self.max)
     }
@@ -255,13 +266,33 @@ mod tests {
 
     #[test]
     fn overrun_steps_grow_by_the_factor_with_little_jitter() {
-        let mut steps = Overrun::new(Duration::from_millis(100), Duration::from_secs(1), 2.0);
+        let mut steps = Overrun::new(
+            Duration::from_millis(100),
+            Duration::from_secs(1),
+            2.0,
+            Duration::ZERO,
+        );
         let all: Vec<u128> = (0..6).map(|_| steps.next_delay().as_millis()).collect();
         for (got, base) in all.iter().zip([100, 200, 400, 800, 1_000, 1_000]) {
             assert!(
                 *got >= base && *got <= (base + base / 10).min(1_000),
                 "{all:?}"
             );
+        }
+    }
+
+    #[test]
+    fn overrun_steps_stay_even_near_the_estimate_then_grow() {
+        // 150 ms steps for the first 600 ms past the estimate, then doubling.
+        let mut steps = Overrun::new(
+            Duration::from_millis(150),
+            Duration::from_secs(2),
+            2.0,
+            Duration::from_millis(600),
+        );
+        let all: Vec<u128> = (0..8).map(|_| steps.next_delay().as_millis()).collect();
+        for (got, base) in all.iter().zip([150, 150, 150, 150, 150, 300, 600, 1_200]) {
+            assert!(*got >= base && *got <= base + base / 10, "{all:?}");
         }
     }
 

@@ -1433,14 +1433,17 @@ async fn poll_build(
         .clone()
         .follow(&ctx.server, job, number, result.queue_id);
     let poll = &step.poll;
-    // A build that runs past its estimate is read again in steps that fit its length.
+    // A build that runs past its estimate is read again in steps that fit its length: even
+    // ones for a quarter of its estimate, where most that run over end, then growing ones.
     let mut delays = match &due {
         Some(due) => {
-            let step = Duration::from_millis(due.estimate_ms.max(0).unsigned_abs() / 20).max(SOON);
+            let estimate = due.estimate_ms.max(0).unsigned_abs();
+            let step = Duration::from_millis(estimate / 20).max(SOON);
             Steps::Overrun(Overrun::new(
                 poll.initial.max(SOON).min(step),
                 poll.max,
                 poll.factor,
+                Duration::from_millis(estimate / 4),
             ))
         }
         None => Steps::Backoff(Delays::new(poll.initial, poll.max, poll.factor)),
