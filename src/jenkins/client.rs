@@ -32,11 +32,17 @@ const JOB_TREE: &str = "_class,fullName,buildable,property[parameterDefinitions[
 const QUEUE_ITEM_TREE: &str =
     "id,why,blocked,buildable,cancelled,inQueueSince,executable[number,url,timestamp],timestamp";
 /// `actions[_class,waitingForInput]` tells a build paused at an `input` step from one that
-/// runs, in the read that is made anyway: other actions answer with their class alone.
-pub(crate) const BUILD_TREE: &str = "number,url,building,result,timestamp,duration,estimatedDuration,queueId,actions[_class,waitingForInput]";
-/// A build read again while jrun waits for its end: its URL is known from the first read, so
-/// every poll leaves it out (on a Jenkins with folders it is most of the answer).
-const POLL_TREE: &str = "number,building,result,timestamp,duration,estimatedDuration,queueId,actions[_class,waitingForInput]";
+/// runs, in the read that is made anyway: other actions answer with their class alone. No
+/// read of a build asks for its `estimatedDuration`: when to read comes from the job's read,
+/// and Jenkins works that estimate out anew from the job's past builds for every build it
+/// renders with it.
+pub(crate) const BUILD_TREE: &str =
+    "number,url,building,result,timestamp,duration,queueId,actions[_class,waitingForInput]";
+/// A build read again while jrun waits for its end, alone or with the other builds of its job
+/// being followed: its URL is known from the first read, so every poll leaves it out (on a
+/// Jenkins with folders it is most of the answer).
+const POLL_TREE: &str =
+    "number,building,result,timestamp,duration,queueId,actions[_class,waitingForInput]";
 /// Enough to tell which build a queue item became and whether it ended; a running build found
 /// this way is read in full later, so whether it waits for input is not asked here.
 const LOOKUP_TREE: &str = "number,url,building,result,timestamp,duration,queueId";
@@ -583,7 +589,7 @@ impl Client {
     /// The job's newest `count` builds, newest first, in one read: cheaper than a read per
     /// build when several builds of one job are followed at once.
     pub async fn recent_builds(&self, job: &str, count: usize) -> Result<Vec<Build>, Error> {
-        self.listed_builds(job, count, BUILD_TREE).await
+        self.listed_builds(job, count, POLL_TREE).await
     }
 
     /// The build that queue item `queue_id` became, looked for among the job's newest `count`
