@@ -1462,6 +1462,14 @@ mod tests {
     }
 
     #[test]
+    fn build_reads_never_ask_jenkins_to_estimate_a_build() {
+        // Jenkins works the estimate out from the job's past builds for each build it renders.
+        for tree in [BUILD_TREE, POLL_TREE, LOOKUP_TREE] {
+            assert!(!tree.contains("estimatedDuration"), "{tree}");
+        }
+    }
+
+    #[test]
     fn permalinks_refuse_builds_they_cannot_point_at() {
         let build = |building: bool, result: Option<&str>| Build {
             number: 4,
@@ -1470,7 +1478,6 @@ mod tests {
             result: result.map(str::to_string),
             timestamp_ms: 0,
             duration_ms: 0,
-            estimated_duration_ms: None,
             queue_id: None,
             waiting_for_input: false,
         };

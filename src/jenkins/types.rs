@@ -105,7 +105,6 @@ pub struct Build {
     pub result: Option<String>,
     pub timestamp_ms: i64,
     pub duration_ms: i64,
-    pub estimated_duration_ms: Option<i64>,
     pub queue_id: Option<u64>,
     /// Paused at a Pipeline `input` step: an `InputAction` says it waits. The action stays
     /// after the input is answered, so its presence alone means nothing.
@@ -337,8 +336,6 @@ pub(crate) struct BuildJson {
     timestamp: Option<i64>,
     #[serde(default)]
     duration: Option<i64>,
-    #[serde(rename = "estimatedDuration", default)]
-    estimated_duration: Option<i64>,
     #[serde(rename = "queueId", default)]
     queue_id: Option<u64>,
     #[serde(default)]
@@ -374,8 +371,6 @@ impl TryFrom<BuildJson> for Build {
             result: b.result,
             timestamp_ms: b.timestamp.unwrap_or(0),
             duration_ms: b.duration.unwrap_or(0),
-            // Jenkins says -1 when it has nothing to estimate from.
-            estimated_duration_ms: b.estimated_duration.filter(|d| *d >= 0),
             queue_id: b.queue_id,
             waiting_for_input: b
                 .actions
