@@ -939,6 +939,19 @@ fn run_pipeline(
         Measured::Seconds(over_s),
         at_most(targets.over_critical_s),
     );
+    if !run.fleet {
+        // Any client that reads its jobs before its first trigger and learns of an end by
+        // asking spends a round trip on those reads, and one per stage: its trigger reaches
+        // Jenkins half a trip after it is sent, and it learns of the stage's end half a trip
+        // after the end at best.
+        let trips = run.stages.len() + 1;
+        table.push(
+            name,
+            &format!("floor of any client: {trips} round trips"),
+            Measured::Seconds(trips as f64 * run.latency_ms as f64 / 1000.0),
+            Target::None,
+        );
+    }
 
     let done_lags: Vec<f64> = seen
         .iter()
