@@ -46,8 +46,12 @@ impl Pace {
 
     /// Waits for this start's slot.
     pub async fn wait(&self) {
-        let at = self.slot(Instant::now());
-        tokio::time::sleep_until(at).await;
+        let now = Instant::now();
+        let at = self.slot(now);
+        // A timer due now still waits for the timer wheel's next millisecond tick.
+        if at > now {
+            tokio::time::sleep_until(at).await;
+        }
     }
 }
 
