@@ -321,89 +321,33 @@ impl StepContext {
     }
 }
 
+/// What every attempt of a job step sends, once its templates are rendered and its job was
+/// found fit to trigger.
+struct Prepared {
+    job: String,
+    params: Vec<(String, String)>,
+    parameterized: bool,
+    token: Option<String>,
+    estimate: Option<i64>,
+    recent: Vec<i64>,
+    /// The outcome every attempt starts from.
+    result: StepOutcome,
+}
+
 async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
-    let mut result = StepOutcome::new();
-    let job = match ctx.render(&step.job) {
-        Ok(job) => job,
-        Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
+    // Boxed: what it reads and checks before the first trigger is not kept while the step
+    // waits for its build, nor is its definition of the job.
+    let mut prepared = match Box::pin(prepare_job(ctx, step)).await {
+        Ok(prepared) => prepared,
+        Err(failed) => return failed,
     };
-    result.job = Some(job.clone());
-    let mut params = Vec::with_capacity(step.params.len());
-    for (name, template) in &step.params {
-        match ctx.render(template) {
-            Ok(value) => params.push((name.clone(), value)),
-            Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
-        }
-    }
-    let token = match step.token.as_ref().map(|t| ctx.render(t)).transpose() {
-        Ok(token) => token,
-        Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
-    };
-    let build_deadline = step.timeout.map(|t| ctx.time.after(t));
-
-    let client = ctx.client.clone();
-    let info = match Box::pin(ctx.job_info(&job, build_deadline)).await {
-        Ok(info) => info,
-        Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. }))
-            if step.branch_scan == BranchScan::Auto && ctx.attach.is_none() =>
-        {
-            match Box::pin(super::branch::appear(ctx, step, &job, &params, &result)).await {
-                Ok(appeared) => {
-                    if appeared.adopted.is_some() {
-                        ctx.attach = appeared.adopted.map(Box::new);
-                    }
-                    appeared.info
-                }
-                Err(failed) => return failed,
-            }
-        }
-        Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
-            let message = missing_job(&ctx.place(&step.job), &job, &client);
-            return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
-        }
-        Err(interrupt) => return interrupted(ctx, result, interrupt, step.timeout),
-    };
-    // A build a scan started was not triggered with the step's parameters: they were
-    // compared when it was adopted, and the job may not define them before it ran.
-    let adopted = ctx.attach.as_ref().is_some_and(|a| a.adopted);
-    result.adopted = adopted;
-    if info.is_folder() {
-        let message = format!(
-            "{}`{job}` is a folder in Jenkins, not a job: name a job inside it (folders are separated by /)",
-            ctx.place(&step.job)
-        );
-        return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
-    }
-    if !info.buildable {
-        let message = format!(
-            "{}job `{job}` is disabled in Jenkins, so it cannot be triggered",
-            ctx.place(&step.job)
-        );
-        return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
-    }
-    let given: Vec<(&str, Option<&str>)> = params
-        .iter()
-        .map(|(n, v)| (n.as_str(), Some(v.as_str())))
-        .collect();
-    if let Some((index, message)) = param_problems(&job, &info, &given, step.trigger_id.as_deref())
-        .into_iter()
-        .find(|_| !adopted)
-    {
-        let template = index.map_or(&step.job, |i| &step.params[i].1);
-        let message = format!("{}{message}", ctx.place(template));
-        return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
-    }
-
-    // An adopted build that got the step's parameters shows the job takes them, even when
-    // its definition was read before that build registered them.
-    let parameterized = !info.parameters.is_empty() || (adopted && !params.is_empty());
     let attempt = Attempt {
-        job: &job,
-        params: &params,
-        parameterized,
-        token: token.as_deref(),
-        estimate: info.estimated_duration_ms,
-        recent: &info.recent_durations_ms,
+        job: &prepared.job,
+        params: &prepared.params,
+        parameterized: prepared.parameterized,
+        token: prepared.token.as_deref(),
+        estimate: prepared.estimate,
+        recent: &prepared.recent,
     };
     let retry = &step.retry;
     // Resuming: what the interrupted run already did is not done again, on its attempt only.
@@ -412,10 +356,17 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
     let mut times = Vec::new();
     loop {
         number += 1;
-        let mut outcome =
-            attempt_build(ctx, step, &attempt, number, attached.take(), &result).await;
+        let mut outcome = attempt_build(
+            ctx,
+            step,
+            &attempt,
+            number,
+            attached.take(),
+            &prepared.result,
+        )
+        .await;
         // Only the first attempt follows the build a scan started; a retry is triggered.
-        result.adopted = false;
+        prepared.result.adopted = false;
         outcome.attempts = number;
         times.extend(outcome.times.take().map(|t| t.attempts).unwrap_or_default());
         outcome.times = Some(StepTimes {
@@ -448,6 +399,94 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
             return outcome.fail(status, failure, message);
         }
     }
+}
+
+/// Renders the step's templates and checks its job before the first trigger.
+async fn prepare_job(ctx: &mut StepContext, step: &JobStep) -> Result<Box<Prepared>, StepOutcome> {
+    let mut result = StepOutcome::new();
+    let job = match ctx.render(&step.job) {
+        Ok(job) => job,
+        Err(e) => return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, e)),
+    };
+    result.job = Some(job.clone());
+    let mut params = Vec::with_capacity(step.params.len());
+    for (name, template) in &step.params {
+        match ctx.render(template) {
+            Ok(value) => params.push((name.clone(), value)),
+            Err(e) => return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, e)),
+        }
+    }
+    let token = match step.token.as_ref().map(|t| ctx.render(t)).transpose() {
+        Ok(token) => token,
+        Err(e) => return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, e)),
+    };
+    let build_deadline = step.timeout.map(|t| ctx.time.after(t));
+
+    let client = ctx.client.clone();
+    let info = match Box::pin(ctx.job_info(&job, build_deadline)).await {
+        Ok(info) => info,
+        Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. }))
+            if step.branch_scan == BranchScan::Auto && ctx.attach.is_none() =>
+        {
+            match Box::pin(super::branch::appear(ctx, step, &job, &params, &result)).await {
+                Ok(appeared) => {
+                    if appeared.adopted.is_some() {
+                        ctx.attach = appeared.adopted.map(Box::new);
+                    }
+                    appeared.info
+                }
+                Err(failed) => return Err(failed),
+            }
+        }
+        Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
+            let message = missing_job(&ctx.place(&step.job), &job, &client);
+            return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, message));
+        }
+        Err(interrupt) => return Err(interrupted(ctx, result, interrupt, step.timeout)),
+    };
+    // A build a scan started was not triggered with the step's parameters: they were
+    // compared when it was adopted, and the job may not define them before it ran.
+    let adopted = ctx.attach.as_ref().is_some_and(|a| a.adopted);
+    result.adopted = adopted;
+    if info.is_folder() {
+        let message = format!(
+            "{}`{job}` is a folder in Jenkins, not a job: name a job inside it (folders are separated by /)",
+            ctx.place(&step.job)
+        );
+        return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, message));
+    }
+    if !info.buildable {
+        let message = format!(
+            "{}job `{job}` is disabled in Jenkins, so it cannot be triggered",
+            ctx.place(&step.job)
+        );
+        return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, message));
+    }
+    let given: Vec<(&str, Option<&str>)> = params
+        .iter()
+        .map(|(n, v)| (n.as_str(), Some(v.as_str())))
+        .collect();
+    if let Some((index, message)) = param_problems(&job, &info, &given, step.trigger_id.as_deref())
+        .into_iter()
+        .find(|_| !adopted)
+    {
+        let template = index.map_or(&step.job, |i| &step.params[i].1);
+        let message = format!("{}{message}", ctx.place(template));
+        return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, message));
+    }
+
+    // An adopted build that got the step's parameters shows the job takes them, even when
+    // its definition was read before that build registered them.
+    let parameterized = !info.parameters.is_empty() || (adopted && !params.is_empty());
+    Ok(Box::new(Prepared {
+        job,
+        params,
+        parameterized,
+        token,
+        estimate: info.estimated_duration_ms,
+        recent: info.recent_durations_ms,
+        result,
+    }))
 }
 
 /// Whether an attempt's end is one its step's `retry:` retries: a lost build, or a result
@@ -532,7 +571,8 @@ async fn attempt_build(
     attached: Option<Box<StepReplay>>,
     base: &StepOutcome,
 ) -> StepOutcome {
-    let mut result = base.clone();
+    // Boxed: it is handed to the polling, which keeps it while the step waits.
+    let mut result = Box::new(base.clone());
     let job = attempt.job;
     let build_deadline = step.timeout.map(|t| ctx.time.after(t));
     let params = attempt_params(ctx, step, attempt, attached.as_deref(), number);
@@ -580,7 +620,7 @@ async fn attempt_build(
     if !step.wait {
         super::outputs::described(describing).await;
         result.message = Some("not waited for (wait: false)".to_string());
-        return ctx.timed(result, number, triggered, Some(seen), seen);
+        return ctx.timed(*result, number, triggered, Some(seen), seen);
     }
     let due = window.and_then(|window| due_reads(ctx, attempt, window, build));
     let follower = ctx.follow.then(|| {
@@ -600,7 +640,7 @@ async fn attempt_build(
     // of its wait.
     let result = Box::pin(poll_build(
         ctx,
-        Box::new(result),
+        result,
         job,
         build,
         step,
@@ -1502,8 +1542,8 @@ struct Due {
 #[allow(clippy::too_many_arguments)]
 async fn poll_build(
     ctx: &mut StepContext,
-    // Boxed: an async fn's arguments stay in its state beside the locals made of them.
-    result: Box<StepOutcome>,
+    // Boxed, and kept so: a waiting step keeps it all along.
+    mut result: Box<StepOutcome>,
     job: &str,
     number: u64,
     step: &JobStep,
@@ -1512,11 +1552,10 @@ async fn poll_build(
     (found, asked): (Option<jenkins::Build>, Option<Instant>),
     gate: &mut super::input::Gate,
 ) -> StepOutcome {
-    let mut result = *result;
     // The read that found the build showed it ended already.
     if let Some(build) = found.filter(|b| !b.building) {
         gate.moved_on(ctx, &mut result);
-        return finish(result, &build, &step.expect);
+        return finish(*result, &build, &step.expect);
     }
     // Counted while it follows the build, so reads due together are folded.
     let following = ctx
@@ -1588,7 +1627,7 @@ async fn poll_build(
                 other => other,
             };
             if let Err(interrupt) = paused {
-                return Box::pin(stopped_build(ctx, result, job, number, step, interrupt)).await;
+                return Box::pin(stopped_build(ctx, *result, job, number, step, interrupt)).await;
             }
         }
         let reads = ctx.reads.clone();
@@ -1599,7 +1638,7 @@ async fn poll_build(
             Ok(build) => {
                 if !build.building {
                     gate.moved_on(ctx, &mut result);
-                    return finish(result, &build, &step.expect);
+                    return finish(*result, &build, &step.expect);
                 }
                 let turn = Box::pin(super::input::look(
                     ctx,
@@ -1623,7 +1662,7 @@ async fn poll_build(
                 continue;
             }
             Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
-                return result.fail(
+                return (*result).fail(
                     StepStatus::Failed,
                     FailureKind::Lost,
                     format!(
@@ -1633,7 +1672,7 @@ async fn poll_build(
             }
             Err(interrupt) => interrupt,
         };
-        return Box::pin(stopped_build(ctx, result, job, number, step, interrupt)).await;
+        return Box::pin(stopped_build(ctx, *result, job, number, step, interrupt)).await;
     }
 }
 
