@@ -596,7 +596,7 @@ impl Scheduler {
                 .clone()
         });
         let mut stop_watch = stop_rx.clone();
-        let ctx = step::StepContext {
+        let ctx = Box::new(step::StepContext {
             pipeline: pipeline.clone(),
             index,
             client,
@@ -605,7 +605,7 @@ impl Scheduler {
             cancel_on_interrupt: self.settings.cancel_on_interrupt,
             follow: self.settings.follow,
             journal: self.settings.journal.clone(),
-            attach: self.attach.remove(&index),
+            attach: self.attach.remove(&index).map(Box::new),
             reads: self.build_reads.clone(),
             reporter: self.reporter.clone(),
             time: self.settings.time.clone(),
@@ -615,7 +615,7 @@ impl Scheduler {
             diagnose: self.settings.diagnose,
             approvals: self.settings.approvals.clone(),
             run_begun: self.begun,
-        };
+        });
         let permits = self.permits.clone();
         let group = step
             .matrix
@@ -644,7 +644,8 @@ impl Scheduler {
             // can start.
             // A step's future is large (every state of a step's life); boxed only now, the
             // thousands of steps still waiting for a permit or their turn hold a small one.
-            (Box::pin(step::run(ctx)).await, (group, permit))
+            let run = Box::pin(step::run(ctx));
+            (run.await, (group, permit))
         });
         self.task_index.insert(handle.id(), index);
     }

@@ -293,9 +293,11 @@ impl BuildReads {
                 Some(waiters.len() == 1)
             }
         };
+        // A read of its own is boxed: thousands of steps wait here for a folded read at once,
+        // and each would otherwise keep room for a request.
         match starts_batch {
             // Alone: nothing to fold it with.
-            None => read_one(client, job, number, queue_id).await,
+            None => Box::pin(read_one(client, job, number, queue_id)).await,
             Some(first) => {
                 if first {
                     let reads = self.clone();
@@ -309,7 +311,7 @@ impl BuildReads {
                 match answer.await {
                     Ok(result) => result,
                     // The folded read was dropped (its runtime is ending): read alone.
-                    Err(_) => read_one(client, job, number, queue_id).await,
+                    Err(_) => Box::pin(read_one(client, job, number, queue_id)).await,
                 }
             }
         }

@@ -48,7 +48,8 @@ pub struct StepContext {
     pub follow: bool,
     pub journal: Option<Arc<Journal>>,
     /// Where an interrupted run left this step, when resuming it.
-    pub attach: Option<StepReplay>,
+    /// Boxed: rare, and a step's context lives as long as the step.
+    pub attach: Option<Box<StepReplay>>,
     /// Folds the reads of builds of one job that are due together.
     pub reads: Arc<super::reads::BuildReads>,
     pub reporter: Arc<Reporter>,
@@ -196,7 +197,10 @@ impl StepContext {
     }
 }
 
-pub async fn run(mut ctx: StepContext) -> StepOutcome {
+/// Takes its context boxed: an async fn's arguments stay in its state beside the locals made
+/// of them, for as long as the step runs.
+pub async fn run(ctx: Box<StepContext>) -> StepOutcome {
+    let mut ctx = ctx;
     let begun = Instant::now();
     let pipeline = ctx.pipeline.clone();
     let step = &pipeline.steps[ctx.index];
@@ -218,7 +222,7 @@ pub async fn run(mut ctx: StepContext) -> StepOutcome {
     }
     let mut result = match &step.kind {
         StepKind::Job(job) => run_job(&mut ctx, job).await,
-        StepKind::Await(gate) => run_await(&mut ctx, gate).await,
+        StepKind::Await(gate) => Box::pin(run_await(&mut ctx, gate)).await,
     };
     let ended = Instant::now();
     result.duration_ms = ctx.time.pipeline_duration(ended - begun).as_millis() as u64;
@@ -322,89 +326,33 @@ impl StepContext {
     }
 }
 
+/// What every attempt of a job step sends, once its templates are rendered and its job was
+/// found fit to trigger.
+struct Prepared {
+    job: String,
+    params: Vec<(String, String)>,
+    parameterized: bool,
+    token: Option<String>,
+    estimate: Option<i64>,
+    recent: Vec<i64>,
+    /// The outcome every attempt starts from.
+    result: StepOutcome,
+}
+
 async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
-    let mut result = StepOutcome::new();
-    let job = match ctx.render(&step.job) {
-        Ok(job) => job,
-        Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
+    // Boxed: what it reads and checks before the first trigger is not kept while the step
+    // waits for its build, nor is its definition of the job.
+    let mut prepared = match Box::pin(prepare_job(ctx, step)).await {
+        Ok(prepared) => prepared,
+        Err(failed) => return failed,
     };
-    result.job = Some(job.clone());
-    let mut params = Vec::with_capacity(step.params.len());
-    for (name, template) in &step.params {
-        match ctx.render(template) {
-            Ok(value) => params.push((name.clone(), value)),
-            Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
-        }
-    }
-    let token = match step.token.as_ref().map(|t| ctx.render(t)).transpose() {
-        Ok(token) => token,
-        Err(e) => return result.fail(StepStatus::Failed, FailureKind::Invalid, e),
-    };
-    let build_deadline = step.timeout.map(|t| ctx.time.after(t));
-
-    let client = ctx.client.clone();
-    let info = match ctx.job_info(&job, build_deadline).await {
-        Ok(info) => info,
-        Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. }))
-            if step.branch_scan == BranchScan::Auto && ctx.attach.is_none() =>
-        {
-            match super::branch::appear(ctx, step, &job, &params, &result).await {
-                Ok(appeared) => {
-                    if appeared.adopted.is_some() {
-                        ctx.attach = appeared.adopted;
-                    }
-                    appeared.info
-                }
-                Err(failed) => return failed,
-            }
-        }
-        Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
-            let message = missing_job(&ctx.place(&step.job), &job, &client);
-            return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
-        }
-        Err(interrupt) => return interrupted(ctx, result, interrupt, step.timeout),
-    };
-    // A build a scan started was not triggered with the step's parameters: they were
-    // compared when it was adopted, and the job may not define them before it ran.
-    let adopted = ctx.attach.as_ref().is_some_and(|a| a.adopted);
-    result.adopted = adopted;
-    if info.is_folder() {
-        let message = format!(
-            "{}`{job}` is a folder in Jenkins, not a job: name a job inside it (folders are separated by /)",
-            ctx.place(&step.job)
-        );
-        return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
-    }
-    if !info.buildable {
-        let message = format!(
-            "{}job `{job}` is disabled in Jenkins, so it cannot be triggered",
-            ctx.place(&step.job)
-        );
-        return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
-    }
-    let given: Vec<(&str, Option<&str>)> = params
-        .iter()
-        .map(|(n, v)| (n.as_str(), Some(v.as_str())))
-        .collect();
-    if let Some((index, message)) = param_problems(&job, &info, &given, step.trigger_id.as_deref())
-        .into_iter()
-        .find(|_| !adopted)
-    {
-        let template = index.map_or(&step.job, |i| &step.params[i].1);
-        let message = format!("{}{message}", ctx.place(template));
-        return result.fail(StepStatus::Failed, FailureKind::Invalid, message);
-    }
-
-    // An adopted build that got the step's parameters shows the job takes them, even when
-    // its definition was read before that build registered them.
-    let parameterized = !info.parameters.is_empty() || (adopted && !params.is_empty());
     let attempt = Attempt {
-        job: &job,
-        params: &params,
-        parameterized,
-        token: token.as_deref(),
-        estimate: info.estimated_duration_ms,
-        recent: &info.recent_durations_ms,
+        job: &prepared.job,
+        params: &prepared.params,
+        parameterized: prepared.parameterized,
+        token: prepared.token.as_deref(),
+        estimate: prepared.estimate,
+        recent: &prepared.recent,
     };
     let retry = &step.retry;
     // Resuming: what the interrupted run already did is not done again, on its attempt only.
@@ -413,10 +361,17 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
     let mut times = Vec::new();
     loop {
         number += 1;
-        let mut outcome =
-            attempt_build(ctx, step, &attempt, number, attached.take(), result.clone()).await;
+        let mut outcome = attempt_build(
+            ctx,
+            step,
+            &attempt,
+            number,
+            attached.take(),
+            &prepared.result,
+        )
+        .await;
         // Only the first attempt follows the build a scan started; a retry is triggered.
-        result.adopted = false;
+        prepared.result.adopted = false;
         outcome.attempts = number;
         times.extend(outcome.times.take().map(|t| t.attempts).unwrap_or_default());
         outcome.times = Some(StepTimes {
@@ -449,6 +404,94 @@ async fn run_job(ctx: &mut StepContext, step: &JobStep) -> StepOutcome {
             return outcome.fail(status, failure, message);
         }
     }
+}
+
+/// Renders the step's templates and checks its job before the first trigger.
+async fn prepare_job(ctx: &mut StepContext, step: &JobStep) -> Result<Box<Prepared>, StepOutcome> {
+    let mut result = StepOutcome::new();
+    let job = match ctx.render(&step.job) {
+        Ok(job) => job,
+        Err(e) => return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, e)),
+    };
+    result.job = Some(job.clone());
+    let mut params = Vec::with_capacity(step.params.len());
+    for (name, template) in &step.params {
+        match ctx.render(template) {
+            Ok(value) => params.push((name.clone(), value)),
+            Err(e) => return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, e)),
+        }
+    }
+    let token = match step.token.as_ref().map(|t| ctx.render(t)).transpose() {
+        Ok(token) => token,
+        Err(e) => return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, e)),
+    };
+    let build_deadline = step.timeout.map(|t| ctx.time.after(t));
+
+    let client = ctx.client.clone();
+    let info = match Box::pin(ctx.job_info(&job, build_deadline)).await {
+        Ok(info) => info,
+        Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. }))
+            if step.branch_scan == BranchScan::Auto && ctx.attach.is_none() =>
+        {
+            match Box::pin(super::branch::appear(ctx, step, &job, &params, &result)).await {
+                Ok(appeared) => {
+                    if appeared.adopted.is_some() {
+                        ctx.attach = appeared.adopted.map(Box::new);
+                    }
+                    appeared.info
+                }
+                Err(failed) => return Err(failed),
+            }
+        }
+        Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
+            let message = missing_job(&ctx.place(&step.job), &job, &client);
+            return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, message));
+        }
+        Err(interrupt) => return Err(interrupted(ctx, result, interrupt, step.timeout)),
+    };
+    // A build a scan started was not triggered with the step's parameters: they were
+    // compared when it was adopted, and the job may not define them before it ran.
+    let adopted = ctx.attach.as_ref().is_some_and(|a| a.adopted);
+    result.adopted = adopted;
+    if info.is_folder() {
+        let message = format!(
+            "{}`{job}` is a folder in Jenkins, not a job: name a job inside it (folders are separated by /)",
+            ctx.place(&step.job)
+        );
+        return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, message));
+    }
+    if !info.buildable {
+        let message = format!(
+            "{}job `{job}` is disabled in Jenkins, so it cannot be triggered",
+            ctx.place(&step.job)
+        );
+        return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, message));
+    }
+    let given: Vec<(&str, Option<&str>)> = params
+        .iter()
+        .map(|(n, v)| (n.as_str(), Some(v.as_str())))
+        .collect();
+    if let Some((index, message)) = param_problems(&job, &info, &given, step.trigger_id.as_deref())
+        .into_iter()
+        .find(|_| !adopted)
+    {
+        let template = index.map_or(&step.job, |i| &step.params[i].1);
+        let message = format!("{}{message}", ctx.place(template));
+        return Err(result.fail(StepStatus::Failed, FailureKind::Invalid, message));
+    }
+
+    // An adopted build that got the step's parameters shows the job takes them, even when
+    // its definition was read before that build registered them.
+    let parameterized = !info.parameters.is_empty() || (adopted && !params.is_empty());
+    Ok(Box::new(Prepared {
+        job,
+        params,
+        parameterized,
+        token,
+        estimate: info.estimated_duration_ms,
+        recent: info.recent_durations_ms,
+        result,
+    }))
 }
 
 /// Whether an attempt's end is one its step's `retry:` retries: a lost build, or a result
@@ -530,19 +573,31 @@ async fn attempt_build(
     step: &JobStep,
     attempt: &Attempt<'_>,
     number: u32,
-    attached: Option<StepReplay>,
-    mut result: StepOutcome,
+    attached: Option<Box<StepReplay>>,
+    base: &StepOutcome,
 ) -> StepOutcome {
+    // Boxed: it is handed to the polling, which keeps it while the step waits.
+    let mut result = Box::new(base.clone());
     let job = attempt.job;
     let build_deadline = step.timeout.map(|t| ctx.time.after(t));
-    let params = attempt_params(ctx, step, attempt, attached.as_ref(), number);
+    let params = attempt_params(ctx, step, attempt, attached.as_deref(), number);
     let attached_inputs = attached.as_ref().map(|a| a.inputs.clone());
     let triggered = Instant::now();
-    let started =
-        match reach_build(ctx, step, attempt, &params, number, attached, &mut result).await {
-            Ok(started) => started,
-            Err(ended) => return ctx.timed(ended, number, triggered, None, Instant::now()),
-        };
+    // Boxed, like every phase of an attempt (see the polling below).
+    let started = match Box::pin(reach_build(
+        ctx,
+        step,
+        attempt,
+        &params,
+        number,
+        attached,
+        &mut result,
+    ))
+    .await
+    {
+        Ok(started) => started,
+        Err(ended) => return ctx.timed(ended, number, triggered, None, Instant::now()),
+    };
     let seen = Instant::now();
     let StartedBuild {
         number: build,
@@ -570,7 +625,7 @@ async fn attempt_build(
     if !step.wait {
         super::outputs::described(describing).await;
         result.message = Some("not waited for (wait: false)".to_string());
-        return ctx.timed(result, number, triggered, Some(seen), seen);
+        return ctx.timed(*result, number, triggered, Some(seen), seen);
     }
     let due = window.and_then(|window| due_reads(ctx, attempt, window, build));
     let follower = ctx.follow.then(|| {
@@ -585,9 +640,10 @@ async fn attempt_build(
     });
     let answered = attached_inputs.unwrap_or_default();
     let mut gate = super::input::Gate::new(number, answered);
-    // Boxed, like the rarer states below: a step's future keeps room for its largest state
-    // from the start, and thousands of steps wait in flight at once.
-    let mut result = Box::pin(poll_build(
+    // Every phase of an attempt is boxed: a future keeps room for its largest state from the
+    // start, and thousands of steps wait for their builds at once, each needing only the room
+    // of its wait.
+    let result = Box::pin(poll_build(
         ctx,
         result,
         job,
@@ -600,8 +656,43 @@ async fn attempt_build(
     ))
     .await;
     let ended = Instant::now();
+    let ending = Ending {
+        job,
+        build,
+        follower,
+        describing,
+    };
+    let result = Box::pin(after_build(ctx, step, ending, result)).await;
+    ctx.timed(result, number, triggered, Some(seen), ended)
+}
+
+/// What an attempt does once its build ended, before its step may end.
+struct Ending<'a> {
+    job: &'a str,
+    build: u64,
+    /// The console log being streamed (`--follow`).
+    follower: Option<tokio::task::JoinHandle<()>>,
+    /// The description being set.
+    describing: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The console log's end, the diagnosis of a build that failed, the step's outputs and
+/// artifacts, and the description: what an attempt does once its build ended, kept out of the
+/// state of the thousands of steps still waiting for theirs.
+async fn after_build(
+    ctx: &mut StepContext,
+    step: &JobStep,
+    ending: Ending<'_>,
+    mut result: StepOutcome,
+) -> StepOutcome {
+    let Ending {
+        job,
+        build,
+        follower,
+        describing,
+    } = ending;
     if let Some(follower) = follower {
-        super::follow::drain(follower, &ctx.time, &result).await;
+        Box::pin(super::follow::drain(follower, &ctx.time, &result)).await;
     }
     if super::diagnose::wanted(&result) {
         let pipeline = ctx
@@ -628,7 +719,7 @@ async fn attempt_build(
         _ => result,
     };
     super::outputs::described(describing).await;
-    ctx.timed(result, number, triggered, Some(seen), ended)
+    result
 }
 
 /// Sets the description in the background once the build has a number; a template that
@@ -729,7 +820,7 @@ async fn reach_build(
     attempt: &Attempt<'_>,
     params: &[(String, String)],
     number: u32,
-    attached: Option<StepReplay>,
+    attached: Option<Box<StepReplay>>,
     result: &mut StepOutcome,
 ) -> Result<StartedBuild, StepOutcome> {
     let job = attempt.job;
@@ -739,16 +830,28 @@ async fn reach_build(
         .as_ref()
         .filter(|a| a.triggered && known_queue.is_none() && known_build.is_none())
     {
-        known_queue = find_sent_trigger(ctx, step, attempt, params, at, number, result).await?;
+        known_queue = Box::pin(find_sent_trigger(
+            ctx, step, attempt, params, at, number, result,
+        ))
+        .await?;
     }
     if let Some((build, url)) = known_build {
         result.queue_id = known_queue;
-        return recheck_build(ctx, step, job, known_queue, build, url, result).await;
+        return Box::pin(recheck_build(
+            ctx,
+            step,
+            job,
+            known_queue,
+            build,
+            url,
+            result,
+        ))
+        .await;
     }
     let (queue_id, sent, stop) = match known_queue {
         Some(id) => (id, None, None),
         None => {
-            let sent = send_trigger(ctx, step, attempt, params, number, result).await?;
+            let sent = Box::pin(send_trigger(ctx, step, attempt, params, number, result)).await?;
             (sent.queue_id, Some(sent.sent), sent.stop)
         }
     };
@@ -771,14 +874,34 @@ async fn reach_build(
     );
     let followed = match stop {
         Some(stop) => Err(Box::new(
-            stop_queued(ctx, job, queue_id, WaitEnded::Stop(stop), step).await,
+            Box::pin(stop_queued(ctx, job, queue_id, WaitEnded::Stop(stop), step)).await,
         )),
         None => match sent.and_then(|sent| look_first_at(ctx, step, attempt, sent, queue_deadline))
         {
             Some((sent, at)) => {
-                look_then_follow(ctx, job, queue_id, step, queue_deadline, sent, at).await
+                Box::pin(look_then_follow(
+                    ctx,
+                    job,
+                    queue_id,
+                    step,
+                    queue_deadline,
+                    sent,
+                    at,
+                ))
+                .await
             }
-            None => follow_queue(ctx, job, queue_id, step, queue_deadline, sent, None).await,
+            None => {
+                Box::pin(follow_queue(
+                    ctx,
+                    job,
+                    queue_id,
+                    step,
+                    queue_deadline,
+                    sent,
+                    None,
+                ))
+                .await
+            }
         },
     };
     let started = followed.map_err(|failed| StepOutcome {
@@ -1056,7 +1179,9 @@ async fn follow_queue(
         }
         let mut next = delays.next_delay();
         let asked = Instant::now();
-        let answer = ctx.read(deadline, client.queue_item(queue_id)).await;
+        let answer = ctx
+            .read(deadline, Box::pin(client.queue_item(queue_id)))
+            .await;
         if answer.is_ok() {
             missing_since = None;
         }
@@ -1100,7 +1225,10 @@ async fn follow_queue(
             Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
                 // The item expired or Jenkins restarted: the build knows its queue id.
                 match ctx
-                    .read(deadline, client.find_build_by_queue_id(job, queue_id))
+                    .read(
+                        deadline,
+                        Box::pin(client.find_build_by_queue_id(job, queue_id)),
+                    )
                     .await
                 {
                     Ok(Some(build)) => {
@@ -1135,7 +1263,9 @@ async fn follow_queue(
         }
         wait_for = Some(next);
     };
-    Err(Box::new(stop_queued(ctx, job, queue_id, ended, step).await))
+    Err(Box::new(
+        Box::pin(stop_queued(ctx, job, queue_id, ended, step)).await,
+    ))
 }
 
 /// When a build this run just triggered is first looked for among its job's builds instead of
@@ -1192,7 +1322,7 @@ async fn look_then_follow(
         .pipeline_duration(at.saturating_duration_since(Instant::now()));
     if let Err(interrupt) = ctx.pause(delay, deadline).await {
         return Err(Box::new(
-            stop_queued(ctx, job, queue_id, interrupt, step).await,
+            Box::pin(stop_queued(ctx, job, queue_id, interrupt, step)).await,
         ));
     }
     let (reads, client) = (ctx.reads.clone(), ctx.client.clone());
@@ -1200,7 +1330,7 @@ async fn look_then_follow(
     // A wide fan-out of this job since its trigger: the queue item is the smaller read.
     if reads.look_span(&looking) > super::reads::LOOK_AT_MOST {
         drop(looking);
-        return follow_queue(
+        return Box::pin(follow_queue(
             ctx,
             job,
             queue_id,
@@ -1208,10 +1338,10 @@ async fn look_then_follow(
             deadline,
             Some(sent),
             Some(Duration::ZERO),
-        )
+        ))
         .await;
     }
-    let look = reads.find_queued(&client, &looking, queue_id);
+    let look = Box::pin(reads.find_queued(&client, &looking, queue_id));
     let found = ctx.read(deadline, look).await;
     drop(looking);
     match found {
@@ -1225,7 +1355,7 @@ async fn look_then_follow(
             asked: Some(asked),
         }),
         Ok(None) | Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
-            follow_queue(
+            Box::pin(follow_queue(
                 ctx,
                 job,
                 queue_id,
@@ -1233,11 +1363,11 @@ async fn look_then_follow(
                 deadline,
                 Some(sent),
                 Some(Duration::ZERO),
-            )
+            ))
             .await
         }
         Err(interrupt) => Err(Box::new(
-            stop_queued(ctx, job, queue_id, interrupt, step).await,
+            Box::pin(stop_queued(ctx, job, queue_id, interrupt, step)).await,
         )),
     }
 }
@@ -1417,7 +1547,8 @@ struct Due {
 #[allow(clippy::too_many_arguments)]
 async fn poll_build(
     ctx: &mut StepContext,
-    result: StepOutcome,
+    // Boxed, and kept so: a waiting step keeps it all along.
+    mut result: Box<StepOutcome>,
     job: &str,
     number: u64,
     step: &JobStep,
@@ -1426,11 +1557,10 @@ async fn poll_build(
     (found, asked): (Option<jenkins::Build>, Option<Instant>),
     gate: &mut super::input::Gate,
 ) -> StepOutcome {
-    let mut result = result;
     // The read that found the build showed it ended already.
     if let Some(build) = found.filter(|b| !b.building) {
         gate.moved_on(ctx, &mut result);
-        return finish(result, &build, &step.expect);
+        return finish(*result, &build, &step.expect);
     }
     // Counted while it follows the build, so reads due together are folded.
     let following = ctx
@@ -1505,21 +1635,29 @@ async fn poll_build(
                 other => other,
             };
             if let Err(interrupt) = paused {
-                return stopped_build(ctx, result, job, number, step, interrupt).await;
+                return Box::pin(stopped_build(ctx, *result, job, number, step, interrupt)).await;
             }
         }
         let reads = ctx.reads.clone();
         let server = ctx.server.clone();
         let sent = Instant::now();
-        let read = reads.read(&client, &server, job, number, result.queue_id);
+        let read = Box::pin(reads.read(&client, &server, job, number, result.queue_id));
         let interrupt = match ctx.read(limit, read).await {
             Ok(build) => {
                 if !build.building {
                     gate.moved_on(ctx, &mut result);
-                    return finish(result, &build, &step.expect);
+                    return finish(*result, &build, &step.expect);
                 }
-                let turn =
-                    super::input::look(ctx, gate, step, job, number, &build, &mut result).await;
+                let turn = Box::pin(super::input::look(
+                    ctx,
+                    gate,
+                    step,
+                    job,
+                    number,
+                    &build,
+                    &mut result,
+                ))
+                .await;
                 match turn {
                     super::input::Turn::End(ended) => return *ended,
                     // Reads backed off while it waited; it runs again from the answer on.
@@ -1532,7 +1670,7 @@ async fn poll_build(
                 continue;
             }
             Err(WaitEnded::Jenkins(jenkins::Error::NotFound { .. })) => {
-                return result.fail(
+                return (*result).fail(
                     StepStatus::Failed,
                     FailureKind::Lost,
                     format!(
@@ -1542,7 +1680,7 @@ async fn poll_build(
             }
             Err(interrupt) => interrupt,
         };
-        return stopped_build(ctx, result, job, number, step, interrupt).await;
+        return Box::pin(stopped_build(ctx, *result, job, number, step, interrupt)).await;
     }
 }
 
