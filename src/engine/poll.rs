@@ -170,7 +170,32 @@ impl Steps {
 /// The most jitter an overrun step carries, as a share of it.
 const OVERRUN_JITTER: f64 = 0.1;
 
+/// Even steps a build past its estimate is read in before the steps grow.
+const EVEN_STEPS: u32 = 5;
+
+/// The shortest step between two reads of a build past its estimate.
+const MIN_STEP: Duration = Duration::from_millis(100);
+
 impl Overrun {
+    /// Steps for a build past an estimate of `estimate_ms`: 5% of it (at least 100 ms, at most
+    /// `initial`), five of them even, a quarter of the estimate where most builds that run
+    /// over end, then growing by `factor` up to `max`. A step shorter than 5% (a long build,
+    /// whose step `initial` caps) stays even for five steps only: such a build is not read
+    /// every second for minutes.
+    pub fn past_estimate(
+        estimate_ms: i64,
+        initial: Duration,
+        max: Duration,
+        factor: f64,
+    ) -> Overrun {
+        let estimate = estimate_ms.max(0).unsigned_abs();
+        let step = initial
+            .max(MIN_STEP)
+            .min(Duration::from_millis(estimate / 20).max(MIN_STEP));
+        let even_for = (step * (EVEN_STEPS - 1)).min(Duration::from_millis(estimate / 4));
+        Overrun::new(step, max, factor, even_for)
+    }
+
     pub fn new(initial: Duration, max: Duration, factor: f64, even_for: Duration) -> Overrun {
         Overrun {
             next: initial.min(max),
@@ -294,6 +319,36 @@ mod tests {
         for (got, base) in all.iter().zip([150, 150, 150, 150, 150, 300, 600, 1_200]) {
             assert!(*got >= base && *got <= base + base / 10, "{all:?}");
         }
+    }
+
+    #[test]
+    fn a_build_past_its_estimate_is_read_in_five_even_steps_of_a_twentieth_then_growing_ones() {
+        let second = Duration::from_secs(1);
+        let mut steps = Overrun::past_estimate(3_000, second, 15 * second, 1.5);
+        let all: Vec<u128> = (0..8).map(|_| steps.next_delay().as_millis()).collect();
+        for (got, base) in all.iter().zip([150, 150, 150, 150, 150, 225, 337, 506]) {
+            assert!(*got >= base && *got <= base + base / 10 + 1, "{all:?}");
+        }
+    }
+
+    #[test]
+    fn a_long_build_past_its_estimate_is_not_read_every_second_for_minutes() {
+        // An hour's estimate: steps of `initial` (1 s), five even, then growing to 15 s.
+        let second = Duration::from_secs(1);
+        let mut steps = Overrun::past_estimate(3_600_000, second, 15 * second, 1.5);
+        let mut elapsed = Duration::ZERO;
+        let mut reads = 0;
+        while elapsed < Duration::from_secs(15 * 60) {
+            elapsed += steps.next_delay();
+            reads += 1;
+        }
+        assert!(
+            reads <= 70,
+            "{reads} reads in the first 15 minutes past the estimate"
+        );
+        // A short build's steps never fall under 100 ms.
+        let mut short = Overrun::past_estimate(400, second, 15 * second, 1.5);
+        assert!(short.next_delay() >= Duration::from_millis(100));
     }
 
     #[test]

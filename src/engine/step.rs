@@ -1568,19 +1568,14 @@ async fn poll_build(
         .clone()
         .follow(&ctx.server, job, number, result.queue_id);
     let poll = &step.poll;
-    // A build that runs past its estimate is read again in steps that fit its length: even
-    // ones for a quarter of its estimate, where most that run over end, then growing ones.
+    // A build that runs past its estimate is read again in steps that fit its length.
     let mut delays = match &due {
-        Some(due) => {
-            let estimate = due.estimate_ms.max(0).unsigned_abs();
-            let step = Duration::from_millis(estimate / 20).max(SOON);
-            Steps::Overrun(Overrun::new(
-                poll.initial.max(SOON).min(step),
-                poll.max,
-                poll.factor,
-                Duration::from_millis(estimate / 4),
-            ))
-        }
+        Some(due) => Steps::Overrun(Overrun::past_estimate(
+            due.estimate_ms,
+            poll.initial,
+            poll.max,
+            poll.factor,
+        )),
         None => Steps::Backoff(Delays::new(poll.initial, poll.max, poll.factor)),
     };
     let client = ctx.client.clone();
