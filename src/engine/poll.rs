@@ -32,18 +32,11 @@ const AFTER_END_MS: i64 = 10;
 /// the merge distance (the trigger waited behind other requests, say) has its end read too;
 /// that read costs a request only when the first came too soon.
 pub fn due_offsets(recent_ms: &[i64], estimate_ms: Option<i64>, window_ms: i64) -> Vec<i64> {
-    // The estimate is the mean of the recent durations, so an outlier drags it along; their
-    // median does not move.
-    let mut recent: Vec<i64> = recent_ms.iter().copied().filter(|ms| *ms >= 0).collect();
-    recent.sort_unstable();
-    let Some(typical) = recent
-        .get(recent.len() / 2)
-        .copied()
-        .or(estimate_ms.filter(|ms| *ms >= 0))
-    else {
+    let Some(typical) = typical_ms(recent_ms, estimate_ms) else {
         return Vec::new();
     };
-    let mut durations: Vec<i64> = recent.into_iter().chain(estimate_ms).collect();
+    let recent = recent_ms.iter().copied().filter(|ms| *ms >= 0);
+    let mut durations: Vec<i64> = recent.chain(estimate_ms).collect();
     durations.retain(|ms| *ms * 2 >= typical && *ms <= typical * 2);
     durations.sort_unstable();
     // Durations close together get one read, at the longest of them.
@@ -76,6 +69,45 @@ pub fn due_offsets(recent_ms: &[i64], estimate_ms: Option<i64>, window_ms: i64) 
     offsets
 }
 
+/// The due reads of a build whose usual time is `typical_ms`, with reads added where two lie
+/// more than a step (5% of that time, at least [`MIN_STEP`]) apart, up to a quarter of it
+/// past it: its predecessors' durations can leave gaps there (3 s, 3 s and 4 s leave 0.33 s
+/// and 0.67 s), and a build that runs a little over usually ends there. A gap is split into
+/// equal parts no longer than a step, so the reads stay evenly spread up to the due read
+/// that closes it. Past that quarter the gaps stay: the reads that follow the last due read
+/// find a build far over.
+pub fn even_gaps(offsets: &[i64], typical_ms: i64) -> Vec<i64> {
+    let step = (typical_ms / 20).max(MIN_STEP.as_millis() as i64);
+    let even_until = typical_ms + typical_ms / 4 + AFTER_END_MS;
+    let mut filled: Vec<i64> = Vec::with_capacity(offsets.len());
+    for &at in offsets {
+        if let Some(&last) = filled.last() {
+            let gap = at - last;
+            let parts = (gap + step - 1) / step;
+            for part in 1..parts {
+                let read = last + gap * part / parts;
+                if read > even_until {
+                    break;
+                }
+                filled.push(read);
+            }
+        }
+        filled.push(at);
+    }
+    filled
+}
+
+/// The time a job's builds usually take: the median of its recent durations (an outlier
+/// drags Jenkins' estimate, the mean, along; the median does not move), else the estimate.
+pub fn typical_ms(recent_ms: &[i64], estimate_ms: Option<i64>) -> Option<i64> {
+    let mut recent: Vec<i64> = recent_ms.iter().copied().filter(|ms| *ms >= 0).collect();
+    recent.sort_unstable();
+    recent
+        .get(recent.len() / 2)
+        .copied()
+        .or(estimate_ms.filter(|ms| *ms >= 0))
+}
+
 /// A build usually over within this long of its trigger is first looked for among its job's
 /// builds, by its queue id, once it may have ended, rather than through its queue item at once:
 /// one request then both finds it and, most often, shows it ended. What that costs is that
@@ -96,12 +128,7 @@ pub fn first_look(recent_ms: &[i64], estimate_ms: Option<i64>, window_ms: i64) -
     if first > LOOK_FIRST_WITHIN_MS {
         return None;
     }
-    let mut recent: Vec<i64> = recent_ms.iter().copied().filter(|ms| *ms >= 0).collect();
-    recent.sort_unstable();
-    let typical = recent
-        .get(recent.len() / 2)
-        .copied()
-        .or(estimate_ms.filter(|ms| *ms >= 0))?;
+    let typical = typical_ms(recent_ms, estimate_ms)?;
     let early = typical * EARLY_LOOK_PERMILLE / 1000 + AFTER_END_MS;
     // An early look closer to the first due read than reads are merged, or than a round trip
     // (the window, when the trigger's answer is all that brackets the start), is that read:
@@ -349,6 +376,25 @@ mod tests {
         // A short build's steps never fall under 100 ms.
         let mut short = Overrun::past_estimate(400, second, 15 * second, 1.5);
         assert!(short.next_delay() >= Duration::from_millis(100));
+    }
+
+    #[test]
+    fn gaps_between_due_reads_near_the_usual_time_are_split_evenly() {
+        // 3 s, 3 s and 4 s with an estimate of 3.33 s: the gaps after 3 s are split into
+        // parts of at most 150 ms, up to 3.76 s; the 4 s read stays alone past that.
+        let due = due_offsets(&[3_000, 4_000, 3_000], Some(3_333), 0);
+        assert_eq!(
+            even_gaps(&due, 3_000),
+            vec![3_010, 3_121, 3_232, 3_343, 3_476, 3_609, 3_743, 4_010]
+        );
+        // Reads a step apart or closer, and one due read alone, are left as they are.
+        assert_eq!(even_gaps(&[1_010, 1_110], 1_000), vec![1_010, 1_110]);
+        assert_eq!(even_gaps(&[5_010], 5_000), vec![5_010]);
+        // Short builds step by 100 ms at least.
+        assert_eq!(
+            even_gaps(&[1_010, 1_260], 1_000),
+            vec![1_010, 1_093, 1_176, 1_260]
+        );
     }
 
     #[test]

@@ -11,7 +11,9 @@ use tokio::time::Instant;
 
 use super::journal::{Journal, Record, StepReplay};
 use super::outcome::{JobCache, Progress, STOP_BUDGET, Signal, Stop, missing_job};
-use super::poll::{Delays, Overrun, QUEUE_POLL_CEILING, Steps, due_offsets, first_look};
+use super::poll::{
+    Delays, Overrun, QUEUE_POLL_CEILING, Steps, due_offsets, even_gaps, first_look, typical_ms,
+};
 use super::preflight::param_problems;
 use super::time::PipelineTime;
 use crate::jenkins::{self, Client, QueueState};
@@ -1085,6 +1087,10 @@ fn due_reads(
         attempt.estimate,
         i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
     );
+    let offsets = match typical_ms(attempt.recent, attempt.estimate) {
+        Some(typical) => even_gaps(&offsets, typical),
+        None => offsets,
+    };
     let plan = if offsets.is_empty() {
         "no estimate yet: reads back off from poll.initial".to_string()
     } else {
