@@ -200,8 +200,9 @@ const OVERRUN_JITTER: f64 = 0.1;
 /// Even steps a build past its estimate is read in before the steps grow.
 const EVEN_STEPS: u32 = 5;
 
-/// The shortest step between two reads of a build past its estimate.
-const MIN_STEP: Duration = Duration::from_millis(100);
+/// The shortest step between two reads of a running build, or of a queue item whose quiet
+/// period is about to end.
+pub const MIN_STEP: Duration = Duration::from_millis(100);
 
 impl Overrun {
     /// Steps for a build past an estimate of `estimate_ms`: 5% of it (at least 100 ms, at most

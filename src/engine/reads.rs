@@ -238,11 +238,7 @@ impl BuildReads {
                 let listed = client.listed_for_lookup(&key.1, count).await;
                 for (queue_id, span, reply) in waiters {
                     let found = match &listed {
-                        Ok(builds) => crate::jenkins::Client::pick_queued(builds, queue_id)
-                            .map_err(|message| Error::Decode {
-                                url: client.job_url(&key.1).unwrap_or_else(|_| key.1.clone()),
-                                message,
-                            }),
+                        Ok(builds) => client.queued_among(&key.1, builds, queue_id),
                         // Each look then meets the error (or succeeds) on its own.
                         Err(_) => client.queued_build(&key.1, queue_id, span).await,
                     };

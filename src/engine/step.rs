@@ -25,11 +25,6 @@ use crate::report::{
     AttemptTimes, Event, FailureKind, Reporter, StepOutcome, StepStatus, StepTimes,
 };
 
-/// The first re-read of a build that ran past its estimate comes this soon at least (5% of
-/// the estimate for longer builds): a build a little slower than usual is then found about
-/// one step late, and one far slower costs a few more reads as the steps grow.
-const SOON: Duration = Duration::from_millis(100);
-
 /// The first look at a queue item comes this soon after its trigger: most items leave the
 /// queue at once, and the sooner jrun sees its build start, the closer to its end it reads it.
 const FIRST_QUEUE_LOOK: Duration = Duration::from_millis(50);
@@ -1334,21 +1329,12 @@ async fn look_then_follow(
     let (reads, client) = (ctx.reads.clone(), ctx.client.clone());
     let asked = Instant::now();
     // A wide fan-out of this job since its trigger: the queue item is the smaller read.
-    if reads.look_span(&looking) > super::reads::LOOK_AT_MOST {
-        drop(looking);
-        return Box::pin(follow_queue(
-            ctx,
-            job,
-            queue_id,
-            step,
-            deadline,
-            Some(sent),
-            Some(Duration::ZERO),
-        ))
-        .await;
-    }
-    let look = Box::pin(reads.find_queued(&client, &looking, queue_id));
-    let found = ctx.read(deadline, look).await;
+    let found = if reads.look_span(&looking) > super::reads::LOOK_AT_MOST {
+        Ok(None)
+    } else {
+        let look = Box::pin(reads.find_queued(&client, &looking, queue_id));
+        ctx.read(deadline, look).await
+    };
     drop(looking);
     match found {
         Ok(Some(build)) => Ok(StartedBuild {
@@ -1383,7 +1369,7 @@ fn quiet_wait(ctx: &StepContext, due_ms: Option<i64>, next: Duration) -> Duratio
     match due_ms.map(|due| due - ctx.server_now_ms()) {
         Some(left) if left > 0 => Duration::from_millis(left as u64 + 50)
             .min(QUEUE_POLL_CEILING)
-            .max(next.min(SOON)),
+            .max(next.min(super::poll::MIN_STEP)),
         _ => next,
     }
 }

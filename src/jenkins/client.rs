@@ -602,7 +602,18 @@ impl Client {
         count: usize,
     ) -> Result<Option<Build>, Error> {
         let builds = self.listed_for_lookup(job, count).await?;
-        Client::pick_queued(&builds, queue_id).map_err(|message| Error::Decode {
+        self.queued_among(job, &builds, queue_id)
+    }
+
+    /// [`Client::pick_queued`] for a list of `job`'s builds this client read: a list that
+    /// contradicts itself is an answer that cannot be decoded.
+    pub fn queued_among(
+        &self,
+        job: &str,
+        builds: &[Build],
+        queue_id: u64,
+    ) -> Result<Option<Build>, Error> {
+        Client::pick_queued(builds, queue_id).map_err(|message| Error::Decode {
             url: self.job_url(job).unwrap_or_else(|_| job.to_string()),
             message,
         })
