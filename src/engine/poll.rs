@@ -201,8 +201,9 @@ const OVERRUN_JITTER: f64 = 0.1;
 const EVEN_STEPS: u32 = 5;
 
 /// The shortest step between two reads of a running build, or of a queue item whose quiet
-/// period is about to end.
-pub const MIN_STEP: Duration = Duration::from_millis(100);
+/// period is about to end: 5% of a one-second build. A build is read this often only near
+/// its usual end, a few times.
+pub const MIN_STEP: Duration = Duration::from_millis(50);
 
 impl Overrun {
     /// Steps for a build past an estimate of `estimate_ms`: 5% of it (at least 100 ms, at most
@@ -374,9 +375,9 @@ mod tests {
             reads <= 70,
             "{reads} reads in the first 15 minutes past the estimate"
         );
-        // A short build's steps never fall under 100 ms.
+        // A short build's steps never fall under 50 ms.
         let mut short = Overrun::past_estimate(400, second, 15 * second, 1.5);
-        assert!(short.next_delay() >= Duration::from_millis(100));
+        assert!(short.next_delay() >= Duration::from_millis(50));
     }
 
     #[test]
@@ -389,13 +390,15 @@ mod tests {
             vec![3_010, 3_121, 3_232, 3_343, 3_476, 3_609, 3_743, 4_010]
         );
         // Reads a step apart or closer, and one due read alone, are left as they are.
-        assert_eq!(even_gaps(&[1_010, 1_110], 1_000), vec![1_010, 1_110]);
+        assert_eq!(even_gaps(&[1_010, 1_060], 1_000), vec![1_010, 1_060]);
         assert_eq!(even_gaps(&[5_010], 5_000), vec![5_010]);
-        // Short builds step by 100 ms at least.
+        // Short builds step by 50 ms at least.
         assert_eq!(
             even_gaps(&[1_010, 1_260], 1_000),
-            vec![1_010, 1_093, 1_176, 1_260]
+            vec![1_010, 1_060, 1_110, 1_160, 1_210, 1_260]
         );
+        // A 400 ms build's gap is split up to a quarter past its usual time only.
+        assert_eq!(even_gaps(&[410, 610], 400), vec![410, 460, 510, 610]);
     }
 
     #[test]

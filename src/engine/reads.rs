@@ -12,9 +12,9 @@ use tokio::sync::{Notify, oneshot};
 
 use crate::jenkins::{Build, Client, Error};
 
-/// How long a read waits for others of the same job to join it: builds due together are read
-/// spread over about a millisecond per build followed, so it waits about that long, within
-/// these bounds. A short wait matters when a few builds gate the next stage; a long one folds
+/// How long a read waits for others of the same job to join it, unless all have: builds due
+/// together are read spread over about a millisecond per build followed, so it waits about
+/// that long, within these bounds. A short wait matters when a few builds gate the next stage; a long one folds
 /// more reads together when many are followed.
 const GATHER_MS: (u64, u64) = (5, 20);
 
@@ -50,19 +50,56 @@ struct Watched {
     wake: Arc<Notify>,
 }
 
+/// Reads of one job gathering to be folded into one, and a signal for when every build of
+/// the job that could join has: the read then goes out without waiting longer.
+struct Batch<T> {
+    members: Vec<T>,
+    full: Arc<Notify>,
+}
+
+impl<T> Default for Batch<T> {
+    fn default() -> Self {
+        Batch {
+            members: Vec::new(),
+            full: Arc::new(Notify::new()),
+        }
+    }
+}
+
+impl<T> Batch<T> {
+    /// Adds `member`; says whether it is the first (whose task sends the read) and the signal
+    /// that all `expected` have joined.
+    fn join(&mut self, member: T, expected: usize) -> (bool, Arc<Notify>) {
+        self.members.push(member);
+        if self.members.len() >= expected {
+            // Stored if the task is not waiting yet.
+            self.full.notify_one();
+        }
+        (self.members.len() == 1, self.full.clone())
+    }
+}
+
+/// Waits `gather` for a batch to fill, or less once it is full.
+async fn gathered(gather: Duration, full: &Notify) {
+    tokio::select! {
+        () = tokio::time::sleep(gather) => {}
+        () = full.notified() => {}
+    }
+}
+
 #[derive(Default)]
 struct State {
     /// Steps following a build of each job right now.
     following: HashMap<Key, usize>,
     /// The builds they follow, by number.
     watched: HashMap<Key, BTreeMap<u64, Watched>>,
-    pending: HashMap<Key, Vec<Waiter>>,
+    pending: HashMap<Key, Batch<Waiter>>,
     /// Builds of each job triggered and not found yet, looked for by their queue item.
     looking: HashMap<Key, usize>,
     /// How many builds of each job were counted as looked for so far, in trigger order.
     triggered: HashMap<Key, usize>,
     /// Looks by queue item waiting to be folded into one read of the job's builds.
-    lookups: HashMap<Key, Vec<Lookup>>,
+    lookups: HashMap<Key, Batch<Lookup>>,
 }
 
 #[derive(Default)]
@@ -218,13 +255,13 @@ impl BuildReads {
             (looking > 1).then(|| {
                 let gather =
                     Duration::from_millis((looking as u64).clamp(GATHER_MS.0, GATHER_MS.1));
-                let waiters = state.lookups.entry(key.clone()).or_default();
-                waiters.push((queue_id, span, reply));
-                (waiters.len() == 1, gather)
+                let batch = state.lookups.entry(key.clone()).or_default();
+                let (first, full) = batch.join((queue_id, span, reply), looking);
+                (first, gather, full)
             })
         };
         // Alone: nothing to fold it with.
-        let Some((first, gather)) = folded else {
+        let Some((first, gather, full)) = folded else {
             return client.queued_build(job, queue_id, span).await;
         };
         if first {
@@ -232,8 +269,13 @@ impl BuildReads {
             let client = client.clone();
             let key = key.clone();
             tokio::spawn(async move {
-                tokio::time::sleep(gather).await;
-                let waiters = reads.lock().lookups.remove(&key).unwrap_or_default();
+                gathered(gather, &full).await;
+                let waiters = reads
+                    .lock()
+                    .lookups
+                    .remove(&key)
+                    .map(|batch| batch.members)
+                    .unwrap_or_default();
                 let count = waiters.iter().map(|(_, span, _)| *span).max().unwrap_or(1);
                 let listed = client.listed_for_lookup(&key.1, count).await;
                 for (queue_id, span, reply) in waiters {
@@ -280,13 +322,13 @@ impl BuildReads {
                 None
             } else {
                 gather = Duration::from_millis((followed as u64).clamp(GATHER_MS.0, GATHER_MS.1));
-                let waiters = state.pending.entry(key.clone()).or_default();
-                waiters.push(Waiter {
+                let batch = state.pending.entry(key.clone()).or_default();
+                let waiter = Waiter {
                     number,
                     queue_id,
                     reply,
-                });
-                Some(waiters.len() == 1)
+                };
+                Some(batch.join(waiter, followed))
             }
         };
         // A read of its own is boxed: thousands of steps wait here for a folded read at once,
@@ -294,13 +336,18 @@ impl BuildReads {
         match starts_batch {
             // Alone: nothing to fold it with.
             None => Box::pin(read_one(client, job, number, queue_id)).await,
-            Some(first) => {
+            Some((first, full)) => {
                 if first {
                     let reads = self.clone();
                     let client = client.clone();
                     tokio::spawn(async move {
-                        tokio::time::sleep(gather).await;
-                        let waiters = reads.lock().pending.remove(&key).unwrap_or_default();
+                        gathered(gather, &full).await;
+                        let waiters = reads
+                            .lock()
+                            .pending
+                            .remove(&key)
+                            .map(|batch| batch.members)
+                            .unwrap_or_default();
                         answer_all(&reads, &client, &key, waiters).await;
                     });
                 }
@@ -397,5 +444,35 @@ async fn answer_all(reads: &BuildReads, client: &Client, key: &Key, waiters: Vec
             None => read_one(client, job, waiter.number, waiter.queue_id).await,
         };
         let _ = waiter.reply.send(result);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_folded_read_goes_out_once_every_build_that_could_join_has() {
+        let mut batch = Batch::default();
+        let (first, _) = batch.join(1, 2);
+        let (second, full) = batch.join(2, 2);
+        assert!(first && !second);
+        // Far longer than the timeout: only the full batch can end the wait.
+        let waited = tokio::time::timeout(
+            Duration::from_secs(10),
+            gathered(Duration::from_secs(600), &full),
+        )
+        .await;
+        assert!(waited.is_ok(), "a full batch still waited");
+    }
+
+    #[tokio::test]
+    async fn a_batch_short_of_its_builds_waits_the_gathering_time() {
+        let mut batch = Batch::default();
+        let (_, full) = batch.join(1, 3);
+        batch.join(2, 3);
+        let started = std::time::Instant::now();
+        gathered(Duration::from_millis(30), &full).await;
+        assert!(started.elapsed() >= Duration::from_millis(30));
     }
 }
