@@ -303,6 +303,13 @@ impl Client {
                     .no_proxy(no_proxy),
             );
         }
+        // A server reached over plain HTTP (directly or through a plain-HTTP proxy) is never
+        // spoken TLS to: redirects are not followed and every URL Jenkins names is rebased
+        // onto this one. Its client does without the platform's certificate roots, whose
+        // loading (a file per root) takes several milliseconds before the first request.
+        if plain_http_only(&base, settings.proxy.as_ref().map(|p| p.url.expose())) {
+            builder = builder.tls_certs_only(Vec::<reqwest::Certificate>::new());
+        }
         let http = builder
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(settings.connect_timeout)
@@ -1355,6 +1362,15 @@ pub(crate) fn decode<T: DeserializeOwned>(url: &str, reply: &Reply) -> Result<T,
     })
 }
 
+/// Whether every connection to a server at `base` (through `proxy`, if any) is plain HTTP.
+fn plain_http_only(base: &str, proxy: Option<&str>) -> bool {
+    let plain = |url: &str| {
+        url.get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+    };
+    plain(base) && proxy.is_none_or(plain)
+}
+
 fn normalise_base(configured: &str) -> Result<String, Error> {
     let url = reqwest::Url::parse(configured.trim()).map_err(|e| {
         Error::config(format!(
@@ -1430,6 +1446,16 @@ fn redact_userinfo(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_a_server_and_proxy_both_over_plain_http_go_without_certificate_roots() {
+        assert!(plain_http_only("http://ci:8080/", None));
+        assert!(plain_http_only("HTTP://ci/", Some("http://proxy:3128")));
+        assert!(!plain_http_only("https://ci/", None));
+        assert!(!plain_http_only("http://ci/", Some("https://proxy:3129")));
+        // A proxy named without a scheme is not assumed to be plain.
+        assert!(!plain_http_only("http://ci/", Some("proxy:3128")));
+    }
 
     #[test]
     fn logged_urls_keep_the_tree_and_hide_the_trigger_token() {
