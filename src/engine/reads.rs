@@ -80,7 +80,7 @@ impl<T> Batch<T> {
 }
 
 /// Waits `gather` for a batch to fill, or less once it is full.
-async fn gathered(gather: Duration, full: &Notify) {
+async fn filled(gather: Duration, full: &Notify) {
     tokio::select! {
         () = tokio::time::sleep(gather) => {}
         () = full.notified() => {}
@@ -164,6 +164,20 @@ impl Drop for Looking {
 impl BuildReads {
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The members of a batch once it has gathered (see [`filled`]), taken out of the state
+    /// by `take`, so that later reads start a batch of their own.
+    async fn gathered<T>(
+        &self,
+        gather: Duration,
+        full: &Notify,
+        take: impl FnOnce(&mut State) -> Option<Batch<T>>,
+    ) -> Vec<T> {
+        filled(gather, full).await;
+        take(&mut self.lock())
+            .map(|batch| batch.members)
+            .unwrap_or_default()
     }
 
     /// Counts build `number` of `job` as followed (and `queue_id` as the item it came from,
@@ -269,13 +283,9 @@ impl BuildReads {
             let client = client.clone();
             let key = key.clone();
             tokio::spawn(async move {
-                gathered(gather, &full).await;
                 let waiters = reads
-                    .lock()
-                    .lookups
-                    .remove(&key)
-                    .map(|batch| batch.members)
-                    .unwrap_or_default();
+                    .gathered(gather, &full, |state| state.lookups.remove(&key))
+                    .await;
                 let count = waiters.iter().map(|(_, span, _)| *span).max().unwrap_or(1);
                 let listed = client.listed_for_lookup(&key.1, count).await;
                 for (queue_id, span, reply) in waiters {
@@ -341,13 +351,9 @@ impl BuildReads {
                     let reads = self.clone();
                     let client = client.clone();
                     tokio::spawn(async move {
-                        gathered(gather, &full).await;
                         let waiters = reads
-                            .lock()
-                            .pending
-                            .remove(&key)
-                            .map(|batch| batch.members)
-                            .unwrap_or_default();
+                            .gathered(gather, &full, |state| state.pending.remove(&key))
+                            .await;
                         answer_all(&reads, &client, &key, waiters).await;
                     });
                 }
@@ -460,7 +466,7 @@ mod tests {
         // Far longer than the timeout: only the full batch can end the wait.
         let waited = tokio::time::timeout(
             Duration::from_secs(10),
-            gathered(Duration::from_secs(600), &full),
+            filled(Duration::from_secs(600), &full),
         )
         .await;
         assert!(waited.is_ok(), "a full batch still waited");
@@ -472,7 +478,7 @@ mod tests {
         let (_, full) = batch.join(1, 3);
         batch.join(2, 3);
         let started = std::time::Instant::now();
-        gathered(Duration::from_millis(30), &full).await;
+        filled(Duration::from_millis(30), &full).await;
         assert!(started.elapsed() >= Duration::from_millis(30));
     }
 }
