@@ -1,7 +1,8 @@
 //! Reads of builds of one job that fall due together — a matrix, a fan-out of the same job —
 //! are folded into one read of the job's newest builds, which spans every build of the job
 //! being followed. A build that read shows ended is taken from it at once, even when its own
-//! read was not due yet: its step wakes and needs no request of its own. A build followed
+//! read was not due yet: its step wakes and needs no request of its own. One it shows still
+//! running is taken as its step's next read when that read was nearly due. A build followed
 //! alone is read on its own, at once.
 
 use std::collections::{BTreeMap, HashMap};
@@ -9,6 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{Notify, oneshot};
+use tokio::time::Instant;
 
 use crate::jenkins::{Build, Client, Error};
 
@@ -42,11 +44,14 @@ struct Waiter {
     reply: oneshot::Sender<Result<Build, Error>>,
 }
 
-/// A build being followed, and what a folded read showed of its end.
+/// A build being followed, and what a folded read showed of it.
 struct Watched {
     queue_id: Option<u64>,
     /// The build as a read of other builds showed it ended, until its step takes it.
     ended: Option<Build>,
+    /// The build as a read of other builds, sent at that instant, showed it still running,
+    /// until its step takes it.
+    running: Option<(Instant, Build)>,
     wake: Arc<Notify>,
 }
 
@@ -107,6 +112,16 @@ pub struct BuildReads {
     state: Mutex<State>,
 }
 
+/// What a read of other builds of its job showed of a followed build.
+pub enum Seen {
+    /// Nothing new since its step last looked.
+    Nothing,
+    /// It ended; a read of it answers from that read.
+    Ended,
+    /// It was still running when a read sent at that instant reached Jenkins.
+    Running(Instant, Box<Build>),
+}
+
 /// Counts a step as following a build of its job while it lives.
 pub struct Following {
     reads: Arc<BuildReads>,
@@ -116,9 +131,10 @@ pub struct Following {
 }
 
 impl Following {
-    /// Returns once a read of other builds of the job showed this one ended; the next
-    /// [`BuildReads::read`] of it then answers from that read, without a request.
-    pub async fn ended_elsewhere(&self) {
+    /// Returns once a read of other builds of the job showed this one: ended (the next
+    /// [`BuildReads::read`] of it then answers from that read, without a request) or still
+    /// running (see [`BuildReads::seen_running`]).
+    pub async fn seen_elsewhere(&self) {
         self.wake.notified().await;
     }
 }
@@ -198,6 +214,7 @@ impl BuildReads {
             Watched {
                 queue_id,
                 ended: None,
+                running: None,
                 wake: wake.clone(),
             },
         );
@@ -206,6 +223,29 @@ impl BuildReads {
             key,
             number,
             wake,
+        }
+    }
+
+    /// What the last read of other builds of its job showed of a followed build, unless its
+    /// step took that already: its end (which [`BuildReads::read`] then answers with), or the
+    /// build still running and when that read was sent. A step about to read its build takes
+    /// the latter as its own read, so the reads of builds that run over together stay folded
+    /// into one rather than drifting apart by their steps' jitter.
+    pub fn seen(&self, following: &Following) -> Seen {
+        let mut state = self.lock();
+        let Some(watched) = state
+            .watched
+            .get_mut(&following.key)
+            .and_then(|builds| builds.get_mut(&following.number))
+        else {
+            return Seen::Nothing;
+        };
+        if watched.ended.is_some() {
+            return Seen::Ended;
+        }
+        match watched.running.take() {
+            Some((at, build)) => Seen::Running(at, Box::new(build)),
+            None => Seen::Nothing,
         }
     }
 
@@ -393,11 +433,13 @@ async fn answer_all(reads: &BuildReads, client: &Client, key: &Key, waiters: Vec
     };
     let newest = numbers().max().unwrap_or(0);
     let oldest = numbers().min().unwrap_or(0);
-    let count = (newest - oldest + 1 + SLACK) as usize;
+    let span = (newest - oldest + 1) as usize;
+    let count = span + SLACK as usize;
     let wanted = watched.len().max(waiters.len());
     // Folding pays only when most builds in the range are ones being followed; otherwise
-    // the read would carry builds nobody asked about.
-    if wanted <= 1 || count > 4 * wanted {
+    // the read would carry builds nobody asked about. (The builds newer than the range that
+    // it takes in besides are there only when someone else started them.)
+    if wanted <= 1 || span > 4 * wanted {
         for waiter in waiters {
             let client = client.clone();
             let job = job.to_string();
@@ -408,6 +450,7 @@ async fn answer_all(reads: &BuildReads, client: &Client, key: &Key, waiters: Vec
         }
         return;
     }
+    let sent = Instant::now();
     let builds = match client.recent_builds(job, count).await {
         Ok(builds) => builds,
         Err(e) => {
@@ -420,7 +463,8 @@ async fn answer_all(reads: &BuildReads, client: &Client, key: &Key, waiters: Vec
     let fits = |queue_id: Option<u64>, b: &Build| {
         b.queue_id.is_none() || queue_id.is_none() || b.queue_id == queue_id
     };
-    // Followed builds the read shows ended are handed to their steps now.
+    // What the read shows of followed builds is handed to their steps now: an end to take,
+    // or a build still running to take as their next read.
     {
         let mut state = reads.lock();
         if let Some(followed) = state.watched.get_mut(key) {
@@ -428,13 +472,14 @@ async fn answer_all(reads: &BuildReads, client: &Client, key: &Key, waiters: Vec
                 let Some(build) = by_number.get(number) else {
                     continue;
                 };
-                if build.building
-                    || !fits(watched.queue_id, build)
-                    || waiters.iter().any(|w| w.number == *number)
-                {
+                if !fits(watched.queue_id, build) || waiters.iter().any(|w| w.number == *number) {
                     continue;
                 }
-                watched.ended = Some(build.clone());
+                if build.building {
+                    watched.running = Some((sent, build.clone()));
+                } else {
+                    watched.ended = Some(build.clone());
+                }
                 watched.wake.notify_one();
             }
         }

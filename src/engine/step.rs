@@ -1604,18 +1604,23 @@ async fn poll_build(
             },
         }
     };
-    let mut wait = Some(next_wait(&mut delays, asked.unwrap_or_else(Instant::now)));
+    let mut last_sent = asked.unwrap_or_else(Instant::now);
+    let mut wait = Some(next_wait(&mut delays, last_sent));
     loop {
         // Time at an input counts against `timeout` only when the step says so.
         let limit = gate.limit(step, deadline);
+        // A read of its siblings that showed it still running, taken as its own.
+        let mut taken = None;
         if let Some(delay) = wait.take() {
             let wake = min_deadline(limit, gate.act_at());
+            let paused_at = Instant::now();
+            let due = ctx.time.after(delay);
             // An answer typed on the terminal is sent at once, not at the next read.
-            let paused = tokio::select! {
-                paused = ctx.pause(delay, wake) => paused,
-                () = gate.typed() => Ok(()),
-                // A read of its siblings showed it ended: it is read from that answer now.
-                () = following.ended_elsewhere() => Ok(()),
+            let (paused, seen) = tokio::select! {
+                paused = ctx.pause(delay, wake) => (paused, false),
+                () = gate.typed() => (Ok(()), false),
+                // A read of its siblings showed it: ended, it is read from that answer now.
+                () = following.seen_elsewhere() => (Ok(()), true),
             };
             let paused = match paused {
                 Ok(()) if limit.is_some_and(|d| Instant::now() >= d) => Err(WaitEnded::Deadline),
@@ -1624,12 +1629,41 @@ async fn poll_build(
             if let Err(interrupt) = paused {
                 return Box::pin(stopped_build(ctx, *result, job, number, step, interrupt)).await;
             }
+            if seen {
+                match ctx.reads.seen(&following) {
+                    super::reads::Seen::Ended => {}
+                    // Running when its own read was nearly due (within an eighth of the wait,
+                    // about the jitter between siblings' steps): that read is the one the
+                    // sibling's was. Taken any earlier, a build read by many siblings would
+                    // step ahead faster than its steps grow.
+                    super::reads::Seen::Running(at, build)
+                        if at > last_sent
+                            && due.saturating_duration_since(at) * 8
+                                <= due.saturating_duration_since(paused_at) =>
+                    {
+                        taken = Some((at, build));
+                    }
+                    // Nothing to act on yet: it waits on for its own read.
+                    _ => {
+                        let left = due.saturating_duration_since(Instant::now());
+                        wait = Some(ctx.time.pipeline_duration(left));
+                        continue;
+                    }
+                }
+            }
         }
         let reads = ctx.reads.clone();
         let server = ctx.server.clone();
-        let sent = Instant::now();
-        let read = Box::pin(reads.read(&client, &server, job, number, result.queue_id));
-        let interrupt = match ctx.read(limit, read).await {
+        let (sent, answer) = match taken {
+            Some((at, build)) => (at, Ok(*build)),
+            None => {
+                let sent = Instant::now();
+                let read = Box::pin(reads.read(&client, &server, job, number, result.queue_id));
+                (sent, ctx.read(limit, read).await)
+            }
+        };
+        last_sent = sent;
+        let interrupt = match answer {
             Ok(build) => {
                 if !build.building {
                     gate.moved_on(ctx, &mut result);

@@ -190,6 +190,43 @@ fn a_folded_read_that_shows_sibling_builds_ended_ends_their_waits_without_reads_
     );
 }
 
+#[test]
+fn builds_of_one_job_that_run_over_together_are_read_together() {
+    // Builds that usually take 0.3 s run 2.4 s (real time): each is read in steps past its
+    // estimate, growing to most of a second, with a tenth of jitter each. Eight of them,
+    // started together, are read in about as many requests as one alone: a folded read that shows them all still running
+    // is each one's next read, so their steps do not drift apart.
+    let config = |cells: &str| {
+        format!(
+            "speed: 1\nquiet_period: 0s\njobs:\n  - {{path: cell, kind: pipeline, concurrent: true, parameters: [{{name: N}}], history: [{{duration: 300ms}}, {{duration: 300ms}}, {{duration: 300ms}}], builds: [{cells}]}}\n"
+        )
+    };
+    let reads = |cells: &[&str]| {
+        let long = vec!["{duration: 2400ms}"; cells.len()].join(", ");
+        let sb = common::sandbox(&config(&long));
+        let stats = stats_after_run(
+            &sb,
+            "over",
+            &format!(
+                "defaults:\n  poll: {{initial: 1s, max: 2s}}\nsteps:\n  - id: cells\n    job: cell\n    matrix: {{ N: [{}] }}\n    params: {{ N: \"{{{{matrix.N}}}}\" }}\n",
+                cells.join(", ")
+            ),
+        );
+        // Less the one read of the job before the run.
+        (
+            count(&stats, "GET build") + count(&stats, "GET job") - 1,
+            stats["routes"].clone(),
+        )
+    };
+    let (alone, alone_routes) = reads(&["a"]);
+    let (eight, eight_routes) = reads(&["a", "b", "c", "d", "e", "f", "g", "h"]);
+    assert!(alone >= 5, "one build: {alone} reads: {alone_routes}");
+    assert!(
+        eight <= alone + 6,
+        "eight builds: {eight} reads ({eight_routes}); one alone: {alone} ({alone_routes})"
+    );
+}
+
 /// jrun's summary of a run of `yaml`, which must pass.
 fn passing_run(yaml: &str) -> Value {
     let (_dir, path) = pipeline_file(yaml);
