@@ -11,6 +11,8 @@
 use std::borrow::Cow;
 use std::sync::RwLock;
 
+use aho_corasick::AhoCorasick;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE};
 
@@ -22,7 +24,19 @@ pub const MASK: &str = "****";
 /// unreadable while protecting a secret that is guessable anyway.
 pub const MIN_LEN: usize = 4;
 
-static PATTERNS: RwLock<Vec<String>> = RwLock::new(Vec::new());
+/// Every form of every secret, and a matcher for all of them at once: a text is searched in
+/// one pass however many forms there are (a dozen or more per secret), which matters for the
+/// JSON summary of a large run, redacted string by string.
+struct Registry {
+    patterns: Vec<String>,
+    /// Rebuilt whenever a secret is added; `None` while there are none.
+    matcher: Option<AhoCorasick>,
+}
+
+static REGISTRY: RwLock<Registry> = RwLock::new(Registry {
+    patterns: Vec::new(),
+    matcher: None,
+});
 
 /// Remembers a secret (a token, a password, a crumb, a cookie value, a header's value) so that
 /// no text that leaves the process shows it.
@@ -50,11 +64,17 @@ pub fn register_credentials(user: &str, secret: &str) {
 }
 
 fn add(forms: Vec<String>) {
-    let mut patterns = PATTERNS.write().unwrap_or_else(|e| e.into_inner());
+    let mut registry = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    let before = registry.patterns.len();
     for form in forms {
-        if form.chars().count() >= MIN_LEN && !patterns.contains(&form) {
-            patterns.push(form);
+        if form.chars().count() >= MIN_LEN && !registry.patterns.contains(&form) {
+            registry.patterns.push(form);
         }
+    }
+    if registry.patterns.len() != before {
+        // Building fails only past size limits a few secrets never reach; the forms are then
+        // searched one by one.
+        registry.matcher = AhoCorasick::new(&registry.patterns).ok();
     }
 }
 
@@ -106,22 +126,30 @@ fn base64_forms(bytes: &[u8]) -> Vec<String> {
 /// matches become one mask, so no part of a secret is left between two. Without a match (the
 /// usual case) the text is returned as it is, without a copy.
 pub fn redact(text: &str) -> Cow<'_, str> {
-    let patterns = PATTERNS.read().unwrap_or_else(|e| e.into_inner());
-    if patterns.is_empty() {
+    let registry = REGISTRY.read().unwrap_or_else(|e| e.into_inner());
+    if registry.patterns.is_empty() {
         return Cow::Borrowed(text);
     }
-    let mut ranges: Vec<(usize, usize)> = Vec::new();
-    for pattern in patterns.iter() {
-        let mut from = 0;
-        while let Some(at) = text
-            .get(from..)
-            .and_then(|rest| rest.find(pattern.as_str()))
-        {
-            let start = from + at;
-            ranges.push((start, start + pattern.len()));
-            // Overlapping occurrences too ("aaaa" in "aaaaa"): the next one may start at the
-            // next character.
-            from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+    let mut ranges: Vec<(usize, usize)> = match &registry.matcher {
+        // Overlapping occurrences too ("aaaa" in "aaaaa"), of every form.
+        Some(matcher) => matcher
+            .find_overlapping_iter(text)
+            .map(|found| (found.start(), found.end()))
+            .collect(),
+        None => Vec::new(),
+    };
+    if registry.matcher.is_none() {
+        for pattern in &registry.patterns {
+            let mut from = 0;
+            while let Some(at) = text
+                .get(from..)
+                .and_then(|rest| rest.find(pattern.as_str()))
+            {
+                let start = from + at;
+                ranges.push((start, start + pattern.len()));
+                // The next occurrence may start at the next character.
+                from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+            }
         }
     }
     if ranges.is_empty() {
@@ -196,7 +224,9 @@ pub fn to_json_line<T: serde::Serialize>(value: &T) -> String {
 /// Clears the registry, for unit tests that register their own secrets.
 #[cfg(test)]
 fn forget_all() {
-    PATTERNS.write().unwrap_or_else(|e| e.into_inner()).clear();
+    let mut registry = REGISTRY.write().unwrap_or_else(|e| e.into_inner());
+    registry.patterns.clear();
+    registry.matcher = None;
 }
 
 #[cfg(test)]
