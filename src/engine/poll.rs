@@ -206,7 +206,7 @@ const EVEN_STEPS: u32 = 5;
 pub const MIN_STEP: Duration = Duration::from_millis(50);
 
 impl Overrun {
-    /// Steps for a build past an estimate of `estimate_ms`: 5% of it (at least 100 ms, at most
+    /// Steps for a build past an estimate of `estimate_ms`: 5% of it (at least 50 ms, at most
     /// `initial`), five of them even, a quarter of the estimate where most builds that run
     /// over end, then growing by `factor` up to `max`. A step shorter than 5% (a long build,
     /// whose step `initial` caps) stays even for five steps only: such a build is not read
