@@ -16,8 +16,8 @@ use crate::jenkins::{Build, Client, Error};
 
 /// How long a read waits for others of the same job to join it, unless all have: builds due
 /// together are read spread over about a millisecond per build followed, so it waits about
-/// that long, within these bounds. A short wait matters when a few builds gate the next stage; a long one folds
-/// more reads together when many are followed.
+/// that long, within these bounds. A short wait matters when a few builds gate the next
+/// stage; a long one folds more reads together when many are followed.
 const GATHER_MS: (u64, u64) = (5, 20);
 
 /// Builds newer than ours that a folded read also takes in, for builds someone else started.
@@ -133,7 +133,7 @@ pub struct Following {
 impl Following {
     /// Returns once a read of other builds of the job showed this one: ended (the next
     /// [`BuildReads::read`] of it then answers from that read, without a request) or still
-    /// running (see [`BuildReads::seen_running`]).
+    /// running (see [`BuildReads::seen`]).
     pub async fn seen_elsewhere(&self) {
         self.wake.notified().await;
     }

@@ -194,8 +194,8 @@ fn a_folded_read_that_shows_sibling_builds_ended_ends_their_waits_without_reads_
 fn builds_of_one_job_that_run_over_together_are_read_together() {
     // Builds that usually take 0.3 s run 2.4 s (real time): each is read in steps past its
     // estimate, growing to most of a second, with a tenth of jitter each. Eight of them,
-    // started together, are read in about as many requests as one alone: a folded read that shows them all still running
-    // is each one's next read, so their steps do not drift apart.
+    // started together, are read in about as many requests as one alone: a folded read that
+    // shows them all still running is each one's next read, so their steps do not drift apart.
     let config = |cells: &str| {
         format!(
             "speed: 1\nquiet_period: 0s\njobs:\n  - {{path: cell, kind: pipeline, concurrent: true, parameters: [{{name: N}}], history: [{{duration: 300ms}}, {{duration: 300ms}}, {{duration: 300ms}}], builds: [{cells}]}}\n"
