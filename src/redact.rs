@@ -136,22 +136,8 @@ pub fn redact(text: &str) -> Cow<'_, str> {
             .find_overlapping_iter(text)
             .map(|found| (found.start(), found.end()))
             .collect(),
-        None => Vec::new(),
+        None => one_by_one(&registry.patterns, text),
     };
-    if registry.matcher.is_none() {
-        for pattern in &registry.patterns {
-            let mut from = 0;
-            while let Some(at) = text
-                .get(from..)
-                .and_then(|rest| rest.find(pattern.as_str()))
-            {
-                let start = from + at;
-                ranges.push((start, start + pattern.len()));
-                // The next occurrence may start at the next character.
-                from = start + text[start..].chars().next().map_or(1, char::len_utf8);
-            }
-        }
-    }
     if ranges.is_empty() {
         return Cow::Borrowed(text);
     }
@@ -178,6 +164,25 @@ pub fn redact(text: &str) -> Cow<'_, str> {
     }
     out.push_str(&text[copied..]);
     Cow::Owned(out)
+}
+
+/// Where each of `patterns` occurs in `text`, overlapping occurrences too, searched form by
+/// form: what the matcher finds in one pass, for when it could not be built.
+fn one_by_one(patterns: &[String], text: &str) -> Vec<(usize, usize)> {
+    let mut ranges = Vec::new();
+    for pattern in patterns {
+        let mut from = 0;
+        while let Some(at) = text
+            .get(from..)
+            .and_then(|rest| rest.find(pattern.as_str()))
+        {
+            let start = from + at;
+            ranges.push((start, start + pattern.len()));
+            // The next occurrence may start at the next character.
+            from = start + text[start..].chars().next().map_or(1, char::len_utf8);
+        }
+    }
+    ranges
 }
 
 /// [`redact`], for callers that own the text.
@@ -232,6 +237,32 @@ fn forget_all() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_search_form_by_form_finds_what_the_matcher_finds() {
+        let patterns: Vec<String> = ["aaaa", "aab", "s3cr3t", "é-tok"]
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        let matcher = AhoCorasick::new(&patterns).expect("a matcher");
+        for text in [
+            "aaaaab s3cr3ts3cr3t",
+            "x é-toké-tok aaaa",
+            "nothing here",
+            "",
+        ] {
+            let mut slow = one_by_one(&patterns, text);
+            let mut fast: Vec<(usize, usize)> = matcher
+                .find_overlapping_iter(text)
+                .map(|m| (m.start(), m.end()))
+                .collect();
+            slow.sort_unstable();
+            fast.sort_unstable();
+            assert_eq!(slow, fast, "{text}");
+        }
+        // Overlapping occurrences are all there: "aaaa" twice and "aab" in "aaaaab".
+        assert_eq!(one_by_one(&patterns, "aaaaab").len(), 3);
+    }
 
     // The registry is process-wide: one test holds all the cases so that no other test in
     // this module sees a half-filled registry.
